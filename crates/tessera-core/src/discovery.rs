@@ -1,0 +1,98 @@
+//! Authorization server metadata: OpenID Connect Discovery 1.0 §3 and RFC 8414 §2.
+//!
+//! The document is built from [`Capabilities`] — what this build actually serves — and the
+//! route constants, so nothing is advertised that does not work.
+
+use serde_json::{json, Map, Value};
+
+use crate::model::SigningAlg;
+use crate::routes;
+
+/// What the running server implements. Each later capability flips a field here and the
+/// metadata follows.
+#[derive(Debug, Clone, Default)]
+pub struct Capabilities {
+    pub authorize: bool,
+    /// `grant_types_supported`; empty means no token endpoint.
+    pub grant_types: Vec<&'static str>,
+    pub token_endpoint_auth_methods: Vec<&'static str>,
+    pub userinfo: bool,
+    pub revocation: bool,
+    pub introspection: bool,
+    pub end_session: bool,
+    pub dpop_algs: Vec<&'static str>,
+    pub scopes: Vec<String>,
+    pub claims: Vec<&'static str>,
+}
+
+/// Algorithms accepted for `private_key_jwt`/`client_secret_jwt` assertions.
+pub const ASSERTION_SIGNING_ALGS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA", "HS256"];
+
+pub fn metadata(issuer: &str, caps: &Capabilities, id_token_algs: &[SigningAlg]) -> Value {
+    let u = |p: &str| Value::String(routes::url(issuer, p));
+    let mut m = Map::new();
+    m.insert("issuer".into(), issuer.into());
+    m.insert("jwks_uri".into(), u(routes::JWKS));
+    if caps.authorize {
+        m.insert("authorization_endpoint".into(), u(routes::AUTHORIZE));
+        m.insert("response_types_supported".into(), json!(["code"]));
+        m.insert("response_modes_supported".into(), json!(["query", "form_post"]));
+        m.insert("code_challenge_methods_supported".into(), json!(["S256"]));
+        m.insert("prompt_values_supported".into(), json!(["none", "login", "consent"]));
+        // RFC 9207 §3: `iss` in every authorization response.
+        m.insert("authorization_response_iss_parameter_supported".into(), true.into());
+    }
+    if !caps.grant_types.is_empty() {
+        m.insert("token_endpoint".into(), u(routes::TOKEN));
+        m.insert("grant_types_supported".into(), json!(caps.grant_types));
+        m.insert("token_endpoint_auth_methods_supported".into(), json!(caps.token_endpoint_auth_methods));
+        m.insert("token_endpoint_auth_signing_alg_values_supported".into(), json!(ASSERTION_SIGNING_ALGS));
+    }
+    if caps.userinfo {
+        m.insert("userinfo_endpoint".into(), u(routes::USERINFO));
+    }
+    if caps.revocation {
+        m.insert("revocation_endpoint".into(), u(routes::REVOKE));
+        m.insert("revocation_endpoint_auth_methods_supported".into(), json!(caps.token_endpoint_auth_methods));
+    }
+    if caps.introspection {
+        m.insert("introspection_endpoint".into(), u(routes::INTROSPECT));
+        m.insert("introspection_endpoint_auth_methods_supported".into(), json!(caps.token_endpoint_auth_methods));
+    }
+    if caps.end_session {
+        m.insert("end_session_endpoint".into(), u(routes::OIDC_LOGOUT));
+    }
+    if !caps.dpop_algs.is_empty() {
+        m.insert("dpop_signing_alg_values_supported".into(), json!(caps.dpop_algs));
+    }
+    if !caps.scopes.is_empty() {
+        m.insert("scopes_supported".into(), json!(caps.scopes));
+    }
+    if !caps.claims.is_empty() {
+        m.insert("claims_supported".into(), json!(caps.claims));
+    }
+    m.insert("subject_types_supported".into(), json!(["public"]));
+    let algs: Vec<&str> = id_token_algs.iter().map(|a| a.as_str()).collect();
+    m.insert("id_token_signing_alg_values_supported".into(), json!(algs));
+    m.insert("request_parameter_supported".into(), false.into());
+    m.insert("request_uri_parameter_supported".into(), false.into());
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_enabled_endpoints_are_advertised() {
+        let bare = metadata("https://id.example.com/", &Capabilities::default(), &[SigningAlg::RS256]);
+        assert_eq!(bare["issuer"], "https://id.example.com/");
+        assert_eq!(bare["jwks_uri"], "https://id.example.com/.well-known/jwks.json");
+        assert!(bare.get("token_endpoint").is_none());
+        assert!(bare.get("authorization_endpoint").is_none());
+        let caps = Capabilities { grant_types: vec!["authorization_code"], token_endpoint_auth_methods: vec!["client_secret_basic"], ..Default::default() };
+        let with_token = metadata("https://id.example.com/", &caps, &[SigningAlg::RS256]);
+        assert_eq!(with_token["token_endpoint"], "https://id.example.com/oauth/token");
+        assert_eq!(with_token["grant_types_supported"], json!(["authorization_code"]));
+    }
+}

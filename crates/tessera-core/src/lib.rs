@@ -1,0 +1,36 @@
+//! # tessera-core — protocol and domain logic
+//!
+//! Everything Tessera decides lives here; nothing here knows about HTTP or SQL.
+//! The server crate extracts requests, calls into this crate and renders the outcome.
+//!
+//! Map of the crate:
+//! - [`error`]: the one error type ([`Error`]) carrying an RFC 6749 error code, a
+//!   client-safe description and a log-only detail.
+//! - [`clock`]: the injected time source; all expiry math takes `now` from it.
+//! - [`crypto`]: the master key and the keys derived from it (HMAC for secrets and token
+//!   hashes, AEAD for private keys), random identifiers, constant-time comparison.
+//! - [`password`]: Argon2id hashing of user passwords and imported low-entropy secrets.
+//! - [`model`]: the registry's domain types (clients, APIs, client grants, users), each
+//!   validated when built from input.
+//! - [`redirect_uri`], [`scope`]: validators for the two most attacked parameters.
+//! - [`tokens`]: JOSE (JWS signing/verification, JWK), signing-key lifecycle and JWKS.
+//! - [`store`]: storage ports. Adapters (SQLite, PostgreSQL) live in the server crate and
+//!   pass one shared contract suite.
+//! - [`registry`]: the service layer used by both the CLI and the management API.
+//! - [`routes`] and [`discovery`]: endpoint paths shared by router, metadata and tests.
+
+pub mod clock;
+pub mod crypto;
+pub mod discovery;
+pub mod error;
+pub mod model;
+pub mod password;
+pub mod redirect_uri;
+pub mod registry;
+pub mod routes;
+pub mod scope;
+pub mod store;
+pub mod tokens;
+
+pub use clock::{Clock, Timestamp};
+pub use error::{Error, ErrorCode};

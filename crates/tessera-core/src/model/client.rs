@@ -1,0 +1,394 @@
+//! Applications (OAuth clients), RFC 6749 §2 and Auth0's application model.
+
+use serde::{Deserialize, Serialize};
+
+use super::SigningAlg;
+use crate::error::Error;
+use crate::redirect_uri;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppType {
+    Spa,
+    Native,
+    RegularWeb,
+    NonInteractive,
+}
+
+impl AppType {
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        serde_json::from_value(serde_json::Value::String(s.into()))
+            .map_err(|_| Error::invalid_body(format!("app_type must be spa, native, regular_web or non_interactive, not {s:?}")))
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Spa => "spa",
+            Self::Native => "native",
+            Self::RegularWeb => "regular_web",
+            Self::NonInteractive => "non_interactive",
+        }
+    }
+    /// Browser and native apps cannot keep a secret (RFC 6749 §2.1).
+    pub fn default_auth_method(self) -> TokenEndpointAuthMethod {
+        match self {
+            Self::Spa | Self::Native => TokenEndpointAuthMethod::None,
+            Self::RegularWeb | Self::NonInteractive => TokenEndpointAuthMethod::ClientSecretBasic,
+        }
+    }
+    pub fn default_grant_types(self) -> Vec<GrantType> {
+        match self {
+            Self::NonInteractive => vec![GrantType::ClientCredentials],
+            _ => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        }
+    }
+}
+
+/// RFC 7591 §2 `token_endpoint_auth_method` values Tessera implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    None,
+    ClientSecretBasic,
+    ClientSecretPost,
+    ClientSecretJwt,
+    PrivateKeyJwt,
+}
+
+impl TokenEndpointAuthMethod {
+    pub const ALL: [Self; 5] =
+        [Self::ClientSecretBasic, Self::ClientSecretPost, Self::ClientSecretJwt, Self::PrivateKeyJwt, Self::None];
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| {
+            Error::invalid_body(format!(
+                "token_endpoint_auth_method must be one of client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, none; not {s:?}"
+            ))
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::ClientSecretJwt => "client_secret_jwt",
+            Self::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+    /// Whether the client holds a shared secret issued by Tessera.
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost | Self::ClientSecretJwt)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum GrantType {
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [Self; 3] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RotationType {
+    #[serde(rename = "rotating")]
+    Rotating,
+    #[serde(rename = "non-rotating")]
+    NonRotating,
+}
+
+impl RotationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rotating => "rotating",
+            Self::NonRotating => "non-rotating",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        match s {
+            "rotating" => Ok(Self::Rotating),
+            "non-rotating" => Ok(Self::NonRotating),
+            _ => Err(Error::invalid_body(format!("rotation_type must be rotating or non-rotating, not {s:?}"))),
+        }
+    }
+}
+
+/// Auth0's `refresh_token` object on an application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshTokenPolicy {
+    pub rotation_type: RotationType,
+    /// Reuse interval in seconds: a retry of the immediately previous token inside it gets
+    /// the same successor instead of triggering reuse detection.
+    pub leeway: i64,
+    /// Absolute lifetime of a refresh-token family, seconds.
+    pub token_lifetime: i64,
+    /// Idle lifetime: a refresh token unused for this long expires, seconds.
+    pub idle_token_lifetime: i64,
+}
+
+impl RefreshTokenPolicy {
+    pub const DEFAULT_LIFETIME: i64 = 30 * 24 * 3600;
+    pub const DEFAULT_IDLE_LIFETIME: i64 = 15 * 24 * 3600;
+    pub const MAX_LEEWAY: i64 = 60;
+
+    pub fn default_for(method: TokenEndpointAuthMethod) -> Self {
+        Self {
+            rotation_type: if method == TokenEndpointAuthMethod::None {
+                RotationType::Rotating
+            } else {
+                RotationType::NonRotating
+            },
+            leeway: 0,
+            token_lifetime: Self::DEFAULT_LIFETIME,
+            idle_token_lifetime: Self::DEFAULT_IDLE_LIFETIME,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub app_type: AppType,
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    pub grant_types: Vec<GrantType>,
+    /// Registered redirect URIs (Auth0: "Allowed Callback URLs").
+    pub callbacks: Vec<String>,
+    pub allowed_logout_urls: Vec<String>,
+    pub is_first_party: bool,
+    /// Inline JWK Set for `private_key_jwt` (RFC 7591 `jwks`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    pub refresh_token: RefreshTokenPolicy,
+    pub id_token_signed_response_alg: SigningAlg,
+    #[serde(serialize_with = "super::time::serialize")]
+    pub created_at: i64,
+    #[serde(serialize_with = "super::time::serialize")]
+    pub updated_at: i64,
+}
+
+/// Fields to set on a client; `None` leaves a field as it is (or at its default on create).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPatch {
+    pub name: Option<String>,
+    pub app_type: Option<AppType>,
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    pub grant_types: Option<Vec<String>>,
+    pub callbacks: Option<Vec<String>>,
+    pub allowed_logout_urls: Option<Vec<String>>,
+    pub is_first_party: Option<bool>,
+    pub jwks: Option<serde_json::Value>,
+    pub rotation_type: Option<RotationType>,
+    pub leeway: Option<i64>,
+    pub token_lifetime: Option<i64>,
+    pub idle_token_lifetime: Option<i64>,
+    pub id_token_signed_response_alg: Option<SigningAlg>,
+}
+
+impl Client {
+    /// A new client from a patch; unspecified fields take Auth0's defaults for its app type.
+    pub fn create(client_id: String, patch: ClientPatch, now: i64) -> Result<Self, Error> {
+        let app_type = patch.app_type.unwrap_or(AppType::RegularWeb);
+        let method = patch.token_endpoint_auth_method.unwrap_or_else(|| app_type.default_auth_method());
+        let mut client = Client {
+            client_id,
+            name: String::new(),
+            app_type,
+            token_endpoint_auth_method: method,
+            grant_types: app_type.default_grant_types(),
+            callbacks: vec![],
+            allowed_logout_urls: vec![],
+            is_first_party: true,
+            jwks: None,
+            refresh_token: RefreshTokenPolicy::default_for(method),
+            id_token_signed_response_alg: SigningAlg::RS256,
+            created_at: now,
+            updated_at: now,
+        };
+        client.apply(patch, now)?;
+        Ok(client)
+    }
+
+    /// Applies a patch and re-validates the whole client.
+    pub fn apply(&mut self, p: ClientPatch, now: i64) -> Result<(), Error> {
+        if let Some(v) = p.name {
+            self.name = v;
+        }
+        if let Some(v) = p.app_type {
+            self.app_type = v;
+        }
+        if let Some(v) = p.token_endpoint_auth_method {
+            self.token_endpoint_auth_method = v;
+        }
+        if let Some(v) = p.grant_types {
+            self.grant_types = v
+                .iter()
+                .map(|g| {
+                    GrantType::parse(g).ok_or_else(|| {
+                        Error::invalid_body(format!(
+                            "grant type {g:?} is not supported (authorization_code, refresh_token, client_credentials)"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            self.grant_types.dedup();
+        }
+        if let Some(v) = p.callbacks {
+            self.callbacks = v;
+        }
+        if let Some(v) = p.allowed_logout_urls {
+            self.allowed_logout_urls = v;
+        }
+        if let Some(v) = p.is_first_party {
+            self.is_first_party = v;
+        }
+        if let Some(v) = p.jwks {
+            self.jwks = if v.is_null() { None } else { Some(v) };
+        }
+        if let Some(v) = p.rotation_type {
+            self.refresh_token.rotation_type = v;
+        }
+        if let Some(v) = p.leeway {
+            self.refresh_token.leeway = v;
+        }
+        if let Some(v) = p.token_lifetime {
+            self.refresh_token.token_lifetime = v;
+        }
+        if let Some(v) = p.idle_token_lifetime {
+            self.refresh_token.idle_token_lifetime = v;
+        }
+        if let Some(v) = p.id_token_signed_response_alg {
+            self.id_token_signed_response_alg = v;
+        }
+        self.updated_at = now;
+        self.validate()
+    }
+
+    pub fn is_public(&self) -> bool {
+        self.token_endpoint_auth_method == TokenEndpointAuthMethod::None
+    }
+
+    pub fn allows_grant(&self, g: GrantType) -> bool {
+        self.grant_types.contains(&g)
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+            return Err(Error::invalid_body("name must be 1 to 128 printable characters"));
+        }
+        for uri in &self.callbacks {
+            redirect_uri::validate_registration(uri, self.app_type).map_err(Error::invalid_body)?;
+        }
+        for uri in &self.allowed_logout_urls {
+            redirect_uri::validate_registration(uri, self.app_type)
+                .map_err(|e| Error::invalid_body(e.replace("redirect URI", "logout URL")))?;
+        }
+        if self.is_public() {
+            // RFC 6749 §4.4: client_credentials is for confidential clients only.
+            if self.allows_grant(GrantType::ClientCredentials) {
+                return Err(Error::invalid_body("public clients (token_endpoint_auth_method none) cannot use client_credentials"));
+            }
+            // RFC 9700 §4.14.2: refresh tokens of public clients must be sender-constrained or rotated.
+            if self.refresh_token.rotation_type != RotationType::Rotating {
+                return Err(Error::invalid_body("public clients must use rotating refresh tokens"));
+            }
+        } else if matches!(self.app_type, AppType::Spa | AppType::Native) {
+            return Err(Error::invalid_body("spa and native applications are public: token_endpoint_auth_method must be none"));
+        }
+        if self.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt {
+            let keys = self.jwks.as_ref().and_then(|j| j.get("keys")).and_then(|k| k.as_array());
+            if keys.is_none_or(|k| k.is_empty()) {
+                return Err(Error::invalid_body("private_key_jwt requires a jwks with at least one key"));
+            }
+        }
+        if let Some(jwks) = &self.jwks {
+            crate::tokens::jose::parse_client_jwks(jwks).map_err(Error::invalid_body)?;
+        }
+        let r = &self.refresh_token;
+        if !(0..=RefreshTokenPolicy::MAX_LEEWAY).contains(&r.leeway) {
+            return Err(Error::invalid_body("refresh token leeway must be 0 to 60 seconds"));
+        }
+        if !(1..=10 * 365 * 24 * 3600).contains(&r.token_lifetime) {
+            return Err(Error::invalid_body("refresh token token_lifetime must be 1 second to 10 years"));
+        }
+        if !(1..=r.token_lifetime).contains(&r.idle_token_lifetime) {
+            return Err(Error::invalid_body("refresh token idle_token_lifetime must be positive and at most token_lifetime"));
+        }
+        Ok(())
+    }
+}
+
+/// How a stored client secret is kept (DESIGN decision 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    /// HMAC-SHA-256 under the server key; verification only.
+    Hmac,
+    /// AES-256-GCM; needed when the secret is an HMAC key (`client_secret_jwt`).
+    Aead,
+    /// Argon2id, for imported low-entropy secrets.
+    Argon2,
+}
+
+impl SecretKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hmac => "hmac",
+            Self::Aead => "aead",
+            Self::Argon2 => "argon2",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "hmac" => Some(Self::Hmac),
+            "aead" => Some(Self::Aead),
+            "argon2" => Some(Self::Argon2),
+            _ => None,
+        }
+    }
+}
+
+/// A stored client secret. `value` is a hash or a ciphertext, never the secret itself.
+#[derive(Clone, PartialEq)]
+pub struct ClientSecret {
+    pub id: String,
+    pub client_id: String,
+    pub kind: SecretKind,
+    pub value: String,
+    pub created_at: i64,
+    /// Set when a rotation ends this secret's validity (possibly in the future: overlap).
+    pub expires_at: Option<i64>,
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSecret")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .field("kind", &self.kind)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientSecret {
+    pub fn is_valid_at(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|e| now < e)
+    }
+}

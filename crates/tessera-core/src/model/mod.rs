@@ -1,0 +1,26 @@
+//! The registry's domain types, named as Auth0's Management API names them so that the
+//! CLI's `--json` output and the management API read the same: applications ([`Client`]),
+//! APIs ([`ResourceServer`]), [`ClientGrant`]s and [`User`]s.
+//!
+//! Each type validates itself ([`Client::validate`] etc.); the registry service calls that
+//! before anything reaches the store.
+
+mod api;
+mod client;
+mod grant;
+mod time;
+mod user;
+
+pub use api::{ApiScope, ResourceServer, ResourceServerPatch, SigningAlg};
+pub use client::{
+    AppType, Client, ClientPatch, ClientSecret, GrantType, RefreshTokenPolicy, RotationType, SecretKind,
+    TokenEndpointAuthMethod,
+};
+pub use grant::ClientGrant;
+pub use time::rfc3339;
+pub use user::{User, UserPatch};
+
+/// Maximum access-token lifetime an API may configure: 30 days.
+pub const MAX_TOKEN_LIFETIME: i64 = 30 * 24 * 3600;
+/// ID token lifetime (DESIGN decision 4).
+pub const ID_TOKEN_LIFETIME: i64 = 36_000;

@@ -1,0 +1,73 @@
+//! Argon2id for user passwords (and imported low-entropy client secrets), PHC string format.
+//! Parameters follow OWASP's current minimum for Argon2id (19 MiB, t=2, p=1).
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use crate::error::Error;
+
+fn hasher() -> Argon2<'static> {
+    // These constants are within Argon2's limits, so `Params::new` cannot fail.
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Minimum length, as NIST SP 800-63B §5.1.1.2 asks of memorized secrets.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+pub fn validate_password(password: &str) -> Result<(), Error> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(Error::invalid_body(format!(
+            "password must be at least {MIN_PASSWORD_LEN} characters"
+        )));
+    }
+    if password.len() > 1024 {
+        return Err(Error::invalid_body("password must be at most 1024 bytes"));
+    }
+    Ok(())
+}
+
+pub fn hash_password(password: &str) -> Result<String, Error> {
+    let salt = SaltString::encode_b64(&crate::crypto::random_bytes::<16>())
+        .map_err(|e| Error::server_error(format!("salt: {e}")))?;
+    hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::server_error(format!("argon2: {e}")))
+}
+
+/// Verifies in constant time with respect to the password; a malformed hash never matches.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A hash of a random password, verified against when the user does not exist so that the
+/// response time does not reveal whether an account exists.
+pub fn dummy_hash() -> &'static str {
+    use std::sync::OnceLock;
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&crate::crypto::random_token::<16>()).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_and_are_argon2id() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong horse", &h));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn short_passwords_are_refused() {
+        assert!(validate_password("short").is_err());
+        assert!(validate_password("long enough").is_ok());
+    }
+}

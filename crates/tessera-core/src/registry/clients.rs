@@ -1,0 +1,134 @@
+//! Applications and their secrets.
+
+use serde_json::json;
+
+use super::Registry;
+use crate::crypto::{random_alnum, random_token};
+use crate::error::Error;
+use crate::model::{Client, ClientPatch, ClientSecret, SecretKind, TokenEndpointAuthMethod};
+
+/// A client as just created or re-keyed, with the plain secret shown this once.
+#[derive(Debug, Clone)]
+pub struct CreatedClient {
+    pub client: Client,
+    pub client_secret: Option<String>,
+}
+
+impl Registry {
+    /// Generates a ≥256-bit secret and its stored form for `method` (DESIGN decision 2).
+    fn new_secret(&self, client_id: &str, method: TokenEndpointAuthMethod, now: i64) -> (String, ClientSecret) {
+        let plain = random_token::<32>();
+        let id = format!("sec_{}", random_alnum(16));
+        let (kind, value) = if method == TokenEndpointAuthMethod::ClientSecretJwt {
+            // HS256 verification needs the secret itself: keep it encrypted, bound to its id.
+            (SecretKind::Aead, self.keyring.encrypt(&format!("client-secret:{id}"), plain.as_bytes()))
+        } else {
+            (SecretKind::Hmac, self.keyring.hash_secret(&plain))
+        };
+        let stored = ClientSecret { id, client_id: client_id.to_string(), kind, value, created_at: now, expires_at: None };
+        (plain, stored)
+    }
+
+    pub async fn create_client(&self, patch: ClientPatch) -> Result<CreatedClient, Error> {
+        let now = self.now();
+        let client = Client::create(random_alnum(32), patch, now)?;
+        let secret = client
+            .token_endpoint_auth_method
+            .uses_secret()
+            .then(|| self.new_secret(&client.client_id, client.token_endpoint_auth_method, now));
+        self.store.insert_client(&client, secret.as_ref().map(|(_, s)| s)).await?;
+        self.audit("client_created", Some(&client.client_id), None, json!({"name": client.name})).await;
+        Ok(CreatedClient { client, client_secret: secret.map(|(plain, _)| plain) })
+    }
+
+    pub async fn get_client(&self, client_id: &str) -> Result<Client, Error> {
+        self.store
+            .get_client(client_id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("client {client_id:?} does not exist")))
+    }
+
+    pub async fn list_clients(&self) -> Result<Vec<Client>, Error> {
+        Ok(self.store.list_clients().await?)
+    }
+
+    /// Applies a patch. If the new authentication method needs a secret the client does not
+    /// have in usable form (e.g. moving to `client_secret_jwt`, which needs the secret
+    /// encrypted rather than hashed), a new secret is issued and returned.
+    pub async fn update_client(&self, client_id: &str, patch: ClientPatch) -> Result<CreatedClient, Error> {
+        let now = self.now();
+        let mut client = self.get_client(client_id).await?;
+        let before = client.token_endpoint_auth_method;
+        client.apply(patch, now)?;
+        if !self.store.update_client(&client).await? {
+            return Err(Error::not_found(format!("client {client_id:?} does not exist")));
+        }
+        let method = client.token_endpoint_auth_method;
+        let mut client_secret = None;
+        if method != before && method.uses_secret() {
+            let wanted = if method == TokenEndpointAuthMethod::ClientSecretJwt { SecretKind::Aead } else { SecretKind::Hmac };
+            let usable = self.store.client_secrets(client_id).await?.iter().any(|s| s.kind == wanted && s.is_valid_at(now));
+            if !usable {
+                client_secret = Some(self.rotate_client_secret(client_id, 0).await?);
+            }
+        }
+        self.audit("client_updated", Some(client_id), None, json!({})).await;
+        Ok(CreatedClient { client, client_secret })
+    }
+
+    pub async fn delete_client(&self, client_id: &str) -> Result<(), Error> {
+        if !self.store.delete_client(client_id).await? {
+            return Err(Error::not_found(format!("client {client_id:?} does not exist")));
+        }
+        self.audit("client_deleted", Some(client_id), None, json!({})).await;
+        Ok(())
+    }
+
+    /// Issues a new secret. Other secrets stay valid for `overlap_seconds` (0: end now), so a
+    /// fleet can be re-configured without downtime.
+    pub async fn rotate_client_secret(&self, client_id: &str, overlap_seconds: i64) -> Result<String, Error> {
+        if !(0..=30 * 24 * 3600).contains(&overlap_seconds) {
+            return Err(Error::invalid_body("overlap must be 0 to 2592000 seconds"));
+        }
+        let client = self.get_client(client_id).await?;
+        if !client.token_endpoint_auth_method.uses_secret() {
+            return Err(Error::invalid_body(format!(
+                "client uses {} and has no secret to rotate",
+                client.token_endpoint_auth_method.as_str()
+            )));
+        }
+        let now = self.now();
+        let (plain, stored) = self.new_secret(client_id, client.token_endpoint_auth_method, now);
+        if !self.store.rotate_client_secret(&stored, now + overlap_seconds).await? {
+            return Err(Error::not_found(format!("client {client_id:?} does not exist")));
+        }
+        self.audit("client_secret_rotated", Some(client_id), None, json!({"overlap_seconds": overlap_seconds})).await;
+        Ok(plain)
+    }
+
+    /// Checks a presented secret against every secret of the client valid at `now`.
+    /// HMAC comparisons are constant time and take microseconds (no slow hash on this path).
+    pub fn secret_matches(&self, secrets: &[ClientSecret], presented: &str, now: i64) -> bool {
+        let mut ok = false;
+        for s in secrets.iter().filter(|s| s.is_valid_at(now)) {
+            ok |= match s.kind {
+                SecretKind::Hmac => self.keyring.verify_secret(presented, &s.value),
+                SecretKind::Aead => self
+                    .keyring
+                    .decrypt(&format!("client-secret:{}", s.id), &s.value)
+                    .is_ok_and(|plain| crate::crypto::ct_eq(&plain, presented.as_bytes())),
+                SecretKind::Argon2 => crate::password::verify_password(presented, &s.value),
+            };
+        }
+        ok
+    }
+
+    /// The plain shared secrets usable as HS256 keys for `client_secret_jwt`.
+    pub fn shared_secrets(&self, secrets: &[ClientSecret], now: i64) -> Vec<Vec<u8>> {
+        secrets
+            .iter()
+            .filter(|s| s.kind == SecretKind::Aead && s.is_valid_at(now))
+            .filter_map(|s| self.keyring.decrypt(&format!("client-secret:{}", s.id), &s.value).ok())
+            .collect()
+    }
+}

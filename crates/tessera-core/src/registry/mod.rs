@@ -1,0 +1,57 @@
+//! The registry service: applications, APIs, client grants, users and signing keys.
+//!
+//! Both the CLI and the management API call this layer, so validation, secret handling
+//! and audit events are the same whichever door a change comes through. It returns plain
+//! secrets exactly once (at creation or rotation); the store only ever sees hashes or
+//! ciphertexts.
+
+mod apis;
+mod clients;
+mod keys;
+mod users;
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::crypto::Keyring;
+use crate::store::{AuditEvent, Store};
+
+pub use clients::CreatedClient;
+pub use keys::required_algorithms;
+
+#[derive(Clone)]
+pub struct Registry {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) keyring: Arc<Keyring>,
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, keyring: Arc<Keyring>) -> Self {
+        Self { store, clock, keyring }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Records an audit event; a failure to record is logged, never fatal to the caller's
+    /// already-committed change.
+    pub(crate) async fn audit(&self, kind: &str, client_id: Option<&str>, user_id: Option<&str>, detail: serde_json::Value) {
+        let event = AuditEvent {
+            at: self.now(),
+            kind: kind.to_string(),
+            client_id: client_id.map(str::to_string),
+            user_id: user_id.map(str::to_string),
+            ip: None,
+            detail,
+        };
+        if let Err(e) = self.store.record_audit(&event).await {
+            tracing::warn!(error = %e, kind, "could not record audit event");
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! Endpoint paths, shared by the router, discovery metadata and the tests, so that what is
+//! advertised is what is served.
+
+pub const AUTHORIZE: &str = "/authorize";
+pub const TOKEN: &str = "/oauth/token";
+pub const REVOKE: &str = "/oauth/revoke";
+pub const INTROSPECT: &str = "/oauth/introspect";
+pub const USERINFO: &str = "/userinfo";
+pub const JWKS: &str = "/.well-known/jwks.json";
+pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
+pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
+pub const OIDC_LOGOUT: &str = "/oidc/logout";
+pub const V2_LOGOUT: &str = "/v2/logout";
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
+pub const METRICS: &str = "/metrics";
+
+/// `{issuer}` + path, where the issuer is stored with a trailing slash (Auth0 style) and
+/// paths start with one.
+pub fn url(issuer: &str, path: &str) -> String {
+    format!("{}{}", issuer.trim_end_matches('/'), path)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_join_without_double_slashes() {
+        assert_eq!(super::url("https://id.example.com/", super::TOKEN), "https://id.example.com/oauth/token");
+        assert_eq!(super::url("https://id.example.com/t1", super::JWKS), "https://id.example.com/t1/.well-known/jwks.json");
+    }
+}

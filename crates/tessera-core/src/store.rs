@@ -1,0 +1,161 @@
+//! Storage ports. Each method states an intent and is atomic on its own; adapters
+//! (`tessera-server/src/store/`) implement them for SQLite and PostgreSQL and pass one
+//! shared contract suite. Nothing here reads-then-writes across two calls when a
+//! decision depends on the read: such operations are one conditional statement or one
+//! transaction inside the adapter.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::model::{Client, ClientGrant, ClientSecret, ResourceServer, SigningAlg, User};
+use crate::tokens::{KeyState, SigningKeyRecord};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness constraint refused the write (the object already exists).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database could not be reached or timed out; the operation may be retried.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data does not decode (corruption or a newer schema).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => Error::conflict(format!("{what} already exists")),
+            StoreError::Unavailable(d) => Error::temporarily_unavailable(d),
+            StoreError::Corrupt(d) => Error::server_error(d),
+        }
+    }
+}
+
+/// A security-relevant event (failed authentication, code reuse, key rotation, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub at: i64,
+    pub kind: String,
+    pub client_id: Option<String>,
+    pub user_id: Option<String>,
+    pub ip: Option<String>,
+    pub detail: Value,
+}
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Inserts a client and (optionally) its first secret in one transaction.
+    async fn insert_client(&self, client: &Client, secret: Option<&ClientSecret>) -> StoreResult<()>;
+    /// Returns `false` if the client does not exist.
+    async fn update_client(&self, client: &Client) -> StoreResult<bool>;
+    /// Deletes the client with its secrets and client grants; `false` if it did not exist.
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool>;
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<Client>>;
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    /// Adds `secret` and ends every other still-valid secret of the client at
+    /// `others_expire_at` (now, or later for an overlap), atomically. `false` if the client
+    /// does not exist.
+    async fn rotate_client_secret(&self, secret: &ClientSecret, others_expire_at: i64) -> StoreResult<bool>;
+    async fn client_secrets(&self, client_id: &str) -> StoreResult<Vec<ClientSecret>>;
+}
+
+#[async_trait]
+pub trait ApiStore: Send + Sync {
+    async fn insert_api(&self, api: &ResourceServer) -> StoreResult<()>;
+    async fn update_api(&self, api: &ResourceServer) -> StoreResult<bool>;
+    /// Deletes the API and the client grants that name it.
+    async fn delete_api(&self, id: &str) -> StoreResult<bool>;
+    async fn get_api(&self, id: &str) -> StoreResult<Option<ResourceServer>>;
+    async fn get_api_by_identifier(&self, identifier: &str) -> StoreResult<Option<ResourceServer>>;
+    async fn list_apis(&self) -> StoreResult<Vec<ResourceServer>>;
+}
+
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Conflict if the client already has a grant for this audience.
+    async fn insert_grant(&self, grant: &ClientGrant) -> StoreResult<()>;
+    async fn update_grant(&self, grant: &ClientGrant) -> StoreResult<bool>;
+    async fn delete_grant(&self, id: &str) -> StoreResult<bool>;
+    async fn get_grant(&self, id: &str) -> StoreResult<Option<ClientGrant>>;
+    async fn find_grant(&self, client_id: &str, audience: &str) -> StoreResult<Option<ClientGrant>>;
+    async fn list_grants(&self, client_id: Option<&str>) -> StoreResult<Vec<ClientGrant>>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Conflict if the email or username is taken.
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    /// Writes every field, including the password hash and the blocked flag.
+    async fn update_user(&self, user: &User) -> StoreResult<bool>;
+    async fn delete_user(&self, user_id: &str) -> StoreResult<bool>;
+    async fn get_user(&self, user_id: &str) -> StoreResult<Option<User>>;
+    /// By username (exact) or email (case-insensitive: emails are stored lower-cased).
+    async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self, limit: i64, offset: i64) -> StoreResult<Vec<User>>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Conflict if `alg` already has a key in the record's state (`current` or `next`).
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// One transaction: `current` → `retired` (published until `publish_until`),
+    /// `next` → `current`, `new_next` inserted as `next`. Conflict if `alg` has no `next`.
+    async fn rotate_signing_keys(
+        &self,
+        alg: SigningAlg,
+        now: i64,
+        publish_until: i64,
+        new_next: &SigningKeyRecord,
+    ) -> StoreResult<()>;
+    /// One transaction: marks `kid` revoked and returns its former state; if it was
+    /// `current`, promotes `next`; if it was `current` or `next`, inserts `replacement` as
+    /// the new `next`. `None` if no such (unrevoked) key.
+    async fn revoke_signing_key(
+        &self,
+        kid: &str,
+        now: i64,
+        replacement: &SigningKeyRecord,
+    ) -> StoreResult<Option<KeyState>>;
+}
+
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Inserts unless present; returns the value now stored (first writer wins).
+    async fn init_setting(&self, key: &str, value: &str) -> StoreResult<String>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn record_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_audit(&self, limit: i64) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// Replay caches for one-time values (client assertion `jti`, DPoP proof `jti`), shared by
+/// every node because they live in the database (DESIGN decision 9).
+#[async_trait]
+pub trait ReplayStore: Send + Sync {
+    /// Records `(namespace, jti)` until `expires_at`. `true` the first time; `false` if it
+    /// is already recorded and unexpired (a replay). One conditional statement.
+    async fn remember_jti(&self, namespace: &str, jti: &str, expires_at: i64, now: i64) -> StoreResult<bool>;
+    /// Deletes entries that expired before `now`; returns how many.
+    async fn purge_replay_cache(&self, now: i64) -> StoreResult<u64>;
+}
+
+/// Everything a Tessera node needs from its database.
+#[async_trait]
+pub trait Store:
+    ClientStore + ApiStore + GrantStore + UserStore + KeyStore + SettingsStore + AuditStore + ReplayStore
+{
+    /// A round trip to the database, for `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+}

@@ -1,0 +1,331 @@
+//! Tessera's signing keys: generation, parse-once signing, lifecycle and the published JWKS.
+//!
+//! DESIGN decision 5: for each algorithm there is a `current` key (signs), a `next` key
+//! (published before it signs anything, so caches already hold it when rotation promotes
+//! it) and `retired` keys, published until every token they signed has expired. `revoked`
+//! keys are never published. Private parts are stored AES-256-GCM-encrypted under the
+//! master key; a key that does not decrypt fails closed.
+//!
+//! Signing keys are parsed once into ring key pairs: re-parsing an RSA key per signature
+//! costs more than the signature itself.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use serde_json::{json, Map, Value};
+
+use super::jose::PublicKey;
+use crate::crypto::{b64url, Keyring};
+use crate::error::Error;
+use crate::model::SigningAlg;
+
+enum Pair {
+    Rsa(RsaKeyPair),
+    Ecdsa(EcdsaKeyPair),
+    Ed25519(Ed25519KeyPair),
+}
+
+/// A parsed private key ready to sign, with its public JWK and `kid` (the RFC 7638
+/// thumbprint, so `kid`s are distinct and derived, never chosen).
+pub struct SigningKey {
+    alg: SigningAlg,
+    kid: String,
+    pair: Pair,
+    public: PublicKey,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey").field("alg", &self.alg).field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+fn key_err(e: impl std::fmt::Display) -> Error {
+    Error::server_error(format!("signing key: {e}"))
+}
+
+/// Generates a new private key for `alg`, as PKCS#8 DER.
+pub fn generate_pkcs8(alg: SigningAlg) -> Result<Vec<u8>, Error> {
+    let rng = SystemRandom::new();
+    match alg {
+        // ring cannot generate RSA keys; the rsa crate does, and ring signs with them.
+        SigningAlg::RS256 | SigningAlg::PS256 => {
+            use rsa::pkcs8::EncodePrivateKey;
+            let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(key_err)?;
+            Ok(key.to_pkcs8_der().map_err(key_err)?.as_bytes().to_vec())
+        }
+        SigningAlg::ES256 => Ok(EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(key_err)?
+            .as_ref()
+            .to_vec()),
+        SigningAlg::EdDSA => Ok(Ed25519KeyPair::generate_pkcs8(&rng).map_err(key_err)?.as_ref().to_vec()),
+    }
+}
+
+impl SigningKey {
+    pub fn generate(alg: SigningAlg) -> Result<Self, Error> {
+        Self::from_pkcs8(alg, &generate_pkcs8(alg)?)
+    }
+
+    pub fn from_pkcs8(alg: SigningAlg, der: &[u8]) -> Result<Self, Error> {
+        let rng = SystemRandom::new();
+        let (pair, public) = match alg {
+            SigningAlg::RS256 | SigningAlg::PS256 => {
+                let kp = RsaKeyPair::from_pkcs8(der).map_err(key_err)?;
+                let c: ring::rsa::PublicKeyComponents<Vec<u8>> = kp.public().into();
+                (Pair::Rsa(kp), PublicKey::Rsa { n: c.n, e: c.e })
+            }
+            SigningAlg::ES256 => {
+                let kp = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
+                    .map_err(key_err)?;
+                let point = kp.public_key().as_ref().to_vec();
+                (Pair::Ecdsa(kp), PublicKey::P256(point))
+            }
+            SigningAlg::EdDSA => {
+                let kp = Ed25519KeyPair::from_pkcs8(der).map_err(key_err)?;
+                let x = kp.public_key().as_ref().to_vec();
+                (Pair::Ed25519(kp), PublicKey::Ed25519(x))
+            }
+        };
+        Ok(Self { alg, kid: public.thumbprint(), pair, public, rng })
+    }
+
+    pub fn alg(&self) -> SigningAlg {
+        self.alg
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The public JWK as published: key members plus `kid`, `alg`, `use`.
+    pub fn public_jwk(&self) -> Map<String, Value> {
+        let mut jwk = self.public.to_jwk();
+        jwk.insert("kid".into(), self.kid.clone().into());
+        jwk.insert("alg".into(), self.alg.as_str().into());
+        jwk.insert("use".into(), "sig".into());
+        jwk
+    }
+
+    /// Raw JWS signature over `msg` (RFC 7518 §3: PKCS#1 v1.5, PSS, fixed-size ECDSA r||s).
+    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        // Signing with a valid parsed key only fails on RNG failure, which ring treats as
+        // unrecoverable; an empty signature would then be refused by every verifier.
+        match &self.pair {
+            Pair::Rsa(kp) => {
+                let padding: &dyn signature::RsaEncoding = match self.alg {
+                    SigningAlg::PS256 => &signature::RSA_PSS_SHA256,
+                    _ => &signature::RSA_PKCS1_SHA256,
+                };
+                let mut sig = vec![0u8; kp.public().modulus_len()];
+                match kp.sign(padding, &self.rng, msg, &mut sig) {
+                    Ok(()) => sig,
+                    Err(_) => Vec::new(),
+                }
+            }
+            Pair::Ecdsa(kp) => kp.sign(&self.rng, msg).map(|s| s.as_ref().to_vec()).unwrap_or_default(),
+            Pair::Ed25519(kp) => kp.sign(msg).as_ref().to_vec(),
+        }
+    }
+
+    /// A compact JWS with header `{alg, typ, kid}` over `claims`.
+    pub fn sign_jwt(&self, typ: &str, claims: &Value) -> String {
+        let header = json!({"alg": self.alg.as_str(), "typ": typ, "kid": self.kid});
+        let mut out = b64url(header.to_string().as_bytes());
+        out.push('.');
+        out.push_str(&b64url(claims.to_string().as_bytes()));
+        let sig = self.sign(out.as_bytes());
+        out.push('.');
+        out.push_str(&b64url(&sig));
+        out
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Next,
+    Current,
+    Retired,
+    Revoked,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Next => "next",
+            Self::Current => "current",
+            Self::Retired => "retired",
+            Self::Revoked => "revoked",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Next, Self::Current, Self::Retired, Self::Revoked].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A signing key as stored.
+#[derive(Clone, PartialEq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub state: KeyState,
+    pub public_jwk: Value,
+    /// base64(nonce || AES-256-GCM(PKCS#8)), bound to the kid.
+    pub private_key: String,
+    pub created_at: i64,
+    pub activated_at: Option<i64>,
+    pub retired_at: Option<i64>,
+    /// For retired keys: published in the JWKS until then.
+    pub publish_until: Option<i64>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+fn aead_context(kid: &str) -> String {
+    format!("signing-key:{kid}")
+}
+
+impl SigningKeyRecord {
+    /// Generates a new key in `state`, its private part sealed under the keyring.
+    pub fn generate(alg: SigningAlg, state: KeyState, keyring: &Keyring, now: i64) -> Result<Self, Error> {
+        let der = generate_pkcs8(alg)?;
+        let key = SigningKey::from_pkcs8(alg, &der)?;
+        Ok(Self {
+            kid: key.kid().to_string(),
+            alg,
+            state,
+            public_jwk: Value::Object(key.public_jwk()),
+            private_key: keyring.encrypt(&aead_context(key.kid()), &der),
+            created_at: now,
+            activated_at: (state == KeyState::Current).then_some(now),
+            retired_at: None,
+            publish_until: None,
+        })
+    }
+
+    /// Decrypts and parses the private key; fails closed.
+    pub fn open(&self, keyring: &Keyring) -> Result<SigningKey, Error> {
+        let der = keyring.decrypt(&aead_context(&self.kid), &self.private_key)?;
+        let key = SigningKey::from_pkcs8(self.alg, &der)?;
+        if key.kid() != self.kid {
+            return Err(Error::server_error(format!("signing key {} does not match its stored kid", self.kid)));
+        }
+        Ok(key)
+    }
+
+    pub fn is_published(&self, now: i64) -> bool {
+        match self.state {
+            KeyState::Next | KeyState::Current => true,
+            KeyState::Retired => self.publish_until.is_some_and(|t| now < t),
+            KeyState::Revoked => false,
+        }
+    }
+}
+
+/// The keys in use, as loaded at start-up or after a rotation: the current signer for each
+/// algorithm and the serialized JWKS document.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    current: BTreeMap<SigningAlg, Arc<SigningKey>>,
+    jwks: String,
+    /// (kid, state) of every key, to tell whether a reload changed anything.
+    fingerprint: Vec<(String, &'static str)>,
+}
+
+impl KeySet {
+    /// Builds the set from stored records. Every non-revoked key must decrypt with this
+    /// keyring, so a wrong master key is found at start-up, not at the first token.
+    pub fn load(records: &[SigningKeyRecord], keyring: &Keyring, now: i64) -> Result<Self, Error> {
+        let mut current = BTreeMap::new();
+        let mut published = Vec::new();
+        for r in records {
+            if r.state == KeyState::Revoked {
+                continue;
+            }
+            let key = r.open(keyring)?;
+            if r.state == KeyState::Current {
+                current.insert(r.alg, Arc::new(key));
+            }
+            if r.is_published(now) {
+                published.push(r.public_jwk.clone());
+            }
+        }
+        let jwks = json!({ "keys": published }).to_string();
+        Ok(Self { current, jwks, fingerprint: Self::fingerprint_of(records) })
+    }
+
+    pub fn fingerprint_of(records: &[SigningKeyRecord]) -> Vec<(String, &'static str)> {
+        let mut f: Vec<_> = records.iter().map(|r| (r.kid.clone(), r.state.as_str())).collect();
+        f.sort();
+        f
+    }
+
+    pub fn fingerprint(&self) -> &[(String, &'static str)] {
+        &self.fingerprint
+    }
+
+    /// The key that signs for `alg`; `None` means the deployment has no usable key for it,
+    /// and issuance must fail closed.
+    pub fn signer(&self, alg: SigningAlg) -> Option<Arc<SigningKey>> {
+        self.current.get(&alg).cloned()
+    }
+
+    pub fn algorithms(&self) -> impl Iterator<Item = SigningAlg> + '_ {
+        self.current.keys().copied()
+    }
+
+    /// `{"keys": [...]}`, ready to serve.
+    pub fn jwks_json(&self) -> &str {
+        &self.jwks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::MasterKey;
+
+    #[test]
+    fn keyset_publishes_current_next_and_unexpired_retired_only() {
+        let kr = Keyring::new(&MasterKey::generate());
+        let now = 1_000_000;
+        let mut records = vec![
+            SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Current, &kr, now).unwrap(),
+            SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Next, &kr, now).unwrap(),
+            SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Retired, &kr, now).unwrap(),
+            SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Retired, &kr, now).unwrap(),
+            SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Revoked, &kr, now).unwrap(),
+        ];
+        records[2].publish_until = Some(now + 10);
+        records[3].publish_until = Some(now - 1);
+        let set = KeySet::load(&records, &kr, now).unwrap();
+        let jwks: Value = serde_json::from_str(set.jwks_json()).unwrap();
+        let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+        assert_eq!(kids, vec![records[0].kid.as_str(), records[1].kid.as_str(), records[2].kid.as_str()]);
+        assert_eq!(set.signer(SigningAlg::ES256).unwrap().kid(), records[0].kid);
+        assert!(set.signer(SigningAlg::RS256).is_none());
+        for k in jwks["keys"].as_array().unwrap() {
+            assert!(k.get("d").is_none());
+        }
+    }
+
+    #[test]
+    fn a_wrong_master_key_fails_closed() {
+        let kr = Keyring::new(&MasterKey::generate());
+        let rec = SigningKeyRecord::generate(SigningAlg::EdDSA, KeyState::Current, &kr, 0).unwrap();
+        let other = Keyring::new(&MasterKey::generate());
+        assert!(KeySet::load(std::slice::from_ref(&rec), &other, 0).is_err());
+        assert!(KeySet::load(&[rec], &kr, 0).is_ok());
+    }
+}

@@ -1,0 +1,6 @@
+//! Tokens: JOSE primitives ([`jose`]), Tessera's signing keys and JWKS ([`keys`]).
+
+pub mod jose;
+pub mod keys;
+
+pub use keys::{KeySet, KeyState, SigningKey, SigningKeyRecord};
