@@ -1,1 +1,5 @@
-fn main() {}
+//! `tessera`: see `tessera --help`.
+
+fn main() -> std::process::ExitCode {
+    tessera_server::cli::main()
+}

@@ -1,0 +1,167 @@
+//! The running server: [`Application::build`] opens the deployment and binds (port 0 works,
+//! for tests), [`Application::run_until_stopped`] serves until the shutdown future resolves
+//! and lets in-flight requests finish.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tessera_core::clock::Clock;
+use tessera_core::discovery::Capabilities;
+use tessera_core::tokens::KeySet;
+use tokio::net::TcpListener;
+
+use crate::bootstrap::Deployment;
+use crate::config::Config;
+use crate::http;
+use crate::http::metrics::Metrics;
+
+/// The signing keys in memory, swapped whole when the stored set changes (a rotation by the
+/// CLI or another node). Readers clone an `Arc` and never wait on a reload.
+#[derive(Clone)]
+pub struct KeyCache {
+    current: Arc<RwLock<Arc<KeySet>>>,
+}
+
+impl KeyCache {
+    pub async fn load(d: &Deployment) -> Result<Self, String> {
+        let records = d.store.list_signing_keys().await.map_err(|e| format!("cannot read signing keys: {e}"))?;
+        let set = KeySet::load(&records, &d.keyring, d.clock.now())
+            .map_err(|e| format!("cannot load signing keys ({}); refusing to start", e.detail.unwrap_or_default()))?;
+        Ok(Self { current: Arc::new(RwLock::new(Arc::new(set))) })
+    }
+
+    pub fn get(&self) -> Arc<KeySet> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the keys; swaps only if the set changed or retired keys aged out of the JWKS.
+    pub async fn reload(&self, d: &Deployment) -> Result<bool, String> {
+        let records = d.store.list_signing_keys().await.map_err(|e| e.to_string())?;
+        let set = KeySet::load(&records, &d.keyring, d.clock.now()).map_err(|e| format!("{e:?}"))?;
+        let old = self.get();
+        let changed = old.fingerprint() != set.fingerprint() || old.jwks_json() != set.jwks_json();
+        if changed {
+            match self.current.write() {
+                Ok(mut g) => *g = Arc::new(set),
+                Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
+            }
+        }
+        Ok(changed)
+    }
+}
+
+pub struct AppInner {
+    pub issuer: String,
+    pub deployment: Deployment,
+    pub keys: KeyCache,
+    pub metrics: Metrics,
+    pub capabilities: Capabilities,
+}
+
+impl AppInner {
+    pub fn now(&self) -> i64 {
+        self.deployment.clock.now()
+    }
+}
+
+pub type AppState = Arc<AppInner>;
+
+/// What this build serves; discovery is generated from it.
+pub fn capabilities() -> Capabilities {
+    Capabilities::default()
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, String> {
+        let addr = config.listen_addr()?;
+        let deployment = Deployment::open(&config, clock).await?;
+        let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        Self::from_parts(listener, config.issuer_for(bound), deployment).await
+    }
+
+    /// Serves an already-opened deployment on a bound listener.
+    pub async fn from_parts(listener: TcpListener, issuer: String, deployment: Deployment) -> Result<Self, String> {
+        let keys = KeyCache::load(&deployment).await?;
+        if let Ok(Some(prev)) = deployment.store.get_setting("issuer").await {
+            if prev != issuer {
+                tracing::warn!(previous = %prev, now = %issuer, "the issuer changed; tokens issued under the previous issuer will not validate");
+            }
+        }
+        let _ = deployment.store.init_setting("issuer", &issuer).await;
+        let state = Arc::new(AppInner { issuer, deployment, keys, metrics: Metrics::new(), capabilities: capabilities() });
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.state.issuer
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and waits for in-flight
+    /// requests to finish.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let reload_every = Duration::from_secs(state.deployment.config.keys.reload_interval);
+        let reloader = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(reload_every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match state.keys.reload(&state.deployment).await {
+                    Ok(true) => tracing::info!("signing keys changed; reloaded"),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = %e, "cannot reload signing keys; keeping the loaded set"),
+                }
+                let _ = state.deployment.store.purge_replay_cache(state.now()).await;
+            }
+        });
+        let router = http::router(self.state.clone());
+        let result = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        reloader.abort();
+        self.state.deployment.close().await;
+        result
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

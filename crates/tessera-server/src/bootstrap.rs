@@ -1,0 +1,122 @@
+//! Opening a deployment: data directory, database, master key, migrations, signing keys.
+//! Shared by `tessera serve` and every CLI command, so both see the same store the same way.
+//!
+//! Order matters for "fail closed without touching data": the database is opened and a
+//! corrupt file refused, then the master key is checked against the value recorded at
+//! first start, and only then are migrations applied and keys generated.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use tessera_core::clock::Clock;
+use tessera_core::crypto::{Keyring, MasterKey};
+use tessera_core::registry::Registry;
+use tessera_core::store::Store;
+
+use crate::config::Config;
+use crate::store::{self, Backend, SqlStore};
+
+const MASTER_KEY_CHECK: &str = "master_key_check";
+
+/// Everything a command needs to act on a deployment's store.
+#[derive(Clone)]
+pub struct Deployment {
+    pub config: Config,
+    pub sql: SqlStore,
+    pub store: Arc<dyn Store>,
+    pub keyring: Arc<Keyring>,
+    pub clock: Arc<dyn Clock>,
+    pub registry: Registry,
+}
+
+impl Deployment {
+    pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, String> {
+        let url = config.database_url();
+        let backend = Backend::from_url(&url)?;
+        if backend == Backend::Sqlite || config.master_key.is_none() {
+            create_private_dir(config.data_dir())?;
+        }
+        let sql = store::connect(&url).await?;
+        let recorded_check = sql_setting(&sql, MASTER_KEY_CHECK).await;
+        let master = resolve_master_key(config, recorded_check.is_some())?;
+        let keyring = Arc::new(Keyring::new(&master));
+        if let Some(check) = &recorded_check {
+            if !keyring.verify_check_value(check) {
+                return Err(format!(
+                    "the master key does not match the one this database was initialised with; refusing to start \
+                     (check TESSERA_MASTER_KEY / master_key, or restore {})",
+                    config.master_key_file().display()
+                ));
+            }
+        }
+        store::migrations::run(&sql).await?;
+        let store: Arc<dyn Store> = Arc::new(sql.clone());
+        let stored = store
+            .init_setting(MASTER_KEY_CHECK, &keyring.check_value())
+            .await
+            .map_err(|e| format!("cannot record the master key check: {e}"))?;
+        if !keyring.verify_check_value(&stored) {
+            return Err("the master key does not match the one this database was initialised with; refusing to start".into());
+        }
+        let registry = Registry::new(store.clone(), clock.clone(), keyring.clone());
+        let algs = registry.algorithms_in_use().await.map_err(|e| format!("cannot read the registry: {e:?}"))?;
+        registry.ensure_signing_keys(&algs).await.map_err(|e| format!("cannot create signing keys: {e:?}"))?;
+        Ok(Self { config: config.clone(), sql, store, keyring, clock, registry })
+    }
+
+    pub async fn close(&self) {
+        self.sql.close().await;
+    }
+}
+
+/// Reads a tenant setting from a database that may not have been migrated yet.
+async fn sql_setting(sql: &SqlStore, key: &str) -> Option<String> {
+    use tessera_core::store::SettingsStore;
+    sql.get_setting(key).await.ok().flatten()
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), String> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir).map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))
+}
+
+/// The master key from config/env, else the key file; a new key file is created only for
+/// a database that has never had a key (creating one for an initialised database would
+/// make its keys unreadable).
+fn resolve_master_key(config: &Config, database_initialised: bool) -> Result<MasterKey, String> {
+    if let Some(k) = &config.master_key {
+        return MasterKey::from_base64(k).map_err(|e| format!("master_key: {e}"));
+    }
+    let path = config.master_key_file();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => MasterKey::from_base64(&text).map_err(|e| format!("master key file {}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if database_initialised {
+                return Err(format!(
+                    "the database was initialised with a master key, but {} does not exist and TESSERA_MASTER_KEY is not set; \
+                     refusing to start",
+                    path.display()
+                ));
+            }
+            let key = MasterKey::generate();
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(&path).map_err(|e| format!("cannot create master key file {}: {e}", path.display()))?;
+            f.write_all(format!("{}\n", key.to_base64()).as_bytes())
+                .and_then(|_| f.sync_all())
+                .map_err(|e| format!("cannot write master key file {}: {e}", path.display()))?;
+            tracing::info!(path = %path.display(), "created a new master key file; back it up with the database");
+            Ok(key)
+        }
+        Err(e) => Err(format!("cannot read master key file {}: {e}", path.display())),
+    }
+}

@@ -1,0 +1,197 @@
+//! `tessera clients create|list|show|update|delete|rotate-secret`.
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use tessera_core::model::{
+    AppType, Client, ClientPatch, RotationType, SigningAlg, TokenEndpointAuthMethod,
+};
+
+use super::output::{fail, split_list, Output};
+use crate::bootstrap::Deployment;
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register an application; prints its client_id (and client_secret, shown once).
+    Create(ClientFields),
+    /// List applications.
+    List,
+    /// Show one application.
+    Show { client_id: String },
+    /// Change an application; only the flags given change.
+    Update {
+        client_id: String,
+        #[command(flatten)]
+        fields: ClientFields,
+    },
+    /// Delete an application with its secrets and grants.
+    Delete { client_id: String },
+    /// Issue a new client secret (shown once).
+    RotateSecret {
+        client_id: String,
+        /// Keep the previous secret(s) valid for this many seconds (default 0: end now).
+        #[arg(long, default_value_t = 0)]
+        overlap: i64,
+    },
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ClientFields {
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// spa | native | regular_web | non_interactive (default regular_web).
+    #[arg(long, value_parser = parse_app_type)]
+    pub app_type: Option<AppType>,
+    /// client_secret_basic | client_secret_post | client_secret_jwt | private_key_jwt | none.
+    #[arg(long = "auth-method", value_parser = parse_auth_method)]
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// Allowed grant type; repeat or comma-separate (authorization_code, refresh_token, client_credentials).
+    #[arg(long = "grant-type")]
+    pub grant_types: Vec<String>,
+    /// Allowed callback (redirect URI), matched exactly; repeat or comma-separate.
+    #[arg(long = "callback", alias = "redirect-uri")]
+    pub callbacks: Vec<String>,
+    /// Allowed logout URL; repeat or comma-separate.
+    #[arg(long = "logout-url")]
+    pub logout_urls: Vec<String>,
+    /// First-party applications skip the consent screen (default true).
+    #[arg(long)]
+    pub first_party: Option<bool>,
+    /// File holding the client's public JWK Set (for private_key_jwt).
+    #[arg(long, value_name = "FILE")]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// Refresh token rotation: rotating | non-rotating.
+    #[arg(long, value_parser = parse_rotation)]
+    pub rotation_type: Option<RotationType>,
+    /// Refresh token reuse interval, seconds (0 to 60).
+    #[arg(long)]
+    pub leeway: Option<i64>,
+    /// Refresh token absolute lifetime, seconds.
+    #[arg(long)]
+    pub refresh_token_lifetime: Option<i64>,
+    /// Refresh token idle lifetime, seconds.
+    #[arg(long)]
+    pub refresh_idle_lifetime: Option<i64>,
+    /// ID token signing algorithm: RS256 | PS256 | ES256 | EdDSA.
+    #[arg(long, value_parser = parse_alg)]
+    pub id_token_alg: Option<SigningAlg>,
+}
+
+fn parse_app_type(s: &str) -> Result<AppType, String> {
+    AppType::parse(s).map_err(|e| e.description().to_string())
+}
+fn parse_auth_method(s: &str) -> Result<TokenEndpointAuthMethod, String> {
+    TokenEndpointAuthMethod::parse(s).map_err(|e| e.description().to_string())
+}
+fn parse_rotation(s: &str) -> Result<RotationType, String> {
+    RotationType::parse(s).map_err(|e| e.description().to_string())
+}
+pub(super) fn parse_alg(s: &str) -> Result<SigningAlg, String> {
+    SigningAlg::parse(s).map_err(|e| e.description().to_string())
+}
+
+fn non_empty(v: Vec<String>) -> Option<Vec<String>> {
+    (!v.is_empty()).then_some(v)
+}
+
+impl ClientFields {
+    fn into_patch(self) -> Result<ClientPatch, String> {
+        let jwks = match &self.jwks_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                Some(serde_json::from_str::<Value>(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?)
+            }
+            None => None,
+        };
+        Ok(ClientPatch {
+            name: self.name,
+            app_type: self.app_type,
+            token_endpoint_auth_method: self.token_endpoint_auth_method,
+            grant_types: non_empty(split_list(&self.grant_types)),
+            callbacks: non_empty(split_list(&self.callbacks)),
+            allowed_logout_urls: non_empty(split_list(&self.logout_urls)),
+            is_first_party: self.first_party,
+            jwks,
+            rotation_type: self.rotation_type,
+            leeway: self.leeway,
+            token_lifetime: self.refresh_token_lifetime,
+            idle_token_lifetime: self.refresh_idle_lifetime,
+            id_token_signed_response_alg: self.id_token_alg,
+        })
+    }
+}
+
+/// The client as JSON, with `client_secret` merged in when one was just issued.
+fn client_json(c: &Client, secret: Option<&str>) -> Value {
+    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+    if let (Some(s), Some(obj)) = (secret, v.as_object_mut()) {
+        obj.insert("client_secret".into(), s.into());
+    }
+    v
+}
+
+fn human(c: &Client, secret: Option<&str>) -> String {
+    let mut s = format!(
+        "client_id:     {}\nname:          {}\napp_type:      {}\nauth method:   {}\ngrant types:   {}\ncallbacks:     {}\nlogout urls:   {}\nfirst party:   {}\nrefresh:       {} (leeway {}s, lifetime {}s, idle {}s)",
+        c.client_id,
+        c.name,
+        c.app_type.as_str(),
+        c.token_endpoint_auth_method.as_str(),
+        c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
+        c.callbacks.join(" "),
+        c.allowed_logout_urls.join(" "),
+        c.is_first_party,
+        c.refresh_token.rotation_type.as_str(),
+        c.refresh_token.leeway,
+        c.refresh_token.token_lifetime,
+        c.refresh_token.idle_token_lifetime,
+    );
+    if let Some(secret) = secret {
+        s.push_str(&format!("\nclient_secret: {secret}\n(the secret is shown only now; store it safely)"));
+    }
+    s
+}
+
+pub async fn run(d: &Deployment, out: &Output, cmd: ClientsCommand) -> Result<(), String> {
+    let r = &d.registry;
+    match cmd {
+        ClientsCommand::Create(fields) => {
+            if fields.name.is_none() {
+                return Err("--name is required".into());
+            }
+            let created = r.create_client(fields.into_patch()?).await.map_err(fail)?;
+            let secret = created.client_secret.as_deref();
+            out.show(&client_json(&created.client, secret), || human(&created.client, secret));
+        }
+        ClientsCommand::List => {
+            let clients = r.list_clients().await.map_err(fail)?;
+            out.show(&clients, || {
+                clients
+                    .iter()
+                    .map(|c| format!("{}  {:<16} {}", c.client_id, c.app_type.as_str(), c.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        ClientsCommand::Show { client_id } => {
+            let c = r.get_client(&client_id).await.map_err(fail)?;
+            out.show(&c, || human(&c, None));
+        }
+        ClientsCommand::Update { client_id, fields } => {
+            let updated = r.update_client(&client_id, fields.into_patch()?).await.map_err(fail)?;
+            let secret = updated.client_secret.as_deref();
+            out.show(&client_json(&updated.client, secret), || human(&updated.client, secret));
+        }
+        ClientsCommand::Delete { client_id } => {
+            r.delete_client(&client_id).await.map_err(fail)?;
+            out.message(&format!("deleted client {client_id}"));
+        }
+        ClientsCommand::RotateSecret { client_id, overlap } => {
+            let secret = r.rotate_client_secret(&client_id, overlap).await.map_err(fail)?;
+            out.show(&json!({"client_id": client_id, "client_secret": secret}), || {
+                format!("client_id:     {client_id}\nclient_secret: {secret}\n(the secret is shown only now; store it safely)")
+            });
+        }
+    }
+    Ok(())
+}

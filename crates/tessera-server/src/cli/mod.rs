@@ -1,0 +1,195 @@
+//! The `tessera` command line. Every registry command opens the deployment through
+//! [`crate::bootstrap::Deployment`] and calls the same [`tessera_core::registry::Registry`]
+//! the management API uses; `--json` prints Auth0-named fields so scripts can capture
+//! generated ids and secrets. Errors print one clear line and exit non-zero.
+
+mod apis;
+mod clients;
+mod grants;
+mod keys;
+mod output;
+mod users;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use tessera_core::clock::SystemClock;
+
+use crate::app::{shutdown_signal, Application};
+use crate::bootstrap::Deployment;
+use crate::config::{Config, Overrides, DEFAULT_TOML};
+
+pub use output::{describe, Output};
+
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about = "Tessera: a self-hosted OAuth 2.1 / OpenID Connect authorization server")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Config file (default: ./tessera.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory: the SQLite database and the master key file.
+    #[arg(long, global = true, value_name = "DIR", env = "TESSERA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: postgres://... or sqlite://... (default: SQLite in the data directory).
+    #[arg(long, global = true, value_name = "URL", env = "TESSERA_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, global = true, value_name = "FORMAT", env = "TESSERA_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Print results as JSON (Auth0 field names).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Applications (OAuth clients).
+    #[command(subcommand)]
+    Clients(clients::ClientsCommand),
+    /// APIs (resource servers): what `audience` names.
+    #[command(subcommand)]
+    Apis(apis::ApisCommand),
+    /// Client grants: which APIs a client may call with client_credentials.
+    #[command(subcommand)]
+    Grants(grants::GrantsCommand),
+    /// Users of the hosted login.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR", env = "TESSERA_LISTEN")]
+    pub listen: Option<String>,
+    /// Issuer URL (default http://<listen>/).
+    #[arg(long, value_name = "URL", env = "TESSERA_ISSUER")]
+    pub issuer: Option<String>,
+    /// Seed a demo API, clients and user (idempotent) and print the walkthrough.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the default configuration, commented.
+    PrintDefault,
+}
+
+impl GlobalArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            config_file: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            log_format: self.log_format.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+fn env(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&config.log.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if config.log.format == "json" { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// Parses arguments, runs the command, maps failure to a message and exit code 1
+/// (2 for usage errors, from clap).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<(), String> {
+    let mut over = cli.global.overrides();
+    if let Command::Serve(s) = &cli.command {
+        over.listen = s.listen.clone();
+        over.issuer = s.issuer.clone();
+    }
+    if let Command::Config(ConfigCommand::PrintDefault) = cli.command {
+        print!("{DEFAULT_TOML}");
+        return Ok(());
+    }
+    let config = Config::load(&over, &env)?;
+    init_logging(&config);
+    let out = Output::new(cli.global.json);
+    match cli.command {
+        Command::Serve(args) => serve(config, args.demo).await,
+        Command::Migrate => {
+            let d = Deployment::open(&config, Arc::new(SystemClock)).await?;
+            out.message("database is up to date");
+            d.close().await;
+            Ok(())
+        }
+        Command::Config(ConfigCommand::PrintDefault) => Ok(()),
+        command => {
+            let d = Deployment::open(&config, Arc::new(SystemClock)).await?;
+            let result = match command {
+                Command::Clients(c) => clients::run(&d, &out, c).await,
+                Command::Apis(c) => apis::run(&d, &out, c).await,
+                Command::Grants(c) => grants::run(&d, &out, c).await,
+                Command::Users(c) => users::run(&d, &out, c).await,
+                Command::Keys(c) => keys::run(&d, &out, c).await,
+                _ => Ok(()),
+            };
+            d.close().await;
+            result
+        }
+    }
+}
+
+async fn serve(config: Config, demo: bool) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let app = Application::build(config, Arc::new(SystemClock)).await?;
+    if demo {
+        let seeded = crate::demo::seed(&app.state().deployment, app.issuer()).await?;
+        println!("{}", seeded.walkthrough(app.issuer()));
+    }
+    tracing::info!(
+        addr = %app.local_addr(),
+        issuer = %app.issuer(),
+        backend = app.state().deployment.store.backend(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "tessera is ready"
+    );
+    app.run_until_stopped(shutdown_signal()).await.map_err(|e| format!("server error: {e}"))
+}

@@ -1,0 +1,141 @@
+//! `tessera users create|list|show|update|set-password|block|unblock|delete`.
+
+use clap::{Args, Subcommand};
+use tessera_core::model::{User, UserPatch};
+
+use super::output::{fail, read_stdin_line, Output};
+use crate::bootstrap::Deployment;
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user (an email or a username is required).
+    Create {
+        #[command(flatten)]
+        fields: UserFields,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+    },
+    /// Show a user by user_id, email or username.
+    Show { user: String },
+    /// Change profile fields; only the flags given change.
+    Update {
+        user: String,
+        #[command(flatten)]
+        fields: UserFields,
+    },
+    /// Set a user's password (Argon2id).
+    SetPassword {
+        user: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Block a user: logins and token refreshes are refused.
+    Block { user: String },
+    Unblock { user: String },
+    Delete { user: String },
+}
+
+#[derive(Debug, Args)]
+pub struct UserFields {
+    #[arg(long)]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub email_verified: Option<bool>,
+    #[arg(long)]
+    pub username: Option<String>,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub given_name: Option<String>,
+    #[arg(long)]
+    pub family_name: Option<String>,
+    #[arg(long)]
+    pub picture: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// The password (visible in the process list; prefer --password-stdin).
+    #[arg(long, conflicts_with = "password_stdin")]
+    pub password: Option<String>,
+    /// Read the password from the first line of stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+impl PasswordArgs {
+    fn get(self) -> Result<Option<String>, String> {
+        if self.password_stdin {
+            return read_stdin_line().map(Some);
+        }
+        Ok(self.password)
+    }
+}
+
+impl UserFields {
+    fn into_patch(self) -> UserPatch {
+        UserPatch {
+            email: self.email,
+            email_verified: self.email_verified,
+            username: self.username,
+            name: self.name,
+            given_name: self.given_name,
+            family_name: self.family_name,
+            picture: self.picture,
+        }
+    }
+}
+
+fn human(u: &User) -> String {
+    format!(
+        "user_id:        {}\nemail:          {}\nemail_verified: {}\nusername:       {}\nname:           {}\nblocked:        {}",
+        u.user_id,
+        u.email.as_deref().unwrap_or("-"),
+        u.email_verified,
+        u.username.as_deref().unwrap_or("-"),
+        u.name.as_deref().unwrap_or("-"),
+        u.blocked
+    )
+}
+
+pub async fn run(d: &Deployment, out: &Output, cmd: UsersCommand) -> Result<(), String> {
+    let r = &d.registry;
+    let user = match cmd {
+        UsersCommand::Create { fields, password } => {
+            let pw = password.get()?;
+            r.create_user(fields.into_patch(), pw.as_deref()).await.map_err(fail)?
+        }
+        UsersCommand::List { limit, offset } => {
+            let users = r.list_users(limit, offset).await.map_err(fail)?;
+            out.show(&users, || {
+                users
+                    .iter()
+                    .map(|u| format!("{}  {}{}", u.user_id, u.email.as_deref().or(u.username.as_deref()).unwrap_or("-"), if u.blocked { "  (blocked)" } else { "" }))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            return Ok(());
+        }
+        UsersCommand::Show { user } => r.get_user(&user).await.map_err(fail)?,
+        UsersCommand::Update { user, fields } => r.update_user(&user, fields.into_patch()).await.map_err(fail)?,
+        UsersCommand::SetPassword { user, password } => {
+            let pw = password.get()?.ok_or("--password or --password-stdin is required")?;
+            r.set_password(&user, &pw).await.map_err(fail)?
+        }
+        UsersCommand::Block { user } => r.set_blocked(&user, true).await.map_err(fail)?,
+        UsersCommand::Unblock { user } => r.set_blocked(&user, false).await.map_err(fail)?,
+        UsersCommand::Delete { user } => {
+            r.delete_user(&user).await.map_err(fail)?;
+            out.message(&format!("deleted user {user}"));
+            return Ok(());
+        }
+    };
+    out.show(&user, || human(&user));
+    Ok(())
+}

@@ -1,0 +1,353 @@
+//! Configuration: defaults, then a TOML file (`--config`, or `tessera.toml` when present),
+//! then `TESSERA_*` environment variables, then command-line flags. Validated once at start
+//! with messages that name the offending setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tessera_core::crypto::MasterKey;
+
+/// The commented default configuration printed by `tessera config print-default`.
+pub const DEFAULT_TOML: &str = r#"# Tessera configuration. Every setting is optional; shown here with its default.
+# Precedence: command-line flags > TESSERA_* environment variables > this file > defaults.
+
+# Address to listen on (env TESSERA_LISTEN, flag --listen).
+listen = "127.0.0.1:8080"
+
+# The issuer identifier: the `iss` of every token and the base of every endpoint URL.
+# Defaults to http://<listen>/ . Use https in production (env TESSERA_ISSUER, flag --issuer).
+# issuer = "https://id.example.com/"
+
+# Where the embedded SQLite database and the master key file live
+# (env TESSERA_DATA_DIR, flag --data-dir).
+data_dir = "./tessera-data"
+
+# Base64 of 32 random bytes. Encrypts signing keys at rest and keys every stored hash.
+# When unset, <data_dir>/master.key is used (created with mode 0600 on first start).
+# Nodes sharing a PostgreSQL database must share this key (env TESSERA_MASTER_KEY).
+# master_key = "..."
+
+[database]
+# Empty: SQLite at <data_dir>/tessera.db. Or postgres://user:password@host:5432/db
+# (env TESSERA_DATABASE_URL, flag --database-url).
+url = ""
+
+[log]
+# "text" or "json" (env TESSERA_LOG_FORMAT, flag --log-format).
+format = "text"
+# A tracing filter such as "info" or "tessera=debug,info" (env TESSERA_LOG_LEVEL or RUST_LOG).
+level = "info"
+
+[tokens]
+# Authorization code lifetime in seconds, at most 600 (env TESSERA_CODE_LIFETIME).
+code_lifetime = 60
+# ID token lifetime in seconds (env TESSERA_ID_TOKEN_LIFETIME).
+id_token_lifetime = 36000
+
+[keys]
+# How often a node re-reads the signing keys, so a rotation made by another node or by
+# the CLI is picked up (seconds).
+reload_interval = 15
+"#;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: String,
+    #[serde(default)]
+    pub issuer: Option<String>,
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub master_key: Option<String>,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub tokens: TokenConfig,
+    pub keys: KeysConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: String,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub code_lifetime: i64,
+    pub id_token_lifetime: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    pub reload_interval: u64,
+}
+
+/// Values given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub issuer: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub log_format: Option<String>,
+}
+
+/// Environment variables and the config path each sets.
+const ENV: &[(&str, &[&str])] = &[
+    ("TESSERA_LISTEN", &["listen"]),
+    ("TESSERA_ISSUER", &["issuer"]),
+    ("TESSERA_DATA_DIR", &["data_dir"]),
+    ("TESSERA_MASTER_KEY", &["master_key"]),
+    ("TESSERA_DATABASE_URL", &["database", "url"]),
+    ("TESSERA_LOG_FORMAT", &["log", "format"]),
+    ("TESSERA_LOG_LEVEL", &["log", "level"]),
+    ("TESSERA_CODE_LIFETIME", &["tokens", "code_lifetime"]),
+    ("TESSERA_ID_TOKEN_LIFETIME", &["tokens", "id_token_lifetime"]),
+];
+
+fn set_path(table: &mut toml::Table, path: &[&str], value: toml::Value) {
+    let (last, parents) = path.split_last().unwrap_or((&"", &[]));
+    let mut t = table;
+    for p in parents {
+        let entry = t.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let Some(next) = entry.as_table_mut() else { return };
+        t = next;
+    }
+    t.insert(last.to_string(), value);
+}
+
+/// Env values arrive as strings; numbers are converted where the default is a number.
+fn env_value(defaults: &toml::Table, path: &[&str], raw: &str) -> Result<toml::Value, String> {
+    let mut cur: Option<&toml::Value> = None;
+    let mut t = Some(defaults);
+    for p in path {
+        cur = t.and_then(|t| t.get(*p));
+        t = cur.and_then(toml::Value::as_table);
+    }
+    match cur {
+        Some(toml::Value::Integer(_)) => raw
+            .trim()
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| format!("{} must be a whole number, got {raw:?}", path.join("."))),
+        _ => Ok(toml::Value::String(raw.to_string())),
+    }
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Loads and validates the layered configuration. `env` is injected for tests.
+    pub fn load(over: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let defaults: toml::Table = toml::from_str(DEFAULT_TOML).map_err(|e| format!("built-in defaults: {e}"))?;
+        let mut table = defaults.clone();
+        let file = over.config_file.clone().or_else(|| {
+            let p = PathBuf::from("tessera.toml");
+            p.exists().then_some(p)
+        });
+        if let Some(path) = &file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+            let parsed: toml::Table =
+                toml::from_str(&text).map_err(|e| format!("config file {} is not valid TOML: {e}", path.display()))?;
+            merge(&mut table, parsed);
+        }
+        for (var, path) in ENV {
+            if let Some(raw) = env(var).filter(|v| !v.is_empty()) {
+                set_path(&mut table, path, env_value(&defaults, path, &raw).map_err(|e| format!("{var}: {e}"))?);
+            }
+        }
+        if env("TESSERA_LOG_LEVEL").is_none() {
+            if let Some(rust_log) = env("RUST_LOG").filter(|v| !v.is_empty()) {
+                set_path(&mut table, &["log", "level"], toml::Value::String(rust_log));
+            }
+        }
+        let flags: [(&[&str], Option<String>); 5] = [
+            (&["listen"], over.listen.clone()),
+            (&["issuer"], over.issuer.clone()),
+            (&["data_dir"], over.data_dir.as_ref().map(|p| p.display().to_string())),
+            (&["database", "url"], over.database_url.clone()),
+            (&["log", "format"], over.log_format.clone()),
+        ];
+        for (path, v) in flags {
+            if let Some(v) = v {
+                set_path(&mut table, path, toml::Value::String(v));
+            }
+        }
+        let source = file.map(|p| format!(" (from {})", p.display())).unwrap_or_default();
+        let config: Config =
+            toml::Value::Table(table).try_into().map_err(|e| format!("invalid configuration{source}: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.listen_addr()?;
+        if let Some(issuer) = &self.issuer {
+            validate_issuer(issuer)?;
+        }
+        if !self.database.url.is_empty() {
+            crate::store::Backend::from_url(&self.database.url).map_err(|e| format!("database.url: {e}"))?;
+        }
+        if let Some(k) = &self.master_key {
+            MasterKey::from_base64(k).map_err(|e| format!("master_key: {e}"))?;
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(format!("log.format must be \"text\" or \"json\", got {:?}", self.log.format));
+        }
+        if !(1..=600).contains(&self.tokens.code_lifetime) {
+            return Err(format!("tokens.code_lifetime must be 1 to 600 seconds, got {}", self.tokens.code_lifetime));
+        }
+        if !(60..=86_400).contains(&self.tokens.id_token_lifetime) {
+            return Err(format!("tokens.id_token_lifetime must be 60 to 86400 seconds, got {}", self.tokens.id_token_lifetime));
+        }
+        if !(1..=3600).contains(&self.keys.reload_interval) {
+            return Err(format!("keys.reload_interval must be 1 to 3600 seconds, got {}", self.keys.reload_interval));
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.listen
+            .parse()
+            .map_err(|_| format!("listen must be an IP address and port such as 127.0.0.1:8080, got {:?}", self.listen))
+    }
+
+    /// The configured issuer, or `http://<bound address>/`, always with a trailing slash.
+    pub fn issuer_for(&self, bound: SocketAddr) -> String {
+        match &self.issuer {
+            Some(i) if i.ends_with('/') => i.clone(),
+            Some(i) => format!("{i}/"),
+            None => format!("http://{bound}/"),
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            crate::store::sqlite_url_for(&self.data_dir)
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    pub fn master_key_file(&self) -> PathBuf {
+        self.data_dir.join("master.key")
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+/// OIDC Discovery §3 / RFC 8414 §2: the issuer is an https URL with no query or fragment.
+/// Plain http is accepted for loopback hosts, for development.
+fn validate_issuer(issuer: &str) -> Result<(), String> {
+    let u = url::Url::parse(issuer).map_err(|e| format!("issuer {issuer:?} is not an absolute URL: {e}"))?;
+    if u.query().is_some() || u.fragment().is_some() || issuer.contains('?') || issuer.contains('#') {
+        return Err(format!("issuer {issuer:?} must not have a query or fragment"));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(format!("issuer {issuer:?} must not contain user information"));
+    }
+    match (u.scheme(), u.host_str()) {
+        ("https", Some(_)) => Ok(()),
+        ("http", Some(h)) if matches!(h, "127.0.0.1" | "[::1]" | "localhost") || std::env::var_os("TESSERA_ALLOW_HTTP_ISSUER").is_some() => Ok(()),
+        ("http", Some(_)) => Err(format!(
+            "issuer {issuer:?} must use https (http is allowed for loopback hosts, or with TESSERA_ALLOW_HTTP_ISSUER=1)"
+        )),
+        _ => Err(format!("issuer {issuer:?} must be an https URL")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::load(&Overrides::default(), &env_of(&[])).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.issuer_for(c.listen_addr().unwrap()), "http://127.0.0.1:8080/");
+        assert_eq!(c.data_dir, PathBuf::from("./tessera-data"));
+        assert_eq!(c.tokens.code_lifetime, 60);
+    }
+
+    #[test]
+    fn env_overrides_defaults_and_flags_override_env() {
+        let env = env_of(&[("TESSERA_LISTEN", "127.0.0.1:9000"), ("TESSERA_CODE_LIFETIME", "30"), ("TESSERA_ISSUER", "https://env.example.com")]);
+        let c = Config::load(&Overrides::default(), &env).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9000");
+        assert_eq!(c.tokens.code_lifetime, 30);
+        assert_eq!(c.issuer_for(c.listen_addr().unwrap()), "https://env.example.com/");
+        let flags = Overrides { listen: Some("127.0.0.1:9001".into()), ..Default::default() };
+        assert_eq!(Config::load(&flags, &env).unwrap().listen, "127.0.0.1:9001");
+    }
+
+    #[test]
+    fn bad_values_are_named_in_the_error() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("TESSERA_LISTEN", "nonsense")], "listen"),
+            (&[("TESSERA_CODE_LIFETIME", "abc")], "TESSERA_CODE_LIFETIME"),
+            (&[("TESSERA_CODE_LIFETIME", "601")], "code_lifetime"),
+            (&[("TESSERA_ISSUER", "http://id.example.com/")], "https"),
+            (&[("TESSERA_ISSUER", "https://id.example.com/?x=1")], "query"),
+            (&[("TESSERA_DATABASE_URL", "mysql://x")], "database.url"),
+            (&[("TESSERA_MASTER_KEY", "short")], "master_key"),
+            (&[("TESSERA_LOG_FORMAT", "xml")], "log.format"),
+        ];
+        for (vars, needle) in cases {
+            let vars: Vec<(String, String)> = vars.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+            let env = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            let e = Config::load(&Overrides::default(), &env).unwrap_err();
+            assert!(e.contains(needle), "{e:?} should mention {needle}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_a_file_are_refused() {
+        let dir = std::env::temp_dir().join(format!("tessera-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisen = 3\n").unwrap();
+        let over = Overrides { config_file: Some(path.clone()), ..Default::default() };
+        let e = Config::load(&over, &env_of(&[])).unwrap_err();
+        assert!(e.contains("lisen"), "{e}");
+        std::fs::write(&path, "[tokens]\ncode_lifetime = 120\n").unwrap();
+        assert_eq!(Config::load(&over, &env_of(&[])).unwrap().tokens.code_lifetime, 120);
+        std::fs::write(&path, "not = [valid").unwrap();
+        assert!(Config::load(&over, &env_of(&[])).unwrap_err().contains("not valid TOML"));
+    }
+
+    #[test]
+    fn print_default_is_valid_and_complete() {
+        let t: Config = toml::from_str(DEFAULT_TOML).unwrap();
+        t.validate().unwrap();
+    }
+}

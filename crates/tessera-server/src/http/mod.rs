@@ -1,0 +1,73 @@
+//! HTTP: the router, the middleware every request passes through (request id, access log,
+//! metrics), and one module per endpoint family. Handlers extract, call into
+//! `tessera-core` and render; errors become responses only in [`error`].
+
+pub mod error;
+pub mod health;
+pub mod metrics;
+pub mod well_known;
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tessera_core::routes;
+use tessera_core::ErrorCode;
+use tracing::Instrument;
+
+use crate::app::AppState;
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(routes::OPENID_CONFIGURATION, get(well_known::openid_configuration))
+        .route(routes::OAUTH_AUTHORIZATION_SERVER, get(well_known::oauth_authorization_server))
+        .route(routes::JWKS, get(well_known::jwks))
+        .route(routes::HEALTHZ, get(health::healthz))
+        .route(routes::READYZ, get(health::readyz))
+        .route(routes::METRICS, get(health::metrics))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    error::HttpError::from(tessera_core::Error::not_found("no such endpoint")).into_response()
+}
+
+/// An incoming `X-Request-Id` is kept when it is short and plain (so a proxy's id threads
+/// through the logs); otherwise a fresh one is made.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+        .map(str::to_string)
+        .unwrap_or_else(|| tessera_core::crypto::random_alnum(20))
+}
+
+/// Request id, access log and metrics for every request.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let method = req.method().as_str().to_string();
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let mut resp = next.run(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let status = resp.status().as_u16();
+    state.metrics.observe_request(&route, &method, status, elapsed);
+    if let Some(code) = resp.extensions().get::<ErrorCode>() {
+        state.metrics.error(*code);
+    }
+    span.in_scope(|| tracing::info!(status, latency_ms = elapsed * 1000.0, "handled"));
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(X_REQUEST_ID.clone(), v);
+    }
+    resp
+}

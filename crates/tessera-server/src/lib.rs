@@ -1,0 +1,18 @@
+//! # tessera-server — the `tessera` binary
+//!
+//! - [`config`]: layered configuration (defaults, TOML file, `TESSERA_*` env, flags).
+//! - [`bootstrap`]: opening a deployment (database, master key, migrations, keys), shared
+//!   by `serve` and every CLI command.
+//! - [`app`]: [`app::Application`] — build (binds; port 0 works) and run until shutdown.
+//! - [`http`]: router, middleware, one module per endpoint family, the one error renderer.
+//! - [`store`]: the SQL adapter for SQLite and PostgreSQL, and the migrations.
+//! - [`cli`]: `tessera` subcommands over the same registry service the API uses.
+//! - [`demo`]: the idempotent `serve --demo` seed.
+
+pub mod app;
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod store;

@@ -1,0 +1,75 @@
+//! Store adapters. One implementation of the `tessera_core::store` ports ([`sql::SqlStore`])
+//! runs on both databases through sqlx's `Any` driver, because the statements are the same
+//! SQL on both (conditional `UPDATE ... RETURNING`, `INSERT ... ON CONFLICT`); what differs
+//! — connection setup, pragmas, migrations — lives in [`sqlite`] and [`postgres`].
+//! Keeping one statement list means the two backends cannot drift apart; the shared
+//! contract suite (`tests/it/store_contract.rs`) runs it against both.
+
+pub mod migrations;
+pub mod postgres;
+pub mod sql;
+pub mod sqlite;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tessera_core::store::Store;
+
+pub use sql::SqlStore;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else {
+            Err(format!("database url must start with postgres://, postgresql:// or sqlite:, got {:?}", redact_url(url)))
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// A URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Opens the store a URL names (without migrating).
+pub async fn connect(url: &str) -> Result<SqlStore, String> {
+    sqlx::any::install_default_drivers();
+    match Backend::from_url(url)? {
+        Backend::Sqlite => sqlite::connect(url).await,
+        Backend::Postgres => postgres::connect(url).await,
+    }
+}
+
+/// The default embedded database inside the data directory.
+pub fn sqlite_url_for(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("tessera.db").display())
+}
+
+/// Connects and applies pending migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, String> {
+    let store = connect(url).await?;
+    migrations::run(&store).await?;
+    Ok(Arc::new(store))
+}
