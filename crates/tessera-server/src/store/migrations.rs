@@ -36,7 +36,7 @@ pub fn for_backend(b: Backend) -> &'static [Migration] {
     }
 }
 
-const ADVISORY_LOCK: i64 = 0x7465_7373_6572_61; // "tessera"
+const ADVISORY_LOCK: i64 = 0x0074_6573_7365_7261; // "tessera"
 
 /// Applies pending migrations; returns the versions applied now.
 pub async fn run(store: &SqlStore) -> Result<Vec<i64>, String> {
