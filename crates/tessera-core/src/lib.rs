@@ -14,21 +14,26 @@
 //!   validated when built from input.
 //! - [`redirect_uri`], [`scope`]: validators for the two most attacked parameters.
 //! - [`tokens`]: JOSE (JWS signing/verification, JWK), signing-key lifecycle and JWKS.
+//! - [`state`]: protocol state records (codes, refresh families, sessions, logins).
 //! - [`store`]: storage ports. Adapters (SQLite, PostgreSQL) live in the server crate and
 //!   pass one shared contract suite.
 //! - [`registry`]: the service layer used by both the CLI and the management API.
 //! - [`routes`] and [`discovery`]: endpoint paths shared by router, metadata and tests.
 
+pub mod client_auth;
 pub mod clock;
 pub mod crypto;
 pub mod discovery;
 pub mod error;
+pub mod grants;
 pub mod model;
 pub mod password;
+pub mod pkce;
 pub mod redirect_uri;
 pub mod registry;
 pub mod routes;
 pub mod scope;
+pub mod state;
 pub mod store;
 pub mod tokens;
 

@@ -11,6 +11,10 @@ pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
 pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
 pub const OIDC_LOGOUT: &str = "/oidc/logout";
 pub const V2_LOGOUT: &str = "/v2/logout";
+/// Hosted login page (Auth0 Universal Login lives under /u/).
+pub const LOGIN: &str = "/u/login";
+/// Hosted consent page.
+pub const CONSENT: &str = "/u/consent";
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::state::{AuthorizationCode, Consent, Issuance, LoginTransaction, RefreshFamily, Session, ThrottleState};
 use crate::model::{Client, ClientGrant, ClientSecret, ResourceServer, SigningAlg, User};
 use crate::tokens::{KeyState, SigningKeyRecord};
 
@@ -149,10 +150,91 @@ pub trait ReplayStore: Send + Sync {
     async fn purge_replay_cache(&self, now: i64) -> StoreResult<u64>;
 }
 
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
+    /// The code as stored, consumed or not (the grant checks binding before consuming).
+    async fn get_code(&self, code_hash: &str) -> StoreResult<Option<AuthorizationCode>>;
+    /// One transaction: consumes the code if it is unconsumed and unexpired at `now`
+    /// (one conditional UPDATE), and records what was issued from it (access token, and
+    /// the new refresh family with its first token). `false`, with nothing written, if the
+    /// code was already consumed or has expired: never tokens without a consumed code,
+    /// never a consumed code whose tokens were not recorded.
+    async fn redeem_code(&self, code_hash: &str, now: i64, issuance: &Issuance) -> StoreResult<bool>;
+    /// RFC 6749 §4.1.2 / RFC 9700 §4.5: on a second redemption, revoke every token issued
+    /// from the code: its refresh family and its recorded access tokens.
+    async fn revoke_code_grant(&self, code_hash: &str, now: i64) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn get_family(&self, family_id: &str) -> StoreResult<Option<RefreshFamily>>;
+    /// Revokes a family, its refresh tokens and its recorded access tokens. Idempotent.
+    async fn revoke_family(&self, family_id: &str, now: i64, reason: &str) -> StoreResult<()>;
+    /// Records an access token `jti` as revoked until `expires_at` (it may not have been
+    /// recorded at issuance, e.g. client_credentials).
+    async fn revoke_access_token(&self, jti: &str, client_id: &str, expires_at: i64, now: i64) -> StoreResult<()>;
+    async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    /// The session if it exists (active or not; callers check [`Session::is_active`]).
+    async fn get_session(&self, session_hash: &str) -> StoreResult<Option<Session>>;
+    /// Slides the idle expiry (never past the absolute one).
+    async fn touch_session(&self, session_hash: &str, now: i64, idle_expires_at: i64) -> StoreResult<()>;
+    /// Ends a session; `true` if it was active.
+    async fn end_session(&self, session_hash: &str, now: i64) -> StoreResult<bool>;
+    /// Ends a session by its public `sid` (logout with an ID token hint).
+    async fn end_session_by_sid(&self, sid: &str, now: i64) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait LoginStore: Send + Sync {
+    async fn insert_login(&self, txn: &LoginTransaction) -> StoreResult<()>;
+    async fn get_login(&self, txn_hash: &str) -> StoreResult<Option<LoginTransaction>>;
+    /// Records who authenticated in the transaction; `false` if it is gone, expired or done.
+    async fn set_login_user(&self, txn_hash: &str, user_id: &str, auth_time: i64, now: i64) -> StoreResult<bool>;
+    /// Single use: marks the transaction completed if it was not; `false` otherwise.
+    async fn complete_login(&self, txn_hash: &str, now: i64) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    async fn get_consent(&self, user_id: &str, client_id: &str, audience: &str) -> StoreResult<Option<Consent>>;
+    /// Inserts or replaces the decision for user × client × audience.
+    async fn put_consent(&self, consent: &Consent) -> StoreResult<()>;
+}
+
+/// Brute-force counters shared by every node (one atomic statement per failure).
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    /// Counts a failure for `key` in a window of `window` seconds; when the count reaches
+    /// `max_failures`, the key is blocked until `now + block_for`.
+    async fn record_failure(&self, key: &str, now: i64, window: i64, max_failures: i64, block_for: i64) -> StoreResult<ThrottleState>;
+    /// The latest `blocked_until` among `keys` that is still in the future.
+    async fn blocked_until(&self, keys: &[&str], now: i64) -> StoreResult<Option<i64>>;
+    async fn clear_failures(&self, key: &str) -> StoreResult<()>;
+}
+
 /// Everything a Tessera node needs from its database.
 #[async_trait]
 pub trait Store:
-    ClientStore + ApiStore + GrantStore + UserStore + KeyStore + SettingsStore + AuditStore + ReplayStore
+    ClientStore
+    + ApiStore
+    + GrantStore
+    + UserStore
+    + KeyStore
+    + SettingsStore
+    + AuditStore
+    + ReplayStore
+    + CodeStore
+    + TokenStore
+    + SessionStore
+    + LoginStore
+    + ConsentStore
+    + ThrottleStore
 {
     /// A round trip to the database, for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;

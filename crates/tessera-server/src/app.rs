@@ -73,7 +73,11 @@ pub type AppState = Arc<AppInner>;
 
 /// What this build serves; discovery is generated from it.
 pub fn capabilities() -> Capabilities {
-    Capabilities::default()
+    Capabilities {
+        grant_types: vec!["authorization_code"],
+        token_endpoint_auth_methods: vec!["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"],
+        ..Capabilities::default()
+    }
 }
 
 pub struct Application {

@@ -76,7 +76,7 @@ pub async fn seed(d: &Deployment, issuer: &str) -> Result<Seeded, String> {
         ClientPatch {
             name: Some("Demo Web App".into()),
             app_type: Some(AppType::RegularWeb),
-            token_endpoint_auth_method: Some(TokenEndpointAuthMethod::ClientSecretBasic),
+            token_endpoint_auth_method: Some(TokenEndpointAuthMethod::ClientSecretPost),
             grant_types: Some(vec!["authorization_code".into(), "refresh_token".into()]),
             callbacks: Some(vec![callback.clone()]),
             allowed_logout_urls: Some(vec![issuer.to_string()]),
@@ -144,7 +144,7 @@ impl Seeded {
             r#"
 === Tessera demo ===
 API (audience):      {api}
-Web app (confidential, client_secret_basic)
+Web app (confidential, client_secret_post or _basic)
   client_id:         {web}
   client_secret:     {web_secret}
   callback:          {callback}

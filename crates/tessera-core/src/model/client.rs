@@ -32,7 +32,8 @@ impl AppType {
     pub fn default_auth_method(self) -> TokenEndpointAuthMethod {
         match self {
             Self::Spa | Self::Native => TokenEndpointAuthMethod::None,
-            Self::RegularWeb | Self::NonInteractive => TokenEndpointAuthMethod::ClientSecretBasic,
+            // Auth0's default for new confidential applications.
+            Self::RegularWeb | Self::NonInteractive => TokenEndpointAuthMethod::ClientSecretPost,
         }
     }
     pub fn default_grant_types(self) -> Vec<GrantType> {

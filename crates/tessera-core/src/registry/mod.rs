@@ -35,6 +35,15 @@ impl Registry {
         &self.store
     }
 
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// Records an audit event from protocol code (failed authentication, code reuse, ...).
+    pub async fn record(&self, kind: &str, client_id: Option<&str>, user_id: Option<&str>, detail: serde_json::Value) {
+        self.audit(kind, client_id, user_id, detail).await
+    }
+
     pub fn now(&self) -> i64 {
         self.clock.now()
     }

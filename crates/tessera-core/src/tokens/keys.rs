@@ -238,6 +238,8 @@ impl SigningKeyRecord {
 #[derive(Debug, Default)]
 pub struct KeySet {
     current: BTreeMap<SigningAlg, Arc<SigningKey>>,
+    /// Every published key by kid, for verifying tokens this server issued.
+    verifiers: BTreeMap<String, (SigningAlg, PublicKey)>,
     jwks: String,
     /// (kid, state) of every key, to tell whether a reload changed anything.
     fingerprint: Vec<(String, &'static str)>,
@@ -248,21 +250,23 @@ impl KeySet {
     /// keyring, so a wrong master key is found at start-up, not at the first token.
     pub fn load(records: &[SigningKeyRecord], keyring: &Keyring, now: i64) -> Result<Self, Error> {
         let mut current = BTreeMap::new();
+        let mut verifiers = BTreeMap::new();
         let mut published = Vec::new();
         for r in records {
             if r.state == KeyState::Revoked {
                 continue;
             }
             let key = r.open(keyring)?;
+            if r.is_published(now) {
+                published.push(r.public_jwk.clone());
+                verifiers.insert(r.kid.clone(), (r.alg, key.public.clone()));
+            }
             if r.state == KeyState::Current {
                 current.insert(r.alg, Arc::new(key));
             }
-            if r.is_published(now) {
-                published.push(r.public_jwk.clone());
-            }
         }
         let jwks = json!({ "keys": published }).to_string();
-        Ok(Self { current, jwks, fingerprint: Self::fingerprint_of(records) })
+        Ok(Self { current, verifiers, jwks, fingerprint: Self::fingerprint_of(records) })
     }
 
     pub fn fingerprint_of(records: &[SigningKeyRecord]) -> Vec<(String, &'static str)> {
@@ -279,6 +283,11 @@ impl KeySet {
     /// and issuance must fail closed.
     pub fn signer(&self, alg: SigningAlg) -> Option<Arc<SigningKey>> {
         self.current.get(&alg).cloned()
+    }
+
+    /// The public key and algorithm of a published key, for verifying our own tokens.
+    pub fn verifier(&self, kid: &str) -> Option<&(SigningAlg, PublicKey)> {
+        self.verifiers.get(kid)
     }
 
     pub fn algorithms(&self) -> impl Iterator<Item = SigningAlg> + '_ {

@@ -1,5 +1,6 @@
 //! Tokens: JOSE primitives ([`jose`]), Tessera's signing keys and JWKS ([`keys`]).
 
+pub mod claims;
 pub mod jose;
 pub mod keys;
 

@@ -13,7 +13,7 @@ CREATE TABLE authorization_codes (
     code_challenge_method TEXT,
     dpop_jkt              TEXT,
     auth_time             INTEGER NOT NULL,
-    session_id            TEXT,
+    sid                   TEXT,
     created_at            INTEGER NOT NULL,
     expires_at            INTEGER NOT NULL,
     consumed_at           INTEGER,
@@ -28,7 +28,7 @@ CREATE TABLE refresh_families (
     audience            TEXT,
     nonce               TEXT,
     auth_time           INTEGER NOT NULL,
-    session_id          TEXT,
+    sid                 TEXT,
     dpop_jkt            TEXT,
     created_at          INTEGER NOT NULL,
     absolute_expires_at INTEGER NOT NULL,
@@ -72,6 +72,7 @@ CREATE TABLE replay_cache (
 
 CREATE TABLE sessions (
     session_hash        TEXT PRIMARY KEY,
+    sid                 TEXT NOT NULL UNIQUE,
     user_id             TEXT NOT NULL,
     auth_time           INTEGER NOT NULL,
     created_at          INTEGER NOT NULL,
@@ -83,12 +84,14 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_user ON sessions(user_id);
 
 CREATE TABLE login_transactions (
-    txn_hash   TEXT PRIMARY KEY,
-    request    TEXT NOT NULL,
-    csrf       TEXT NOT NULL,
-    user_id    TEXT,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
+    txn_hash     TEXT PRIMARY KEY,
+    client_id    TEXT NOT NULL,
+    request      TEXT NOT NULL,
+    csrf         TEXT NOT NULL,
+    user_id      TEXT,
+    auth_time    INTEGER,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
     completed_at INTEGER
 );
 

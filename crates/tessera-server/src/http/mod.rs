@@ -5,6 +5,8 @@
 pub mod error;
 pub mod health;
 pub mod metrics;
+pub mod params;
+pub mod token;
 pub mod well_known;
 
 use std::time::Instant;
@@ -13,7 +15,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use axum::Router;
 use tessera_core::routes;
 use tessera_core::ErrorCode;
@@ -28,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::OPENID_CONFIGURATION, get(well_known::openid_configuration))
         .route(routes::OAUTH_AUTHORIZATION_SERVER, get(well_known::oauth_authorization_server))
         .route(routes::JWKS, get(well_known::jwks))
+        .route(routes::TOKEN, post(token::token).layer(DefaultBodyLimit::max(params::MAX_BODY)))
         .route(routes::HEALTHZ, get(health::healthz))
         .route(routes::READYZ, get(health::readyz))
         .route(routes::METRICS, get(health::metrics))

@@ -7,6 +7,7 @@
 
 pub mod migrations;
 pub mod postgres;
+pub mod protocol;
 pub mod sql;
 pub mod sqlite;
 

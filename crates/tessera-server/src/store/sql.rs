@@ -30,7 +30,7 @@ pub struct SqlStore {
 }
 
 /// Maps a driver error to the store's error classes.
-fn err(e: sqlx::Error) -> StoreError {
+pub(super) fn err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
         sqlx::Error::Database(db) if db.message().contains("malformed") || db.message().contains("not a database") => {
@@ -56,7 +56,7 @@ fn from_json<T: DeserializeOwned>(s: &str, what: &str) -> StoreResult<T> {
     serde_json::from_str(s).map_err(|e| corrupt(what, e))
 }
 
-fn get<T>(row: &AnyRow, col: &str) -> StoreResult<T>
+pub(super) fn get<T>(row: &AnyRow, col: &str) -> StoreResult<T>
 where
     T: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>,
 {
@@ -194,7 +194,7 @@ impl SqlStore {
         self.writer.close().await;
     }
 
-    async fn begin(&self) -> StoreResult<Transaction<'static, Any>> {
+    pub(super) async fn begin(&self) -> StoreResult<Transaction<'static, Any>> {
         self.writer.begin().await.map_err(err)
     }
 
@@ -230,7 +230,7 @@ impl SqlStore {
     }
 
     /// Runs one statement on the writer and reports whether it touched a row.
-    async fn write_one<'q>(&self, q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>) -> StoreResult<bool> {
+    pub(super) async fn write_one<'q>(&self, q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>) -> StoreResult<bool> {
         Ok(q.execute(&self.writer).await.map_err(err)?.rows_affected() > 0)
     }
 }

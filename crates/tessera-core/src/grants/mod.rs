@@ -1,0 +1,103 @@
+//! The token endpoint's grants (RFC 6749 §4, §6). One module per `grant_type`, each
+//! exposing `exchange(ctx, params, client) -> TokenResponse`; [`exchange`] parses the
+//! grant type and dispatches with one `match`.
+//!
+//! Order of checks (issue 3): grant type known → client authenticated (by the caller, via
+//! [`crate::client_auth`]) → grant type allowed for the client → the grant's own checks.
+
+pub mod authorization_code;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::client_auth::AuthenticatedClient;
+use crate::error::Error;
+use crate::model::{GrantType, SigningAlg};
+use crate::registry::Registry;
+use crate::tokens::{KeySet, SigningKey};
+
+/// Request parameters, each present at most once (the HTTP layer refuses repeats) and
+/// none empty (RFC 6749 §3.1: parameters sent without a value are treated as omitted).
+pub type Params = BTreeMap<String, String>;
+
+/// What a grant needs: the registry (store, keyring, clock), the keys, the issuer.
+pub struct TokenContext<'a> {
+    pub registry: &'a Registry,
+    pub keys: &'a KeySet,
+    pub issuer: &'a str,
+    pub now: i64,
+    pub id_token_lifetime: i64,
+}
+
+impl TokenContext<'_> {
+    /// The current key for `alg`; none means the deployment cannot sign and must fail closed.
+    pub fn signer(&self, alg: SigningAlg) -> Result<std::sync::Arc<SigningKey>, Error> {
+        self.keys
+            .signer(alg)
+            .ok_or_else(|| Error::server_error(format!("no current {alg} signing key is loaded")))
+    }
+}
+
+/// RFC 6749 §5.1 successful response.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TokenResponse {
+    pub access_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+}
+
+/// Parses `grant_type` (before client authentication: an unknown grant needs no secret
+/// check). RFC 6749 §5.2: a grant type the server does not support is
+/// `unsupported_grant_type`.
+pub fn grant_type(params: &Params) -> Result<GrantType, Error> {
+    let g = params.get("grant_type").ok_or_else(|| Error::invalid_request("grant_type is required"))?;
+    GrantType::parse(g).ok_or_else(|| {
+        Error::new(crate::ErrorCode::UnsupportedGrantType, format!("grant type {g:?} is not supported"))
+    })
+}
+
+/// Runs the grant for an authenticated client.
+pub async fn exchange(
+    ctx: &TokenContext<'_>,
+    grant: GrantType,
+    params: &Params,
+    client: &AuthenticatedClient,
+) -> Result<TokenResponse, Error> {
+    // RFC 6749 §5.2 unauthorized_client: the authenticated client is not authorized to use
+    // this authorization grant type.
+    if !client.client.allows_grant(grant) {
+        return Err(Error::new(
+            crate::ErrorCode::UnauthorizedClient,
+            format!("the client is not allowed to use the {} grant", grant.as_str()),
+        ));
+    }
+    match grant {
+        GrantType::AuthorizationCode => authorization_code::exchange(ctx, params, client).await,
+        GrantType::RefreshToken | GrantType::ClientCredentials => Err(Error::new(
+            crate::ErrorCode::UnsupportedGrantType,
+            format!("grant type {:?} is not supported", grant.as_str()),
+        )),
+    }
+}
+
+/// RFC 8707 §2.2 / Auth0 `audience`: at the token endpoint a target may only repeat what
+/// was authorized (narrowing a single audience can only keep it), never widen it.
+pub fn check_target(params: &Params, authorized: Option<&str>) -> Result<(), Error> {
+    for name in ["audience", "resource"] {
+        if let Some(asked) = params.get(name) {
+            if Some(asked.as_str()) != authorized {
+                return Err(Error::new(
+                    crate::ErrorCode::InvalidTarget,
+                    format!("{name} {asked:?} was not part of the authorization"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! The tokens Tessera issues and how they are checked when they come back.
+//!
+//! - Access tokens: RFC 9068 JWTs (`typ: at+jwt`) with `iss sub aud exp iat jti client_id
+//!   scope`, plus `azp`, `auth_time` for user tokens and `gty` for client credentials
+//!   (Auth0). Without an API audience the token is good for /userinfo only
+//!   (`aud: {issuer}userinfo`).
+//! - ID tokens: OIDC Core §2 / §3.1.3.6 (`at_hash`), signed with the client's algorithm.
+
+use serde_json::{json, Map, Value};
+
+use super::jose::Jws;
+use super::keys::{KeySet, SigningKey};
+use crate::crypto::{b64url, random_token};
+use crate::error::Error;
+use crate::model::{SigningAlg, User};
+use crate::scope::Scope;
+
+/// The audience that makes an access token usable at /userinfo.
+pub fn userinfo_audience(issuer: &str) -> String {
+    format!("{}/userinfo", issuer.trim_end_matches('/'))
+}
+
+/// What goes into an access token.
+#[derive(Debug, Clone)]
+pub struct AccessTokenSpec<'a> {
+    pub issuer: &'a str,
+    /// User id, or `<client_id>@clients` for client credentials.
+    pub subject: &'a str,
+    pub client_id: &'a str,
+    /// The API identifier, if any.
+    pub audience: Option<&'a str>,
+    pub scope: &'a Scope,
+    pub now: i64,
+    pub lifetime: i64,
+    pub auth_time: Option<i64>,
+    /// `gty` (Auth0 grant-type claim), e.g. `client-credentials`.
+    pub gty: Option<&'a str>,
+    /// RFC 9449 §6: `cnf.jkt`, the DPoP key thumbprint.
+    pub jkt: Option<&'a str>,
+}
+
+/// A signed access token and the parts the caller needs to record it.
+#[derive(Debug, Clone)]
+pub struct SignedAccessToken {
+    pub token: String,
+    pub jti: String,
+    pub expires_at: i64,
+}
+
+pub fn sign_access_token(key: &SigningKey, spec: &AccessTokenSpec<'_>) -> SignedAccessToken {
+    let jti = random_token::<16>();
+    let exp = spec.now + spec.lifetime;
+    // RFC 9068 §2.2: `aud` names the resource server; Auth0 adds the userinfo audience when
+    // `openid` was granted so one token serves both.
+    let mut auds: Vec<String> = spec.audience.map(str::to_string).into_iter().collect();
+    if spec.audience.is_none() || spec.scope.contains("openid") {
+        auds.push(userinfo_audience(spec.issuer));
+    }
+    let aud = if auds.len() == 1 { Value::String(auds.remove(0)) } else { json!(auds) };
+    let mut claims = Map::new();
+    claims.insert("iss".into(), spec.issuer.into());
+    claims.insert("sub".into(), spec.subject.into());
+    claims.insert("aud".into(), aud);
+    claims.insert("iat".into(), spec.now.into());
+    claims.insert("exp".into(), exp.into());
+    claims.insert("jti".into(), jti.clone().into());
+    claims.insert("client_id".into(), spec.client_id.into());
+    claims.insert("azp".into(), spec.client_id.into());
+    claims.insert("scope".into(), spec.scope.to_string().into());
+    if let Some(t) = spec.auth_time {
+        claims.insert("auth_time".into(), t.into());
+    }
+    if let Some(g) = spec.gty {
+        claims.insert("gty".into(), g.into());
+    }
+    if let Some(jkt) = spec.jkt {
+        claims.insert("cnf".into(), json!({ "jkt": jkt }));
+    }
+    let token = key.sign_jwt("at+jwt", &Value::Object(claims));
+    SignedAccessToken { token, jti, expires_at: exp }
+}
+
+/// OIDC Core §3.1.3.6: `at_hash` is the left half of the hash of the access token, with
+/// the hash of the ID token's algorithm (SHA-512 for Ed25519).
+pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
+    match alg {
+        SigningAlg::EdDSA => {
+            let d = ring::digest::digest(&ring::digest::SHA512, access_token.as_bytes());
+            b64url(&d.as_ref()[..32])
+        }
+        _ => {
+            let d = crate::crypto::sha256(access_token.as_bytes());
+            b64url(&d[..16])
+        }
+    }
+}
+
+/// OIDC Core §5.4: standard claims released per scope.
+pub fn user_claims(user: &User, scope: &Scope, out: &mut Map<String, Value>) {
+    if scope.contains("profile") {
+        let pairs = [
+            ("name", &user.name),
+            ("given_name", &user.given_name),
+            ("family_name", &user.family_name),
+            ("picture", &user.picture),
+            ("nickname", &user.username),
+            ("preferred_username", &user.username),
+        ];
+        for (k, v) in pairs {
+            if let Some(v) = v {
+                out.insert(k.into(), v.clone().into());
+            }
+        }
+        out.insert("updated_at".into(), user.updated_at.into());
+    }
+    if scope.contains("email") {
+        if let Some(e) = &user.email {
+            out.insert("email".into(), e.clone().into());
+            out.insert("email_verified".into(), user.email_verified.into());
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct IdTokenSpec<'a> {
+    pub issuer: &'a str,
+    pub user: &'a User,
+    pub client_id: &'a str,
+    pub scope: &'a Scope,
+    pub now: i64,
+    pub lifetime: i64,
+    pub auth_time: i64,
+    pub nonce: Option<&'a str>,
+    pub sid: Option<&'a str>,
+    pub access_token: Option<&'a str>,
+}
+
+pub fn sign_id_token(key: &SigningKey, spec: &IdTokenSpec<'_>) -> String {
+    let mut claims = Map::new();
+    claims.insert("iss".into(), spec.issuer.into());
+    claims.insert("sub".into(), spec.user.user_id.clone().into());
+    claims.insert("aud".into(), spec.client_id.into());
+    claims.insert("iat".into(), spec.now.into());
+    claims.insert("exp".into(), (spec.now + spec.lifetime).into());
+    claims.insert("auth_time".into(), spec.auth_time.into());
+    claims.insert("azp".into(), spec.client_id.into());
+    if let Some(n) = spec.nonce {
+        claims.insert("nonce".into(), n.into());
+    }
+    if let Some(s) = spec.sid {
+        claims.insert("sid".into(), s.into());
+    }
+    if let Some(at) = spec.access_token {
+        claims.insert("at_hash".into(), at_hash(key.alg(), at).into());
+    }
+    user_claims(spec.user, spec.scope, &mut claims);
+    key.sign_jwt("JWT", &Value::Object(claims))
+}
+
+/// An access token presented back to Tessera (at /userinfo, introspection, revocation),
+/// after its signature, issuer and expiry were checked.
+#[derive(Debug, Clone)]
+pub struct VerifiedAccessToken {
+    pub claims: Map<String, Value>,
+    pub jti: String,
+    pub sub: String,
+    pub client_id: String,
+    pub scope: Scope,
+    pub exp: i64,
+}
+
+impl VerifiedAccessToken {
+    /// Whether `aud` (string or array) contains `audience`.
+    pub fn has_audience(&self, audience: &str) -> bool {
+        match self.claims.get("aud") {
+            Some(Value::String(a)) => a == audience,
+            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(audience)),
+            _ => false,
+        }
+    }
+
+    /// RFC 9449 §6.1 `cnf.jkt`.
+    pub fn jkt(&self) -> Option<&str> {
+        self.claims.get("cnf").and_then(|c| c.get("jkt")).and_then(Value::as_str)
+    }
+}
+
+/// Verifies a token Tessera issued: `typ` at+jwt, a published kid, a signature with the
+/// key's own algorithm, our issuer, and `exp` in the future. Revocation is the caller's
+/// next check (it needs the store).
+pub fn verify_access_token(keys: &KeySet, issuer: &str, token: &str, now: i64) -> Result<VerifiedAccessToken, Error> {
+    let invalid = |why: &str| Error::new(crate::ErrorCode::InvalidToken, why.to_string());
+    let jws = Jws::parse(token).map_err(|_| invalid("the access token is malformed"))?;
+    if jws.header.get("typ").and_then(Value::as_str) != Some("at+jwt") {
+        return Err(invalid("the token is not an access token"));
+    }
+    let kid = jws.kid().ok_or_else(|| invalid("the access token has no kid"))?;
+    let (alg, key) = keys.verifier(kid).ok_or_else(|| invalid("the access token was signed by an unknown key"))?;
+    if jws.alg() != Some(alg.as_str()) || !jws.verify_with(key) {
+        return Err(invalid("the access token signature is invalid"));
+    }
+    let c = &jws.claims;
+    if c.get("iss").and_then(Value::as_str) != Some(issuer) {
+        return Err(invalid("the access token was issued by another issuer"));
+    }
+    let exp = c.get("exp").and_then(Value::as_i64).ok_or_else(|| invalid("the access token has no exp"))?;
+    if exp <= now {
+        return Err(invalid("the access token has expired"));
+    }
+    let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+    Ok(VerifiedAccessToken {
+        jti: s("jti").ok_or_else(|| invalid("the access token has no jti"))?,
+        sub: s("sub").ok_or_else(|| invalid("the access token has no sub"))?,
+        client_id: s("client_id").unwrap_or_default(),
+        scope: Scope::parse(&s("scope").unwrap_or_default()).unwrap_or_default(),
+        exp,
+        claims: jws.claims,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{Keyring, MasterKey};
+    use crate::tokens::{KeyState, SigningKeyRecord};
+
+    #[test]
+    fn access_tokens_verify_and_expire() {
+        let kr = Keyring::new(&MasterKey::generate());
+        let rec = SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Current, &kr, 0).unwrap();
+        let keys = KeySet::load(&[rec], &kr, 0).unwrap();
+        let signer = keys.signer(SigningAlg::ES256).unwrap();
+        let scope = Scope::parse("openid read:x").unwrap();
+        let spec = AccessTokenSpec {
+            issuer: "https://id.example.com/",
+            subject: "auth0|1",
+            client_id: "c1",
+            audience: Some("https://api.example.com"),
+            scope: &scope,
+            now: 1000,
+            lifetime: 60,
+            auth_time: Some(990),
+            gty: None,
+            jkt: None,
+        };
+        let t = sign_access_token(&signer, &spec);
+        let v = verify_access_token(&keys, "https://id.example.com/", &t.token, 1059).unwrap();
+        assert!(v.has_audience("https://api.example.com"));
+        assert!(v.has_audience("https://id.example.com/userinfo"));
+        assert_eq!(v.jti, t.jti);
+        assert_eq!(verify_access_token(&keys, "https://id.example.com/", &t.token, 1060).unwrap_err().code, crate::ErrorCode::InvalidToken);
+        assert!(verify_access_token(&keys, "https://other.example.com/", &t.token, 1000).is_err());
+        let mut tampered = t.token.clone();
+        tampered.insert(tampered.len() - 2, 'A');
+        assert!(verify_access_token(&keys, "https://id.example.com/", &tampered, 1000).is_err());
+    }
+
+    #[test]
+    fn at_hash_matches_the_oidc_example() {
+        // OIDC Core A.3: access token "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y" → at_hash "77QmUPtjPfzWtF2AnpK9RQ".
+        assert_eq!(at_hash(SigningAlg::RS256, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+    }
+}

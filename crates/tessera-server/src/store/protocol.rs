@@ -1,0 +1,496 @@
+//! SQL for the protocol-state ports (codes, refresh families, access-token revocation,
+//! sessions, login transactions, consents, brute-force counters), shared by SQLite and
+//! PostgreSQL like [`super::sql`].
+//!
+//! Single-use transitions are one conditional statement
+//! (`UPDATE ... WHERE consumed_at IS NULL AND expires_at > $now`), never read-then-write:
+//! of N concurrent redemptions exactly one sees a changed row.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+
+use tessera_core::state::*;
+use tessera_core::store::*;
+
+use super::sql::{err, get};
+use super::SqlStore;
+
+const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, audience, nonce, code_challenge, code_challenge_method, dpop_jkt, auth_time, sid, created_at, expires_at, consumed_at, family_id";
+
+fn code_from_row(r: &AnyRow) -> StoreResult<AuthorizationCode> {
+    Ok(AuthorizationCode {
+        code_hash: get(r, "code_hash")?,
+        client_id: get(r, "client_id")?,
+        user_id: get(r, "user_id")?,
+        redirect_uri: get(r, "redirect_uri")?,
+        scope: get(r, "scope")?,
+        audience: get(r, "audience")?,
+        nonce: get(r, "nonce")?,
+        code_challenge: get(r, "code_challenge")?,
+        code_challenge_method: get(r, "code_challenge_method")?,
+        dpop_jkt: get(r, "dpop_jkt")?,
+        auth_time: get(r, "auth_time")?,
+        sid: get(r, "sid")?,
+        created_at: get(r, "created_at")?,
+        expires_at: get(r, "expires_at")?,
+        consumed_at: get(r, "consumed_at")?,
+        family_id: get(r, "family_id")?,
+    })
+}
+
+const FAMILY_COLUMNS: &str = "family_id, client_id, user_id, scope, audience, nonce, auth_time, sid, dpop_jkt, created_at, absolute_expires_at, revoked_at";
+
+fn family_from_row(r: &AnyRow) -> StoreResult<RefreshFamily> {
+    Ok(RefreshFamily {
+        family_id: get(r, "family_id")?,
+        client_id: get(r, "client_id")?,
+        user_id: get(r, "user_id")?,
+        scope: get(r, "scope")?,
+        audience: get(r, "audience")?,
+        nonce: get(r, "nonce")?,
+        auth_time: get(r, "auth_time")?,
+        sid: get(r, "sid")?,
+        dpop_jkt: get(r, "dpop_jkt")?,
+        created_at: get(r, "created_at")?,
+        absolute_expires_at: get(r, "absolute_expires_at")?,
+        revoked_at: get(r, "revoked_at")?,
+    })
+}
+
+const SESSION_COLUMNS: &str =
+    "session_hash, sid, user_id, auth_time, created_at, last_seen_at, idle_expires_at, absolute_expires_at, ended_at";
+
+fn session_from_row(r: &AnyRow) -> StoreResult<Session> {
+    Ok(Session {
+        session_hash: get(r, "session_hash")?,
+        sid: get(r, "sid")?,
+        user_id: get(r, "user_id")?,
+        auth_time: get(r, "auth_time")?,
+        created_at: get(r, "created_at")?,
+        last_seen_at: get(r, "last_seen_at")?,
+        idle_expires_at: get(r, "idle_expires_at")?,
+        absolute_expires_at: get(r, "absolute_expires_at")?,
+        ended_at: get(r, "ended_at")?,
+    })
+}
+
+const LOGIN_COLUMNS: &str = "txn_hash, client_id, request, csrf, user_id, auth_time, created_at, expires_at, completed_at";
+
+fn login_from_row(r: &AnyRow) -> StoreResult<LoginTransaction> {
+    Ok(LoginTransaction {
+        txn_hash: get(r, "txn_hash")?,
+        client_id: get(r, "client_id")?,
+        request: get(r, "request")?,
+        csrf: get(r, "csrf")?,
+        user_id: get(r, "user_id")?,
+        auth_time: get(r, "auth_time")?,
+        created_at: get(r, "created_at")?,
+        expires_at: get(r, "expires_at")?,
+        completed_at: get(r, "completed_at")?,
+    })
+}
+
+impl SqlStore {
+    pub(super) async fn insert_family_tx(
+        tx: &mut Transaction<'static, Any>,
+        f: &RefreshFamily,
+        t: &RefreshTokenRecord,
+    ) -> StoreResult<()> {
+        sqlx::query(&format!("INSERT INTO refresh_families ({FAMILY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
+            .bind(&f.family_id)
+            .bind(&f.client_id)
+            .bind(&f.user_id)
+            .bind(&f.scope)
+            .bind(&f.audience)
+            .bind(&f.nonce)
+            .bind(f.auth_time)
+            .bind(&f.sid)
+            .bind(&f.dpop_jkt)
+            .bind(f.created_at)
+            .bind(f.absolute_expires_at)
+            .bind(f.revoked_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(err)?;
+        Self::insert_refresh_token_tx(tx, t).await
+    }
+
+    pub(super) async fn insert_refresh_token_tx(tx: &mut Transaction<'static, Any>, t: &RefreshTokenRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, generation, created_at, idle_expires_at, superseded_at, successor_hash, successor_token) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&t.token_hash)
+        .bind(&t.family_id)
+        .bind(t.generation)
+        .bind(t.created_at)
+        .bind(t.idle_expires_at)
+        .bind(t.superseded_at)
+        .bind(&t.successor_hash)
+        .bind(&t.successor_token)
+        .execute(&mut **tx)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    pub(super) async fn insert_access_tx(tx: &mut Transaction<'static, Any>, a: &AccessTokenRecord) -> StoreResult<()> {
+        sqlx::query("INSERT INTO access_tokens (jti, client_id, family_id, code_hash, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, NULL)")
+            .bind(&a.jti)
+            .bind(&a.client_id)
+            .bind(&a.family_id)
+            .bind(&a.code_hash)
+            .bind(a.expires_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn revoke_family_tx(tx: &mut Transaction<'static, Any>, family_id: &str, now: i64, reason: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 WHERE family_id = $1 AND revoked_at IS NULL")
+            .bind(family_id)
+            .bind(now)
+            .bind(reason)
+            .execute(&mut **tx)
+            .await
+            .map_err(err)?;
+        sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+            .bind(family_id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CodeStore for SqlStore {
+    async fn insert_code(&self, c: &AuthorizationCode) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        ))
+        .bind(&c.code_hash)
+        .bind(&c.client_id)
+        .bind(&c.user_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.scope)
+        .bind(&c.audience)
+        .bind(&c.nonce)
+        .bind(&c.code_challenge)
+        .bind(&c.code_challenge_method)
+        .bind(&c.dpop_jkt)
+        .bind(c.auth_time)
+        .bind(&c.sid)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .bind(c.consumed_at)
+        .bind(&c.family_id)
+        .execute(self.writer())
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn get_code(&self, code_hash: &str) -> StoreResult<Option<AuthorizationCode>> {
+        // Read from the writer: a code is redeemed within seconds of its issuance, and on
+        // SQLite the writer connection sees its own latest commit.
+        sqlx::query(&format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1"))
+            .bind(code_hash)
+            .fetch_optional(self.writer())
+            .await
+            .map_err(err)?
+            .as_ref()
+            .map(code_from_row)
+            .transpose()
+    }
+
+    async fn redeem_code(&self, code_hash: &str, now: i64, issuance: &Issuance) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let family_id = issuance.refresh.as_ref().map(|(f, _)| f.family_id.clone());
+        let consumed = sqlx::query(
+            "UPDATE authorization_codes SET consumed_at = $2, family_id = $3 \
+             WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .bind(&family_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?
+        .rows_affected();
+        if consumed != 1 {
+            tx.rollback().await.map_err(err)?;
+            return Ok(false);
+        }
+        if let Some((family, token)) = &issuance.refresh {
+            Self::insert_family_tx(&mut tx, family, token).await?;
+        }
+        Self::insert_access_tx(&mut tx, &issuance.access_token).await?;
+        tx.commit().await.map_err(err)?;
+        Ok(true)
+    }
+
+    async fn revoke_code_grant(&self, code_hash: &str, now: i64) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let family: Option<Option<String>> =
+            sqlx::query_scalar("SELECT family_id FROM authorization_codes WHERE code_hash = $1")
+                .bind(code_hash)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(err)?;
+        if let Some(Some(family_id)) = family {
+            Self::revoke_family_tx(&mut tx, &family_id, now, "code_reuse").await?;
+        }
+        sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE code_hash = $1 AND revoked_at IS NULL")
+            .bind(code_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)
+    }
+}
+
+#[async_trait]
+impl TokenStore for SqlStore {
+    async fn get_family(&self, family_id: &str) -> StoreResult<Option<RefreshFamily>> {
+        sqlx::query(&format!("SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE family_id = $1"))
+            .bind(family_id)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(err)?
+            .as_ref()
+            .map(family_from_row)
+            .transpose()
+    }
+
+    async fn revoke_family(&self, family_id: &str, now: i64, reason: &str) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        Self::revoke_family_tx(&mut tx, family_id, now, reason).await?;
+        tx.commit().await.map_err(err)
+    }
+
+    async fn revoke_access_token(&self, jti: &str, client_id: &str, expires_at: i64, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO access_tokens (jti, client_id, family_id, code_hash, expires_at, revoked_at) VALUES ($1, $2, NULL, NULL, $3, $4) \
+             ON CONFLICT (jti) DO UPDATE SET revoked_at = COALESCE(access_tokens.revoked_at, excluded.revoked_at)",
+        )
+        .bind(jti)
+        .bind(client_id)
+        .bind(expires_at)
+        .bind(now)
+        .execute(self.writer())
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool> {
+        let revoked: Option<Option<i64>> = sqlx::query_scalar("SELECT revoked_at FROM access_tokens WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(err)?;
+        Ok(matches!(revoked, Some(Some(_))))
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+        sqlx::query(&format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+            .bind(&s.session_hash)
+            .bind(&s.sid)
+            .bind(&s.user_id)
+            .bind(s.auth_time)
+            .bind(s.created_at)
+            .bind(s.last_seen_at)
+            .bind(s.idle_expires_at)
+            .bind(s.absolute_expires_at)
+            .bind(s.ended_at)
+            .execute(self.writer())
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn get_session(&self, session_hash: &str) -> StoreResult<Option<Session>> {
+        sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE session_hash = $1"))
+            .bind(session_hash)
+            .fetch_optional(self.writer())
+            .await
+            .map_err(err)?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()
+    }
+
+    async fn touch_session(&self, session_hash: &str, now: i64, idle_expires_at: i64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE sessions SET last_seen_at = $2, idle_expires_at = CASE WHEN $3 < absolute_expires_at THEN $3 ELSE absolute_expires_at END \
+             WHERE session_hash = $1 AND ended_at IS NULL",
+        )
+        .bind(session_hash)
+        .bind(now)
+        .bind(idle_expires_at)
+        .execute(self.writer())
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn end_session(&self, session_hash: &str, now: i64) -> StoreResult<bool> {
+        self.write_one(
+            sqlx::query("UPDATE sessions SET ended_at = $2 WHERE session_hash = $1 AND ended_at IS NULL").bind(session_hash).bind(now),
+        )
+        .await
+    }
+
+    async fn end_session_by_sid(&self, sid: &str, now: i64) -> StoreResult<bool> {
+        self.write_one(sqlx::query("UPDATE sessions SET ended_at = $2 WHERE sid = $1 AND ended_at IS NULL").bind(sid).bind(now)).await
+    }
+}
+
+#[async_trait]
+impl LoginStore for SqlStore {
+    async fn insert_login(&self, t: &LoginTransaction) -> StoreResult<()> {
+        sqlx::query(&format!("INSERT INTO login_transactions ({LOGIN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+            .bind(&t.txn_hash)
+            .bind(&t.client_id)
+            .bind(&t.request)
+            .bind(&t.csrf)
+            .bind(&t.user_id)
+            .bind(t.auth_time)
+            .bind(t.created_at)
+            .bind(t.expires_at)
+            .bind(t.completed_at)
+            .execute(self.writer())
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn get_login(&self, txn_hash: &str) -> StoreResult<Option<LoginTransaction>> {
+        sqlx::query(&format!("SELECT {LOGIN_COLUMNS} FROM login_transactions WHERE txn_hash = $1"))
+            .bind(txn_hash)
+            .fetch_optional(self.writer())
+            .await
+            .map_err(err)?
+            .as_ref()
+            .map(login_from_row)
+            .transpose()
+    }
+
+    async fn set_login_user(&self, txn_hash: &str, user_id: &str, auth_time: i64, now: i64) -> StoreResult<bool> {
+        self.write_one(
+            sqlx::query(
+                "UPDATE login_transactions SET user_id = $2, auth_time = $3 WHERE txn_hash = $1 AND completed_at IS NULL AND expires_at > $4",
+            )
+            .bind(txn_hash)
+            .bind(user_id)
+            .bind(auth_time)
+            .bind(now),
+        )
+        .await
+    }
+
+    async fn complete_login(&self, txn_hash: &str, now: i64) -> StoreResult<bool> {
+        self.write_one(
+            sqlx::query("UPDATE login_transactions SET completed_at = $2 WHERE txn_hash = $1 AND completed_at IS NULL AND expires_at > $2")
+                .bind(txn_hash)
+                .bind(now),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl ConsentStore for SqlStore {
+    async fn get_consent(&self, user_id: &str, client_id: &str, audience: &str) -> StoreResult<Option<Consent>> {
+        let row = sqlx::query("SELECT user_id, client_id, audience, scope, granted_at FROM consents WHERE user_id = $1 AND client_id = $2 AND audience = $3")
+            .bind(user_id)
+            .bind(client_id)
+            .bind(audience)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(err)?;
+        row.map(|r| {
+            Ok(Consent {
+                user_id: get(&r, "user_id")?,
+                client_id: get(&r, "client_id")?,
+                audience: get(&r, "audience")?,
+                scope: get(&r, "scope")?,
+                granted_at: get(&r, "granted_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_consent(&self, c: &Consent) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO consents (user_id, client_id, audience, scope, granted_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (user_id, client_id, audience) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+        )
+        .bind(&c.user_id)
+        .bind(&c.client_id)
+        .bind(&c.audience)
+        .bind(&c.scope)
+        .bind(c.granted_at)
+        .execute(self.writer())
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for SqlStore {
+    async fn record_failure(&self, key: &str, now: i64, window: i64, max_failures: i64, block_for: i64) -> StoreResult<ThrottleState> {
+        // One statement: a new window starts when the old one has passed; reaching the limit
+        // sets the block. Concurrent failures serialize on the row, so none is lost.
+        let row = sqlx::query(
+            "INSERT INTO login_throttle (key, failures, window_start, blocked_until) VALUES ($1, 1, $2, CASE WHEN 1 >= $4 THEN $5 ELSE NULL END) \
+             ON CONFLICT (key) DO UPDATE SET \
+               failures = CASE WHEN login_throttle.window_start <= $2 - $3 THEN 1 ELSE login_throttle.failures + 1 END, \
+               window_start = CASE WHEN login_throttle.window_start <= $2 - $3 THEN $2 ELSE login_throttle.window_start END, \
+               blocked_until = CASE \
+                 WHEN (CASE WHEN login_throttle.window_start <= $2 - $3 THEN 1 ELSE login_throttle.failures + 1 END) >= $4 THEN $5 \
+                 ELSE login_throttle.blocked_until END \
+             RETURNING failures, blocked_until",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(window)
+        .bind(max_failures)
+        .bind(now + block_for)
+        .fetch_one(self.writer())
+        .await
+        .map_err(err)?;
+        Ok(ThrottleState { failures: get(&row, "failures")?, blocked_until: get(&row, "blocked_until")? })
+    }
+
+    async fn blocked_until(&self, keys: &[&str], now: i64) -> StoreResult<Option<i64>> {
+        let mut latest = None;
+        for key in keys {
+            let until: Option<Option<i64>> = sqlx::query_scalar("SELECT blocked_until FROM login_throttle WHERE key = $1")
+                .bind(*key)
+                .fetch_optional(self.writer())
+                .await
+                .map_err(err)?;
+            if let Some(Some(t)) = until {
+                if t > now && latest.is_none_or(|l| t > l) {
+                    latest = Some(t);
+                }
+            }
+        }
+        Ok(latest)
+    }
+
+    async fn clear_failures(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(self.writer()).await.map_err(err)?;
+        Ok(())
+    }
+}
