@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::state::{AuthorizationCode, Consent, Issuance, LoginTransaction, RefreshFamily, Session, ThrottleState};
+use crate::state::{
+    AccessTokenRecord, AuthorizationCode, Consent, Issuance, LoginTransaction, RefreshFamily, RefreshTokenRecord, Session, ThrottleState,
+};
 use crate::model::{Client, ClientGrant, ClientSecret, ResourceServer, SigningAlg, User};
 use crate::tokens::{KeyState, SigningKeyRecord};
 
@@ -175,6 +177,27 @@ pub trait TokenStore: Send + Sync {
     /// recorded at issuance, e.g. client_credentials).
     async fn revoke_access_token(&self, jti: &str, client_id: &str, expires_at: i64, now: i64) -> StoreResult<()>;
     async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
+    /// A refresh token with its family, whatever their state.
+    async fn get_refresh_token(&self, token_hash: &str) -> StoreResult<Option<(RefreshTokenRecord, RefreshFamily)>>;
+    /// Rotation, one transaction: the family must be live (locked first, so a concurrent
+    /// revocation is ordered before or after, never interleaved); `old_hash` is superseded
+    /// by `successor` only if it is the live head and not idle-expired (compare-and-set),
+    /// with `sealed_successor` kept for an idempotent retry; the access token is recorded.
+    /// `false`, with nothing written, if any condition fails.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        now: i64,
+        successor: &RefreshTokenRecord,
+        sealed_successor: Option<&str>,
+        access_token: &AccessTokenRecord,
+    ) -> StoreResult<bool>;
+    /// Non-rotating use, one transaction: slides the idle expiry of a live head token in a
+    /// live family and records the access token. `false` if the token is not usable.
+    async fn use_refresh_token(&self, token_hash: &str, now: i64, idle_expires_at: i64, access_token: &AccessTokenRecord) -> StoreResult<bool>;
+    /// Revokes every live family of a client and/or a user (at least one must be given);
+    /// returns how many.
+    async fn revoke_families(&self, client_id: Option<&str>, user_id: Option<&str>, now: i64, reason: &str) -> StoreResult<u64>;
 }
 
 #[async_trait]

@@ -74,7 +74,9 @@ pub type AppState = Arc<AppInner>;
 /// What this build serves; discovery is generated from it.
 pub fn capabilities() -> Capabilities {
     Capabilities {
-        grant_types: vec!["authorization_code"],
+        grant_types: vec!["authorization_code", "refresh_token", "client_credentials"],
+        revocation: true,
+        introspection: true,
         token_endpoint_auth_methods: vec!["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"],
         ..Capabilities::default()
     }

@@ -6,6 +6,8 @@
 //! [`crate::client_auth`]) → grant type allowed for the client → the grant's own checks.
 
 pub mod authorization_code;
+pub mod client_credentials;
+pub mod refresh_token;
 
 use std::collections::BTreeMap;
 
@@ -79,10 +81,8 @@ pub async fn exchange(
     }
     match grant {
         GrantType::AuthorizationCode => authorization_code::exchange(ctx, params, client).await,
-        GrantType::RefreshToken | GrantType::ClientCredentials => Err(Error::new(
-            crate::ErrorCode::UnsupportedGrantType,
-            format!("grant type {:?} is not supported", grant.as_str()),
-        )),
+        GrantType::RefreshToken => refresh_token::exchange(ctx, params, client).await,
+        GrantType::ClientCredentials => client_credentials::exchange(ctx, params, client).await,
     }
 }
 

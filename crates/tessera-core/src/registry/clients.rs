@@ -5,7 +5,7 @@ use serde_json::json;
 use super::Registry;
 use crate::crypto::{random_alnum, random_token};
 use crate::error::Error;
-use crate::model::{Client, ClientPatch, ClientSecret, SecretKind, TokenEndpointAuthMethod};
+use crate::model::{Client, ClientPatch, ClientSecret, RotationType, SecretKind, TokenEndpointAuthMethod};
 
 /// A client as just created or re-keyed, with the plain secret shown this once.
 #[derive(Debug, Clone)]
@@ -59,9 +59,14 @@ impl Registry {
         let now = self.now();
         let mut client = self.get_client(client_id).await?;
         let before = client.token_endpoint_auth_method;
+        let was_rotating = client.refresh_token.rotation_type == RotationType::Rotating;
         client.apply(patch, now)?;
         if !self.store.update_client(&client).await? {
             return Err(Error::not_found(format!("client {client_id:?} does not exist")));
+        }
+        // Tokens issued under rotation are not meant to live on unrotated: revoke them.
+        if was_rotating && client.refresh_token.rotation_type == RotationType::NonRotating {
+            self.store.revoke_families(Some(client_id), None, now, "rotation_disabled").await?;
         }
         let method = client.token_endpoint_auth_method;
         let mut client_secret = None;
@@ -77,6 +82,7 @@ impl Registry {
     }
 
     pub async fn delete_client(&self, client_id: &str) -> Result<(), Error> {
+        self.store.revoke_families(Some(client_id), None, self.now(), "client_deleted").await?;
         if !self.store.delete_client(client_id).await? {
             return Err(Error::not_found(format!("client {client_id:?} does not exist")));
         }

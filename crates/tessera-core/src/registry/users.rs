@@ -66,12 +66,17 @@ impl Registry {
         user.blocked = blocked;
         user.updated_at = self.now();
         self.save_user(&user).await?;
+        if blocked {
+            // A blocked user keeps no refresh tokens (issue 5).
+            self.store.revoke_families(None, Some(&user.user_id), self.now(), "user_blocked").await?;
+        }
         self.audit(if blocked { "user_blocked" } else { "user_unblocked" }, None, Some(&user.user_id), json!({})).await;
         Ok(user)
     }
 
     pub async fn delete_user(&self, id: &str) -> Result<(), Error> {
         let user = self.get_user(id).await?;
+        self.store.revoke_families(None, Some(&user.user_id), self.now(), "user_deleted").await?;
         if !self.store.delete_user(&user.user_id).await? {
             return Err(Error::not_found(format!("user {id:?} does not exist")));
         }

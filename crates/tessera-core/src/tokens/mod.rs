@@ -3,5 +3,6 @@
 pub mod claims;
 pub mod jose;
 pub mod keys;
+pub mod lookup;
 
 pub use keys::{KeySet, KeyState, SigningKey, SigningKeyRecord};

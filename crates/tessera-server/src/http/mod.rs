@@ -2,10 +2,13 @@
 //! metrics), and one module per endpoint family. Handlers extract, call into
 //! `tessera-core` and render; errors become responses only in [`error`].
 
+pub mod client_auth;
 pub mod error;
 pub mod health;
+pub mod introspect;
 pub mod metrics;
 pub mod params;
+pub mod revoke;
 pub mod token;
 pub mod well_known;
 
@@ -32,6 +35,8 @@ pub fn router(state: AppState) -> Router {
         .route(routes::OAUTH_AUTHORIZATION_SERVER, get(well_known::oauth_authorization_server))
         .route(routes::JWKS, get(well_known::jwks))
         .route(routes::TOKEN, post(token::token).layer(DefaultBodyLimit::max(params::MAX_BODY)))
+        .route(routes::REVOKE, post(revoke::revoke).layer(DefaultBodyLimit::max(params::MAX_BODY)))
+        .route(routes::INTROSPECT, post(introspect::introspect).layer(DefaultBodyLimit::max(params::MAX_BODY)))
         .route(routes::HEALTHZ, get(health::healthz))
         .route(routes::READYZ, get(health::readyz))
         .route(routes::METRICS, get(health::metrics))
@@ -42,6 +47,16 @@ pub fn router(state: AppState) -> Router {
 
 async fn not_found() -> Response {
     error::HttpError::from(tessera_core::Error::not_found("no such endpoint")).into_response()
+}
+
+/// A JSON body with RFC 6749 §5.1's `Cache-Control: no-store` and `Pragma: no-cache`, for
+/// every response that carries tokens or token metadata.
+pub fn no_store_json<T: serde::Serialize>(body: &T) -> Response {
+    let mut resp = axum::Json(body).into_response();
+    let h = resp.headers_mut();
+    h.insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(axum::http::header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
 }
 
 /// An incoming `X-Request-Id` is kept when it is short and plain (so a proxy's id threads

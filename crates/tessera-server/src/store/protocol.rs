@@ -148,6 +148,21 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Takes the family's row lock (a no-op UPDATE; PostgreSQL orders a concurrent revocation
+    /// before or after us) and tells whether it is live.
+    async fn lock_live_family(tx: &mut Transaction<'static, Any>, family_id: &str, now: i64) -> StoreResult<bool> {
+        Ok(sqlx::query(
+            "UPDATE refresh_families SET revoked_at = revoked_at WHERE family_id = $1 AND revoked_at IS NULL AND absolute_expires_at > $2",
+        )
+        .bind(family_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(err)?
+        .rows_affected()
+            == 1)
+    }
+
     async fn revoke_family_tx(tx: &mut Transaction<'static, Any>, family_id: &str, now: i64, reason: &str) -> StoreResult<()> {
         sqlx::query("UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 WHERE family_id = $1 AND revoked_at IS NULL")
             .bind(family_id)
@@ -286,6 +301,113 @@ impl TokenStore for SqlStore {
         .await
         .map_err(err)?;
         Ok(())
+    }
+
+    async fn get_refresh_token(&self, token_hash: &str) -> StoreResult<Option<(RefreshTokenRecord, RefreshFamily)>> {
+        let row = sqlx::query(
+            "SELECT t.token_hash, t.generation, t.created_at AS token_created_at, t.idle_expires_at, t.superseded_at, t.successor_hash, t.successor_token, \
+             f.family_id, f.client_id, f.user_id, f.scope, f.audience, f.nonce, f.auth_time, f.sid, f.dpop_jkt, f.created_at, f.absolute_expires_at, f.revoked_at \
+             FROM refresh_tokens t JOIN refresh_families f ON f.family_id = t.family_id WHERE t.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(self.writer())
+        .await
+        .map_err(err)?;
+        let Some(r) = row else { return Ok(None) };
+        let family = family_from_row(&r)?;
+        let token = RefreshTokenRecord {
+            token_hash: get(&r, "token_hash")?,
+            family_id: family.family_id.clone(),
+            generation: get(&r, "generation")?,
+            created_at: get(&r, "token_created_at")?,
+            idle_expires_at: get(&r, "idle_expires_at")?,
+            superseded_at: get(&r, "superseded_at")?,
+            successor_hash: get(&r, "successor_hash")?,
+            successor_token: get(&r, "successor_token")?,
+        };
+        Ok(Some((token, family)))
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        now: i64,
+        successor: &RefreshTokenRecord,
+        sealed_successor: Option<&str>,
+        access_token: &AccessTokenRecord,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        if !Self::lock_live_family(&mut tx, &successor.family_id, now).await? {
+            tx.rollback().await.map_err(err)?;
+            return Ok(false);
+        }
+        let swapped = sqlx::query(
+            "UPDATE refresh_tokens SET superseded_at = $2, successor_hash = $3, successor_token = $4 \
+             WHERE token_hash = $1 AND superseded_at IS NULL AND idle_expires_at > $2",
+        )
+        .bind(old_hash)
+        .bind(now)
+        .bind(&successor.token_hash)
+        .bind(sealed_successor)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?
+        .rows_affected();
+        if swapped != 1 {
+            tx.rollback().await.map_err(err)?;
+            return Ok(false);
+        }
+        Self::insert_refresh_token_tx(&mut tx, successor).await?;
+        Self::insert_access_tx(&mut tx, access_token).await?;
+        tx.commit().await.map_err(err)?;
+        Ok(true)
+    }
+
+    async fn use_refresh_token(&self, token_hash: &str, now: i64, idle_expires_at: i64, access_token: &AccessTokenRecord) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let family_id = access_token.family_id.clone().unwrap_or_default();
+        if !Self::lock_live_family(&mut tx, &family_id, now).await? {
+            tx.rollback().await.map_err(err)?;
+            return Ok(false);
+        }
+        let used = sqlx::query(
+            "UPDATE refresh_tokens SET idle_expires_at = $3 WHERE token_hash = $1 AND family_id = $4 AND superseded_at IS NULL AND idle_expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .bind(idle_expires_at)
+        .bind(&family_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?
+        .rows_affected();
+        if used != 1 {
+            tx.rollback().await.map_err(err)?;
+            return Ok(false);
+        }
+        Self::insert_access_tx(&mut tx, access_token).await?;
+        tx.commit().await.map_err(err)?;
+        Ok(true)
+    }
+
+    async fn revoke_families(&self, client_id: Option<&str>, user_id: Option<&str>, now: i64, reason: &str) -> StoreResult<u64> {
+        if client_id.is_none() && user_id.is_none() {
+            return Ok(0);
+        }
+        let mut tx = self.begin().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT family_id FROM refresh_families WHERE revoked_at IS NULL AND ($1 IS NULL OR client_id = $1) AND ($2 IS NULL OR user_id = $2)",
+        )
+        .bind(client_id)
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(err)?;
+        for id in &ids {
+            Self::revoke_family_tx(&mut tx, id, now, reason).await?;
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(ids.len() as u64)
     }
 
     async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool> {
