@@ -15,18 +15,24 @@
 //! - [`redirect_uri`], [`scope`]: validators for the two most attacked parameters.
 //! - [`tokens`]: JOSE (JWS signing/verification, JWK), signing-key lifecycle and JWKS.
 //! - [`state`]: protocol state records (codes, refresh families, sessions, logins).
+//! - [`authorize`], [`login`], [`session`], [`logout`]: the browser flow — the /authorize
+//!   checks, password login with brute-force limits, SSO sessions, logout.
 //! - [`store`]: storage ports. Adapters (SQLite, PostgreSQL) live in the server crate and
 //!   pass one shared contract suite.
 //! - [`registry`]: the service layer used by both the CLI and the management API.
 //! - [`routes`] and [`discovery`]: endpoint paths shared by router, metadata and tests.
 
+pub mod authorize;
 pub mod client_auth;
 pub mod clock;
 pub mod crypto;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod grants;
 pub mod introspection;
+pub mod login;
+pub mod logout;
 pub mod model;
 pub mod password;
 pub mod pkce;
@@ -35,6 +41,7 @@ pub mod registry;
 pub mod revocation;
 pub mod routes;
 pub mod scope;
+pub mod session;
 pub mod state;
 pub mod store;
 pub mod tokens;

@@ -1,0 +1,287 @@
+//! A running Tessera with a registry ready for token-endpoint tests: an API, a user, and one
+//! client per authentication method. Codes are issued straight into the store (what
+//! /authorize would do) so each grant can be tested on its own; the full browser flow is
+//! covered in `browser.rs`.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use serde_json::{json, Value};
+use tessera_core::clock::ManualClock;
+use tessera_core::crypto::random_token;
+use tessera_core::model::{ApiScope, AppType, ClientPatch, ResourceServerPatch, TokenEndpointAuthMethod, UserPatch};
+use tessera_core::state::AuthorizationCode;
+use tessera_server::app::{AppState, Application};
+use tessera_server::config::{Config, Overrides};
+
+pub const API: &str = "https://api.test.example";
+pub const PASSWORD: &str = "correct horse battery";
+pub const CALLBACK: &str = "https://app.example.com/callback";
+
+/// The stores to run against: SQLite always, PostgreSQL when TESSERA_TEST_POSTGRES_URL is set.
+pub fn backends() -> Vec<&'static str> {
+    let mut b = vec!["sqlite"];
+    if std::env::var("TESSERA_TEST_POSTGRES_URL").is_ok_and(|v| !v.is_empty()) {
+        b.push("postgres");
+    }
+    b
+}
+
+/// A fresh, empty database URL for `backend` (a new PostgreSQL database per call).
+pub async fn fresh_database(backend: &str, dir: &std::path::Path) -> String {
+    match backend {
+        "postgres" => {
+            let admin = std::env::var("TESSERA_TEST_POSTGRES_URL").expect("TESSERA_TEST_POSTGRES_URL");
+            let name = format!("tessera_t_{}", tessera_core::crypto::random_alnum(12).to_ascii_lowercase());
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&admin).await.expect("connect to PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.expect("create database");
+            pool.close().await;
+            let mut url = url::Url::parse(&admin).expect("postgres url");
+            url.set_path(&format!("/{name}"));
+            url.to_string()
+        }
+        _ => tessera_server::store::sqlite_url_for(dir),
+    }
+}
+
+pub struct Client {
+    pub id: String,
+    pub secret: Option<String>,
+}
+
+pub struct Fixture {
+    pub state: AppState,
+    pub issuer: String,
+    pub clock: ManualClock,
+    pub http: reqwest::Client,
+    pub user_id: String,
+    pub basic: Client,
+    pub post: Client,
+    pub secret_jwt: Client,
+    pub key_jwt: Client,
+    pub public: Client,
+    pub m2m: Client,
+    /// PKCS#8 of the private_key_jwt client's ES256 key.
+    pub client_key: Vec<u8>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+    _dir: TempDir,
+}
+
+pub struct TempDir(pub std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn patch(name: &str, app: AppType, method: TokenEndpointAuthMethod) -> ClientPatch {
+    ClientPatch {
+        name: Some(name.into()),
+        app_type: Some(app),
+        token_endpoint_auth_method: Some(method),
+        grant_types: Some(vec!["authorization_code".into(), "refresh_token".into()]),
+        callbacks: Some(vec![CALLBACK.into(), "http://127.0.0.1/cb".into()]),
+        ..Default::default()
+    }
+}
+
+impl Fixture {
+    pub async fn start(backend: &'static str) -> Fixture {
+        let dir = TempDir(std::env::temp_dir().join(format!("tessera-it-{}", tessera_core::crypto::random_alnum(10))));
+        std::fs::create_dir_all(&dir.0).expect("temp dir");
+        let db = fresh_database(backend, &dir.0).await;
+        let over = Overrides {
+            data_dir: Some(dir.0.clone()),
+            database_url: Some(db),
+            listen: Some("127.0.0.1:0".into()),
+            ..Default::default()
+        };
+        let config = Config::load(&over, &|_| None).expect("config");
+        let clock = ManualClock::starting_now();
+        let app = Application::build(config, Arc::new(clock.clone())).await.expect("app");
+        let state = app.state().clone();
+        let issuer = app.issuer().to_string();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        let r = &state.deployment.registry;
+        r.create_api(ResourceServerPatch {
+            identifier: Some(API.into()),
+            name: Some("Test API".into()),
+            scopes: Some(vec![
+                ApiScope { value: "read:things".into(), description: "Read".into() },
+                ApiScope { value: "write:things".into(), description: "Write".into() },
+            ]),
+            allow_offline_access: Some(true),
+            ..Default::default()
+        })
+        .await
+        .expect("api");
+        let user = r
+            .create_user(
+                UserPatch { email: Some("alice@example.com".into()), email_verified: Some(true), name: Some("Alice Liddell".into()), ..Default::default() },
+                Some(PASSWORD),
+            )
+            .await
+            .expect("user");
+        let mk = |c: tessera_core::registry::CreatedClient| Client { id: c.client.client_id, secret: c.client_secret };
+        let basic = mk(r.create_client(patch("basic", AppType::RegularWeb, TokenEndpointAuthMethod::ClientSecretBasic)).await.expect("c"));
+        let post = mk(r.create_client(patch("post", AppType::RegularWeb, TokenEndpointAuthMethod::ClientSecretPost)).await.expect("c"));
+        let secret_jwt = mk(r.create_client(patch("sjwt", AppType::RegularWeb, TokenEndpointAuthMethod::ClientSecretJwt)).await.expect("c"));
+        let rng = SystemRandom::new();
+        let client_key = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key").as_ref().to_vec();
+        let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &client_key, &rng).expect("key");
+        let point = kp.public_key().as_ref();
+        let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])}]});
+        let mut p = patch("pkjwt", AppType::RegularWeb, TokenEndpointAuthMethod::PrivateKeyJwt);
+        p.jwks = Some(jwks);
+        let key_jwt = mk(r.create_client(p).await.expect("c"));
+        let public = mk(r.create_client(patch("native", AppType::Native, TokenEndpointAuthMethod::None)).await.expect("c"));
+        let m2m = mk(r
+            .create_client(ClientPatch {
+                name: Some("m2m".into()),
+                app_type: Some(AppType::NonInteractive),
+                grant_types: Some(vec!["client_credentials".into()]),
+                ..Default::default()
+            })
+            .await
+            .expect("c"));
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http");
+        Fixture {
+            state,
+            issuer,
+            clock,
+            http,
+            user_id: user.user_id,
+            basic,
+            post,
+            secret_jwt,
+            key_jwt,
+            public,
+            m2m,
+            client_key,
+            _shutdown: tx,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        tessera_core::routes::url(&self.issuer, path)
+    }
+
+    pub fn now(&self) -> i64 {
+        tessera_core::clock::Clock::now(&self.clock)
+    }
+
+    /// Issues a code as /authorize would after login and consent; returns the code value.
+    pub async fn code(&self, client_id: &str, scope: &str, audience: Option<&str>, challenge: Option<&str>, nonce: Option<&str>) -> String {
+        let code = random_token::<32>();
+        let now = self.now();
+        let rec = AuthorizationCode {
+            code_hash: self.state.deployment.keyring.hash_handle(&code),
+            client_id: client_id.into(),
+            user_id: self.user_id.clone(),
+            redirect_uri: Some(CALLBACK.into()),
+            scope: scope.into(),
+            audience: audience.map(str::to_string),
+            nonce: nonce.map(str::to_string),
+            code_challenge: challenge.map(str::to_string),
+            code_challenge_method: challenge.map(|_| "S256".to_string()),
+            dpop_jkt: None,
+            auth_time: now - 5,
+            sid: Some("sid-test".into()),
+            created_at: now,
+            expires_at: now + self.state.deployment.config.tokens.code_lifetime,
+            consumed_at: None,
+            family_id: None,
+        };
+        self.state.deployment.store.insert_code(&rec).await.expect("insert code");
+        code
+    }
+
+    /// A client assertion for the private_key_jwt client, with claim overrides.
+    pub fn key_assertion(&self, overrides: Value) -> String {
+        let rng = SystemRandom::new();
+        let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &self.client_key, &rng).expect("key");
+        let claims = self.assertion_claims(&self.key_jwt.id, overrides);
+        sign_compact(&json!({"alg": "ES256", "kid": "k1", "typ": "JWT"}), &claims, |m| kp.sign(&rng, m).expect("sign").as_ref().to_vec())
+    }
+
+    /// A client assertion for the client_secret_jwt client (HS256 with its secret).
+    pub fn secret_assertion(&self, overrides: Value) -> String {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, self.secret_jwt.secret.as_deref().expect("secret").as_bytes());
+        let claims = self.assertion_claims(&self.secret_jwt.id, overrides);
+        sign_compact(&json!({"alg": "HS256", "typ": "JWT"}), &claims, |m| ring::hmac::sign(&key, m).as_ref().to_vec())
+    }
+
+    pub fn assertion_claims(&self, client_id: &str, overrides: Value) -> Value {
+        let now = self.now();
+        let mut c = json!({"iss": client_id, "sub": client_id, "aud": self.url(tessera_core::routes::TOKEN),
+            "iat": now, "exp": now + 60, "jti": random_token::<16>()});
+        if let (Some(obj), Some(o)) = (c.as_object_mut(), overrides.as_object()) {
+            for (k, v) in o {
+                if v.is_null() {
+                    obj.remove(k);
+                } else {
+                    obj.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        c
+    }
+
+    /// POSTs a form to the token endpoint.
+    pub async fn token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut req = self.http.post(self.url(tessera_core::routes::TOKEN)).form(form);
+        if let Some((id, secret)) = basic {
+            req = req.basic_auth(id, Some(secret));
+        }
+        let resp = req.send().await.expect("token request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+        (status, headers, body)
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (u16, Value) {
+        let mut req = self.http.post(self.url(path)).form(form);
+        if let Some((id, secret)) = basic {
+            req = req.basic_auth(id, Some(secret));
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+    }
+}
+
+pub fn sign_compact(header: &Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let sig = sign(input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+/// Decodes a JWT's header and payload without verifying (tests inspect claims).
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    let mut it = token.split('.');
+    let dec = |p: Option<&str>| -> Value {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p.expect("part")).expect("b64")).expect("json")
+    };
+    (dec(it.next()), dec(it.next()))
+}
+
+/// RFC 7636 S256 pair.
+pub fn pkce_pair() -> (String, String) {
+    let verifier = random_token::<32>();
+    let challenge = URL_SAFE_NO_PAD.encode(tessera_core::crypto::sha256(verifier.as_bytes()));
+    (verifier, challenge)
+}
