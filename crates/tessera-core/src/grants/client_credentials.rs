@@ -31,9 +31,10 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
         .get_api_by_identifier(&audience)
         .await?
         .ok_or_else(|| Error::access_denied(format!("Service not enabled within domain: {audience}")))?;
+    // Auth0's wording, with single quotes: RFC 6749 §5.2 excludes '"' from error_description.
     let grant = store.find_grant(&client.client_id, &api.identifier).await?.ok_or_else(|| {
         Error::access_denied(format!(
-            "Client \"{}\" is not authorized to access resource server \"{}\"",
+            "Client '{}' is not authorized to access resource server '{}'",
             client.client_id, api.identifier
         ))
     })?;
@@ -44,7 +45,7 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
             let asked = Scope::parse(s)?;
             if !asked.is_subset(&allowed) {
                 return Err(Error::invalid_scope(format!(
-                    "scope exceeds what client \"{}\" was granted for \"{}\"",
+                    "scope exceeds what client '{}' was granted for '{}'",
                     client.client_id, api.identifier
                 )));
             }

@@ -3,3 +3,6 @@
 
 mod grant_authorization_code;
 mod oauth_fixture;
+mod grant_client_credentials;
+mod grant_refresh_token;
+mod revocation;

@@ -1,0 +1,57 @@
+//! grant_type=client_credentials (issue 5), Auth0 style, on every store.
+
+use serde_json::Value;
+
+use crate::oauth_fixture::{backends, jwt_parts, Fixture, API};
+
+async fn cc(f: &Fixture, extra: &[(&str, &str)]) -> (u16, Value) {
+    let mut form = vec![("grant_type", "client_credentials"), ("client_id", f.m2m.id.as_str()), ("client_secret", f.m2m.secret.as_deref().unwrap())];
+    form.extend_from_slice(extra);
+    let (s, _, v) = f.token(&form, None).await;
+    (s, v)
+}
+
+#[tokio::test]
+async fn client_credentials_with_and_without_a_grant() {
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let (s, v) = cc(&f, &[("audience", API)]).await;
+        assert_eq!((s, v["error"].as_str()), (400, Some("access_denied")), "{backend}: no client grant yet");
+        assert_eq!(v["error_description"], format!("Client '{}' is not authorized to access resource server '{API}'", f.m2m.id));
+        let r = &f.state.deployment.registry;
+        let grant = r.create_grant(&f.m2m.id, API, Some(vec!["read:things".into()])).await.unwrap();
+        let (s, v) = cc(&f, &[("audience", API)]).await;
+        assert_eq!(s, 200, "{backend}: {v}");
+        assert_eq!(v["token_type"], "Bearer");
+        assert_eq!(v["expires_in"], 86_400);
+        assert_eq!(v["scope"], "read:things", "default: every granted scope");
+        assert!(v.get("refresh_token").is_none() && v.get("id_token").is_none());
+        let (h, at) = jwt_parts(v["access_token"].as_str().unwrap());
+        assert_eq!(h["typ"], "at+jwt");
+        assert_eq!(at["sub"], format!("{}@clients", f.m2m.id));
+        assert_eq!(at["gty"], "client-credentials");
+        assert_eq!(at["aud"], API);
+        assert_eq!(at["client_id"], f.m2m.id.as_str());
+        // RFC 8707 resource is an alias.
+        assert_eq!(cc(&f, &[("resource", API)]).await.0, 200);
+        // Narrower scope: fine. Wider: invalid_scope.
+        r.update_grant(&grant.id, vec!["read:things".into(), "write:things".into()]).await.unwrap();
+        let (s, v) = cc(&f, &[("audience", API), ("scope", "write:things")]).await;
+        assert_eq!((s, v["scope"].as_str()), (200, Some("write:things")));
+        r.update_grant(&grant.id, vec!["read:things".into()]).await.unwrap();
+        let (s, v) = cc(&f, &[("audience", API), ("scope", "read:things write:things")]).await;
+        assert_eq!((s, v["error"].as_str()), (400, Some("invalid_scope")), "{backend}");
+        // Unknown API, missing audience.
+        let (s, v) = cc(&f, &[("audience", "https://nope.example")]).await;
+        assert_eq!((s, v["error_description"].as_str()), (400, Some("Service not enabled within domain: https://nope.example")));
+        let (s, v) = cc(&f, &[]).await;
+        assert_eq!((s, v["error"].as_str()), (400, Some("access_denied")));
+        // A wrong secret is still a 401.
+        let (s, _, _) = f.token(&[("grant_type", "client_credentials"), ("audience", API), ("client_id", &f.m2m.id), ("client_secret", "x")], None).await;
+        assert_eq!(s, 401);
+        // A client without the grant type.
+        let (s, _, v) = f.token(&[("grant_type", "client_credentials"), ("audience", API), ("client_id", &f.post.id),
+            ("client_secret", f.post.secret.as_deref().unwrap())], None).await;
+        assert_eq!((s, v["error"].as_str()), (400, Some("unauthorized_client")), "{backend}");
+    }
+}
