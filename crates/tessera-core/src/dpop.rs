@@ -115,6 +115,15 @@ pub fn validate_proof(proof: &str, ctx: &ProofContext<'_>, keyring: &Keyring) ->
     Ok(ValidProof { jkt: key.thumbprint(), jti: jti.to_string(), iat })
 }
 
+/// §4.3 (12) and §11.1: a proof's `jti` is accepted once within its window, on any node
+/// (the replay cache is in the database).
+pub async fn remember(store: &dyn crate::store::Store, proof: &ValidProof, max_age: i64, now: i64) -> Result<(), Error> {
+    if !store.remember_jti(JTI_NAMESPACE, &proof.replay_key(), proof.iat.max(now) + max_age, now).await? {
+        return Err(invalid("DPoP proof jti was already used"));
+    }
+    Ok(())
+}
+
 /// Scheme and host lower-cased, default port dropped, query and fragment removed.
 fn normalize_htu(u: &str) -> Option<String> {
     let mut url = url::Url::parse(u).ok()?;

@@ -41,6 +41,13 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
     check_redirect_uri(params, &code, &client.callbacks)?;
     check_pkce(params, &code)?;
     check_target(params, code.audience.as_deref())?;
+    // RFC 9449 §10: a code bound with dpop_jkt at /authorize is redeemable only with a
+    // proof from that key.
+    if let Some(bound) = &code.dpop_jkt {
+        if ctx.dpop.map(|p| &p.jkt) != Some(bound) {
+            return Err(invalid_grant("the DPoP proof key does not match the dpop_jkt of the authorization request"));
+        }
+    }
 
     let user = store
         .get_user(&code.user_id)
@@ -56,6 +63,7 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
         None => None,
     };
     let scope = Scope::parse(&code.scope)?;
+    let jkt = super::dpop_binding(ctx, client, api.as_ref())?;
 
     // Sign everything first; nothing is returned unless the consumption below commits.
     let alg = api.as_ref().map_or(SigningAlg::RS256, |a| a.signing_alg);
@@ -72,7 +80,7 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
             lifetime,
             auth_time: Some(code.auth_time),
             gty: None,
-            jkt: None,
+            jkt: jkt.as_deref(),
         },
     );
     let id_token = scope.contains("openid").then(|| {
@@ -100,7 +108,10 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
     let wants_refresh = scope.contains("offline_access")
         && client.allows_grant(GrantType::RefreshToken)
         && api.as_ref().is_none_or(|a| a.allow_offline_access);
-    let refresh = wants_refresh.then(|| new_family(ctx, &code, &client.refresh_token));
+    // RFC 9449 §5: refresh tokens of public clients are bound to the proof key; those of
+    // confidential clients are bound by client authentication instead.
+    let family_jkt = if client.is_public() { jkt.clone() } else { None };
+    let refresh = wants_refresh.then(|| new_family(ctx, &code, &client.refresh_token, family_jkt));
 
     let issuance = Issuance {
         access_token: AccessTokenRecord {
@@ -125,7 +136,7 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
         access_token: access.token,
         refresh_token: refresh.map(|(plain, _, _)| plain),
         id_token,
-        token_type: "Bearer",
+        token_type: super::token_type(jkt.as_deref()),
         expires_in: lifetime,
         scope: scope.to_string(),
     })
@@ -171,6 +182,7 @@ fn new_family(
     ctx: &TokenContext<'_>,
     code: &AuthorizationCode,
     policy: &crate::model::RefreshTokenPolicy,
+    dpop_jkt: Option<String>,
 ) -> (String, RefreshFamily, RefreshTokenRecord) {
     let plain = random_token::<32>();
     let family_id = format!("rtf_{}", random_alnum(24));
@@ -184,7 +196,7 @@ fn new_family(
         nonce: code.nonce.clone(),
         auth_time: code.auth_time,
         sid: code.sid.clone(),
-        dpop_jkt: None,
+        dpop_jkt,
         created_at: ctx.now,
         absolute_expires_at: absolute,
         revoked_at: None,

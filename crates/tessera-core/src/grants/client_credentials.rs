@@ -53,6 +53,7 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
         }
         None => allowed,
     };
+    let jkt = super::dpop_binding(ctx, client, Some(&api))?;
     let subject = format!("{}@clients", client.client_id);
     let access = sign_access_token(
         &*ctx.signer(api.signing_alg)?,
@@ -66,14 +67,14 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
             lifetime: api.token_lifetime,
             auth_time: None,
             gty: Some("client-credentials"),
-            jkt: None,
+            jkt: jkt.as_deref(),
         },
     );
     Ok(TokenResponse {
         access_token: access.token,
         refresh_token: None,
         id_token: None,
-        token_type: "Bearer",
+        token_type: super::token_type(jkt.as_deref()),
         expires_in: api.token_lifetime,
         scope: scope.to_string(),
     })

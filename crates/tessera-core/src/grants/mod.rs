@@ -15,7 +15,8 @@ use serde::Serialize;
 
 use crate::client_auth::AuthenticatedClient;
 use crate::error::Error;
-use crate::model::{GrantType, SigningAlg};
+use crate::dpop::ValidProof;
+use crate::model::{Client, GrantType, ResourceServer, SigningAlg};
 use crate::registry::Registry;
 use crate::tokens::{KeySet, SigningKey};
 
@@ -30,6 +31,8 @@ pub struct TokenContext<'a> {
     pub issuer: &'a str,
     pub now: i64,
     pub id_token_lifetime: i64,
+    /// A validated, not replayed DPoP proof sent with the request (RFC 9449).
+    pub dpop: Option<&'a ValidProof>,
 }
 
 impl TokenContext<'_> {
@@ -83,6 +86,25 @@ pub async fn exchange(
         GrantType::AuthorizationCode => authorization_code::exchange(ctx, params, client).await,
         GrantType::RefreshToken => refresh_token::exchange(ctx, params, client).await,
         GrantType::ClientCredentials => client_credentials::exchange(ctx, params, client).await,
+    }
+}
+
+/// RFC 9449 §5: the key the issued access token is bound to (`cnf.jkt`), if a proof came.
+/// A client or API that requires DPoP gets `invalid_request` without one.
+pub fn dpop_binding(ctx: &TokenContext<'_>, client: &Client, api: Option<&ResourceServer>) -> Result<Option<String>, Error> {
+    let jkt = ctx.dpop.map(|p| p.jkt.clone());
+    if jkt.is_none() && (client.require_dpop || api.is_some_and(|a| a.require_dpop)) {
+        return Err(Error::invalid_request("a DPoP proof is required for this client or API"));
+    }
+    Ok(jkt)
+}
+
+/// RFC 9449 §5: `token_type` is DPoP for a bound access token.
+pub fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
     }
 }
 

@@ -42,6 +42,7 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
     if family.absolute_expires_at <= ctx.now {
         return Err(invalid_grant("the refresh token has expired"));
     }
+    check_dpop_binding(ctx, &family)?;
     if token.superseded_at.is_some() {
         return retry_or_reuse(ctx, params, client, &token, &family).await;
     }
@@ -130,6 +131,16 @@ async fn retry_or_reuse(
     Err(invalid_grant("the refresh token was already used; the token family has been revoked"))
 }
 
+/// RFC 9449 §5: a refresh token bound to a key needs a proof from that key.
+fn check_dpop_binding(ctx: &TokenContext<'_>, family: &RefreshFamily) -> Result<(), Error> {
+    match (&family.dpop_jkt, ctx.dpop) {
+        (Some(bound), Some(p)) if &p.jkt == bound => Ok(()),
+        (Some(_), Some(_)) => Err(invalid_grant("the DPoP proof key does not match the key the refresh token is bound to")),
+        (Some(_), None) => Err(invalid_grant("the refresh token is DPoP-bound: a DPoP proof is required")),
+        (None, _) => Ok(()),
+    }
+}
+
 /// The family's API still exists; the user exists and is not blocked; a `scope` parameter
 /// may only narrow (RFC 6749 §6: must not include any scope not originally granted).
 async fn check_scope_and_user(
@@ -167,6 +178,7 @@ async fn check_scope_and_user(
 }
 
 struct Issued {
+    token_type: &'static str,
     access_token: String,
     id_token: Option<String>,
     jti: String,
@@ -181,7 +193,7 @@ impl Issued {
             access_token: self.access_token,
             refresh_token,
             id_token: self.id_token,
-            token_type: "Bearer",
+            token_type: self.token_type,
             expires_in: self.lifetime,
             scope: self.scope,
         }
@@ -199,6 +211,7 @@ async fn issue(
 ) -> Result<Issued, Error> {
     let alg = api.map_or(SigningAlg::RS256, |a| a.signing_alg);
     let lifetime = api.map_or(ResourceServer::DEFAULT_TOKEN_LIFETIME, |a| a.token_lifetime);
+    let jkt = super::dpop_binding(ctx, client, api)?;
     let access = sign_access_token(
         &*ctx.signer(alg)?,
         &AccessTokenSpec {
@@ -211,7 +224,7 @@ async fn issue(
             lifetime,
             auth_time: Some(family.auth_time),
             gty: None,
-            jkt: None,
+            jkt: jkt.as_deref(),
         },
     );
     let id_token = if scope.contains("openid") {
@@ -240,6 +253,7 @@ async fn issue(
         None
     };
     Ok(Issued {
+        token_type: super::token_type(jkt.as_deref()),
         access_token: access.token,
         id_token,
         jti: access.jti,

@@ -56,6 +56,8 @@ pub struct ResourceServer {
     /// Access-token lifetime in seconds.
     pub token_lifetime: i64,
     pub allow_offline_access: bool,
+    /// RFC 9449: tokens for this API must be DPoP-bound.
+    pub require_dpop: bool,
     #[serde(serialize_with = "super::time::serialize")]
     pub created_at: i64,
     #[serde(serialize_with = "super::time::serialize")]
@@ -71,6 +73,7 @@ pub struct ResourceServerPatch {
     pub signing_alg: Option<SigningAlg>,
     pub token_lifetime: Option<i64>,
     pub allow_offline_access: Option<bool>,
+    pub require_dpop: Option<bool>,
 }
 
 impl ResourceServer {
@@ -89,6 +92,7 @@ impl ResourceServer {
             signing_alg: SigningAlg::RS256,
             token_lifetime: Self::DEFAULT_TOKEN_LIFETIME,
             allow_offline_access: false,
+            require_dpop: false,
             created_at: now,
             updated_at: now,
         };
@@ -117,6 +121,9 @@ impl ResourceServer {
         }
         if let Some(v) = p.allow_offline_access {
             self.allow_offline_access = v;
+        }
+        if let Some(v) = p.require_dpop {
+            self.require_dpop = v;
         }
         self.updated_at = now;
         self.validate()

@@ -176,6 +176,11 @@ pub struct Client {
     pub jwks: Option<serde_json::Value>,
     pub refresh_token: RefreshTokenPolicy,
     pub id_token_signed_response_alg: SigningAlg,
+    /// RFC 9449: token requests must carry a DPoP proof.
+    pub require_dpop: bool,
+    /// Whether DPoP proofs must carry a server nonce; `None` follows the deployment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpop_nonce: Option<bool>,
     #[serde(serialize_with = "super::time::serialize")]
     pub created_at: i64,
     #[serde(serialize_with = "super::time::serialize")]
@@ -199,6 +204,9 @@ pub struct ClientPatch {
     pub token_lifetime: Option<i64>,
     pub idle_token_lifetime: Option<i64>,
     pub id_token_signed_response_alg: Option<SigningAlg>,
+    pub require_dpop: Option<bool>,
+    /// `Some(None)` resets to the deployment default.
+    pub dpop_nonce: Option<Option<bool>>,
 }
 
 impl Client {
@@ -218,6 +226,8 @@ impl Client {
             jwks: None,
             refresh_token: RefreshTokenPolicy::default_for(method),
             id_token_signed_response_alg: SigningAlg::RS256,
+            require_dpop: false,
+            dpop_nonce: None,
             created_at: now,
             updated_at: now,
         };
@@ -275,6 +285,12 @@ impl Client {
         }
         if let Some(v) = p.id_token_signed_response_alg {
             self.id_token_signed_response_alg = v;
+        }
+        if let Some(v) = p.require_dpop {
+            self.require_dpop = v;
+        }
+        if let Some(v) = p.dpop_nonce {
+            self.dpop_nonce = v;
         }
         self.updated_at = now;
         self.validate()

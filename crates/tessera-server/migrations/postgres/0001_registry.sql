@@ -20,6 +20,8 @@ CREATE TABLE clients (
     refresh_token_lifetime       BIGINT NOT NULL,
     refresh_idle_token_lifetime  BIGINT NOT NULL,
     id_token_signed_response_alg TEXT NOT NULL,
+    require_dpop                 BIGINT NOT NULL DEFAULT 0,
+    dpop_nonce                   TEXT,
     created_at                   BIGINT NOT NULL,
     updated_at                   BIGINT NOT NULL
 );
@@ -42,6 +44,7 @@ CREATE TABLE resource_servers (
     signing_alg          TEXT NOT NULL,
     token_lifetime       BIGINT NOT NULL,
     allow_offline_access BIGINT NOT NULL,
+    require_dpop         BIGINT NOT NULL DEFAULT 0,
     created_at           BIGINT NOT NULL,
     updated_at           BIGINT NOT NULL
 );

@@ -20,6 +20,8 @@ CREATE TABLE clients (
     refresh_token_lifetime       INTEGER NOT NULL,
     refresh_idle_token_lifetime  INTEGER NOT NULL,
     id_token_signed_response_alg TEXT NOT NULL,
+    require_dpop                 INTEGER NOT NULL DEFAULT 0,
+    dpop_nonce                   TEXT,
     created_at                   INTEGER NOT NULL,
     updated_at                   INTEGER NOT NULL
 );
@@ -42,6 +44,7 @@ CREATE TABLE resource_servers (
     signing_alg          TEXT NOT NULL,
     token_lifetime       INTEGER NOT NULL,
     allow_offline_access INTEGER NOT NULL,
+    require_dpop         INTEGER NOT NULL DEFAULT 0,
     created_at           INTEGER NOT NULL,
     updated_at           INTEGER NOT NULL
 );

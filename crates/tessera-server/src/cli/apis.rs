@@ -44,6 +44,9 @@ pub struct ApiFields {
     /// Whether refresh tokens may be issued for this API (offline_access).
     #[arg(long)]
     pub allow_offline_access: Option<bool>,
+    /// Require DPoP-bound tokens for this API (RFC 9449).
+    #[arg(long)]
+    pub require_dpop: Option<bool>,
 }
 
 /// `read:messages:Read your messages` → value `read:messages`, description after the last
@@ -66,6 +69,7 @@ impl ApiFields {
             signing_alg: self.signing_alg,
             token_lifetime: self.token_lifetime,
             allow_offline_access: self.allow_offline_access,
+            require_dpop: self.require_dpop,
         }
     }
 }

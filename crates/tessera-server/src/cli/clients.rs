@@ -75,6 +75,25 @@ pub struct ClientFields {
     /// ID token signing algorithm: RS256 | PS256 | ES256 | EdDSA.
     #[arg(long, value_parser = parse_alg)]
     pub id_token_alg: Option<SigningAlg>,
+    /// Require a DPoP proof on every token request (RFC 9449).
+    #[arg(long)]
+    pub require_dpop: Option<bool>,
+    /// DPoP server nonces for this client: on | off | default (follow the deployment).
+    #[arg(long, value_parser = parse_nonce_mode)]
+    pub dpop_nonce: Option<NonceMode>,
+}
+
+/// `--dpop-nonce` values.
+#[derive(Debug, Clone, Copy)]
+pub struct NonceMode(Option<bool>);
+
+fn parse_nonce_mode(s: &str) -> Result<NonceMode, String> {
+    match s {
+        "on" => Ok(NonceMode(Some(true))),
+        "off" => Ok(NonceMode(Some(false))),
+        "default" => Ok(NonceMode(None)),
+        _ => Err(format!("--dpop-nonce must be on, off or default, not {s:?}")),
+    }
 }
 
 fn parse_app_type(s: &str) -> Result<AppType, String> {
@@ -117,6 +136,8 @@ impl ClientFields {
             token_lifetime: self.refresh_token_lifetime,
             idle_token_lifetime: self.refresh_idle_lifetime,
             id_token_signed_response_alg: self.id_token_alg,
+            require_dpop: self.require_dpop,
+            dpop_nonce: self.dpop_nonce.map(|m| m.0),
         })
     }
 }

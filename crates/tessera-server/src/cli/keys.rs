@@ -20,7 +20,11 @@ pub enum KeysCommand {
         alg: SigningAlg,
     },
     /// Withdraw a key immediately (e.g. after a compromise); tokens it signed stop verifying.
-    Revoke { kid: String },
+    Revoke {
+        /// The key id. A kid is a base64url thumbprint and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 fn key_json(k: &SigningKeyRecord) -> serde_json::Value {

@@ -1,5 +1,6 @@
 //! `POST /oauth/token` (RFC 6749 §3.2, §5): extract parameters and credentials, authenticate
-//! the client, run the grant, render. The decisions live in `tessera_core::grants`.
+//! the client, check the DPoP proof, run the grant, render. The decisions live in
+//! `tessera_core::grants`.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -16,6 +17,9 @@ pub async fn token(State(state): State<AppState>, uri: Uri, headers: HeaderMap, 
     let params = parse(&uri, &headers, &body)?;
     let grant = grants::grant_type(&params)?;
     let client = authenticate(&state, routes::TOKEN, &headers, &params).await?;
+    let nonce_required = super::dpop::nonce_required(&state, Some(&client.client));
+    let proof = super::dpop::proof(&state, &headers, "POST", routes::TOKEN, None, nonce_required).await?;
+    let nonce = proof.as_ref().and_then(|_| super::dpop::fresh_nonce(&state, nonce_required));
     let keys = state.keys.get();
     let ctx = TokenContext {
         registry: &state.deployment.registry,
@@ -23,8 +27,11 @@ pub async fn token(State(state): State<AppState>, uri: Uri, headers: HeaderMap, 
         issuer: &state.issuer,
         now: state.now(),
         id_token_lifetime: state.deployment.config.tokens.id_token_lifetime,
+        dpop: proof.as_ref(),
     };
-    let response = grants::exchange(&ctx, grant, &params, &client).await?;
+    let response = grants::exchange(&ctx, grant, &params, &client)
+        .await
+        .map_err(|e| HttpError::from(e).with_dpop_nonce(nonce.clone()))?;
     state.metrics.token_issued(grant.as_str());
-    Ok(super::no_store_json(&response))
+    Ok(super::dpop::with_nonce(super::no_store_json(&response), nonce))
 }

@@ -72,7 +72,7 @@ fn enum_str<T: DeserializeOwned>(row: &AnyRow, col: &str) -> StoreResult<T> {
     serde_json::from_value(Value::String(s.clone())).map_err(|e| corrupt(&format!("{col} {s:?}"), e))
 }
 
-const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at";
+const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce";
 
 fn client_from_row(r: &AnyRow) -> StoreResult<Client> {
     let jwks: Option<String> = get(r, "jwks")?;
@@ -93,9 +93,15 @@ fn client_from_row(r: &AnyRow) -> StoreResult<Client> {
             idle_token_lifetime: get(r, "refresh_idle_token_lifetime")?,
         },
         id_token_signed_response_alg: enum_str::<SigningAlg>(r, "id_token_signed_response_alg")?,
+        require_dpop: flag(r, "require_dpop")?,
+        dpop_nonce: get::<Option<String>>(r, "dpop_nonce")?.map(|v| v == "on"),
         created_at: get(r, "created_at")?,
         updated_at: get(r, "updated_at")?,
     })
+}
+
+fn dpop_nonce_text(v: Option<bool>) -> Option<&'static str> {
+    v.map(|on| if on { "on" } else { "off" })
 }
 
 fn secret_from_row(r: &AnyRow) -> StoreResult<ClientSecret> {
@@ -111,7 +117,7 @@ fn secret_from_row(r: &AnyRow) -> StoreResult<ClientSecret> {
 }
 
 const API_COLUMNS: &str =
-    "id, identifier, name, scopes, signing_alg, token_lifetime, allow_offline_access, created_at, updated_at";
+    "id, identifier, name, scopes, signing_alg, token_lifetime, allow_offline_access, created_at, updated_at, require_dpop";
 
 fn api_from_row(r: &AnyRow) -> StoreResult<ResourceServer> {
     Ok(ResourceServer {
@@ -122,6 +128,7 @@ fn api_from_row(r: &AnyRow) -> StoreResult<ResourceServer> {
         signing_alg: enum_str::<SigningAlg>(r, "signing_alg")?,
         token_lifetime: get(r, "token_lifetime")?,
         allow_offline_access: flag(r, "allow_offline_access")?,
+        require_dpop: flag(r, "require_dpop")?,
         created_at: get(r, "created_at")?,
         updated_at: get(r, "updated_at")?,
     })
@@ -240,7 +247,7 @@ impl ClientStore for SqlStore {
     async fn insert_client(&self, c: &Client, secret: Option<&ClientSecret>) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         sqlx::query(&format!(
-            "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ))
         .bind(&c.client_id)
         .bind(&c.name)
@@ -258,6 +265,8 @@ impl ClientStore for SqlStore {
         .bind(c.id_token_signed_response_alg.as_str())
         .bind(c.created_at)
         .bind(c.updated_at)
+        .bind(i64::from(c.require_dpop))
+        .bind(dpop_nonce_text(c.dpop_nonce))
         .execute(&mut *tx)
         .await
         .map_err(err)?;
@@ -272,8 +281,8 @@ impl ClientStore for SqlStore {
             sqlx::query(
                 "UPDATE clients SET name = $2, app_type = $3, token_endpoint_auth_method = $4, grant_types = $5, callbacks = $6, \
                  allowed_logout_urls = $7, is_first_party = $8, jwks = $9, refresh_rotation_type = $10, refresh_leeway = $11, \
-                 refresh_token_lifetime = $12, refresh_idle_token_lifetime = $13, id_token_signed_response_alg = $14, updated_at = $15 \
-                 WHERE client_id = $1",
+                 refresh_token_lifetime = $12, refresh_idle_token_lifetime = $13, id_token_signed_response_alg = $14, updated_at = $15, \
+                 require_dpop = $16, dpop_nonce = $17 WHERE client_id = $1",
             )
             .bind(&c.client_id)
             .bind(&c.name)
@@ -289,7 +298,9 @@ impl ClientStore for SqlStore {
             .bind(c.refresh_token.token_lifetime)
             .bind(c.refresh_token.idle_token_lifetime)
             .bind(c.id_token_signed_response_alg.as_str())
-            .bind(c.updated_at),
+            .bind(c.updated_at)
+            .bind(i64::from(c.require_dpop))
+            .bind(dpop_nonce_text(c.dpop_nonce)),
         )
         .await
     }
@@ -373,7 +384,7 @@ impl ClientStore for SqlStore {
 #[async_trait]
 impl ApiStore for SqlStore {
     async fn insert_api(&self, a: &ResourceServer) -> StoreResult<()> {
-        sqlx::query(&format!("INSERT INTO resource_servers ({API_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+        sqlx::query(&format!("INSERT INTO resource_servers ({API_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
             .bind(&a.id)
             .bind(&a.identifier)
             .bind(&a.name)
@@ -383,6 +394,7 @@ impl ApiStore for SqlStore {
             .bind(i64::from(a.allow_offline_access))
             .bind(a.created_at)
             .bind(a.updated_at)
+            .bind(i64::from(a.require_dpop))
             .execute(&self.writer)
             .await
             .map_err(err)?;
@@ -392,7 +404,7 @@ impl ApiStore for SqlStore {
     async fn update_api(&self, a: &ResourceServer) -> StoreResult<bool> {
         self.write_one(
             sqlx::query(
-                "UPDATE resource_servers SET name = $2, scopes = $3, signing_alg = $4, token_lifetime = $5, allow_offline_access = $6, updated_at = $7 WHERE id = $1",
+                "UPDATE resource_servers SET name = $2, scopes = $3, signing_alg = $4, token_lifetime = $5, allow_offline_access = $6, updated_at = $7, require_dpop = $8 WHERE id = $1",
             )
             .bind(&a.id)
             .bind(&a.name)
@@ -400,7 +412,8 @@ impl ApiStore for SqlStore {
             .bind(a.signing_alg.as_str())
             .bind(a.token_lifetime)
             .bind(i64::from(a.allow_offline_access))
-            .bind(a.updated_at),
+            .bind(a.updated_at)
+            .bind(i64::from(a.require_dpop)),
         )
         .await
     }
