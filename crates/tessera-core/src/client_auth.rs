@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::model::{Client, TokenEndpointAuthMethod};
-use crate::registry::Registry;
+use crate::registry::{ClientEntry, Registry};
 use crate::tokens::jose::{parse_client_jwks, Jws};
 
 pub const JWT_BEARER_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -129,7 +129,8 @@ impl ClientCredentials {
                         self.client_secret.clone().unwrap_or_default(),
                     ),
                 };
-                let client = lookup(ctx, &id).await?;
+                let entry = lookup(ctx, &id).await?;
+                let client = &entry.client;
                 if !matches!(
                     client.token_endpoint_auth_method,
                     TokenEndpointAuthMethod::ClientSecretBasic | TokenEndpointAuthMethod::ClientSecretPost
@@ -139,11 +140,10 @@ impl ClientCredentials {
                         client.token_endpoint_auth_method.as_str()
                     )));
                 }
-                let secrets = ctx.registry.store().client_secrets(&id).await?;
-                if !ctx.registry.secret_matches(&secrets, &secret, ctx.now) {
+                if !ctx.registry.secret_matches(&entry.secrets, &secret, ctx.now) {
                     return Err(failed().with_detail(format!("wrong client secret for {id}")));
                 }
-                Ok(AuthenticatedClient { client, method: used })
+                Ok(AuthenticatedClient { client: client.clone(), method: used })
             }
             TokenEndpointAuthMethod::PrivateKeyJwt | TokenEndpointAuthMethod::ClientSecretJwt => self.authenticate_assertion(ctx).await,
             TokenEndpointAuthMethod::None => {
@@ -151,12 +151,12 @@ impl ClientCredentials {
                     .client_id
                     .clone()
                     .ok_or_else(|| Error::invalid_client("client authentication is required (no client_id)"))?;
-                let client = lookup(ctx, &id).await?;
+                let entry = lookup(ctx, &id).await?;
                 // RFC 6749 §3.2.1: a confidential client must authenticate.
-                if !client.is_public() {
+                if !entry.client.is_public() {
                     return Err(failed().with_detail(format!("confidential client {id} sent no credentials")));
                 }
-                Ok(AuthenticatedClient { client, method: TokenEndpointAuthMethod::None })
+                Ok(AuthenticatedClient { client: entry.client.clone(), method: TokenEndpointAuthMethod::None })
             }
         }
     }
@@ -180,7 +180,8 @@ impl ClientCredentials {
         if self.client_id.as_deref().is_some_and(|id| id != iss) {
             return Err(failed().with_detail("client assertion iss differs from client_id"));
         }
-        let client = lookup(ctx, iss).await?;
+        let entry = lookup(ctx, iss).await?;
+        let client = &entry.client;
         let alg = jws.alg().unwrap_or("none");
         let verified = match client.token_endpoint_auth_method {
             // The key comes from the client's registered JWK Set, never from the token; the
@@ -194,8 +195,7 @@ impl ClientCredentials {
             }
             // RFC 7523 / OIDC Core §9: client_secret_jwt is HMAC with the client secret; HS256 only.
             TokenEndpointAuthMethod::ClientSecretJwt => {
-                let secrets = ctx.registry.store().client_secrets(&client.client_id).await?;
-                alg == "HS256" && ctx.registry.shared_secrets(&secrets, ctx.now).iter().any(|s| jws.verify_hs256(s))
+                alg == "HS256" && ctx.registry.shared_secrets(&entry.secrets, ctx.now).iter().any(|s| jws.verify_hs256(s))
             }
             other => {
                 return Err(failed().with_detail(format!("client {iss} is registered for {}, not JWT authentication", other.as_str())))
@@ -217,14 +217,13 @@ impl ClientCredentials {
             return Err(failed().with_detail(format!("client assertion jti {jti:?} was already used")));
         }
         let method = client.token_endpoint_auth_method;
-        Ok(AuthenticatedClient { client, method })
+        Ok(AuthenticatedClient { client: client.clone(), method })
     }
 }
 
-async fn lookup(ctx: &ClientAuthContext<'_>, id: &str) -> Result<Client, Error> {
+async fn lookup(ctx: &ClientAuthContext<'_>, id: &str) -> Result<std::sync::Arc<ClientEntry>, Error> {
     ctx.registry
-        .store()
-        .get_client(id)
+        .client_entry(id)
         .await?
         .ok_or_else(|| failed().with_detail(format!("unknown client {id:?}")))
 }

@@ -76,9 +76,17 @@ pub fn capabilities() -> Capabilities {
     Capabilities {
         grant_types: vec!["authorization_code", "refresh_token", "client_credentials"],
         revocation: true,
+        authorize: true,
+        userinfo: true,
+        end_session: true,
+        scopes: ["openid", "profile", "email", "offline_access"].map(String::from).to_vec(),
+        claims: vec![
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "azp", "at_hash", "name", "given_name",
+            "family_name", "nickname", "preferred_username", "picture", "updated_at", "email", "email_verified",
+        ],
         introspection: true,
+        dpop_algs: tessera_core::dpop::PROOF_ALGS.to_vec(),
         token_endpoint_auth_methods: vec!["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"],
-        ..Capabilities::default()
     }
 }
 
@@ -139,11 +147,23 @@ impl Application {
                 let _ = state.deployment.store.purge_replay_cache(state.now()).await;
             }
         });
+        // Registry changes made by another node or the CLI show up within a second.
+        let state = self.state.clone();
+        let cache_sync = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.deployment.registry.sync_cache().await {
+                    tracing::warn!(error = ?e, "cannot check the registry version");
+                }
+            }
+        });
         let router = http::router(self.state.clone());
         let result = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         reloader.abort();
+        cache_sync.abort();
         self.state.deployment.close().await;
         result
     }

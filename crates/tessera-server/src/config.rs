@@ -45,10 +45,32 @@ code_lifetime = 60
 # ID token lifetime in seconds (env TESSERA_ID_TOKEN_LIFETIME).
 id_token_lifetime = 36000
 
+[dpop]
+# Server-provided DPoP nonces (RFC 9449 section 8): "off" or "on"; clients may override.
+nonce = "off"
+# How far a DPoP proof's iat may be from the server's clock, either way, in seconds.
+max_age = 60
+
 [keys]
 # How often a node re-reads the signing keys, so a rotation made by another node or by
 # the CLI is picked up (seconds).
 reload_interval = 15
+
+[sessions]
+# Single sign-on session inactivity timeout in seconds; every use slides it (Auth0: 3 days).
+idle_lifetime = 259200
+# Longest an SSO session lasts however active it is, in seconds (Auth0: 7 days).
+absolute_lifetime = 604800
+
+[login]
+# Failed logins per user and IP address before that pair is blocked.
+max_failures = 10
+# Failed logins per IP address, all users together, before the address is blocked.
+ip_max_failures = 100
+# How long a block lasts, in seconds; failures older than this are forgotten.
+block_seconds = 900
+# How long a login or consent page stays usable, in seconds.
+transaction_lifetime = 600
 "#;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,6 +86,9 @@ pub struct Config {
     pub log: LogConfig,
     pub tokens: TokenConfig,
     pub keys: KeysConfig,
+    pub dpop: DpopConfig,
+    pub sessions: SessionsConfig,
+    pub login: LoginConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,8 +113,37 @@ pub struct TokenConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct DpopConfig {
+    pub nonce: String,
+    pub max_age: i64,
+}
+
+impl DpopConfig {
+    pub fn nonce_required(&self) -> bool {
+        self.nonce == "on"
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KeysConfig {
     pub reload_interval: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    pub idle_lifetime: i64,
+    pub absolute_lifetime: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginConfig {
+    pub max_failures: i64,
+    pub ip_max_failures: i64,
+    pub block_seconds: i64,
+    pub transaction_lifetime: i64,
 }
 
 /// Values given on the command line; `None` leaves the lower layers' value.
@@ -114,6 +168,7 @@ const ENV: &[(&str, &[&str])] = &[
     ("TESSERA_LOG_LEVEL", &["log", "level"]),
     ("TESSERA_CODE_LIFETIME", &["tokens", "code_lifetime"]),
     ("TESSERA_ID_TOKEN_LIFETIME", &["tokens", "id_token_lifetime"]),
+    ("TESSERA_DPOP_NONCE", &["dpop", "nonce"]),
 ];
 
 fn set_path(table: &mut toml::Table, path: &[&str], value: toml::Value) {
@@ -223,6 +278,29 @@ impl Config {
         }
         if !(60..=86_400).contains(&self.tokens.id_token_lifetime) {
             return Err(format!("tokens.id_token_lifetime must be 60 to 86400 seconds, got {}", self.tokens.id_token_lifetime));
+        }
+        let s = &self.sessions;
+        if !(60..=s.absolute_lifetime).contains(&s.idle_lifetime) || s.absolute_lifetime > 365 * 86_400 {
+            return Err(format!(
+                "sessions.idle_lifetime must be at least 60 seconds and at most sessions.absolute_lifetime (at most 1 year), got {} and {}",
+                s.idle_lifetime, s.absolute_lifetime
+            ));
+        }
+        let l = &self.login;
+        if l.max_failures < 1 || l.ip_max_failures < 1 {
+            return Err("login.max_failures and login.ip_max_failures must be at least 1".into());
+        }
+        if !(1..=86_400).contains(&l.block_seconds) {
+            return Err(format!("login.block_seconds must be 1 to 86400 seconds, got {}", l.block_seconds));
+        }
+        if !(60..=3600).contains(&l.transaction_lifetime) {
+            return Err(format!("login.transaction_lifetime must be 60 to 3600 seconds, got {}", l.transaction_lifetime));
+        }
+        if !matches!(self.dpop.nonce.as_str(), "on" | "off") {
+            return Err(format!("dpop.nonce must be \"on\" or \"off\", got {:?}", self.dpop.nonce));
+        }
+        if !(1..=600).contains(&self.dpop.max_age) {
+            return Err(format!("dpop.max_age must be 1 to 600 seconds, got {}", self.dpop.max_age));
         }
         if !(1..=3600).contains(&self.keys.reload_interval) {
             return Err(format!("keys.reload_interval must be 1 to 3600 seconds, got {}", self.keys.reload_interval));

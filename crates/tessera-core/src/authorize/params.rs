@@ -6,6 +6,7 @@
 //!   remembered here and refused by the checks.
 //! - RFC 6749 §3.1: unrecognized parameters are ignored (nothing here rejects a name).
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,11 +24,13 @@ impl Params {
     {
         let mut p = Self::default();
         for (k, v) in pairs {
-            let k = k.into();
-            if p.values.contains_key(&k) {
-                p.repeated.insert(k);
-            } else {
-                p.values.insert(k, v.into());
+            match p.values.entry(k.into()) {
+                Entry::Occupied(e) => {
+                    p.repeated.insert(e.key().clone());
+                }
+                Entry::Vacant(e) => {
+                    e.insert(v.into());
+                }
             }
         }
         p

@@ -57,13 +57,13 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
         return Err(invalid_grant("the user is blocked"));
     }
     let api = match &code.audience {
-        Some(aud) => Some(store.get_api_by_identifier(aud).await?.ok_or_else(|| {
+        Some(aud) => Some(ctx.registry.api_by_identifier(aud).await?.ok_or_else(|| {
             Error::access_denied(format!("Service not enabled within domain: {aud}"))
         })?),
         None => None,
     };
     let scope = Scope::parse(&code.scope)?;
-    let jkt = super::dpop_binding(ctx, client, api.as_ref())?;
+    let jkt = super::dpop_binding(ctx, client, api.as_deref())?;
 
     // Sign everything first; nothing is returned unless the consumption below commits.
     let alg = api.as_ref().map_or(SigningAlg::RS256, |a| a.signing_alg);

@@ -27,12 +27,13 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
             }
         },
     };
-    let api = store
-        .get_api_by_identifier(&audience)
+    let api = ctx
+        .registry
+        .api_by_identifier(&audience)
         .await?
         .ok_or_else(|| Error::access_denied(format!("Service not enabled within domain: {audience}")))?;
     // Auth0's wording, with single quotes: RFC 6749 §5.2 excludes '"' from error_description.
-    let grant = store.find_grant(&client.client_id, &api.identifier).await?.ok_or_else(|| {
+    let grant = ctx.registry.client_grant(&client.client_id, &api.identifier).await?.ok_or_else(|| {
         Error::access_denied(format!(
             "Client '{}' is not authorized to access resource server '{}'",
             client.client_id, api.identifier
@@ -53,7 +54,7 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
         }
         None => allowed,
     };
-    let jkt = super::dpop_binding(ctx, client, Some(&api))?;
+    let jkt = super::dpop_binding(ctx, client, Some(api.as_ref()))?;
     let subject = format!("{}@clients", client.client_id);
     let access = sign_access_token(
         &*ctx.signer(api.signing_alg)?,

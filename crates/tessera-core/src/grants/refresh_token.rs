@@ -51,7 +51,7 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
     }
     let (api, scope) = check_scope_and_user(ctx, params, &family).await?;
     let rotating = client.refresh_token.rotation_type == RotationType::Rotating;
-    let issued = issue(ctx, client, &family, api.as_ref(), &scope).await?;
+    let issued = issue(ctx, client, &family, api.as_deref(), &scope).await?;
     let access_record = AccessTokenRecord {
         jti: issued.jti.clone(),
         client_id: client.client_id.clone(),
@@ -114,7 +114,7 @@ async fn retry_or_reuse(
                 let plain = ctx.registry.keyring().decrypt(&successor_context(&token.token_hash), sealed)?;
                 let plain = String::from_utf8(plain).map_err(|_| Error::server_error("successor token is not UTF-8"))?;
                 let (api, scope) = check_scope_and_user(ctx, params, family).await?;
-                let issued = issue(ctx, client, family, api.as_ref(), &scope).await?;
+                let issued = issue(ctx, client, family, api.as_deref(), &scope).await?;
                 return Ok(issued.response(Some(plain)));
             }
         }
@@ -147,7 +147,7 @@ async fn check_scope_and_user(
     ctx: &TokenContext<'_>,
     params: &Params,
     family: &RefreshFamily,
-) -> Result<(Option<ResourceServer>, Scope), Error> {
+) -> Result<(Option<std::sync::Arc<ResourceServer>>, Scope), Error> {
     let store = ctx.registry.store();
     let granted = Scope::parse(&family.scope)?;
     let scope = match params.get("scope") {
@@ -163,8 +163,8 @@ async fn check_scope_and_user(
     super::check_target(params, family.audience.as_deref())?;
     let api = match &family.audience {
         Some(aud) => Some(
-            store
-                .get_api_by_identifier(aud)
+            ctx.registry
+                .api_by_identifier(aud)
                 .await?
                 .ok_or_else(|| Error::access_denied(format!("Service not enabled within domain: {aud}")))?,
         ),

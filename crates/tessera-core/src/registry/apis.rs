@@ -14,6 +14,7 @@ impl Registry {
         self.store.insert_api(&api).await?;
         // An API signing with a new algorithm needs keys for it before its first token.
         self.ensure_signing_keys(&[api.signing_alg]).await?;
+        self.registry_changed().await;
         self.audit("api_created", None, None, json!({"identifier": api.identifier})).await;
         Ok(api)
     }
@@ -40,6 +41,7 @@ impl Registry {
             return Err(Error::not_found(format!("API {id_or_identifier:?} does not exist")));
         }
         self.ensure_signing_keys(&[api.signing_alg]).await?;
+        self.registry_changed().await;
         self.audit("api_updated", None, None, json!({"identifier": api.identifier})).await;
         Ok(api)
     }
@@ -49,6 +51,7 @@ impl Registry {
         if !self.store.delete_api(&api.id).await? {
             return Err(Error::not_found(format!("API {id_or_identifier:?} does not exist")));
         }
+        self.registry_changed().await;
         self.audit("api_deleted", None, None, json!({"identifier": api.identifier})).await;
         Ok(())
     }
@@ -76,6 +79,7 @@ impl Registry {
             scope,
         };
         self.store.insert_grant(&grant).await?;
+        self.registry_changed().await;
         self.audit("client_grant_created", Some(client_id), None, json!({"audience": grant.audience})).await;
         Ok(grant)
     }
@@ -99,6 +103,7 @@ impl Registry {
         if !self.store.update_grant(&grant).await? {
             return Err(Error::not_found(format!("client grant {id:?} does not exist")));
         }
+        self.registry_changed().await;
         self.audit("client_grant_updated", Some(&grant.client_id), None, json!({"audience": grant.audience})).await;
         Ok(grant)
     }
@@ -108,6 +113,7 @@ impl Registry {
         if !self.store.delete_grant(id).await? {
             return Err(Error::not_found(format!("client grant {id:?} does not exist")));
         }
+        self.registry_changed().await;
         self.audit("client_grant_deleted", Some(&grant.client_id), None, json!({"audience": grant.audience})).await;
         Ok(())
     }

@@ -37,6 +37,7 @@ impl Registry {
             .uses_secret()
             .then(|| self.new_secret(&client.client_id, client.token_endpoint_auth_method, now));
         self.store.insert_client(&client, secret.as_ref().map(|(_, s)| s)).await?;
+        self.registry_changed().await;
         self.audit("client_created", Some(&client.client_id), None, json!({"name": client.name})).await;
         Ok(CreatedClient { client, client_secret: secret.map(|(plain, _)| plain) })
     }
@@ -77,6 +78,7 @@ impl Registry {
                 client_secret = Some(self.rotate_client_secret(client_id, 0).await?);
             }
         }
+        self.registry_changed().await;
         self.audit("client_updated", Some(client_id), None, json!({})).await;
         Ok(CreatedClient { client, client_secret })
     }
@@ -86,6 +88,7 @@ impl Registry {
         if !self.store.delete_client(client_id).await? {
             return Err(Error::not_found(format!("client {client_id:?} does not exist")));
         }
+        self.registry_changed().await;
         self.audit("client_deleted", Some(client_id), None, json!({})).await;
         Ok(())
     }
@@ -108,6 +111,7 @@ impl Registry {
         if !self.store.rotate_client_secret(&stored, now + overlap_seconds).await? {
             return Err(Error::not_found(format!("client {client_id:?} does not exist")));
         }
+        self.registry_changed().await;
         self.audit("client_secret_rotated", Some(client_id), None, json!({"overlap_seconds": overlap_seconds})).await;
         Ok(plain)
     }

@@ -6,6 +6,7 @@
 //! ciphertexts.
 
 mod apis;
+mod cache;
 mod clients;
 mod keys;
 mod users;
@@ -16,6 +17,7 @@ use crate::clock::Clock;
 use crate::crypto::Keyring;
 use crate::store::{AuditEvent, Store};
 
+pub use cache::ClientEntry;
 pub use clients::CreatedClient;
 pub use keys::required_algorithms;
 
@@ -24,11 +26,12 @@ pub struct Registry {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) keyring: Arc<Keyring>,
+    pub(crate) cache: Arc<cache::RegistryCache>,
 }
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, keyring: Arc<Keyring>) -> Self {
-        Self { store, clock, keyring }
+        Self { store, clock, keyring, cache: Arc::default() }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

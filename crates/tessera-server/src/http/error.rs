@@ -17,11 +17,20 @@ pub struct HttpError {
     pub error: Error,
     /// The client authenticated (or tried to) with HTTP Basic: a 401 names that scheme.
     pub basic_auth: bool,
+    /// RFC 9449 §8: a fresh server nonce to hand the client (`DPoP-Nonce` header).
+    pub dpop_nonce: Option<String>,
+}
+
+impl HttpError {
+    pub fn with_dpop_nonce(mut self, nonce: Option<String>) -> Self {
+        self.dpop_nonce = nonce;
+        self
+    }
 }
 
 impl From<Error> for HttpError {
     fn from(error: Error) -> Self {
-        Self { error, basic_auth: false }
+        Self { error, basic_auth: false, dpop_nonce: None }
     }
 }
 
@@ -57,10 +66,62 @@ impl IntoResponse for HttpError {
         if e.code == ErrorCode::TemporarilyUnavailable {
             h.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
         }
+        if let Some(n) = self.dpop_nonce.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
+            h.insert(super::dpop::DPOP_NONCE.clone(), n);
+        }
         if e.code == ErrorCode::InvalidClient && self.basic_auth {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""));
         }
+        // RFC 6750 §3: a protected resource names the Bearer scheme and the error.
+        if matches!(e.code, ErrorCode::InvalidToken | ErrorCode::InsufficientScope) {
+            let challenge = format!("Bearer error=\"{}\", error_description=\"{}\"", e.code.as_str(), e.description());
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                h.insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
         resp.extensions_mut().insert(e.code);
+        resp
+    }
+}
+
+/// RFC 6750 §3.1: a request to a protected resource without any credentials gets a bare
+/// challenge, without an error code.
+pub fn missing_bearer_token() -> Response {
+    let mut resp = StatusCode::UNAUTHORIZED.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// An error shown to a person in a browser (an unverifiable /authorize request, the login
+/// and consent forms, logout): an HTML page, never a redirect (RFC 6749 §4.1.2.1).
+#[derive(Debug)]
+pub struct HtmlError(pub Error);
+
+impl From<Error> for HtmlError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for HtmlError {
+    fn into_response(self) -> Response {
+        let e = &self.0;
+        let status = match status_of(e.code) {
+            s if s.is_server_error() => s,
+            StatusCode::NOT_FOUND => StatusCode::NOT_FOUND,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %e.code, detail = e.detail.as_deref().unwrap_or(""), "request failed");
+        } else {
+            tracing::info!(error = %e.code, description = e.description(), detail = e.detail.as_deref().unwrap_or(""), "request refused");
+        }
+        let mut resp = super::html::error_page(status, e);
+        if e.code == ErrorCode::TemporarilyUnavailable {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
         resp
     }
 }
@@ -84,7 +145,7 @@ mod tests {
         assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(resp.headers()[header::RETRY_AFTER], "5");
         assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
-        let basic = HttpError { error: Error::invalid_client("bad secret"), basic_auth: true }.into_response();
+        let basic = HttpError { error: Error::invalid_client("bad secret"), basic_auth: true, dpop_nonce: None }.into_response();
         assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
         assert!(basic.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().starts_with("Basic realm="));
     }

@@ -2,14 +2,23 @@
 //! metrics), and one module per endpoint family. Handlers extract, call into
 //! `tessera-core` and render; errors become responses only in [`error`].
 
+pub mod authorize;
 pub mod client_auth;
+pub mod dpop;
+pub mod consent;
+pub mod cookies;
 pub mod error;
 pub mod health;
+pub mod html;
+pub mod interaction;
 pub mod introspect;
+pub mod login;
+pub mod logout;
 pub mod metrics;
 pub mod params;
 pub mod revoke;
 pub mod token;
+pub mod userinfo;
 pub mod well_known;
 
 use std::time::Instant;
@@ -37,6 +46,12 @@ pub fn router(state: AppState) -> Router {
         .route(routes::TOKEN, post(token::token).layer(DefaultBodyLimit::max(params::MAX_BODY)))
         .route(routes::REVOKE, post(revoke::revoke).layer(DefaultBodyLimit::max(params::MAX_BODY)))
         .route(routes::INTROSPECT, post(introspect::introspect).layer(DefaultBodyLimit::max(params::MAX_BODY)))
+        .route(routes::AUTHORIZE, get(authorize::get).post(authorize::post))
+        .route(routes::LOGIN, get(login::page).post(login::submit))
+        .route(routes::CONSENT, get(consent::page).post(consent::submit))
+        .route(routes::USERINFO, get(userinfo::userinfo).post(userinfo::userinfo).options(userinfo::preflight))
+        .route(routes::OIDC_LOGOUT, get(logout::oidc_get).post(logout::oidc_post))
+        .route(routes::V2_LOGOUT, get(logout::auth0_v2))
         .route(routes::HEALTHZ, get(health::healthz))
         .route(routes::READYZ, get(health::readyz))
         .route(routes::METRICS, get(health::metrics))

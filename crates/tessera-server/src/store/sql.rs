@@ -713,6 +713,28 @@ impl SettingsStore for SqlStore {
             .map_err(err)
     }
 
+    async fn registry_version(&self) -> StoreResult<i64> {
+        let v: Option<String> = sqlx::query_scalar("SELECT value FROM tenant_settings WHERE key = $1")
+            .bind(REGISTRY_VERSION)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(err)?;
+        v.map_or(Ok(0), |s| s.parse().map_err(|e| corrupt("registry_version", e)))
+    }
+
+    async fn bump_registry_version(&self) -> StoreResult<i64> {
+        // One statement: concurrent bumps from several nodes each add one.
+        let v: String = sqlx::query_scalar(
+            "INSERT INTO tenant_settings (key, value) VALUES ($1, '1') \
+             ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(tenant_settings.value AS BIGINT) + 1 AS TEXT) RETURNING value",
+        )
+        .bind(REGISTRY_VERSION)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(err)?;
+        v.parse().map_err(|e| corrupt("registry_version", e))
+    }
+
     async fn init_setting(&self, key: &str, value: &str) -> StoreResult<String> {
         sqlx::query("INSERT INTO tenant_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
             .bind(key)
@@ -727,6 +749,8 @@ impl SettingsStore for SqlStore {
             .map_err(err)
     }
 }
+
+const REGISTRY_VERSION: &str = "registry_version";
 
 #[async_trait]
 impl AuditStore for SqlStore {

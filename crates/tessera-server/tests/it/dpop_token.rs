@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use tessera_core::model::ClientPatch;
 
 use crate::dpop_proof::DpopKey;
+use crate::support::Backend;
 use crate::oauth_fixture::{backends, jwt_parts, pkce_pair, sign_compact, Fixture, API, CALLBACK};
 
 async fn token_with(f: &Fixture, form: &[(&str, &str)], proofs: &[String]) -> (u16, reqwest::header::HeaderMap, Value) {
@@ -176,10 +177,10 @@ async fn code_pkce_dpop_flow_binds_codes_and_public_refresh_tokens() {
 
 #[tokio::test]
 async fn replayed_proof_is_refused_by_a_second_node_sharing_postgres() {
-    if !backends().contains(&"postgres") {
+    if !backends().contains(&Backend::Postgres) {
         return;
     }
-    let a = Fixture::start("postgres").await;
+    let a = Fixture::start(Backend::Postgres).await;
     a.state.deployment.registry.create_grant(&a.m2m.id, API, None).await.unwrap();
     // A second node: same database, same master key, same public issuer (as behind a load
     // balancer), its own listener.

@@ -1,8 +1,27 @@
-//! The one integration-test binary: a real server on port 0 per test, driven over HTTP.
-//! One module per feature; shared helpers in the fixture/support modules.
+//! The ONE integration-test binary of tessera-server (DESIGN "Testing"): a real server on
+//! port 0 per test (or the real `tessera` binary), driven from outside. One module per
+//! feature; shared helpers in `support` (stores, `TestApp`, CLI runner) and the fixture
+//! modules. Add new features as new `mod` lines.
+//!
+//! PostgreSQL variants run when `TESSERA_TEST_POSTGRES_URL` is set (e.g.
+//! `postgres://postgres@127.0.0.1:5432/test`); SQLite variants always run.
 
+mod support;
+mod cli;
+mod startup;
+mod store_contract;
+mod well_known;
 mod grant_authorization_code;
 mod oauth_fixture;
 mod grant_client_credentials;
 mod grant_refresh_token;
 mod revocation;
+mod support_web;
+mod authorize;
+mod authorize_session;
+mod login;
+mod logout;
+mod userinfo;
+mod browser;
+mod dpop_proof;
+mod dpop_token;

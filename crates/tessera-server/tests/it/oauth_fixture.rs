@@ -3,8 +3,6 @@
 //! /authorize would do) so each grant can be tested on its own; the full browser flow is
 //! covered in `browser.rs`.
 
-use std::sync::Arc;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ring::rand::SystemRandom;
@@ -14,39 +12,14 @@ use tessera_core::clock::ManualClock;
 use tessera_core::crypto::random_token;
 use tessera_core::model::{ApiScope, AppType, ClientPatch, ResourceServerPatch, TokenEndpointAuthMethod, UserPatch};
 use tessera_core::state::AuthorizationCode;
-use tessera_server::app::{AppState, Application};
-use tessera_server::config::{Config, Overrides};
+use tessera_server::app::AppState;
 
 pub const API: &str = "https://api.test.example";
 pub const PASSWORD: &str = "correct horse battery";
 pub const CALLBACK: &str = "https://app.example.com/callback";
 
-/// The stores to run against: SQLite always, PostgreSQL when TESSERA_TEST_POSTGRES_URL is set.
-pub fn backends() -> Vec<&'static str> {
-    let mut b = vec!["sqlite"];
-    if std::env::var("TESSERA_TEST_POSTGRES_URL").is_ok_and(|v| !v.is_empty()) {
-        b.push("postgres");
-    }
-    b
-}
-
-/// A fresh, empty database URL for `backend` (a new PostgreSQL database per call).
-pub async fn fresh_database(backend: &str, dir: &std::path::Path) -> String {
-    match backend {
-        "postgres" => {
-            let admin = std::env::var("TESSERA_TEST_POSTGRES_URL").expect("TESSERA_TEST_POSTGRES_URL");
-            let name = format!("tessera_t_{}", tessera_core::crypto::random_alnum(12).to_ascii_lowercase());
-            sqlx::any::install_default_drivers();
-            let pool = sqlx::AnyPool::connect(&admin).await.expect("connect to PostgreSQL");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.expect("create database");
-            pool.close().await;
-            let mut url = url::Url::parse(&admin).expect("postgres url");
-            url.set_path(&format!("/{name}"));
-            url.to_string()
-        }
-        _ => tessera_server::store::sqlite_url_for(dir),
-    }
-}
+pub use crate::support::backends;
+use crate::support::{Backend, TestApp};
 
 pub struct Client {
     pub id: String,
@@ -54,6 +27,8 @@ pub struct Client {
 }
 
 pub struct Fixture {
+    /// Keeps the server and its database alive (and cleans them up on drop).
+    _app: TestApp,
     pub state: AppState,
     pub issuer: String,
     pub clock: ManualClock,
@@ -67,15 +42,6 @@ pub struct Fixture {
     pub m2m: Client,
     /// PKCS#8 of the private_key_jwt client's ES256 key.
     pub client_key: Vec<u8>,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-    _dir: TempDir,
-}
-
-pub struct TempDir(pub std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn patch(name: &str, app: AppType, method: TokenEndpointAuthMethod) -> ClientPatch {
@@ -90,25 +56,11 @@ fn patch(name: &str, app: AppType, method: TokenEndpointAuthMethod) -> ClientPat
 }
 
 impl Fixture {
-    pub async fn start(backend: &'static str) -> Fixture {
-        let dir = TempDir(std::env::temp_dir().join(format!("tessera-it-{}", tessera_core::crypto::random_alnum(10))));
-        std::fs::create_dir_all(&dir.0).expect("temp dir");
-        let db = fresh_database(backend, &dir.0).await;
-        let over = Overrides {
-            data_dir: Some(dir.0.clone()),
-            database_url: Some(db),
-            listen: Some("127.0.0.1:0".into()),
-            ..Default::default()
-        };
-        let config = Config::load(&over, &|_| None).expect("config");
-        let clock = ManualClock::starting_now();
-        let app = Application::build(config, Arc::new(clock.clone())).await.expect("app");
-        let state = app.state().clone();
-        let issuer = app.issuer().to_string();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until_stopped(async move {
-            let _ = rx.await;
-        }));
+    pub async fn start(backend: Backend) -> Fixture {
+        let app = TestApp::spawn_with(backend).await;
+        let state = app.state.clone();
+        let issuer = app.issuer.clone();
+        let clock = app.clock.clone();
         let r = &state.deployment.registry;
         r.create_api(ResourceServerPatch {
             identifier: Some(API.into()),
@@ -152,8 +104,9 @@ impl Fixture {
             })
             .await
             .expect("c"));
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http");
+        let http = app.http.clone();
         Fixture {
+            _app: app,
             state,
             issuer,
             clock,
@@ -166,8 +119,6 @@ impl Fixture {
             public,
             m2m,
             client_key,
-            _shutdown: tx,
-            _dir: dir,
         }
     }
 

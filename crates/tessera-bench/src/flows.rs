@@ -1,0 +1,161 @@
+//! The OAuth conversations the scenarios are made of, and the material prepared outside
+//! the timed part: authorization codes (through the real `/authorize` and hosted login,
+//! then `/authorize` again with the session cookie, one code per request), refresh-token
+//! chain heads, and an access token for `/userinfo`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+use tessera_core::crypto::{b64url, random_alnum, sha256};
+use tessera_core::routes;
+
+use crate::browser::{self, Jar, Login};
+use crate::http::{form, Conn, Extra};
+use crate::seed::{Seed, API_RS256, CALLBACK};
+
+/// Scope of the code-exchange, userinfo and login scenarios: what a typical web app asks
+/// for (an ID token with profile claims, and an API), without a refresh token.
+pub const SCOPE_LOGIN: &str = "openid profile email read:bench";
+/// Refresh chains without an ID token: each refresh signs one token.
+pub const SCOPE_REFRESH: &str = "offline_access read:bench";
+/// Refresh chains with an ID token: each refresh signs two.
+pub const SCOPE_REFRESH_ID: &str = "openid offline_access read:bench";
+
+/// Everything a connection needs to talk OAuth to the server under test.
+#[derive(Debug)]
+pub struct Flows {
+    pub addr: SocketAddr,
+    pub origin: String,
+    pub seed: Seed,
+    /// One PKCE verifier for every code: each authorization request still carries the
+    /// challenge and each redemption the verifier, so the server does the same work.
+    verifier: String,
+    challenge: String,
+}
+
+impl Flows {
+    pub fn new(addr: SocketAddr, seed: Seed) -> Arc<Self> {
+        let verifier = random_alnum(64);
+        let challenge = b64url(&sha256(verifier.as_bytes()));
+        Arc::new(Self { addr, origin: format!("http://{addr}"), seed, verifier, challenge })
+    }
+
+    pub fn login(&self) -> Login {
+        Login {
+            origin: self.origin.clone(),
+            redirect_uri: CALLBACK.to_string(),
+            username: self.seed.user_email.clone(),
+            password: self.seed.user_password.clone(),
+        }
+    }
+
+    /// `/authorize?...` for the web client.
+    pub fn authorize_path(&self, scope: &str) -> String {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &self.seed.web_client_id)
+            .append_pair("redirect_uri", CALLBACK)
+            .append_pair("scope", scope)
+            .append_pair("audience", API_RS256)
+            .append_pair("state", &random_alnum(16))
+            .append_pair("nonce", &random_alnum(16))
+            .append_pair("code_challenge", &self.challenge)
+            .append_pair("code_challenge_method", "S256")
+            .finish();
+        format!("{}?{query}", routes::AUTHORIZE)
+    }
+
+    pub fn code_body(&self, code: &str) -> Bytes {
+        form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", &self.seed.web_client_id),
+            ("client_secret", &self.seed.web_client_secret),
+            ("code_verifier", &self.verifier),
+        ])
+    }
+
+    pub fn refresh_body(&self, refresh_token: &str) -> Bytes {
+        form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", &self.seed.web_client_id),
+            ("client_secret", &self.seed.web_client_secret),
+        ])
+    }
+
+    pub fn client_credentials_body(&self, audience: &str) -> Bytes {
+        form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &self.seed.m2m_client_id),
+            ("client_secret", &self.seed.m2m_client_secret),
+            ("audience", audience),
+        ])
+    }
+
+    /// POST /oauth/token; the JSON body of a 200, or why not.
+    pub async fn token(&self, conn: &mut Conn, body: Bytes) -> Result<Value, String> {
+        let resp = conn.post_form(routes::TOKEN, &Extra::default(), body).await?;
+        if !resp.ok() {
+            return Err(resp.describe());
+        }
+        resp.json()
+    }
+
+    /// A whole login from nothing: authorize, log in, (consent), callback, token.
+    pub async fn full_login(&self, conn: &mut Conn, scope: &str) -> Result<Value, String> {
+        let mut jar = Jar::default();
+        let code = browser::authorize(conn, &mut jar, &self.login(), &self.authorize_path(scope)).await?;
+        self.token(conn, self.code_body(&code)).await
+    }
+
+    /// `count` codes for `scope`: each of `workers` connections logs in once, then gets
+    /// one code per `/authorize` request with its session.
+    pub async fn obtain_codes(self: &Arc<Self>, count: usize, scope: &str, workers: usize) -> Result<Vec<String>, String> {
+        let workers = workers.clamp(1, count.max(1));
+        let mut tasks = Vec::new();
+        for w in 0..workers {
+            let share = count / workers + usize::from(w < count % workers);
+            let (me, scope) = (self.clone(), scope.to_string());
+            tasks.push(tokio::spawn(async move {
+                let mut conn = Conn::open(me.addr).await?;
+                let mut jar = Jar::default();
+                let login = me.login();
+                let mut codes = Vec::with_capacity(share);
+                for _ in 0..share {
+                    codes.push(browser::authorize(&mut conn, &mut jar, &login, &me.authorize_path(&scope)).await?);
+                }
+                Ok::<_, String>(codes)
+            }));
+        }
+        let mut all = Vec::with_capacity(count);
+        for t in tasks {
+            all.extend(t.await.map_err(|e| format!("code worker: {e}"))??);
+        }
+        Ok(all)
+    }
+
+    /// `count` refresh tokens, each the head of its own rotation chain.
+    pub async fn obtain_refresh_tokens(self: &Arc<Self>, count: usize, scope: &str) -> Result<Vec<String>, String> {
+        let codes = self.obtain_codes(count, scope, 2).await?;
+        let mut conn = Conn::open(self.addr).await?;
+        let mut out = Vec::with_capacity(count);
+        for code in codes {
+            let v = self.token(&mut conn, self.code_body(&code)).await?;
+            let rt = v.get("refresh_token").and_then(Value::as_str).ok_or("no refresh_token in the code exchange response")?;
+            out.push(rt.to_string());
+        }
+        Ok(out)
+    }
+
+    /// An access token good for /userinfo (scope openid).
+    pub async fn obtain_access_token(self: &Arc<Self>) -> Result<String, String> {
+        let code = self.obtain_codes(1, SCOPE_LOGIN, 1).await?.pop().ok_or("no code")?;
+        let mut conn = Conn::open(self.addr).await?;
+        let v = self.token(&mut conn, self.code_body(&code)).await?;
+        v.get("access_token").and_then(Value::as_str).map(str::to_string).ok_or_else(|| "no access_token".into())
+    }
+}

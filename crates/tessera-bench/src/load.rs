@@ -1,0 +1,201 @@
+//! The load generator: a fixed number of keep-alive connections, each a closed loop (send,
+//! wait for the answer, record, repeat), or, when a rate is given, each paced on its own
+//! schedule (open loop) with latency counted from the scheduled send time, so a slow
+//! answer that delays the next request is charged to the server (no coordinated omission).
+//!
+//! A run always ends by itself: at the deadline, after the request budget, or when a
+//! scenario runs out of prepared material. Operations that start during the warm-up are
+//! not recorded. Server CPU time is read at the end of the warm-up and at the end of the
+//! run; resident memory is sampled every 100 ms throughout.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::http::Conn;
+use crate::procstat::{self, RssSampler};
+use crate::scenarios::{Outcome, Work};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub connections: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Measured operations to send in all (shared by the connections); the duration still
+    /// bounds the run.
+    pub requests: Option<u64>,
+    /// Total operations per second, for a paced (open-loop) run.
+    pub rate: Option<f64>,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunStats {
+    pub connections: usize,
+    /// Paced runs: the offered rate.
+    pub offered_rate: Option<f64>,
+    /// Measured operations, answered or not.
+    pub requests: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub throughput: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    /// Server CPU over the measured part, in % of one core.
+    pub server_cpu_pct: Option<f64>,
+    /// Server CPU per operation, in microseconds.
+    pub server_cpu_us_per_op: Option<f64>,
+    /// Peak server RSS during the run (warm-up included), MiB.
+    pub server_rss_peak_mib: Option<f64>,
+    /// A run cut short because prepared material (codes, refresh chains) ran out.
+    pub exhausted: bool,
+    pub first_error: Option<String>,
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // 1 µs .. 60 s at 3 significant digits; the bounds are constants, so this cannot fail.
+    Histogram::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| unreachable!())
+}
+
+struct ConnResult {
+    hist: Histogram<u64>,
+    ok: u64,
+    errors: u64,
+    first_error: Option<String>,
+    exhausted: bool,
+    finished: Instant,
+}
+
+/// Runs one plan with one [`Work`] per connection; returns the stats and the works (so a
+/// scenario can take back what they hold).
+pub async fn run(addr: SocketAddr, server_pid: u32, plan: Plan, works: Vec<Work>) -> Result<(RunStats, Vec<Work>), String> {
+    let mut conns = Vec::with_capacity(works.len());
+    for _ in 0..works.len() {
+        conns.push(Conn::open(addr).await?);
+    }
+    let n = works.len().max(1);
+    let budget = Arc::new(AtomicI64::new(plan.requests.map(|r| r as i64).unwrap_or(i64::MAX)));
+    let sampler = RssSampler::start(server_pid);
+    let start = Instant::now();
+    let measure_from = start + plan.warmup;
+    let end = measure_from + plan.duration;
+    let interval = plan.rate.map(|r| Duration::from_secs_f64(n as f64 / r.max(0.001)));
+
+    let mut tasks = Vec::with_capacity(n);
+    for (i, (mut work, mut conn)) in works.into_iter().zip(conns).enumerate() {
+        let budget = budget.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut r = ConnResult {
+                hist: new_histogram(),
+                ok: 0,
+                errors: 0,
+                first_error: None,
+                exhausted: false,
+                finished: start,
+            };
+            // Paced connections start staggered over one interval.
+            let mut next = interval.map(|iv| start + iv.mul_f64(i as f64 / n as f64));
+            loop {
+                let now = Instant::now();
+                if now >= end {
+                    break;
+                }
+                let t0 = match (next.as_mut(), interval) {
+                    (Some(at), Some(iv)) => {
+                        if *at >= end {
+                            break;
+                        }
+                        tokio::time::sleep_until(*at).await;
+                        let scheduled = *at;
+                        *at += iv;
+                        scheduled
+                    }
+                    _ => now,
+                };
+                let measured = t0 >= measure_from;
+                if measured && budget.fetch_sub(1, Ordering::Relaxed) <= 0 {
+                    break;
+                }
+                let outcome = work.op(&mut conn).await;
+                let latency = Instant::now().duration_since(t0);
+                match outcome {
+                    Outcome::Exhausted => {
+                        r.exhausted = true;
+                        break;
+                    }
+                    _ if !measured => {}
+                    Outcome::Ok => {
+                        r.ok += 1;
+                        r.hist.saturating_record(latency.as_micros().max(1) as u64);
+                    }
+                    Outcome::Failed(e) => {
+                        r.errors += 1;
+                        r.hist.saturating_record(latency.as_micros().max(1) as u64);
+                        r.first_error.get_or_insert(e);
+                    }
+                }
+            }
+            r.finished = Instant::now();
+            (work, r)
+        }));
+    }
+
+    // Server CPU over the measured part only.
+    tokio::time::sleep_until(measure_from).await;
+    let cpu0 = procstat::cpu_ticks(server_pid);
+    let mut results = Vec::with_capacity(n);
+    for t in tasks {
+        results.push(t.await.map_err(|e| format!("a load connection failed: {e}"))?);
+    }
+    let cpu1 = procstat::cpu_ticks(server_pid);
+    let rss_peak = sampler.finish(server_pid).await;
+
+    let finished = results.iter().map(|(_, r)| r.finished).max().unwrap_or(end);
+    let seconds = finished.saturating_duration_since(measure_from).as_secs_f64().max(1e-9);
+    let mut hist = new_histogram();
+    let (mut ok, mut errors, mut exhausted, mut first_error) = (0, 0, false, None);
+    let mut works = Vec::with_capacity(n);
+    for (work, r) in results {
+        let _ = hist.add(&r.hist);
+        ok += r.ok;
+        errors += r.errors;
+        exhausted |= r.exhausted;
+        if first_error.is_none() {
+            first_error = r.first_error;
+        }
+        works.push(work);
+    }
+    let requests = ok + errors;
+    let ms = |q: f64| if hist.is_empty() { 0.0 } else { hist.value_at_quantile(q) as f64 / 1000.0 };
+    let cpu_seconds = match (cpu0, cpu1) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / procstat::ticks_per_second()),
+        _ => None,
+    };
+    let stats = RunStats {
+        connections: n,
+        offered_rate: plan.rate,
+        requests,
+        errors,
+        seconds,
+        throughput: ok as f64 / seconds,
+        p50_ms: ms(0.5),
+        p90_ms: ms(0.9),
+        p99_ms: ms(0.99),
+        p999_ms: ms(0.999),
+        max_ms: if hist.is_empty() { 0.0 } else { hist.max() as f64 / 1000.0 },
+        server_cpu_pct: cpu_seconds.map(|c| 100.0 * c / seconds),
+        server_cpu_us_per_op: cpu_seconds.filter(|_| requests > 0).map(|c| 1e6 * c / requests as f64),
+        server_rss_peak_mib: (rss_peak > 0).then(|| rss_peak as f64 / 1024.0),
+        exhausted,
+        first_error,
+    };
+    Ok((stats, works))
+}

@@ -1,0 +1,216 @@
+//! The whole benchmark: signing bounds, then for each store a fresh deployment seeded
+//! through the CLI, a first and a cold start, every scenario, idle memory, and optionally
+//! the growth pass (bulk-load, restart, re-measure each scenario at its best connection
+//! count). The store is torn down whatever happens.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_core::model::SigningAlg;
+
+use crate::bounds;
+use crate::flows::Flows;
+use crate::growth::{self, Population};
+use crate::measure::{self, Prepared};
+use crate::procstat;
+use crate::report::{self, Check, Growth, GrowthRow, Report, ScenarioResult, StoreResult};
+use crate::scenarios::Scenario;
+use crate::seed::{self, API_RS256};
+use crate::server::{Store, StoreKind, Tessera};
+
+/// Everything the command line decides.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub stores: Vec<StoreKind>,
+    pub pg_url: String,
+    pub scenarios: Vec<Scenario>,
+    pub measure: measure::Settings,
+    pub quick: bool,
+    pub client_threads: usize,
+    pub sign_seconds: f64,
+    pub growth_n: Option<u64>,
+    pub tessera_bin: PathBuf,
+    pub server_log_level: String,
+}
+
+/// RSS once the server has settled.
+async fn settled_rss(pid: u32) -> Option<f64> {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    procstat::rss_kib(pid).map(|k| k as f64 / 1024.0)
+}
+
+pub async fn run(opts: &Options, started_at: String) -> Report {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut sign_rate = BTreeMap::new();
+    for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA] {
+        let secs = Duration::from_secs_f64(opts.sign_seconds);
+        match tokio::task::spawn_blocking(move || bounds::sign_rate(alg, threads, secs)).await {
+            Ok(Ok(rate)) => {
+                eprintln!("sign rate {alg}: {rate:.0}/s on {threads} threads");
+                sign_rate.insert(alg.as_str().to_string(), rate);
+            }
+            Ok(Err(e)) => eprintln!("sign rate {alg}: {e}"),
+            Err(e) => eprintln!("sign rate {alg}: {e}"),
+        }
+    }
+    let mut settings = opts.measure.clone();
+    settings.sign_rate = sign_rate.clone();
+    let mut stores = Vec::new();
+    for &kind in &opts.stores {
+        eprintln!("== store: {}", kind.as_str());
+        stores.push(run_store(opts, kind, &settings).await);
+    }
+    Report {
+        started_at,
+        cores: threads,
+        settings: report::Settings {
+            quick: opts.quick,
+            connections: settings.connections.clone(),
+            warmup_s: settings.warmup.as_secs_f64(),
+            duration_s: settings.duration.as_secs_f64(),
+            requests: settings.requests,
+            client_threads: opts.client_threads,
+            sign_threads: threads,
+            server_log_level: opts.server_log_level.clone(),
+            tessera_bin: opts.tessera_bin.display().to_string(),
+        },
+        sign_rate,
+        stores,
+    }
+}
+
+fn empty_result(kind: StoreKind) -> StoreResult {
+    StoreResult {
+        store: kind,
+        first_start_ms: f64::NAN,
+        cold_start_ms: f64::NAN,
+        idle_rss_mib: None,
+        idle_rss_after_load_mib: None,
+        peak_rss_mib: None,
+        peak_rss_scenario: None,
+        http_floor: None,
+        scenarios: Vec::new(),
+        checks: Vec::new(),
+        growth: None,
+        error: None,
+    }
+}
+
+async fn run_store(opts: &Options, kind: StoreKind, settings: &measure::Settings) -> StoreResult {
+    let mut result = empty_result(kind);
+    let store = match Store::create(kind, &opts.pg_url).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot create the store: {e}");
+            result.error = Some(e);
+            return result;
+        }
+    };
+    let t = Tessera { bin: opts.tessera_bin.clone(), store, log_level: opts.server_log_level.clone() };
+    if let Err(e) = run_on(&t, opts, settings, &mut result).await {
+        eprintln!("{}: {e}", kind.as_str());
+        result.error = Some(e);
+    }
+    t.store.destroy().await;
+    result
+}
+
+async fn run_on(t: &Tessera, opts: &Options, settings: &measure::Settings, result: &mut StoreResult) -> Result<(), String> {
+    let seed = seed::seed(t)?;
+    let first = t.serve().await?;
+    result.first_start_ms = first.ready_in.as_secs_f64() * 1000.0;
+    first.stop().await;
+    let mut server = t.serve().await?;
+    result.cold_start_ms = server.ready_in.as_secs_f64() * 1000.0;
+    result.idle_rss_mib = settled_rss(server.pid).await;
+    eprintln!("  ready in {:.1} ms (first start {:.1} ms), idle RSS {:?} MiB", result.cold_start_ms, result.first_start_ms, result.idle_rss_mib);
+    let flows = Flows::new(server.addr, seed.clone());
+
+    for &scenario in &opts.scenarios {
+        let r = measure::scenario(scenario, result.store, &server, &flows, settings, result.http_floor).await;
+        if scenario == Scenario::HttpFloor {
+            result.http_floor = r.best.as_ref().map(|b| b.throughput);
+        }
+        for s in r.sweep.iter().chain(r.at_80.iter()) {
+            if s.server_rss_peak_mib > result.peak_rss_mib {
+                result.peak_rss_mib = s.server_rss_peak_mib;
+                result.peak_rss_scenario = Some(scenario);
+            }
+        }
+        result.scenarios.push(r);
+    }
+    result.idle_rss_after_load_mib = settled_rss(server.pid).await;
+    result.checks = vec![
+        Check::at_most("cold start on an existing database (ms)", result.cold_start_ms, report::COLD_START_MS),
+        Check::at_most("idle RSS (MiB)", result.idle_rss_mib.unwrap_or(f64::NAN), report::RSS_IDLE_MIB),
+        Check::at_most("peak RSS under load (MiB)", result.peak_rss_mib.unwrap_or(f64::NAN), report::RSS_LOAD_MIB),
+    ];
+
+    if let Some(n) = opts.growth_n {
+        server.stop().await;
+        let hash = tessera_core::password::hash_password("growth-password").map_err(|e| format!("{e:?}"))?;
+        eprintln!("  growth: loading {n} users and refresh families");
+        let seconds = growth::populate(
+            &t.store,
+            &Population { n, client_id: &seed.web_client_id, audience: API_RS256, password_hash: &hash },
+        )
+        .await?;
+        server = t.serve().await?;
+        let mut g = Growth {
+            n,
+            populate_seconds: seconds,
+            cold_start_ms: server.ready_in.as_secs_f64() * 1000.0,
+            idle_rss_mib: settled_rss(server.pid).await,
+            rows: Vec::new(),
+        };
+        eprintln!("  growth: loaded in {seconds:.0} s; ready in {:.1} ms", g.cold_start_ms);
+        let flows = Flows::new(server.addr, seed);
+        for r in &result.scenarios {
+            g.rows.push(growth_row(r, &server, &flows, settings).await);
+        }
+        result.growth = Some(g);
+    }
+    server.stop().await;
+    Ok(())
+}
+
+/// Re-runs a scenario at its best connection count on the grown store.
+async fn growth_row(r: &ScenarioResult, server: &crate::server::Server, flows: &Arc<Flows>, settings: &measure::Settings) -> GrowthRow {
+    let Some(best) = &r.best else {
+        return GrowthRow {
+            scenario: r.scenario,
+            connections: 0,
+            empty_throughput: 0.0,
+            grown: None,
+            ratio: None,
+            pass: None,
+            error: Some("no empty-store figure".into()),
+        };
+    };
+    let mut row = GrowthRow {
+        scenario: r.scenario,
+        connections: best.connections,
+        empty_throughput: best.throughput,
+        grown: None,
+        ratio: None,
+        pass: None,
+        error: None,
+    };
+    let outcome = match Prepared::new(r.scenario, flows, best.connections).await {
+        Ok(p) => p.run(server, measure::plan(settings, best.connections, None), best.throughput * 1.2, settings.max_codes).await,
+        Err(e) => Err(format!("cannot prepare: {e}")),
+    };
+    match outcome {
+        Ok(s) => {
+            eprintln!("  growth {:<19} conns {:>3}: {:>9.1} req/s (empty {:.1})", r.scenario.name(), s.connections, s.throughput, best.throughput);
+            let ratio = s.throughput / best.throughput;
+            row.ratio = Some(ratio);
+            row.pass = Some(ratio >= report::GROWTH_MIN_RATIO && s.errors == 0);
+            row.grown = Some(s);
+        }
+        Err(e) => row.error = Some(e),
+    }
+    row
+}

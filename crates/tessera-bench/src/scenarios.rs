@@ -1,0 +1,256 @@
+//! The scenarios: what one timed operation of each is, and what it needs prepared.
+//!
+//! An operation is one request, except `login_flow`, which is a whole browser-less login
+//! (authorize → login form → consent if asked → callback → token) timed end to end.
+//! Material that a real client would already hold (codes, refresh tokens, an access
+//! token) is obtained before the clock starts.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+use tessera_core::model::SigningAlg;
+use tessera_core::routes;
+
+use crate::flows::{Flows, SCOPE_LOGIN, SCOPE_REFRESH, SCOPE_REFRESH_ID};
+use crate::http::{Conn, Extra};
+use crate::seed::{API_EDDSA, API_ES256, API_RS256};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "&'static str")]
+pub enum Scenario {
+    /// GET /healthz: the HTTP floor, what the server does for a request that does nothing.
+    HttpFloor,
+    Discovery,
+    Jwks,
+    ClientCredentials(SigningAlg),
+    /// The token request of the authorization code flow (ID token included).
+    AuthorizationCode,
+    /// Refresh-token rotation without an ID token.
+    Refresh,
+    /// Refresh-token rotation with an ID token.
+    RefreshIdToken,
+    Userinfo,
+    LoginFlow,
+}
+
+impl From<Scenario> for &'static str {
+    fn from(s: Scenario) -> Self {
+        s.name()
+    }
+}
+
+impl Scenario {
+    pub const ALL: [Self; 11] = [
+        Self::HttpFloor,
+        Self::Discovery,
+        Self::Jwks,
+        Self::ClientCredentials(SigningAlg::RS256),
+        Self::ClientCredentials(SigningAlg::ES256),
+        Self::ClientCredentials(SigningAlg::EdDSA),
+        Self::AuthorizationCode,
+        Self::Refresh,
+        Self::RefreshIdToken,
+        Self::Userinfo,
+        Self::LoginFlow,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::HttpFloor => "http_floor",
+            Self::Discovery => "discovery",
+            Self::Jwks => "jwks",
+            Self::ClientCredentials(SigningAlg::ES256) => "client_credentials_es256",
+            Self::ClientCredentials(SigningAlg::EdDSA) => "client_credentials_eddsa",
+            Self::ClientCredentials(SigningAlg::PS256) => "client_credentials_ps256",
+            Self::ClientCredentials(SigningAlg::RS256) => "client_credentials_rs256",
+            Self::AuthorizationCode => "authorization_code",
+            Self::Refresh => "refresh_token",
+            Self::RefreshIdToken => "refresh_token_id_token",
+            Self::Userinfo => "userinfo",
+            Self::LoginFlow => "login_flow",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.name() == s)
+    }
+
+    /// Scenarios that issue tokens: the p99-at-80 %-load target applies to them.
+    pub fn issues_tokens(self) -> bool {
+        matches!(self, Self::ClientCredentials(_) | Self::AuthorizationCode | Self::Refresh | Self::RefreshIdToken)
+    }
+
+    /// Whether each operation consumes a prepared authorization code.
+    pub fn needs_codes(self) -> bool {
+        matches!(self, Self::AuthorizationCode)
+    }
+}
+
+/// Prepared material shared by a scenario's connections.
+#[derive(Debug, Default)]
+pub struct Pools {
+    /// Unused authorization codes; an operation takes one.
+    pub codes: Mutex<Vec<String>>,
+    /// Heads of refresh chains not held by a connection.
+    pub refresh: Mutex<Vec<String>>,
+    pub access_token: Mutex<Option<String>>,
+}
+
+impl Pools {
+    fn pop_code(&self) -> Option<String> {
+        self.codes.lock().ok()?.pop()
+    }
+
+    pub fn add_codes(&self, codes: Vec<String>) {
+        if let Ok(mut c) = self.codes.lock() {
+            c.extend(codes);
+        }
+    }
+
+    pub fn code_count(&self) -> usize {
+        self.codes.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    fn pop_refresh(&self) -> Option<String> {
+        self.refresh.lock().ok()?.pop()
+    }
+
+    fn push_refresh(&self, t: String) {
+        if let Ok(mut r) = self.refresh.lock() {
+            r.push(t);
+        }
+    }
+
+    pub fn refresh_count(&self) -> usize {
+        self.refresh.lock().map(|r| r.len()).unwrap_or(0)
+    }
+}
+
+/// Obtains what `scenario` needs for `connections` connections, except codes (which are
+/// obtained right before each timed run, see [`Scenario::needs_codes`]).
+pub async fn prepare(scenario: Scenario, flows: &Arc<Flows>, pools: &Pools, connections: usize) -> Result<(), String> {
+    match scenario {
+        Scenario::Refresh | Scenario::RefreshIdToken => {
+            let scope = if scenario == Scenario::Refresh { SCOPE_REFRESH } else { SCOPE_REFRESH_ID };
+            let missing = connections.saturating_sub(pools.refresh_count());
+            for t in flows.obtain_refresh_tokens(missing, scope).await? {
+                pools.push_refresh(t);
+            }
+        }
+        Scenario::Userinfo => {
+            let has = pools.access_token.lock().map(|t| t.is_some()).unwrap_or(false);
+            if !has {
+                let token = flows.obtain_access_token().await?;
+                if let Ok(mut t) = pools.access_token.lock() {
+                    *t = Some(format!("Bearer {token}"));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// How one operation ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Ok,
+    Failed(String),
+    /// No prepared material left: this connection stops.
+    Exhausted,
+}
+
+/// One connection's view of a scenario.
+pub struct Work {
+    scenario: Scenario,
+    flows: Arc<Flows>,
+    pools: Arc<Pools>,
+    /// The fixed request body, for scenarios whose requests never change.
+    body: Option<Bytes>,
+    authorization: Option<String>,
+    /// The refresh chain this connection is walking.
+    chain: Option<String>,
+}
+
+impl Work {
+    pub fn new(scenario: Scenario, flows: &Arc<Flows>, pools: &Arc<Pools>) -> Self {
+        let body = match scenario {
+            Scenario::ClientCredentials(alg) => Some(flows.client_credentials_body(match alg {
+                SigningAlg::ES256 => API_ES256,
+                SigningAlg::EdDSA => API_EDDSA,
+                _ => API_RS256,
+            })),
+            _ => None,
+        };
+        let authorization = pools.access_token.lock().ok().and_then(|t| t.clone());
+        Self { scenario, flows: flows.clone(), pools: pools.clone(), body, authorization, chain: None }
+    }
+
+    pub async fn op(&mut self, conn: &mut Conn) -> Outcome {
+        let none = Extra::default();
+        let result = match self.scenario {
+            Scenario::HttpFloor => conn.get(routes::HEALTHZ, &none).await,
+            Scenario::Discovery => conn.get(routes::OPENID_CONFIGURATION, &none).await,
+            Scenario::Jwks => conn.get(routes::JWKS, &none).await,
+            Scenario::Userinfo => {
+                let extra = Extra { cookie: None, authorization: self.authorization.as_deref() };
+                conn.get(routes::USERINFO, &extra).await
+            }
+            Scenario::ClientCredentials(_) => {
+                conn.post_form(routes::TOKEN, &none, self.body.clone().unwrap_or_default()).await
+            }
+            Scenario::AuthorizationCode => {
+                let Some(code) = self.pools.pop_code() else { return Outcome::Exhausted };
+                conn.post_form(routes::TOKEN, &none, self.flows.code_body(&code)).await
+            }
+            Scenario::Refresh | Scenario::RefreshIdToken => return self.refresh(conn).await,
+            Scenario::LoginFlow => {
+                return match self.flows.full_login(conn, SCOPE_LOGIN).await {
+                    Ok(_) => Outcome::Ok,
+                    Err(e) => Outcome::Failed(e),
+                }
+            }
+        };
+        match result {
+            Ok(r) if r.ok() => Outcome::Ok,
+            Ok(r) => Outcome::Failed(r.describe()),
+            Err(e) => Outcome::Failed(e),
+        }
+    }
+
+    /// One rotation: the response's refresh token is the next request's. A broken chain
+    /// (an error answer) is dropped and a spare one taken from the pool.
+    async fn refresh(&mut self, conn: &mut Conn) -> Outcome {
+        if self.chain.is_none() {
+            self.chain = self.pools.pop_refresh();
+        }
+        let Some(token) = self.chain.take() else { return Outcome::Exhausted };
+        let resp = match conn.post_form(routes::TOKEN, &Extra::default(), self.flows.refresh_body(&token)).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Transport error: the server may not have seen it; the token may still be good.
+                self.chain = Some(token);
+                return Outcome::Failed(e);
+            }
+        };
+        if !resp.ok() {
+            return Outcome::Failed(resp.describe());
+        }
+        match resp.json().ok().and_then(|v| v.get("refresh_token").and_then(Value::as_str).map(str::to_string)) {
+            Some(next) => {
+                self.chain = Some(next);
+                Outcome::Ok
+            }
+            None => Outcome::Failed("a refresh response without refresh_token".into()),
+        }
+    }
+
+    /// Gives the chain this connection holds back to the pool, for the next run.
+    pub fn release(self) {
+        if let Some(t) = self.chain {
+            self.pools.push_refresh(t);
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! What the benchmark registers before the server starts, through the `tessera` CLI (the
+//! same registry service as the management API): one API per signing algorithm, a
+//! machine-to-machine client granted all three, a first-party web client for the browser
+//! flows with rotating refresh tokens, and one user.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::server::Tessera;
+
+pub const API_RS256: &str = "https://bench-rs256";
+pub const API_ES256: &str = "https://bench-es256";
+pub const API_EDDSA: &str = "https://bench-eddsa";
+pub const SCOPE: &str = "read:bench";
+/// Nothing listens there: the browser flow stops at the redirect and reads the code.
+pub const CALLBACK: &str = "http://127.0.0.1:9/cb";
+pub const USER_EMAIL: &str = "bench@example.com";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Seed {
+    pub m2m_client_id: String,
+    #[serde(skip)]
+    pub m2m_client_secret: String,
+    pub web_client_id: String,
+    #[serde(skip)]
+    pub web_client_secret: String,
+    pub user_email: String,
+    #[serde(skip)]
+    pub user_password: String,
+}
+
+fn field(v: &Value, name: &str, what: &str) -> Result<String, String> {
+    v.get(name).and_then(Value::as_str).map(str::to_string).ok_or_else(|| format!("{what}: no {name} in the CLI output"))
+}
+
+pub fn seed(t: &Tessera) -> Result<Seed, String> {
+    for (identifier, alg) in [(API_RS256, "RS256"), (API_ES256, "ES256"), (API_EDDSA, "EdDSA")] {
+        t.cli(
+            &[
+                "apis", "create", "--identifier", identifier, "--name", &format!("Bench {alg}"), "--scope", SCOPE,
+                "--signing-alg", alg, "--allow-offline-access", "true",
+            ],
+            None,
+        )?;
+    }
+    let m2m = t.cli(
+        &["clients", "create", "--name", "Bench M2M", "--app-type", "non_interactive", "--grant-type", "client_credentials"],
+        None,
+    )?;
+    let m2m_client_id = field(&m2m, "client_id", "M2M client")?;
+    for api in [API_RS256, API_ES256, API_EDDSA] {
+        t.cli(&["grants", "create", "--client-id", &m2m_client_id, "--audience", api], None)?;
+    }
+    let web = t.cli(
+        &[
+            "clients", "create", "--name", "Bench Web", "--app-type", "regular_web", "--auth-method", "client_secret_post",
+            "--callback", CALLBACK, "--grant-type", "authorization_code,refresh_token", "--rotation-type", "rotating",
+        ],
+        None,
+    )?;
+    let password = format!("bench-{}", tessera_core::crypto::random_alnum(16));
+    t.cli(&["users", "create", "--email", USER_EMAIL, "--email-verified", "true", "--password-stdin"], Some(&password))?;
+    Ok(Seed {
+        m2m_client_secret: field(&m2m, "client_secret", "M2M client")?,
+        m2m_client_id,
+        web_client_id: field(&web, "client_id", "web client")?,
+        web_client_secret: field(&web, "client_secret", "web client")?,
+        user_email: USER_EMAIL.to_string(),
+        user_password: password,
+    })
+}

@@ -1,0 +1,210 @@
+//! /authorize with SSO sessions and consent: the stored code matches the token endpoint's
+//! contract; `prompt=none`, `prompt=login` and `max_age`; idle and absolute session
+//! lifetimes; consent asked, remembered per scope, denied.
+
+use tessera_core::routes;
+
+use crate::support_web::*;
+
+/// The session cookie's value from a login response.
+fn session_cookie(r: &reqwest::Response) -> String {
+    let c = set_cookies(r).into_iter().find(|c| c.starts_with("tessera_session=")).expect("session cookie");
+    c["tessera_session=".len()..].split(';').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_code_is_stored_as_the_token_endpoint_expects() {
+    for backend in backends() {
+        let app = WebApp::start(backend).await;
+        let b = Browser::new();
+        let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+        let url = app.web_authorize(&[
+            ("audience", API),
+            ("scope", "openid profile email offline_access read:things undefined:scope"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("dpop_jkt", jkt),
+        ]);
+        let t0 = app.state.now();
+        let r = b.login(&app, &url).await;
+        assert_eq!(r.status(), 303);
+        let cookie = session_cookie(&r);
+        let sc = set_cookies(&r).into_iter().find(|c| c.starts_with("tessera_session=")).unwrap();
+        assert!(sc.ends_with("; Path=/; HttpOnly; SameSite=Lax; Max-Age=604800"), "{sc}");
+        let to = location(&r);
+        assert!(to.starts_with(&format!("{CALLBACK}?code=")), "{to}");
+        let q = query_of(&to);
+        assert_eq!((q["state"].as_str(), &q["iss"]), ("st-1", &app.issuer));
+        let keyring = &app.state.deployment.keyring;
+        let session = app.store().get_session(&keyring.hash_handle(&cookie)).await.unwrap().expect("session");
+        let code = app.store().get_code(&keyring.hash_handle(&q["code"])).await.unwrap().expect("code row");
+        assert_eq!(q["code"].len(), 43, "256-bit code");
+        assert_eq!(code.client_id, app.web.id);
+        assert_eq!(code.user_id, app.user_id);
+        assert_eq!(code.redirect_uri.as_deref(), Some(CALLBACK));
+        assert_eq!(code.scope, "email offline_access openid profile read:things");
+        assert_eq!(code.audience.as_deref(), Some(API));
+        assert_eq!(code.nonce.as_deref(), Some("n-1"));
+        assert_eq!(code.code_challenge.as_deref(), Some(CHALLENGE));
+        assert_eq!(code.code_challenge_method.as_deref(), Some("S256"));
+        assert_eq!(code.dpop_jkt.as_deref(), Some(jkt));
+        assert_eq!((code.auth_time, session.auth_time), (t0, t0));
+        assert_eq!(code.sid.as_deref(), Some(session.sid.as_str()));
+        assert_eq!((code.created_at, code.expires_at), (t0, t0 + 60));
+        assert_eq!((code.consumed_at, code.family_id), (None, None));
+        assert_eq!(session.user_id, app.user_id);
+    }
+}
+
+#[tokio::test]
+async fn prompt_none_prompt_login_and_max_age() {
+    for backend in backends() {
+        let app = WebApp::start(backend).await;
+        let b = Browser::new();
+        let t0 = app.state.now();
+        let first = b.login(&app, &app.web_authorize(&[])).await;
+        let old_cookie = session_cookie(&first);
+        let keyring = &app.state.deployment.keyring;
+        let code_of = |r: &reqwest::Response| query_of(&location(r)).get("code").cloned();
+        app.clock.advance(100);
+
+        // With a session, prompt=none answers at once; auth_time is the login's.
+        let r = b.get(&app.web_authorize(&[("prompt", "none")])).await;
+        assert_eq!(r.status(), 302);
+        let code = app.store().get_code(&keyring.hash_handle(&code_of(&r).expect("code"))).await.unwrap().unwrap();
+        assert_eq!(code.auth_time, t0);
+        // max_age within the session's age: a code; beyond it: log in again, or login_required.
+        let r = b.get(&app.web_authorize(&[("max_age", "1000")])).await;
+        assert!(code_of(&r).is_some(), "max_age 1000 after 100 s");
+        let r = b.get(&app.web_authorize(&[("max_age", "60")])).await;
+        assert!(location(&r).contains(routes::LOGIN), "max_age 60 after 100 s forces a login");
+        let r = b.get(&app.web_authorize(&[("max_age", "60"), ("prompt", "none")])).await;
+        assert_eq!(query_of(&location(&r))["error"], "login_required");
+        // A fresh browser has no session.
+        let r = Browser::new().get(&app.web_authorize(&[("prompt", "none")])).await;
+        assert_eq!(query_of(&location(&r))["error"], "login_required");
+
+        // prompt=login re-authenticates: new session id, new auth_time, old session ended.
+        let r = b.login(&app, &app.web_authorize(&[("prompt", "login")])).await;
+        let new_cookie = session_cookie(&r);
+        assert_ne!(new_cookie, old_cookie);
+        let code = app.store().get_code(&keyring.hash_handle(&code_of(&r).expect("code"))).await.unwrap().unwrap();
+        assert_eq!(code.auth_time, t0 + 100);
+        let old = app.store().get_session(&keyring.hash_handle(&old_cookie)).await.unwrap().unwrap();
+        let new = app.store().get_session(&keyring.hash_handle(&new_cookie)).await.unwrap().unwrap();
+        assert!(old.ended_at.is_some(), "the previous session ends at a new login");
+        assert_ne!(old.sid, new.sid);
+        assert_eq!(code.sid.as_deref(), Some(new.sid.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn sessions_end_after_their_idle_and_absolute_lifetimes() {
+    for backend in backends() {
+        let app = WebApp::start_with(backend, |c| {
+            c.sessions.idle_lifetime = 3600;
+            c.sessions.absolute_lifetime = 7200;
+        })
+        .await;
+        let silent = app.web_authorize(&[("prompt", "none")]);
+        let error_of = |r: &reqwest::Response| query_of(&location(r)).get("error").cloned();
+
+        let b = Browser::new();
+        b.login(&app, &app.web_authorize(&[])).await;
+        app.clock.advance(3000);
+        assert_eq!(error_of(&b.get(&silent).await), None, "used within the idle lifetime");
+        app.clock.advance(3000);
+        assert_eq!(error_of(&b.get(&silent).await), None, "each use slides the idle expiry");
+        app.clock.advance(1300);
+        assert_eq!(error_of(&b.get(&silent).await).as_deref(), Some("login_required"), "past the absolute lifetime");
+
+        let idle = Browser::new();
+        idle.login(&app, &app.web_authorize(&[])).await;
+        app.clock.advance(3601);
+        assert_eq!(error_of(&idle.get(&silent).await).as_deref(), Some("login_required"), "idle too long");
+
+        // Blocking the user ends their sessions' usefulness at once.
+        let blocked = Browser::new();
+        blocked.login(&app, &app.web_authorize(&[])).await;
+        assert_eq!(error_of(&blocked.get(&silent).await), None);
+        app.state.deployment.registry.set_blocked(&app.user_id, true).await.unwrap();
+        assert_eq!(error_of(&blocked.get(&silent).await).as_deref(), Some("login_required"), "blocked user");
+    }
+}
+
+async fn consent_form(b: &Browser, app: &WebApp, r: &reqwest::Response) -> (String, String, String) {
+    let to = location(r);
+    assert!(to.contains(routes::CONSENT), "expected the consent page, got {to}");
+    let html = b.get(&to).await.text().await.unwrap();
+    let _ = app;
+    (field(&html, "txn").unwrap(), field(&html, "csrf").unwrap(), html)
+}
+
+#[tokio::test]
+async fn consent_is_asked_remembered_per_scope_and_denial_is_access_denied() {
+    for backend in backends() {
+        let app = WebApp::start(backend).await;
+        let b = Browser::new();
+        let url = |extra: &[(&str, &str)]| {
+            let mut p = vec![
+                ("client_id", app.third.id.as_str()),
+                ("response_type", "code"),
+                ("scope", "openid profile read:things"),
+                ("audience", API),
+                ("state", "c1"),
+            ];
+            for (k, v) in extra {
+                p.retain(|(pk, _)| pk != k);
+                p.push((k, v));
+            }
+            app.authorize_url(&p)
+        };
+        let decide = async |txn: &str, csrf: &str, decision: &str| {
+            b.post_form(&app.url(routes::CONSENT), &[("txn", txn), ("csrf", csrf), ("decision", decision)]).await
+        };
+
+        // Third-party: login leads to the consent page, which names the client, API and scopes.
+        let r = b.login(&app, &url(&[])).await;
+        let (txn, csrf, html) = consent_form(&b, &app, &r).await;
+        assert!(html.contains("Partner &lt;App&gt;"), "client name escaped: {html}");
+        assert!(html.contains("Things API") && html.contains("Read your things (read:things)"), "{html}");
+        let denied = decide(&txn, &csrf, "deny").await;
+        assert_eq!(denied.status(), 303);
+        let q = query_of(&location(&denied));
+        assert_eq!((q["error"].as_str(), q["state"].as_str(), &q["iss"]), ("access_denied", "c1", &app.issuer));
+        assert_eq!(q["tenant"], "a");
+        let again = decide(&txn, &csrf, "allow").await;
+        assert_eq!(again.status(), 400, "a decided transaction cannot be decided again");
+
+        // Not remembered after a denial; allowing is.
+        let r = b.get(&url(&[])).await;
+        let (txn, csrf, _) = consent_form(&b, &app, &r).await;
+        let allowed = decide(&txn, &csrf, "allow").await;
+        assert!(query_of(&location(&allowed)).contains_key("code"));
+        let c = app.store().get_consent(&app.user_id, &app.third.id, API).await.unwrap().expect("remembered");
+        assert_eq!(c.scope, "openid profile read:things");
+        let r = b.get(&url(&[("prompt", "none")])).await;
+        assert!(query_of(&location(&r)).contains_key("code"), "remembered consent: no question");
+        let r = b.get(&url(&[("scope", "openid read:things")])).await;
+        assert!(query_of(&location(&r)).contains_key("code"), "a subset is covered");
+
+        // A new scope asks again; prompt=none cannot; prompt=consent always asks.
+        let more = [("scope", "openid profile email read:things")];
+        let r = b.get(&url(&more)).await;
+        consent_form(&b, &app, &r).await;
+        let r = b.get(&url(&[more[0], ("prompt", "none")])).await;
+        assert_eq!(query_of(&location(&r))["error"], "consent_required");
+        let r = b.get(&url(&[("prompt", "consent")])).await;
+        let (txn, csrf, _) = consent_form(&b, &app, &r).await;
+        // The consent form is bound to this browser's transaction and CSRF token.
+        let other = Browser::new();
+        let r = other.post_form(&app.url(routes::CONSENT), &[("txn", &txn), ("csrf", &csrf), ("decision", "allow")]).await;
+        assert_eq!(r.status(), 400, "another browser cannot answer");
+        let r = decide(&txn, "wrong", "allow").await;
+        assert_eq!(r.status(), 400, "wrong CSRF token");
+        let r = decide(&txn, &csrf, "maybe").await;
+        assert_eq!(r.status(), 400);
+        let r = decide(&txn, &csrf, "allow").await;
+        assert!(query_of(&location(&r)).contains_key("code"));
+    }
+}
