@@ -37,9 +37,6 @@ impl Deployment {
         if backend == Backend::Sqlite || config.master_key.is_none() {
             create_private_dir(config.data_dir())?;
         }
-        if backend == Backend::Sqlite {
-            refuse_invalid_sqlite_file(&url).await?;
-        }
         let sql = store::connect(&url).await?;
         let recorded_check = sql_setting(&sql, MASTER_KEY_CHECK).await;
         let master = resolve_master_key(config, recorded_check.is_some())?;
@@ -73,41 +70,6 @@ impl Deployment {
     }
 }
 
-/// Refuses an existing SQLite file that is not a readable database, with a message saying
-/// so, before a pool is opened on it: a pool retries a failing connection until its
-/// acquire timeout and then reports only that it timed out. Read-only, so nothing is
-/// written to a file that may be someone's data.
-async fn refuse_invalid_sqlite_file(url: &str) -> Result<(), String> {
-    use std::str::FromStr;
-
-    use sqlx::sqlite::SqliteConnectOptions;
-    use sqlx::{ConnectOptions, Connection};
-
-    let Ok(opts) = SqliteConnectOptions::from_str(url) else { return Ok(()) }; // connect() reports it
-    let path = opts.get_filename().to_path_buf();
-    if !path.is_file() {
-        return Ok(());
-    }
-    let invalid = |e: sqlx::Error| {
-        let msg = e.to_string();
-        (msg.contains("not a database") || msg.contains("malformed")).then(|| {
-            format!(
-                "the SQLite file at {} is not a valid Tessera database (corrupt or not SQLite); refusing to start: {msg}",
-                path.display()
-            )
-        })
-    };
-    let mut conn = match opts.read_only(true).connect().await {
-        Ok(c) => c,
-        Err(e) => return invalid(e).map_or(Ok(()), Err),
-    };
-    let probe = sqlx::query("SELECT count(*) FROM sqlite_master").fetch_one(&mut conn).await;
-    let _ = conn.close().await;
-    match probe {
-        Err(e) => invalid(e).map_or(Ok(()), Err),
-        Ok(_) => Ok(()),
-    }
-}
 
 /// Reads a tenant setting from a database that may not have been migrated yet.
 async fn sql_setting(sql: &SqlStore, key: &str) -> Option<String> {

@@ -196,7 +196,12 @@ impl SqlStore {
         &self.reader
     }
 
+    /// Closes the pools. On SQLite the WAL is checkpointed first, so a clean stop leaves one
+    /// self-contained database file.
     pub async fn close(&self) {
+        if self.backend == Backend::Sqlite {
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await;
+        }
         self.reader.close().await;
         self.writer.close().await;
     }

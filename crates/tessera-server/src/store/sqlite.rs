@@ -15,6 +15,7 @@ use super::{Backend, SqlStore};
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
 pub async fn connect(url: &str) -> Result<SqlStore, String> {
+    refuse_invalid_sqlite_file(url).await?;
     // Validate the URL with the SQLite driver's own parser, and create the file if missing.
     let opts = SqliteConnectOptions::from_str(url)
         .map_err(|e| format!("invalid sqlite url {url:?}: {e}"))?
@@ -45,4 +46,40 @@ pub async fn connect(url: &str) -> Result<SqlStore, String> {
     sqlx::query("SELECT count(*) FROM sqlite_master").fetch_one(&writer).await.map_err(explain)?;
     let reader = pool(8).connect(&url).await.map_err(explain)?;
     Ok(SqlStore::new(Backend::Sqlite, reader, writer))
+}
+
+/// Refuses an existing SQLite file that is not a readable database, with a message saying
+/// so, before a pool is opened on it: a pool retries a failing connection until its
+/// acquire timeout and then reports only that it timed out. Read-only, so nothing is
+/// written to a file that may be someone's data.
+async fn refuse_invalid_sqlite_file(url: &str) -> Result<(), String> {
+    use std::str::FromStr;
+
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{ConnectOptions, Connection};
+
+    let Ok(opts) = SqliteConnectOptions::from_str(url) else { return Ok(()) }; // connect() reports it
+    let path = opts.get_filename().to_path_buf();
+    if !path.is_file() {
+        return Ok(());
+    }
+    let invalid = |e: sqlx::Error| {
+        let msg = e.to_string();
+        (msg.contains("not a database") || msg.contains("malformed")).then(|| {
+            format!(
+                "the SQLite file at {} is not a valid Tessera database (corrupt or not SQLite); refusing to start: {msg}",
+                path.display()
+            )
+        })
+    };
+    let mut conn = match opts.read_only(true).connect().await {
+        Ok(c) => c,
+        Err(e) => return invalid(e).map_or(Ok(()), Err),
+    };
+    let probe = sqlx::query("SELECT count(*) FROM sqlite_master").fetch_one(&mut conn).await;
+    let _ = conn.close().await;
+    match probe {
+        Err(e) => invalid(e).map_or(Ok(()), Err),
+        Ok(_) => Ok(()),
+    }
 }
