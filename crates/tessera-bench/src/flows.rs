@@ -1,6 +1,6 @@
 //! The OAuth conversations the scenarios are made of, and the material prepared outside
-//! the timed part: authorization codes (through the real `/authorize` and hosted login,
-//! then `/authorize` again with the session cookie, one code per request), refresh-token
+//! the timed part: authorization codes (through the real `/authorize` and hosted login
+//! once, then `/authorize` again with that session cookie, one code per request), refresh-token
 //! chain heads, and an access token for `/userinfo`.
 
 use std::net::SocketAddr;
@@ -33,13 +33,24 @@ pub struct Flows {
     /// challenge and each redemption the verifier, so the server does the same work.
     verifier: String,
     challenge: String,
+    /// A logged-in browser session, shared by every code-obtaining connection: one login
+    /// (one Argon2id verification) for the whole run instead of one per batch, so that
+    /// preparation disturbs the server's memory and CPU as little as possible.
+    session: tokio::sync::Mutex<Option<Jar>>,
 }
 
 impl Flows {
     pub fn new(addr: SocketAddr, seed: Seed) -> Arc<Self> {
         let verifier = random_alnum(64);
         let challenge = b64url(&sha256(verifier.as_bytes()));
-        Arc::new(Self { addr, origin: format!("http://{addr}"), seed, verifier, challenge })
+        Arc::new(Self {
+            addr,
+            origin: format!("http://{addr}"),
+            seed,
+            verifier,
+            challenge,
+            session: tokio::sync::Mutex::new(None),
+        })
     }
 
     pub fn login(&self) -> Login {
@@ -98,7 +109,9 @@ impl Flows {
 
     /// POST /oauth/token; the JSON body of a 200, or why not.
     pub async fn token(&self, conn: &mut Conn, body: Bytes) -> Result<Value, String> {
-        let resp = conn.post_form(routes::TOKEN, &Extra::default(), body).await?;
+        let resp = conn
+            .post_form(routes::TOKEN, &Extra::default(), body)
+            .await?;
         if !resp.ok() {
             return Err(resp.describe());
         }
@@ -108,25 +121,52 @@ impl Flows {
     /// A whole login from nothing: authorize, log in, (consent), callback, token.
     pub async fn full_login(&self, conn: &mut Conn, scope: &str) -> Result<Value, String> {
         let mut jar = Jar::default();
-        let code = browser::authorize(conn, &mut jar, &self.login(), &self.authorize_path(scope)).await?;
+        let code =
+            browser::authorize(conn, &mut jar, &self.login(), &self.authorize_path(scope)).await?;
         self.token(conn, self.code_body(&code)).await
     }
 
-    /// `count` codes for `scope`: each of `workers` connections logs in once, then gets
-    /// one code per `/authorize` request with its session.
-    pub async fn obtain_codes(self: &Arc<Self>, count: usize, scope: &str, workers: usize) -> Result<Vec<String>, String> {
+    /// The shared session's cookies, logging in first if there is none yet.
+    async fn session(&self, conn: &mut Conn) -> Result<Jar, String> {
+        let mut guard = self.session.lock().await;
+        if let Some(jar) = guard.as_ref() {
+            return Ok(jar.clone());
+        }
+        let mut jar = Jar::default();
+        browser::authorize(
+            conn,
+            &mut jar,
+            &self.login(),
+            &self.authorize_path(SCOPE_LOGIN),
+        )
+        .await?;
+        *guard = Some(jar.clone());
+        Ok(jar)
+    }
+
+    /// `count` codes for `scope`, one per `/authorize` request with the shared session,
+    /// over `workers` connections.
+    pub async fn obtain_codes(
+        self: &Arc<Self>,
+        count: usize,
+        scope: &str,
+        workers: usize,
+    ) -> Result<Vec<String>, String> {
         let workers = workers.clamp(1, count.max(1));
+        let jar = self.session(&mut Conn::open(self.addr).await?).await?;
         let mut tasks = Vec::new();
         for w in 0..workers {
             let share = count / workers + usize::from(w < count % workers);
-            let (me, scope) = (self.clone(), scope.to_string());
+            let (me, scope, mut jar) = (self.clone(), scope.to_string(), jar.clone());
             tasks.push(tokio::spawn(async move {
                 let mut conn = Conn::open(me.addr).await?;
-                let mut jar = Jar::default();
                 let login = me.login();
                 let mut codes = Vec::with_capacity(share);
                 for _ in 0..share {
-                    codes.push(browser::authorize(&mut conn, &mut jar, &login, &me.authorize_path(&scope)).await?);
+                    codes.push(
+                        browser::authorize(&mut conn, &mut jar, &login, &me.authorize_path(&scope))
+                            .await?,
+                    );
                 }
                 Ok::<_, String>(codes)
             }));
@@ -139,13 +179,20 @@ impl Flows {
     }
 
     /// `count` refresh tokens, each the head of its own rotation chain.
-    pub async fn obtain_refresh_tokens(self: &Arc<Self>, count: usize, scope: &str) -> Result<Vec<String>, String> {
+    pub async fn obtain_refresh_tokens(
+        self: &Arc<Self>,
+        count: usize,
+        scope: &str,
+    ) -> Result<Vec<String>, String> {
         let codes = self.obtain_codes(count, scope, 2).await?;
         let mut conn = Conn::open(self.addr).await?;
         let mut out = Vec::with_capacity(count);
         for code in codes {
             let v = self.token(&mut conn, self.code_body(&code)).await?;
-            let rt = v.get("refresh_token").and_then(Value::as_str).ok_or("no refresh_token in the code exchange response")?;
+            let rt = v
+                .get("refresh_token")
+                .and_then(Value::as_str)
+                .ok_or("no refresh_token in the code exchange response")?;
             out.push(rt.to_string());
         }
         Ok(out)
@@ -153,9 +200,16 @@ impl Flows {
 
     /// An access token good for /userinfo (scope openid).
     pub async fn obtain_access_token(self: &Arc<Self>) -> Result<String, String> {
-        let code = self.obtain_codes(1, SCOPE_LOGIN, 1).await?.pop().ok_or("no code")?;
+        let code = self
+            .obtain_codes(1, SCOPE_LOGIN, 1)
+            .await?
+            .pop()
+            .ok_or("no code")?;
         let mut conn = Conn::open(self.addr).await?;
         let v = self.token(&mut conn, self.code_body(&code)).await?;
-        v.get("access_token").and_then(Value::as_str).map(str::to_string).ok_or_else(|| "no access_token".into())
+        v.get("access_token")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| "no access_token".into())
     }
 }

@@ -28,6 +28,18 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// The machine's 1, 5 and 15-minute load averages: other work on the cores skews every
+/// figure, so the report shows how busy the machine was.
+pub fn loadavg() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on every common Linux).
 pub fn ticks_per_second() -> f64 {
     std::process::Command::new("getconf")

@@ -43,10 +43,22 @@ pub struct Check {
 
 impl Check {
     pub fn at_least(what: &str, value: f64, limit: f64) -> Self {
-        Self { what: what.into(), value, limit, at_least: true, pass: value >= limit }
+        Self {
+            what: what.into(),
+            value,
+            limit,
+            at_least: true,
+            pass: value >= limit,
+        }
     }
     pub fn at_most(what: &str, value: f64, limit: f64) -> Self {
-        Self { what: what.into(), value, limit, at_least: false, pass: value <= limit }
+        Self {
+            what: what.into(),
+            value,
+            limit,
+            at_least: false,
+            pass: value <= limit,
+        }
     }
 }
 
@@ -121,9 +133,15 @@ pub struct Settings {
 pub struct Report {
     pub started_at: String,
     pub cores: usize,
+    /// `/proc/loadavg` (1, 5, 15 min) when the run started and ended.
+    pub load_average_start: Option<String>,
+    pub load_average_end: Option<String>,
     pub settings: Settings,
-    /// Raw access-token signatures per second, all cores.
+    /// Raw access-token signatures per second, all cores: the higher of the two
+    /// measurements below, and the bound the ratios use.
     pub sign_rate: BTreeMap<String, f64>,
+    pub sign_rate_before: BTreeMap<String, f64>,
+    pub sign_rate_after: BTreeMap<String, f64>,
     pub stores: Vec<StoreResult>,
 }
 
@@ -139,32 +157,52 @@ pub fn bound_and_checks(
     let sign_of = |alg: SigningAlg| sign.get(alg.as_str()).copied();
     let rs = sign_of(SigningAlg::RS256);
     let (bound, min_ratio) = match scenario {
-        Scenario::ClientCredentials(SigningAlg::EdDSA) => (floor.map(|f| ("HTTP floor".to_string(), f)), Some(0.50)),
+        Scenario::ClientCredentials(SigningAlg::EdDSA) => {
+            (floor.map(|f| ("HTTP floor".to_string(), f)), Some(0.50))
+        }
         Scenario::ClientCredentials(alg) => (
             sign_of(alg).map(|r| (format!("{alg} sign rate"), r)),
             (alg == SigningAlg::RS256).then_some(0.85),
         ),
         Scenario::AuthorizationCode => (
             rs.map(|r| ("RS256 sign rate / 2".to_string(), r / 2.0)),
-            Some(if store == StoreKind::Postgres { 0.60 } else { 0.75 }),
+            Some(if store == StoreKind::Postgres {
+                0.60
+            } else {
+                0.75
+            }),
         ),
         Scenario::Refresh => (rs.map(|r| ("RS256 sign rate".to_string(), r)), Some(0.75)),
-        Scenario::RefreshIdToken => (rs.map(|r| ("RS256 sign rate / 2".to_string(), r / 2.0)), Some(0.75)),
+        Scenario::RefreshIdToken => (
+            rs.map(|r| ("RS256 sign rate / 2".to_string(), r / 2.0)),
+            Some(0.75),
+        ),
         Scenario::Discovery | Scenario::Jwks | Scenario::Userinfo | Scenario::HttpFloor => {
             (floor.map(|f| ("HTTP floor".to_string(), f)), None)
         }
         Scenario::LoginFlow => (None, None),
     };
     let bound = bound.map(|(what, rate)| Bound { what, rate });
-    let ratio = bound.as_ref().filter(|b| b.rate > 0.0).map(|b| best.throughput / b.rate);
+    let ratio = bound
+        .as_ref()
+        .filter(|b| b.rate > 0.0)
+        .map(|b| best.throughput / b.rate);
     let mut checks = Vec::new();
     if let (Some(min), Some(r)) = (min_ratio, ratio) {
         checks.push(Check::at_least("throughput / bound", r, min));
     }
     if scenario.issues_tokens() {
         match at_80 {
-            Some(s) => checks.push(Check::at_most("p99 at 80 % of peak (ms)", s.p99_ms, P99_AT_80_MS)),
-            None => checks.push(Check::at_most("p99 at 80 % of peak (ms)", f64::INFINITY, P99_AT_80_MS)),
+            Some(s) => checks.push(Check::at_most(
+                "p99 at 80 % of peak (ms)",
+                s.p99_ms,
+                P99_AT_80_MS,
+            )),
+            None => checks.push(Check::at_most(
+                "p99 at 80 % of peak (ms)",
+                f64::INFINITY,
+                P99_AT_80_MS,
+            )),
         }
     }
     if best.errors > 0 {
@@ -206,7 +244,11 @@ fn target_text(checks: &[Check]) -> String {
             "throughput / bound" => format!("≥ {:.0} %", c.limit * 100.0),
             "errors" => "no errors".into(),
             w if w.starts_with("p99") => format!("p99@80% ≤ {} ms", num(c.limit)),
-            w => format!("{w} {} {}", if c.at_least { "≥" } else { "≤" }, num(c.limit)),
+            w => format!(
+                "{w} {} {}",
+                if c.at_least { "≥" } else { "≤" },
+                num(c.limit)
+            ),
         })
         .collect();
     if parts.is_empty() {
@@ -221,7 +263,8 @@ impl Report {
         let mut md = String::new();
         let s = &self.settings;
         let _ = writeln!(md, "# Tessera benchmark, {}\n", self.started_at);
-        let _ = writeln!(
+        let _ =
+            writeln!(
             md,
             "{} cores shared by server and load generator ({} client thread{}); connections {:?}; \
              warm-up {} s, {} s per point{}; server log level `{}`{}.\n",
@@ -235,13 +278,35 @@ impl Report {
             s.server_log_level,
             if s.quick { "; **quick mode** (short runs: indicative only)" } else { "" },
         );
-        let signs: Vec<String> = self.sign_rate.iter().map(|(a, r)| format!("{a} {}/s", num(*r))).collect();
-        let _ = writeln!(md, "Raw access-token signing rate on {} threads: {}.\n", s.sign_threads, signs.join(", "));
+        let signs: Vec<String> = self
+            .sign_rate
+            .iter()
+            .map(|(a, r)| {
+                let b = self.sign_rate_before.get(a).copied().unwrap_or(f64::NAN);
+                let e = self.sign_rate_after.get(a).copied().unwrap_or(f64::NAN);
+                format!("{a} {}/s (before {}, after {})", num(*r), num(b), num(e))
+            })
+            .collect();
+        let _ = writeln!(
+            md,
+            "Raw access-token signing rate on {} threads, the higher of two measurements: {}.\n",
+            s.sign_threads,
+            signs.join(", ")
+        );
+        let _ = writeln!(
+            md,
+            "Machine load average (1/5/15 min) at start: {}; at end: {}. Other work on these cores lowers every figure.\n",
+            self.load_average_start.as_deref().unwrap_or("n/a"),
+            self.load_average_end.as_deref().unwrap_or("n/a")
+        );
         let _ = writeln!(
             md,
             "| scenario | store | conns | req/s | p50 | p90 | p99 | p99.9 (ms) | errors | server CPU % | RSS MiB | bound (req/s) | ratio | p99 @80 % (ms) | target | pass/fail |"
         );
-        let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|");
+        let _ = writeln!(
+            md,
+            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|"
+        );
         for st in &self.stores {
             for r in &st.scenarios {
                 match &r.best {
@@ -288,10 +353,25 @@ impl Report {
     fn process_section(&self, md: &mut String) {
         let _ = writeln!(md, "\n## Process\n\n| store | metric | value | target | pass/fail |\n|---|---|--:|---|---|");
         for st in &self.stores {
-            let _ = writeln!(md, "| {} | first start, spawn to ready (ms) | {} | — | — |", st.store.as_str(), num(st.first_start_ms));
-            let _ = writeln!(md, "| {} | idle RSS after load (MiB) | {} | — | — |", st.store.as_str(), opt(st.idle_rss_after_load_mib));
+            let _ = writeln!(
+                md,
+                "| {} | first start, spawn to ready (ms) | {} | — | — |",
+                st.store.as_str(),
+                num(st.first_start_ms)
+            );
+            let _ = writeln!(
+                md,
+                "| {} | idle RSS after load (MiB) | {} | — | — |",
+                st.store.as_str(),
+                opt(st.idle_rss_after_load_mib)
+            );
             if let Some(sc) = st.peak_rss_scenario {
-                let _ = writeln!(md, "| {} | peak RSS came from | {} | — | — |", st.store.as_str(), sc.name());
+                let _ = writeln!(
+                    md,
+                    "| {} | peak RSS came from | {} | — | — |",
+                    st.store.as_str(),
+                    sc.name()
+                );
             }
             for c in &st.checks {
                 let _ = writeln!(
@@ -317,9 +397,16 @@ impl Report {
             for r in &st.scenarios {
                 let first = r.best.as_ref().and_then(|b| b.first_error.clone());
                 if let Some(e) = r.error.clone().or(first) {
-                    lines.push(format!("- {} on {}: {}", r.scenario.name(), st.store.as_str(), e.replace('\n', " ")));
+                    lines.push(format!(
+                        "- {} on {}: {}",
+                        r.scenario.name(),
+                        st.store.as_str(),
+                        e.replace('\n', " ")
+                    ));
                 }
-                if r.best.as_ref().is_some_and(|b| b.exhausted) || r.sweep.iter().any(|b| b.exhausted) {
+                if r.best.as_ref().is_some_and(|b| b.exhausted)
+                    || r.sweep.iter().any(|b| b.exhausted)
+                {
                     lines.push(format!(
                         "- {} on {}: a run ran out of prepared codes or refresh chains and ended early (figures cover the time it ran)",
                         r.scenario.name(),
@@ -356,7 +443,9 @@ impl Report {
                     num(r.empty_throughput),
                     opt(r.grown.as_ref().map(|s| s.throughput)),
                     opt(r.grown.as_ref().map(|s| s.p99_ms)),
-                    r.ratio.map(|x| format!("{:.0} %", x * 100.0)).unwrap_or_else(|| "—".into()),
+                    r.ratio
+                        .map(|x| format!("{:.0} %", x * 100.0))
+                        .unwrap_or_else(|| "—".into()),
                     GROWTH_MIN_RATIO * 100.0,
                     match r.pass {
                         Some(true) => "pass",

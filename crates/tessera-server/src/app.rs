@@ -61,6 +61,8 @@ pub struct AppInner {
     pub keys: KeyCache,
     pub metrics: Metrics,
     pub capabilities: Capabilities,
+    /// Set by `serve --demo`: what was seeded, for the demo callback page.
+    pub demo: Option<crate::demo::Seeded>,
 }
 
 impl AppInner {
@@ -113,8 +115,16 @@ impl Application {
             }
         }
         let _ = deployment.store.init_setting("issuer", &issuer).await;
-        let state = Arc::new(AppInner { issuer, deployment, keys, metrics: Metrics::new(), capabilities: capabilities() });
+        let state = Arc::new(AppInner { issuer, deployment, keys, metrics: Metrics::new(), capabilities: capabilities(), demo: None });
         Ok(Self { listener, state })
+    }
+
+    /// Seeds the demo registry and serves its callback page. Before `run_until_stopped`.
+    pub async fn enable_demo(&mut self) -> Result<crate::demo::Seeded, String> {
+        let seeded = crate::demo::seed(&self.state.deployment, &self.state.issuer).await?;
+        let state = Arc::get_mut(&mut self.state).ok_or("enable_demo must run before the server is shared")?;
+        state.demo = Some(seeded.clone());
+        Ok(seeded)
     }
 
     pub fn local_addr(&self) -> SocketAddr {

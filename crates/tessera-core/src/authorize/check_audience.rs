@@ -22,6 +22,7 @@ pub async fn run(store: &dyn Store, params: &Params) -> Result<Option<ResourceSe
     }
     let resource = params.get("resource");
     let audience = params.get("audience");
+    // RFC 8707 §2: the resource value must be an absolute URI without a fragment.
     if let Some(r) = resource {
         let absolute = url::Url::parse(r).is_ok();
         if !absolute || r.contains('#') {

@@ -18,16 +18,19 @@ pub fn run(client: &Client, params: &Params) -> Result<(Option<String>, Option<S
         if method.is_some() {
             return Err(Error::invalid_request("code_challenge_method was sent without code_challenge"));
         }
+        // RFC 9700 §2.1.1: public clients MUST use PKCE.
         if client.is_public() {
             return Err(Error::invalid_request("code_challenge is required for public clients (PKCE)"));
         }
         return Ok((None, None));
     };
+    // RFC 7636 §4.3: an absent method means plain, which is not accepted here.
     match method {
         Some("S256") => {}
         None | Some("plain") => return Err(Error::invalid_request("code_challenge_method must be S256; plain is not allowed")),
         Some(_) => return Err(Error::invalid_request("code_challenge_method must be S256")),
     }
+    // RFC 7636 §4.2: BASE64URL-ENCODE(SHA256(verifier)) is 43 characters.
     let b64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
     if challenge.len() != 43 || !challenge.bytes().all(b64url) {
         return Err(Error::invalid_request("code_challenge must be 43 base64url characters (S256)"));

@@ -30,6 +30,7 @@ pub fn run(params: &Params) -> Result<Interaction, Error> {
             _ => return Err(Error::invalid_request("prompt must be none, login or consent")),
         }
     }
+    // OIDC Core §3.1.2.1: if none is present with any other value, return an error.
     if prompt.none && count > 1 {
         return Err(Error::invalid_request("prompt none cannot be combined with other values"));
     }

@@ -16,10 +16,12 @@ use crate::redirect_uri::find_match;
 pub fn run(client: &Client, params: &Params) -> Result<(String, bool), AuthorizeError> {
     let page = |d: &'static str| AuthorizeError::Page(Error::invalid_request(d));
     match params.get("redirect_uri") {
+        // RFC 9700 §4.1.3: simple string comparison with a registered URI (RFC 8252 §7.3 port aside).
         Some(presented) => match find_match(&client.callbacks, presented) {
             Some(_) => Ok((presented.to_string(), true)),
             None => Err(page("redirect_uri is not registered for this client")),
         },
+        // RFC 6749 §3.1.2.3: optional only when exactly one URI is registered.
         None => match client.callbacks.as_slice() {
             [only] => Ok((only.clone(), false)),
             [] => Err(page("the client has no registered redirect_uri")),

@@ -23,6 +23,7 @@ pub fn parse(params: &Params) -> Result<Scope, Error> {
 pub fn grant(requested: &Scope, client: &Client, api: Option<&ResourceServer>) -> Scope {
     let oidc = requested.contains("openid");
     let offline = client.allows_grant(GrantType::RefreshToken) && api.is_none_or(|a| a.allow_offline_access);
+    // RFC 6749 §3.3: the server may fully or partially ignore the requested scope.
     let granted = requested.iter().filter(|s| match *s {
         "openid" => true,
         "profile" | "email" => oidc,

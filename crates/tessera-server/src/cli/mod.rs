@@ -179,9 +179,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
 
 async fn serve(config: Config, demo: bool) -> Result<(), String> {
     let started = std::time::Instant::now();
-    let app = Application::build(config, Arc::new(SystemClock)).await?;
+    let mut app = Application::build(config, Arc::new(SystemClock)).await?;
     if demo {
-        let seeded = crate::demo::seed(&app.state().deployment, app.issuer()).await?;
+        let seeded = app.enable_demo().await?;
         println!("{}", seeded.walkthrough(app.issuer()));
     }
     tracing::info!(

@@ -5,6 +5,9 @@
 //! RFC 6750 §3: resource errors carry a `WWW-Authenticate: Bearer` challenge.
 //! Internal failures are logged with the request id and answered without internals;
 //! `temporarily_unavailable` is a 503 with `Retry-After`.
+//! Protected resources (/userinfo) answer with the challenge of the scheme the token came
+//! in ([`resource_error`], RFC 9449 §7.1 for DPoP); errors shown to a person in a browser
+//! are HTML pages ([`HtmlError`]), never redirects.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -84,13 +87,53 @@ impl IntoResponse for HttpError {
     }
 }
 
-/// RFC 6750 §3.1: a request to a protected resource without any credentials gets a bare
-/// challenge, without an error code.
-pub fn missing_bearer_token() -> Response {
+/// How an access token was presented to a protected resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenScheme {
+    /// RFC 6750.
+    Bearer,
+    /// RFC 9449 §7.
+    Dpop,
+}
+
+fn dpop_algs() -> String {
+    tessera_core::dpop::PROOF_ALGS.join(" ")
+}
+
+/// RFC 6750 §3.1 / RFC 9449 §7.1: a request to a protected resource without any
+/// credentials gets bare challenges for both schemes, without an error code.
+pub fn missing_access_token() -> Response {
     let mut resp = StatusCode::UNAUTHORIZED.into_response();
     let h = resp.headers_mut();
-    h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    if let Ok(v) = HeaderValue::from_str(&format!("Bearer, DPoP algs=\"{}\"", dpop_algs())) {
+        h.insert(header::WWW_AUTHENTICATE, v);
+    }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// An error at a protected resource (/userinfo). RFC 6750 §3.1 and RFC 9449 §7.1: token
+/// and proof errors are 401 with a challenge in the scheme the token came with (a DPoP
+/// challenge lists the accepted proof algorithms); `insufficient_scope` is 403.
+pub fn resource_error(error: Error, scheme: TokenScheme, dpop_nonce: Option<String>) -> Response {
+    let code = error.code;
+    let description = error.description().to_string();
+    let mut resp = HttpError { error, basic_auth: false, dpop_nonce }.into_response();
+    let challenged = matches!(
+        code,
+        ErrorCode::InvalidToken | ErrorCode::InsufficientScope | ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce
+    );
+    if !challenged {
+        return resp;
+    }
+    *resp.status_mut() = if code == ErrorCode::InsufficientScope { StatusCode::FORBIDDEN } else { StatusCode::UNAUTHORIZED };
+    let challenge = match scheme {
+        TokenScheme::Bearer => format!("Bearer error=\"{code}\", error_description=\"{description}\""),
+        TokenScheme::Dpop => format!("DPoP algs=\"{}\", error=\"{code}\", error_description=\"{description}\"", dpop_algs()),
+    };
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
     resp
 }
 

@@ -4,6 +4,7 @@
 
 pub mod authorize;
 pub mod client_auth;
+pub mod demo;
 pub mod dpop;
 pub mod consent;
 pub mod cookies;
@@ -39,7 +40,11 @@ use crate::app::AppState;
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if state.demo.is_some() {
+        router = router.route(demo::CALLBACK, get(demo::callback));
+    }
+    router
         .route(routes::OPENID_CONFIGURATION, get(well_known::openid_configuration))
         .route(routes::OAUTH_AUTHORIZATION_SERVER, get(well_known::oauth_authorization_server))
         .route(routes::JWKS, get(well_known::jwks))

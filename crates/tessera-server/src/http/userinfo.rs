@@ -1,14 +1,16 @@
 //! `GET /userinfo` and `POST /userinfo` (OIDC Core §5.3): the user's claims, per scope
 //! granted to the access token (§5.4), with `sub` always.
 //!
-//! - RFC 6750 §2.1 / §2.2: the token comes in the `Authorization: Bearer` header or, on a
+//! - RFC 6750 §2.1 / §2.2: a Bearer token comes in the `Authorization` header or, on a
 //!   POST, as the `access_token` form field; using both is `invalid_request` (§2). The query
 //!   string is not accepted (§2.3 is a "SHOULD NOT" we make a "not").
-//! - RFC 6750 §3.1: no token → 401 with a bare `Bearer` challenge; an expired, revoked,
-//!   forged or wrong-audience token → 401 `invalid_token`; a token without `openid` → 403
+//! - RFC 9449 §7.1: a DPoP-bound token (`cnf.jkt`) comes as `Authorization: DPoP <token>`
+//!   with a `DPoP` proof for this request whose key is the token's and whose `ath` is the
+//!   token's hash. §7.2: a bound token presented as a Bearer token is refused (no downgrade),
+//!   and so is an unbound token presented with the DPoP scheme.
+//! - RFC 6750 §3.1: no token → 401 with bare challenges; an expired, revoked, forged or
+//!   wrong-audience token → 401 `invalid_token`; a token without `openid` → 403
 //!   `insufficient_scope`.
-//! - RFC 9449 §7.1: a DPoP-bound token (`cnf.jkt`) is not accepted as a Bearer token.
-//!   TODO(dpop): accept `Authorization: DPoP` with a verified proof once DPoP lands.
 //! - Cross-origin reads are allowed (`Access-Control-Allow-Origin: *`): SPAs call this with
 //!   a header token, never with cookies.
 
@@ -20,25 +22,28 @@ use axum::Json;
 use serde_json::{Map, Value};
 use tessera_core::authorize::Params;
 use tessera_core::tokens::claims::{user_claims, userinfo_audience, verify_access_token};
-use tessera_core::{Error, ErrorCode};
+use tessera_core::{routes, Error, ErrorCode};
 
-use super::error::{missing_bearer_token, HttpError};
+use super::dpop;
+use super::error::{missing_access_token, resource_error, TokenScheme};
 use crate::app::AppState;
 
 fn invalid_token(d: &'static str) -> Error {
     Error::new(ErrorCode::InvalidToken, d)
 }
 
-/// The presented token; `Ok(None)` when there is none.
-fn presented_token(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, Error> {
+/// The presented token and its scheme; `Ok(None)` when there is none.
+fn presented_token(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<Option<(TokenScheme, String)>, Error> {
     let from_header = match headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("")) {
         None => None,
-        Some(v) => match v.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Some(token.trim().to_string()),
-            Some((scheme, _)) if scheme.eq_ignore_ascii_case("dpop") => {
-                return Err(invalid_token("DPoP-bound access tokens are not accepted here yet"));
+        Some(v) => match v.split_once(' ').map(|(s, t)| (s, t.trim())) {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
+                Some((TokenScheme::Bearer, token.to_string()))
             }
-            _ => return Err(invalid_token("the Authorization header must be: Bearer <access token>")),
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("dpop") && !token.is_empty() => {
+                Some((TokenScheme::Dpop, token.to_string()))
+            }
+            _ => return Err(invalid_token("the Authorization header must be: Bearer <token> or DPoP <token>")),
         },
     };
     let is_form = headers
@@ -50,7 +55,7 @@ fn presented_token(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<
         if params.is_repeated("access_token") {
             return Err(Error::invalid_request("parameter access_token is repeated"));
         }
-        params.get("access_token").map(str::to_string)
+        params.get("access_token").map(|t| (TokenScheme::Bearer, t.to_string()))
     } else {
         None
     };
@@ -60,48 +65,86 @@ fn presented_token(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<
     }
 }
 
-async fn claims(state: &AppState, token: &str) -> Result<Map<String, Value>, Error> {
-    let now = state.now();
-    let verified = verify_access_token(&state.keys.get(), &state.issuer, token, now)?;
-    if !verified.has_audience(&userinfo_audience(&state.issuer)) {
-        return Err(invalid_token("the access token is not valid for /userinfo"));
+/// A refusal, with the DPoP nonce to hand back if one is in use.
+struct Refusal(Error, Option<String>);
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Self {
+        Self(e, None)
     }
-    if verified.jkt().is_some() {
-        return Err(invalid_token("a DPoP-bound access token must be presented with a DPoP proof"));
+}
+
+impl From<tessera_core::store::StoreError> for Refusal {
+    fn from(e: tessera_core::store::StoreError) -> Self {
+        Self(e.into(), None)
+    }
+}
+
+/// The claims for `token`, and the DPoP nonce for the response (if nonces are in use).
+async fn claims(state: &AppState, method: &Method, headers: &HeaderMap, scheme: TokenScheme, token: &str) -> Result<(Map<String, Value>, Option<String>), Refusal> {
+    let verified = verify_access_token(&state.keys.get(), &state.issuer, token, state.now())?;
+    if !verified.has_audience(&userinfo_audience(&state.issuer)) {
+        return Err(invalid_token("the access token is not valid for /userinfo").into());
     }
     let store = state.deployment.store.as_ref();
+    let nonce = match (scheme, verified.jkt()) {
+        (TokenScheme::Bearer, None) => None,
+        (TokenScheme::Bearer, Some(_)) => {
+            return Err(invalid_token("a DPoP-bound access token must be presented with the DPoP scheme and a proof").into())
+        }
+        (TokenScheme::Dpop, None) => return Err(invalid_token("the access token is not DPoP-bound; present it as a Bearer token").into()),
+        (TokenScheme::Dpop, Some(jkt)) => {
+            let client = store.get_client(&verified.client_id).await?;
+            let require_nonce = dpop::nonce_required(state, client.as_ref());
+            let proof = dpop::proof(state, headers, method.as_str(), routes::USERINFO, Some(token), require_nonce)
+                .await
+                .map_err(|h| Refusal(h.error, h.dpop_nonce))?;
+            let nonce = dpop::fresh_nonce(state, require_nonce);
+            let refuse = |d: &'static str| Refusal(Error::new(ErrorCode::InvalidDpopProof, d), nonce.clone());
+            // RFC 9449 §7.1: the proof's key must be the one the token is bound to.
+            match proof {
+                None => return Err(refuse("a DPoP proof is required with the DPoP scheme")),
+                Some(p) if p.jkt != jkt => return Err(refuse("the DPoP proof key is not the key the token is bound to")),
+                Some(_) => nonce,
+            }
+        }
+    };
     if store.is_access_token_revoked(&verified.jti).await? {
-        return Err(invalid_token("the access token has been revoked"));
+        return Err(Refusal(invalid_token("the access token has been revoked"), nonce));
     }
     if !verified.scope.contains("openid") {
-        return Err(Error::new(ErrorCode::InsufficientScope, "the access token was not granted the openid scope"));
+        return Err(Refusal(Error::new(ErrorCode::InsufficientScope, "the access token was not granted the openid scope"), nonce));
     }
     let user = store.get_user(&verified.sub).await?.filter(|u| !u.blocked);
-    let Some(user) = user else { return Err(invalid_token("the user of this access token no longer has access")) };
+    let Some(user) = user else {
+        return Err(Refusal(invalid_token("the user of this access token no longer has access"), nonce));
+    };
     let mut out = Map::new();
     out.insert("sub".into(), user.user_id.clone().into());
     user_claims(&user, &verified.scope, &mut out);
-    Ok(out)
+    Ok((out, nonce))
 }
 
 pub async fn userinfo(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
     let mut resp = match presented_token(&method, &headers, &body) {
-        Err(e) => HttpError::from(e).into_response(),
-        Ok(None) => missing_bearer_token(),
-        Ok(Some(token)) => match claims(&state, &token).await {
-            Ok(c) => {
-                let mut r = Json(Value::Object(c)).into_response();
+        Err(e) => resource_error(e, TokenScheme::Bearer, None),
+        Ok(None) => missing_access_token(),
+        Ok(Some((scheme, token))) => match claims(&state, &method, &headers, scheme, &token).await {
+            Ok((c, nonce)) => {
+                let mut r = dpop::with_nonce(Json(Value::Object(c)).into_response(), nonce);
                 r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 r
             }
-            Err(e) => HttpError::from(e).into_response(),
+            Err(Refusal(e, nonce)) => resource_error(e, scheme, nonce),
         },
     };
-    resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("WWW-Authenticate, DPoP-Nonce"));
     resp
 }
 
-/// CORS preflight (the Authorization header is not CORS-safelisted).
+/// CORS preflight (the Authorization and DPoP headers are not CORS-safelisted).
 pub async fn preflight() -> Response {
     let mut resp = StatusCode::NO_CONTENT.into_response();
     let h = resp.headers_mut();

@@ -341,14 +341,17 @@ impl TokenStore for SqlStore {
             tx.rollback().await.map_err(err)?;
             return Ok(false);
         }
+        // `family_id = $5`: the old token must be the head of the family locked above, so a
+        // token of a revoked family cannot be superseded into another, live one.
         let swapped = sqlx::query(
             "UPDATE refresh_tokens SET superseded_at = $2, successor_hash = $3, successor_token = $4 \
-             WHERE token_hash = $1 AND superseded_at IS NULL AND idle_expires_at > $2",
+             WHERE token_hash = $1 AND family_id = $5 AND superseded_at IS NULL AND idle_expires_at > $2",
         )
         .bind(old_hash)
         .bind(now)
         .bind(&successor.token_hash)
         .bind(sealed_successor)
+        .bind(&successor.family_id)
         .execute(&mut *tx)
         .await
         .map_err(err)?

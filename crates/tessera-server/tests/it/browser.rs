@@ -20,6 +20,7 @@ use tessera_core::model::{AppType, ClientPatch, TokenEndpointAuthMethod};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use crate::support::TempDir;
 use crate::support_web::*;
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -58,7 +59,7 @@ impl Driver {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let profile = TempDir(std::env::temp_dir().join(format!("tessera-chromium-{}", tessera_core::crypto::random_alnum(10))));
+        let profile = TempDir::new("chromium");
         let mut args = vec![
             "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -66,7 +67,7 @@ impl Driver {
         .into_iter()
         .map(String::from)
         .collect::<Vec<_>>();
-        args.push(format!("--user-data-dir={}", profile.0.display()));
+        args.push(format!("--user-data-dir={}", profile.path().display()));
         let mut options = json!({ "args": args });
         if std::path::Path::new("/usr/bin/chromium").is_file() {
             options["binary"] = "/usr/bin/chromium".into();

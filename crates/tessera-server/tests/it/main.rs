@@ -25,3 +25,4 @@ mod userinfo;
 mod browser;
 mod dpop_proof;
 mod dpop_token;
+mod store_contract_protocol;

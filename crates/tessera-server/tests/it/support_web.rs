@@ -1,16 +1,18 @@
 //! A running Tessera for the browser-flow tests (/authorize, login, consent, /userinfo,
-//! logout): a fresh database per test (SQLite, or a new PostgreSQL database), a manual
-//! clock, and a registry with an API, a user and one client per kind. [`Browser`] is a
+//! logout): a [`TestApp`] (fresh database per test on each backend, manual clock) with a
+//! registry holding an API, a user and one client per kind. [`Browser`] is a
 //! reqwest client with a cookie jar that does not follow redirects, so every hop is seen.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use tessera_core::clock::ManualClock;
 use tessera_core::model::{ApiScope, AppType, ClientPatch, ResourceServerPatch, TokenEndpointAuthMethod, UserPatch};
 use tessera_core::routes;
-use tessera_server::app::{AppState, Application};
-use tessera_server::config::{Config, Overrides};
+use tessera_server::app::AppState;
+use tessera_server::config::Config;
+
+pub use crate::support::{backends, Backend};
+use crate::support::TestApp;
 
 pub const API: &str = "https://api.web.example";
 pub const PASSWORD: &str = "correct horse battery";
@@ -22,44 +24,13 @@ pub const THIRD_CALLBACK: &str = "https://third.example.net/cb?tenant=a";
 pub const NATIVE_CALLBACK: &str = "http://127.0.0.1/native";
 pub const LOGOUT_URL: &str = "https://app.example.com/logged-out";
 
-/// The stores to run against: SQLite always, PostgreSQL when TESSERA_TEST_POSTGRES_URL is set.
-pub fn backends() -> Vec<&'static str> {
-    let mut b = vec!["sqlite"];
-    if std::env::var("TESSERA_TEST_POSTGRES_URL").is_ok_and(|v| !v.is_empty()) {
-        b.push("postgres");
-    }
-    b
-}
-
-async fn fresh_database(backend: &str, dir: &std::path::Path) -> String {
-    if backend != "postgres" {
-        return tessera_server::store::sqlite_url_for(dir);
-    }
-    let admin = std::env::var("TESSERA_TEST_POSTGRES_URL").expect("TESSERA_TEST_POSTGRES_URL");
-    let name = format!("tessera_w_{}", tessera_core::crypto::random_alnum(12).to_ascii_lowercase());
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&admin).await.expect("connect to PostgreSQL");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.expect("create database");
-    pool.close().await;
-    let mut url = url::Url::parse(&admin).expect("postgres url");
-    url.set_path(&format!("/{name}"));
-    url.to_string()
-}
-
-pub struct TempDir(pub std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct TestClient {
     pub id: String,
 }
 
 pub struct WebApp {
-    pub backend: &'static str,
+    pub backend: Backend,
     pub state: AppState,
     pub issuer: String,
     /// Where the server actually listens (the issuer may be a configured https name).
@@ -74,36 +45,21 @@ pub struct WebApp {
     pub native: TestClient,
     /// Confidential app with a callback but without the authorization_code grant.
     pub cc_only: TestClient,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-    _dir: TempDir,
+    /// The running server (stopped, and its database dropped, with this value).
+    _server: TestApp,
 }
 
 impl WebApp {
-    pub async fn start(backend: &'static str) -> WebApp {
+    pub async fn start(backend: Backend) -> WebApp {
         Self::start_with(backend, |_| {}).await
     }
 
-    pub async fn start_with(backend: &'static str, tweak: impl FnOnce(&mut Config)) -> WebApp {
-        let dir = TempDir(std::env::temp_dir().join(format!("tessera-web-{}", tessera_core::crypto::random_alnum(10))));
-        std::fs::create_dir_all(&dir.0).expect("temp dir");
-        let db = fresh_database(backend, &dir.0).await;
-        let over = Overrides {
-            data_dir: Some(dir.0.clone()),
-            database_url: Some(db),
-            listen: Some("127.0.0.1:0".into()),
-            ..Default::default()
-        };
-        let mut config = Config::load(&over, &|_| None).expect("config");
-        tweak(&mut config);
-        let clock = ManualClock::starting_now();
-        let app = Application::build(config, Arc::new(clock.clone())).await.expect("app");
-        let state = app.state().clone();
-        let issuer = app.issuer().to_string();
-        let base = format!("http://{}/", app.local_addr());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until_stopped(async move {
-            let _ = rx.await;
-        }));
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> WebApp {
+        let app = TestApp::spawn_configured(backend, tweak).await;
+        let state = app.state.clone();
+        let issuer = app.issuer.clone();
+        let base = format!("http://{}/", app.addr);
+        let clock = app.clock.clone();
         let r = &state.deployment.registry;
         r.create_api(ResourceServerPatch {
             identifier: Some(API.into()),
@@ -150,20 +106,7 @@ impl WebApp {
         let third = make(r, client("Partner <App>", AppType::RegularWeb, code_and_refresh, &[THIRD_CALLBACK], false)).await;
         let native = make(r, client("Native App", AppType::Native, code_and_refresh, &[NATIVE_CALLBACK], true)).await;
         let cc_only = make(r, client("Backend", AppType::RegularWeb, &["client_credentials"], &[CALLBACK], true)).await;
-        WebApp {
-            backend,
-            state,
-            issuer,
-            base,
-            clock,
-            user_id: user.user_id,
-            web,
-            third,
-            native,
-            cc_only,
-            _shutdown: tx,
-            _dir: dir,
-        }
+        WebApp { backend, state, issuer, base, clock, user_id: user.user_id, web, third, native, cc_only, _server: app }
     }
 
     /// An absolute URL on the running server for a route path (with any query).

@@ -7,6 +7,7 @@ use tessera_core::routes;
 use tessera_core::scope::Scope;
 use tessera_core::tokens::claims::{sign_access_token, AccessTokenSpec, SignedAccessToken};
 
+use crate::dpop_proof::{ath, DpopKey};
 use crate::support_web::*;
 
 struct Spec<'a> {
@@ -91,11 +92,12 @@ async fn bad_tokens_are_refused_with_a_bearer_challenge() {
         let http = Browser::new().http;
         let url = app.url(routes::USERINFO);
 
+        let bare = "Bearer, DPoP algs=\"RS256 PS256 ES256 EdDSA\"";
         let r = http.get(&url).send().await.unwrap();
-        assert_eq!((r.status().as_u16(), challenge(&r).as_str()), (401, "Bearer"), "[{backend}] no token: no error code (RFC 6750 3.1)");
+        assert_eq!((r.status().as_u16(), challenge(&r).as_str()), (401, bare), "[{backend}] no token: no error code (RFC 6750 3.1)");
         let t = token(&app, OIDC);
         let r = http.get(format!("{url}?access_token={}", t.token)).send().await.unwrap();
-        assert_eq!((r.status().as_u16(), challenge(&r).as_str()), (401, "Bearer"), "[{backend}] the query string is not a place for tokens");
+        assert_eq!((r.status().as_u16(), challenge(&r).as_str()), (401, bare), "[{backend}] the query string is not a place for tokens");
         let r = http.post(&url).bearer_auth(&t.token).form(&[("access_token", t.token.as_str())]).send().await.unwrap();
         assert_eq!(r.status(), 400, "[{backend}] two methods at once");
         assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
@@ -138,5 +140,75 @@ async fn bad_tokens_are_refused_with_a_bearer_challenge() {
         assert_eq!(r.status(), 204);
         assert_eq!(r.headers()["access-control-allow-origin"], "*");
         assert!(r.headers()["access-control-allow-headers"].to_str().unwrap().contains("Authorization"));
+    }
+}
+
+#[tokio::test]
+async fn dpop_bound_tokens_need_the_dpop_scheme_and_a_matching_proof() {
+    for backend in backends() {
+        let app = WebApp::start(backend).await;
+        let http = Browser::new().http;
+        let url = app.url(routes::USERINFO);
+        let htu = tessera_core::routes::url(&app.issuer, routes::USERINFO);
+        let key = DpopKey::new();
+        let jkt = key.jkt();
+        let bound = token(&app, Spec { scope: "openid email", jkt: Some(&jkt), ..OIDC });
+        let now = app.state.now();
+        let proof = |k: &DpopKey, htm: &str, tok: &str| k.proof_with(htm, &htu, now, json!({}), json!({ "ath": ath(tok) }));
+        let call = |p: Option<String>, tok: &str| {
+            let mut req = http.get(&url).header("authorization", format!("DPoP {tok}"));
+            if let Some(p) = p {
+                req = req.header("dpop", p);
+            }
+            req.send()
+        };
+
+        let ok = call(Some(proof(&key, "GET", &bound.token)), &bound.token).await.unwrap();
+        assert_eq!(claims(ok).await, json!({"sub": app.user_id, "email": EMAIL, "email_verified": true}), "[{backend}]");
+        let r = http
+            .post(&url)
+            .header("authorization", format!("DPoP {}", bound.token))
+            .header("dpop", proof(&key, "POST", &bound.token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "[{backend}] POST with a POST proof");
+
+        let dpop_error = async |r: reqwest::Response, code: &str, ctx: &str| {
+            assert_eq!(r.status(), 401, "[{backend}] {ctx}");
+            let c = challenge(&r);
+            assert!(c.starts_with(&format!("DPoP algs=\"RS256 PS256 ES256 EdDSA\", error=\"{code}\"")), "[{backend}] {ctx}: {c}");
+        };
+        dpop_error(call(None, &bound.token).await.unwrap(), "invalid_dpop_proof", "no proof").await;
+        dpop_error(call(Some(proof(&DpopKey::new(), "GET", &bound.token)), &bound.token).await.unwrap(), "invalid_dpop_proof", "another key").await;
+        dpop_error(call(Some(proof(&key, "POST", &bound.token)), &bound.token).await.unwrap(), "invalid_dpop_proof", "wrong method").await;
+        dpop_error(call(Some(key.proof("GET", &htu, now)), &bound.token).await.unwrap(), "invalid_dpop_proof", "no ath").await;
+        let replayed = proof(&key, "GET", &bound.token);
+        assert_eq!(call(Some(replayed.clone()), &bound.token).await.unwrap().status(), 200);
+        dpop_error(call(Some(replayed), &bound.token).await.unwrap(), "invalid_dpop_proof", "replayed proof").await;
+        let unbound = token(&app, OIDC);
+        dpop_error(call(Some(proof(&key, "GET", &unbound.token)), &unbound.token).await.unwrap(), "invalid_token", "unbound token").await;
+        assert_invalid_token(get(&app, &bound.token).await, "bound token as Bearer").await;
+    }
+}
+
+#[tokio::test]
+async fn dpop_server_nonces_are_demanded_and_handed_out_when_enabled() {
+    for backend in backends() {
+        let app = WebApp::start_with(backend, |c| c.dpop.nonce = "on".into()).await;
+        let http = Browser::new().http;
+        let htu = tessera_core::routes::url(&app.issuer, routes::USERINFO);
+        let key = DpopKey::new();
+        let jkt = key.jkt();
+        let bound = token(&app, Spec { jkt: Some(&jkt), ..OIDC });
+        let now = app.state.now();
+        let send = |proof: String| http.get(app.url(routes::USERINFO)).header("authorization", format!("DPoP {}", bound.token)).header("dpop", proof).send();
+        let r = send(key.proof_with("GET", &htu, now, json!({}), json!({ "ath": ath(&bound.token) }))).await.unwrap();
+        assert_eq!(r.status(), 401, "[{backend}]");
+        assert!(challenge(&r).contains("error=\"use_dpop_nonce\""), "[{backend}] {}", challenge(&r));
+        let nonce = r.headers()["dpop-nonce"].to_str().unwrap().to_string();
+        let r = send(key.proof_with("GET", &htu, now, json!({}), json!({ "ath": ath(&bound.token), "nonce": nonce }))).await.unwrap();
+        assert_eq!(r.status(), 200, "[{backend}]");
+        assert!(r.headers().contains_key("dpop-nonce"), "[{backend}] a fresh nonce for the next request");
     }
 }
