@@ -33,16 +33,13 @@ fn typical_claims(i: u64) -> serde_json::Value {
 /// Signatures per second for `alg` on `threads` threads over `duration` (after a short
 /// warm-up per thread).
 pub fn sign_rate(alg: SigningAlg, threads: usize, duration: Duration) -> Result<f64, String> {
-    let key = Arc::new(
-        SigningKey::generate(alg).map_err(|e| format!("cannot generate a {alg} key: {e:?}"))?,
-    );
+    let key = Arc::new(SigningKey::generate(alg).map_err(|e| format!("cannot generate a {alg} key: {e:?}"))?);
     let stop = Arc::new(AtomicBool::new(false));
     let measuring = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
     for _ in 0..threads.max(1) {
-        let (key, stop, measuring, count) =
-            (key.clone(), stop.clone(), measuring.clone(), count.clone());
+        let (key, stop, measuring, count) = (key.clone(), stop.clone(), measuring.clone(), count.clone());
         handles.push(std::thread::spawn(move || {
             let mut i = 0u64;
             let mut mine = 0u64;
@@ -67,8 +64,7 @@ pub fn sign_rate(alg: SigningAlg, threads: usize, duration: Duration) -> Result<
     stop.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
     for h in handles {
-        h.join()
-            .map_err(|_| "a signing thread panicked".to_string())?;
+        h.join().map_err(|_| "a signing thread panicked".to_string())?;
     }
     Ok(count.load(Ordering::Relaxed) as f64 / elapsed)
 }
@@ -77,12 +73,7 @@ pub fn sign_rate(alg: SigningAlg, threads: usize, duration: Duration) -> Result<
 mod tests {
     #[test]
     fn eddsa_signs_fast_enough_to_measure() {
-        let rate = super::sign_rate(
-            super::SigningAlg::EdDSA,
-            1,
-            std::time::Duration::from_millis(100),
-        )
-        .unwrap();
+        let rate = super::sign_rate(super::SigningAlg::EdDSA, 1, std::time::Duration::from_millis(100)).unwrap();
         assert!(rate > 100.0, "{rate}");
     }
 }

@@ -37,13 +37,7 @@ impl Jar {
         if self.cookies.is_empty() {
             return None;
         }
-        Some(
-            self.cookies
-                .iter()
-                .map(|(n, v)| format!("{n}={v}"))
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
+        Some(self.cookies.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; "))
     }
 }
 
@@ -117,10 +111,7 @@ fn attr(tag: &str, name: &str) -> Option<String> {
         let value = value.trim_start();
         let raw = match value.chars().next() {
             Some(q @ ('"' | '\'')) => value[1..].split(q).next().unwrap_or(""),
-            _ => value
-                .split(|c: char| c.is_ascii_whitespace() || c == '>')
-                .next()
-                .unwrap_or(""),
+            _ => value.split(|c: char| c.is_ascii_whitespace() || c == '>').next().unwrap_or(""),
         };
         return Some(unescape(raw));
     }
@@ -135,10 +126,7 @@ fn tags<'a>(html: &'a str, name: &str) -> Vec<&'a str> {
     let mut from = 0;
     while let Some(pos) = lower[from..].find(&open) {
         let start = from + pos;
-        let end = lower[start..]
-            .find('>')
-            .map(|e| start + e)
-            .unwrap_or(lower.len());
+        let end = lower[start..].find('>').map(|e| start + e).unwrap_or(lower.len());
         out.push(&html[start..end]);
         from = end;
     }
@@ -149,10 +137,7 @@ fn tags<'a>(html: &'a str, name: &str) -> Vec<&'a str> {
 pub fn first_form(html: &str) -> Option<Form> {
     let lower = html.to_ascii_lowercase();
     let start = lower.find("<form")?;
-    let end = lower[start..]
-        .find("</form")
-        .map(|e| start + e)
-        .unwrap_or(html.len());
+    let end = lower[start..].find("</form").map(|e| start + e).unwrap_or(html.len());
     let inner = &html[start..end];
     let form_tag = tags(inner, "form").into_iter().next()?;
     let mut hidden = Vec::new();
@@ -166,26 +151,15 @@ pub fn first_form(html: &str) -> Option<Form> {
             has_password = true;
         }
     }
-    let has_decision = tags(inner, "button")
-        .iter()
-        .any(|b| attr(b, "name").as_deref() == Some("decision"));
-    Some(Form {
-        action: attr(form_tag, "action").unwrap_or_default(),
-        hidden,
-        has_password,
-        has_decision,
-    })
+    let has_decision = tags(inner, "button").iter().any(|b| attr(b, "name").as_deref() == Some("decision"));
+    Some(Form { action: attr(form_tag, "action").unwrap_or_default(), hidden, has_password, has_decision })
 }
 
 /// A server URL as a path for our connection: absolute URLs on the server lose their
 /// origin; relative ones are resolved against `base` (the page's path).
 pub fn to_path(origin: &str, base: &str, target: &str) -> Result<String, String> {
     if let Some(rest) = target.strip_prefix(origin) {
-        return Ok(if rest.is_empty() {
-            "/".into()
-        } else {
-            rest.to_string()
-        });
+        return Ok(if rest.is_empty() { "/".into() } else { rest.to_string() });
     }
     if target.starts_with('/') {
         return Ok(target.to_string());
@@ -220,22 +194,14 @@ const MAX_STEPS: usize = 12;
 /// Follows `/authorize` (given as a path with its query) through login and consent until
 /// the redirect to the client, and returns the `code`. With a session cookie in `jar`,
 /// this is a single request.
-pub async fn authorize(
-    conn: &mut Conn,
-    jar: &mut Jar,
-    login: &Login,
-    authorize_path: &str,
-) -> Result<String, String> {
+pub async fn authorize(conn: &mut Conn, jar: &mut Jar, login: &Login, authorize_path: &str) -> Result<String, String> {
     let mut path = authorize_path.to_string();
     let mut resp = get(conn, jar, &path).await?;
     for _ in 0..MAX_STEPS {
         jar.absorb(&resp);
         match resp.status {
             301 | 302 | 303 | 307 => {
-                let location = resp
-                    .header("location")
-                    .ok_or("a redirect without Location")?
-                    .to_string();
+                let location = resp.header("location").ok_or("a redirect without Location")?.to_string();
                 if location.starts_with(&login.redirect_uri) {
                     return code_from_callback(&location);
                 }
@@ -244,13 +210,8 @@ pub async fn authorize(
             }
             200 => {
                 let page = resp.text();
-                let form = first_form(&page)
-                    .ok_or_else(|| format!("no form on the page at {}", short(&path)))?;
-                let mut fields: Vec<(&str, &str)> = form
-                    .hidden
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
+                let form = first_form(&page).ok_or_else(|| format!("no form on the page at {}", short(&path)))?;
+                let mut fields: Vec<(&str, &str)> = form.hidden.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                 if form.has_password {
                     fields.push(("username", &login.username));
                     fields.push(("password", &login.password));
@@ -259,21 +220,11 @@ pub async fn authorize(
                 } else {
                     return Err(format!("unexpected form on the page at {}", short(&path)));
                 }
-                let action = if form.action.is_empty() {
-                    path.clone()
-                } else {
-                    to_path(&login.origin, &path, &form.action)?
-                };
+                let action = if form.action.is_empty() { path.clone() } else { to_path(&login.origin, &path, &form.action)? };
                 let cookie = jar.header();
-                let extra = Extra {
-                    cookie: cookie.as_deref(),
-                    authorization: None,
-                };
+                let extra = Extra { cookie: cookie.as_deref(), authorization: None };
                 let body = crate::http::form(&fields);
-                resp = conn
-                    .post_form(&action, &extra, body)
-                    .await
-                    .map_err(|e| format!("POST {}: {e}", short(&action)))?;
+                resp = conn.post_form(&action, &extra, body).await.map_err(|e| format!("POST {}: {e}", short(&action)))?;
                 path = action;
             }
             _ => return Err(format!("{} at {}", resp.describe(), short(&path))),
@@ -284,13 +235,8 @@ pub async fn authorize(
 
 async fn get(conn: &mut Conn, jar: &Jar, path: &str) -> Result<Resp, String> {
     let cookie = jar.header();
-    let extra = Extra {
-        cookie: cookie.as_deref(),
-        authorization: None,
-    };
-    conn.get(path, &extra)
-        .await
-        .map_err(|e| format!("GET {}: {e}", short(path)))
+    let extra = Extra { cookie: cookie.as_deref(), authorization: None };
+    conn.get(path, &extra).await.map_err(|e| format!("GET {}: {e}", short(path)))
 }
 
 fn short(path: &str) -> &str {
@@ -330,13 +276,7 @@ mod tests {
             <button type="submit">Continue</button></form><form action="/other"></form>"#;
         let f = first_form(html).unwrap();
         assert_eq!(f.action, "http://127.0.0.1:8080/u/login");
-        assert_eq!(
-            f.hidden,
-            vec![
-                ("txn".into(), "a&b".into()),
-                ("csrf".into(), "x'y'z".into())
-            ]
-        );
+        assert_eq!(f.hidden, vec![("txn".into(), "a&b".into()), ("csrf".into(), "x'y'z".into())]);
         assert!(f.has_password);
         assert!(!f.has_decision);
     }
@@ -353,48 +293,28 @@ mod tests {
 
     #[test]
     fn unescapes_entities() {
-        assert_eq!(
-            unescape("&lt;a&gt; &quot;&amp;&quot; &#39;&#x27; & &bogus; &"),
-            "<a> \"&\" '' & &bogus; &"
-        );
+        assert_eq!(unescape("&lt;a&gt; &quot;&amp;&quot; &#39;&#x27; & &bogus; &"), "<a> \"&\" '' & &bogus; &");
     }
 
     #[test]
     fn resolves_paths() {
         let o = "http://127.0.0.1:9000";
-        assert_eq!(
-            to_path(o, "/authorize?x", "http://127.0.0.1:9000/u/login?txn=1").unwrap(),
-            "/u/login?txn=1"
-        );
+        assert_eq!(to_path(o, "/authorize?x", "http://127.0.0.1:9000/u/login?txn=1").unwrap(), "/u/login?txn=1");
         assert_eq!(to_path(o, "/authorize?x", "/u/login").unwrap(), "/u/login");
-        assert_eq!(
-            to_path(o, "/u/login?txn=1", "consent?txn=2").unwrap(),
-            "/u/consent?txn=2"
-        );
+        assert_eq!(to_path(o, "/u/login?txn=1", "consent?txn=2").unwrap(), "/u/consent?txn=2");
         assert!(to_path(o, "/", "https://elsewhere.example/").is_err());
     }
 
     #[test]
     fn cookies_replace_and_clear() {
         let mut jar = Jar::default();
-        let mut resp = Resp {
-            status: 200,
-            headers: Default::default(),
-            body: Default::default(),
-        };
-        resp.headers
-            .append("set-cookie", "a=1; Path=/; HttpOnly".parse().unwrap());
+        let mut resp = Resp { status: 200, headers: Default::default(), body: Default::default() };
+        resp.headers.append("set-cookie", "a=1; Path=/; HttpOnly".parse().unwrap());
         resp.headers.append("set-cookie", "b=2".parse().unwrap());
         jar.absorb(&resp);
         assert_eq!(jar.header().as_deref(), Some("a=1; b=2"));
-        let mut resp2 = Resp {
-            status: 200,
-            headers: Default::default(),
-            body: Default::default(),
-        };
-        resp2
-            .headers
-            .append("set-cookie", "a=; Max-Age=0".parse().unwrap());
+        let mut resp2 = Resp { status: 200, headers: Default::default(), body: Default::default() };
+        resp2.headers.append("set-cookie", "a=; Max-Age=0".parse().unwrap());
         resp2.headers.append("set-cookie", "b=3".parse().unwrap());
         jar.absorb(&resp2);
         assert_eq!(jar.header().as_deref(), Some("b=3"));
@@ -402,14 +322,7 @@ mod tests {
 
     #[test]
     fn callback_code_or_error() {
-        assert_eq!(
-            code_from_callback("http://127.0.0.1:9/cb?code=abc&state=s").unwrap(),
-            "abc"
-        );
-        assert!(
-            code_from_callback("http://127.0.0.1:9/cb?error=access_denied")
-                .unwrap_err()
-                .contains("access_denied")
-        );
+        assert_eq!(code_from_callback("http://127.0.0.1:9/cb?code=abc&state=s").unwrap(), "abc");
+        assert!(code_from_callback("http://127.0.0.1:9/cb?error=access_denied").unwrap_err().contains("access_denied"));
     }
 }

@@ -109,9 +109,7 @@ impl Flows {
 
     /// POST /oauth/token; the JSON body of a 200, or why not.
     pub async fn token(&self, conn: &mut Conn, body: Bytes) -> Result<Value, String> {
-        let resp = conn
-            .post_form(routes::TOKEN, &Extra::default(), body)
-            .await?;
+        let resp = conn.post_form(routes::TOKEN, &Extra::default(), body).await?;
         if !resp.ok() {
             return Err(resp.describe());
         }
@@ -121,8 +119,7 @@ impl Flows {
     /// A whole login from nothing: authorize, log in, (consent), callback, token.
     pub async fn full_login(&self, conn: &mut Conn, scope: &str) -> Result<Value, String> {
         let mut jar = Jar::default();
-        let code =
-            browser::authorize(conn, &mut jar, &self.login(), &self.authorize_path(scope)).await?;
+        let code = browser::authorize(conn, &mut jar, &self.login(), &self.authorize_path(scope)).await?;
         self.token(conn, self.code_body(&code)).await
     }
 
@@ -133,25 +130,14 @@ impl Flows {
             return Ok(jar.clone());
         }
         let mut jar = Jar::default();
-        browser::authorize(
-            conn,
-            &mut jar,
-            &self.login(),
-            &self.authorize_path(SCOPE_LOGIN),
-        )
-        .await?;
+        browser::authorize(conn, &mut jar, &self.login(), &self.authorize_path(SCOPE_LOGIN)).await?;
         *guard = Some(jar.clone());
         Ok(jar)
     }
 
     /// `count` codes for `scope`, one per `/authorize` request with the shared session,
     /// over `workers` connections.
-    pub async fn obtain_codes(
-        self: &Arc<Self>,
-        count: usize,
-        scope: &str,
-        workers: usize,
-    ) -> Result<Vec<String>, String> {
+    pub async fn obtain_codes(self: &Arc<Self>, count: usize, scope: &str, workers: usize) -> Result<Vec<String>, String> {
         let workers = workers.clamp(1, count.max(1));
         let jar = self.session(&mut Conn::open(self.addr).await?).await?;
         let mut tasks = Vec::new();
@@ -163,10 +149,7 @@ impl Flows {
                 let login = me.login();
                 let mut codes = Vec::with_capacity(share);
                 for _ in 0..share {
-                    codes.push(
-                        browser::authorize(&mut conn, &mut jar, &login, &me.authorize_path(&scope))
-                            .await?,
-                    );
+                    codes.push(browser::authorize(&mut conn, &mut jar, &login, &me.authorize_path(&scope)).await?);
                 }
                 Ok::<_, String>(codes)
             }));
@@ -179,20 +162,13 @@ impl Flows {
     }
 
     /// `count` refresh tokens, each the head of its own rotation chain.
-    pub async fn obtain_refresh_tokens(
-        self: &Arc<Self>,
-        count: usize,
-        scope: &str,
-    ) -> Result<Vec<String>, String> {
+    pub async fn obtain_refresh_tokens(self: &Arc<Self>, count: usize, scope: &str) -> Result<Vec<String>, String> {
         let codes = self.obtain_codes(count, scope, 2).await?;
         let mut conn = Conn::open(self.addr).await?;
         let mut out = Vec::with_capacity(count);
         for code in codes {
             let v = self.token(&mut conn, self.code_body(&code)).await?;
-            let rt = v
-                .get("refresh_token")
-                .and_then(Value::as_str)
-                .ok_or("no refresh_token in the code exchange response")?;
+            let rt = v.get("refresh_token").and_then(Value::as_str).ok_or("no refresh_token in the code exchange response")?;
             out.push(rt.to_string());
         }
         Ok(out)
@@ -200,16 +176,9 @@ impl Flows {
 
     /// An access token good for /userinfo (scope openid).
     pub async fn obtain_access_token(self: &Arc<Self>) -> Result<String, String> {
-        let code = self
-            .obtain_codes(1, SCOPE_LOGIN, 1)
-            .await?
-            .pop()
-            .ok_or("no code")?;
+        let code = self.obtain_codes(1, SCOPE_LOGIN, 1).await?.pop().ok_or("no code")?;
         let mut conn = Conn::open(self.addr).await?;
         let v = self.token(&mut conn, self.code_body(&code)).await?;
-        v.get("access_token")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| "no access_token".into())
+        v.get("access_token").and_then(Value::as_str).map(str::to_string).ok_or_else(|| "no access_token".into())
     }
 }

@@ -27,10 +27,7 @@ pub struct Population<'a> {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// A SQL string literal.
@@ -117,16 +114,8 @@ pub async fn populate(store: &Store, p: &Population<'_>) -> Result<f64, String> 
     let url = store.sqlx_url();
     let connect_err = |e: sqlx::Error| format!("growth: cannot connect to {url}: {e}");
     let mut db = match store.kind {
-        StoreKind::Sqlite => Db::Sqlite(
-            sqlx::SqliteConnection::connect(&url)
-                .await
-                .map_err(connect_err)?,
-        ),
-        StoreKind::Postgres => Db::Postgres(
-            sqlx::PgConnection::connect(&url)
-                .await
-                .map_err(connect_err)?,
-        ),
+        StoreKind::Sqlite => Db::Sqlite(sqlx::SqliteConnection::connect(&url).await.map_err(connect_err)?),
+        StoreKind::Postgres => Db::Postgres(sqlx::PgConnection::connect(&url).await.map_err(connect_err)?),
     };
     if store.kind == StoreKind::Sqlite {
         // A failed load is redone from scratch: no need to fsync every batch.

@@ -66,24 +66,16 @@ impl Conn {
     /// Connects now, so that connection set-up is outside any timed section.
     pub async fn open(addr: SocketAddr) -> Result<Self, String> {
         let host = HeaderValue::from_str(&addr.to_string()).map_err(|e| e.to_string())?;
-        let mut conn = Self {
-            addr,
-            host,
-            sender: None,
-        };
+        let mut conn = Self { addr, host, sender: None };
         conn.connect().await?;
         Ok(conn)
     }
 
     async fn connect(&mut self) -> Result<(), String> {
-        let stream = TcpStream::connect(self.addr)
-            .await
-            .map_err(|e| format!("connect {}: {e}", self.addr))?;
+        let stream = TcpStream::connect(self.addr).await.map_err(|e| format!("connect {}: {e}", self.addr))?;
         // Requests are small and latency is what we measure: no Nagle delay.
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
         tokio::spawn(async move {
             // Ends when the server closes the connection or the sender is dropped.
             let _ = connection.await;
@@ -94,17 +86,8 @@ impl Conn {
 
     /// Sends one request and reads the whole response. A transport failure drops the
     /// connection; the next call reconnects.
-    pub async fn send(
-        &mut self,
-        method: Method,
-        path: &str,
-        extra: &Extra<'_>,
-        form: Option<Bytes>,
-    ) -> Result<Resp, String> {
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(HOST, self.host.clone());
+    pub async fn send(&mut self, method: Method, path: &str, extra: &Extra<'_>, form: Option<Bytes>) -> Result<Resp, String> {
+        let mut builder = Request::builder().method(method).uri(path).header(HOST, self.host.clone());
         if let Some(c) = extra.cookie {
             builder = builder.header("cookie", c);
         }
@@ -118,9 +101,7 @@ impl Conn {
             }
             None => Bytes::new(),
         };
-        let req = builder
-            .body(Full::new(body))
-            .map_err(|e| format!("request: {e}"))?;
+        let req = builder.body(Full::new(body)).map_err(|e| format!("request: {e}"))?;
         let result = self.round_trip(req).await;
         if result.is_err() {
             self.sender = None;
@@ -133,37 +114,18 @@ impl Conn {
             self.connect().await?;
         }
         let sender = self.sender.as_mut().ok_or("not connected")?;
-        sender
-            .ready()
-            .await
-            .map_err(|e| format!("connection: {e}"))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
+        sender.ready().await.map_err(|e| format!("connection: {e}"))?;
+        let resp = sender.send_request(req).await.map_err(|e| format!("request failed: {e}"))?;
         let (parts, body) = resp.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| format!("reading body: {e}"))?
-            .to_bytes();
-        Ok(Resp {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
-        })
+        let body = body.collect().await.map_err(|e| format!("reading body: {e}"))?.to_bytes();
+        Ok(Resp { status: parts.status.as_u16(), headers: parts.headers, body })
     }
 
     pub async fn get(&mut self, path: &str, extra: &Extra<'_>) -> Result<Resp, String> {
         self.send(Method::GET, path, extra, None).await
     }
 
-    pub async fn post_form(
-        &mut self,
-        path: &str,
-        extra: &Extra<'_>,
-        body: Bytes,
-    ) -> Result<Resp, String> {
+    pub async fn post_form(&mut self, path: &str, extra: &Extra<'_>, body: Bytes) -> Result<Resp, String> {
         self.send(Method::POST, path, extra, Some(body)).await
     }
 }

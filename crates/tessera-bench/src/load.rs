@@ -76,40 +76,25 @@ struct ConnResult {
 
 /// Runs one plan with one [`Work`] per connection; returns the stats and the works (so a
 /// scenario can take back what they hold).
-pub async fn run(
-    addr: SocketAddr,
-    server_pid: u32,
-    plan: Plan,
-    works: Vec<Work>,
-) -> Result<(RunStats, Vec<Work>), String> {
+pub async fn run(addr: SocketAddr, server_pid: u32, plan: Plan, works: Vec<Work>) -> Result<(RunStats, Vec<Work>), String> {
     let mut conns = Vec::with_capacity(works.len());
     for _ in 0..works.len() {
         conns.push(Conn::open(addr).await?);
     }
     let n = works.len().max(1);
-    let budget = Arc::new(AtomicI64::new(
-        plan.requests.map(|r| r as i64).unwrap_or(i64::MAX),
-    ));
+    let budget = Arc::new(AtomicI64::new(plan.requests.map(|r| r as i64).unwrap_or(i64::MAX)));
     let sampler = RssSampler::start(server_pid);
     let start = Instant::now();
     let measure_from = start + plan.warmup;
     let end = measure_from + plan.duration;
-    let interval = plan
-        .rate
-        .map(|r| Duration::from_secs_f64(n as f64 / r.max(0.001)));
+    let interval = plan.rate.map(|r| Duration::from_secs_f64(n as f64 / r.max(0.001)));
 
     let mut tasks = Vec::with_capacity(n);
     for (i, (mut work, mut conn)) in works.into_iter().zip(conns).enumerate() {
         let budget = budget.clone();
         tasks.push(tokio::spawn(async move {
-            let mut r = ConnResult {
-                hist: new_histogram(),
-                ok: 0,
-                errors: 0,
-                first_error: None,
-                exhausted: false,
-                finished: start,
-            };
+            let mut r =
+                ConnResult { hist: new_histogram(), ok: 0, errors: 0, first_error: None, exhausted: false, finished: start };
             // Paced connections start staggered over one interval.
             let mut next = interval.map(|iv| start + iv.mul_f64(i as f64 / n as f64));
             loop {
@@ -171,19 +156,13 @@ pub async fn run(
     let cpu0 = procstat::cpu_ticks(server_pid);
     let mut results = Vec::with_capacity(n);
     for t in tasks {
-        results.push(
-            t.await
-                .map_err(|e| format!("a load connection failed: {e}"))?,
-        );
+        results.push(t.await.map_err(|e| format!("a load connection failed: {e}"))?);
     }
     let cpu1 = procstat::cpu_ticks(server_pid);
     let rss_peak = sampler.finish(server_pid).await;
 
     let finished = results.iter().map(|(_, r)| r.finished).max().unwrap_or(end);
-    let seconds = finished
-        .saturating_duration_since(measure_from)
-        .as_secs_f64()
-        .max(1e-9);
+    let seconds = finished.saturating_duration_since(measure_from).as_secs_f64().max(1e-9);
     let mut hist = new_histogram();
     let (mut ok, mut errors, mut exhausted, mut first_error) = (0, 0, false, None);
     let mut works = Vec::with_capacity(n);
@@ -220,15 +199,9 @@ pub async fn run(
         p90_ms: ms(0.9),
         p99_ms: ms(0.99),
         p999_ms: ms(0.999),
-        max_ms: if hist.is_empty() {
-            0.0
-        } else {
-            hist.max() as f64 / 1000.0
-        },
+        max_ms: if hist.is_empty() { 0.0 } else { hist.max() as f64 / 1000.0 },
         server_cpu_pct: cpu_seconds.map(|c| 100.0 * c / seconds),
-        server_cpu_us_per_op: cpu_seconds
-            .filter(|_| requests > 0)
-            .map(|c| 1e6 * c / requests as f64),
+        server_cpu_us_per_op: cpu_seconds.filter(|_| requests > 0).map(|c| 1e6 * c / requests as f64),
         server_rss_peak_mib: (rss_peak > 0).then(|| rss_peak as f64 / 1024.0),
         exhausted,
         first_error,
@@ -290,9 +263,7 @@ mod tests {
         };
         let flows = Flows::new(addr, seed);
         let pools = Arc::new(Pools::default());
-        (0..n)
-            .map(|_| Work::new(Scenario::HttpFloor, &flows, &pools))
-            .collect()
+        (0..n).map(|_| Work::new(Scenario::HttpFloor, &flows, &pools)).collect()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,9 +277,7 @@ mod tests {
             rate: None,
         };
         let started = std::time::Instant::now();
-        let (s, back) = run(addr, std::process::id(), plan, works(addr, 2))
-            .await
-            .unwrap();
+        let (s, back) = run(addr, std::process::id(), plan, works(addr, 2)).await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(3));
         assert_eq!(back.len(), 2);
         assert_eq!(s.errors, 0, "{:?}", s.first_error);
@@ -320,17 +289,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn request_budget_stops_the_run() {
         let addr = tiny_server().await;
-        let plan = Plan {
-            connections: 3,
-            warmup: Duration::ZERO,
-            duration: Duration::from_secs(20),
-            requests: Some(300),
-            rate: None,
-        };
+        let plan =
+            Plan { connections: 3, warmup: Duration::ZERO, duration: Duration::from_secs(20), requests: Some(300), rate: None };
         let started = std::time::Instant::now();
-        let (s, _) = run(addr, std::process::id(), plan, works(addr, 3))
-            .await
-            .unwrap();
+        let (s, _) = run(addr, std::process::id(), plan, works(addr, 3)).await.unwrap();
         assert_eq!(s.requests, 300);
         assert!(started.elapsed() < Duration::from_secs(10));
     }
@@ -345,9 +307,7 @@ mod tests {
             requests: None,
             rate: Some(400.0),
         };
-        let (s, _) = run(addr, std::process::id(), plan, works(addr, 2))
-            .await
-            .unwrap();
+        let (s, _) = run(addr, std::process::id(), plan, works(addr, 2)).await.unwrap();
         assert!((300.0..=420.0).contains(&s.throughput), "{s:?}");
         // An idle loopback server answers in well under a millisecond; timer lateness
         // must not be charged to it.

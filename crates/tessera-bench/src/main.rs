@@ -38,21 +38,14 @@ use crate::scenarios::Scenario;
 use crate::server::StoreKind;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "tessera-bench",
-    about = "Benchmark a tessera server: throughput and latency against measured bounds"
-)]
+#[command(name = "tessera-bench", about = "Benchmark a tessera server: throughput and latency against measured bounds")]
 struct Args {
     /// Store(s) to benchmark: sqlite, postgres, or both (comma-separated).
     #[arg(long, default_value = "sqlite")]
     store: String,
     /// PostgreSQL server for `--store postgres` (loopback only); a fresh database is
     /// created on it for the run and dropped afterwards.
-    #[arg(
-        long,
-        env = "TESSERA_BENCH_PG_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/test"
-    )]
+    #[arg(long, env = "TESSERA_BENCH_PG_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
     pg_url: String,
     /// Connection counts to sweep, comma-separated.
     #[arg(long, value_delimiter = ',')]
@@ -102,9 +95,7 @@ fn parse_stores(s: &str) -> Result<Vec<StoreKind>, String> {
         .map(|x| match x.trim() {
             "sqlite" => Ok(StoreKind::Sqlite),
             "postgres" | "postgresql" => Ok(StoreKind::Postgres),
-            other => Err(format!(
-                "--store: unknown store {other:?} (sqlite, postgres)"
-            )),
+            other => Err(format!("--store: unknown store {other:?} (sqlite, postgres)")),
         })
         .collect()
 }
@@ -115,20 +106,14 @@ fn check_loopback(pg_url: &str) -> Result<(), String> {
     match url.host_str() {
         None | Some("localhost") | Some("[::1]") => Ok(()),
         Some(h) if h.starts_with("127.") => Ok(()),
-        Some(h) => Err(format!(
-            "--pg-url: {h} is not a loopback address; the benchmark only loads this machine"
-        )),
+        Some(h) => Err(format!("--pg-url: {h} is not a loopback address; the benchmark only loads this machine")),
     }
 }
 
 fn scenarios(list: Option<Vec<String>>) -> Result<Vec<Scenario>, String> {
     let mut out = vec![Scenario::HttpFloor];
     match list {
-        None => out.extend(
-            Scenario::ALL
-                .into_iter()
-                .filter(|s| *s != Scenario::HttpFloor),
-        ),
+        None => out.extend(Scenario::ALL.into_iter().filter(|s| *s != Scenario::HttpFloor)),
         Some(names) => {
             for n in names {
                 let s = Scenario::parse(n.trim()).ok_or_else(|| {
@@ -147,42 +132,28 @@ fn scenarios(list: Option<Vec<String>>) -> Result<Vec<Scenario>, String> {
 /// The workspace's release binary, built first when missing.
 fn tessera_bin(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
     if let Some(p) = explicit {
-        return if p.exists() {
-            Ok(p)
-        } else {
-            Err(format!("--tessera-bin {} does not exist", p.display()))
-        };
+        return if p.exists() { Ok(p) } else { Err(format!("--tessera-bin {} does not exist", p.display())) };
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"));
     let bin = target.join("release").join("tessera");
     if !bin.exists() {
-        eprintln!(
-            "{} is missing; building it (cargo build --release -p tessera-server)",
-            bin.display()
-        );
-        let status =
-            std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-                .args(["build", "--release", "-p", "tessera-server"])
-                .current_dir(&workspace)
-                .status()
-                .map_err(|e| format!("cannot run cargo: {e}"))?;
+        eprintln!("{} is missing; building it (cargo build --release -p tessera-server)", bin.display());
+        let status = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["build", "--release", "-p", "tessera-server"])
+            .current_dir(&workspace)
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
         if !status.success() || !bin.exists() {
             return Err("building the tessera server failed".into());
         }
     }
-    bin.canonicalize()
-        .map_err(|e| format!("{}: {e}", bin.display()))
+    bin.canonicalize().map_err(|e| format!("{}: {e}", bin.display()))
 }
 
 /// `2026-11-01T12-30-05Z` (file-name safe) for now, UTC.
 fn timestamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
     let z = days + 719_468;
@@ -194,12 +165,7 @@ fn timestamp() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}-{:02}-{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}-{:02}-{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 fn options(args: Args) -> Result<(run::Options, PathBuf), String> {
@@ -207,11 +173,7 @@ fn options(args: Args) -> Result<(run::Options, PathBuf), String> {
     if stores.contains(&StoreKind::Postgres) {
         check_loopback(&args.pg_url)?;
     }
-    let (duration, warmup, sign) = if args.quick {
-        (2.0, 0.5, 1.0)
-    } else {
-        (10.0, 2.0, 3.0)
-    };
+    let (duration, warmup, sign) = if args.quick { (2.0, 0.5, 1.0) } else { (10.0, 2.0, 3.0) };
     let secs = |v: Option<f64>, d: f64, name: &str| -> Result<Duration, String> {
         let v = v.unwrap_or(d);
         // Bounded runs: at most an hour per point.
@@ -238,9 +200,7 @@ fn options(args: Args) -> Result<(run::Options, PathBuf), String> {
         },
         quick: args.quick,
         client_threads: args.client_threads.max(1),
-        sign_seconds: secs(args.sign_seconds, sign, "sign-seconds")?
-            .as_secs_f64()
-            .max(0.1),
+        sign_seconds: secs(args.sign_seconds, sign, "sign-seconds")?.as_secs_f64().max(0.1),
         growth_n: args.growth.then_some(args.growth_n),
         tessera_bin: tessera_bin(args.tessera_bin)?,
         server_log_level: args.server_log_level,
@@ -265,16 +225,12 @@ fn write_outputs(report: &report::Report, out: &Path) -> Result<(), String> {
             if !text {
                 eprintln!("note: no TrueType font found; the plot has no labels (see the Markdown sweep table)");
             }
-            std::fs::copy(&png, out.join("latest.png"))
-                .map_err(|e| format!("cannot write latest.png: {e}"))?;
+            std::fs::copy(&png, out.join("latest.png")).map_err(|e| format!("cannot write latest.png: {e}"))?;
         }
         Err(e) => eprintln!("warning: {e}"),
     }
     println!("{md}");
-    eprintln!(
-        "results: {}/{stamp}.{{md,json,png}} and latest.*",
-        out.display()
-    );
+    eprintln!("results: {}/{stamp}.{{md,json,png}} and latest.*", out.display());
     Ok(())
 }
 
@@ -288,11 +244,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -323,15 +275,9 @@ mod tests {
     #[test]
     fn scenario_list_always_has_the_floor_first() {
         let s = super::scenarios(Some(vec!["jwks".into()])).unwrap();
-        assert_eq!(
-            s.iter().map(|s| s.name()).collect::<Vec<_>>(),
-            vec!["http_floor", "jwks"]
-        );
+        assert_eq!(s.iter().map(|s| s.name()).collect::<Vec<_>>(), vec!["http_floor", "jwks"]);
         assert!(super::scenarios(Some(vec!["nope".into()])).is_err());
-        assert_eq!(
-            super::scenarios(None).unwrap().len(),
-            super::Scenario::ALL.len()
-        );
+        assert_eq!(super::scenarios(None).unwrap().len(), super::Scenario::ALL.len());
     }
 
     #[test]

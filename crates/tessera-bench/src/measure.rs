@@ -32,56 +32,33 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    pub async fn new(
-        scenario: Scenario,
-        flows: &Arc<Flows>,
-        connections: usize,
-    ) -> Result<Self, String> {
+    pub async fn new(scenario: Scenario, flows: &Arc<Flows>, connections: usize) -> Result<Self, String> {
         let pools = Arc::new(Pools::default());
         prepare(scenario, flows, &pools, connections).await?;
-        Ok(Self {
-            scenario,
-            flows: flows.clone(),
-            pools,
-        })
+        Ok(Self { scenario, flows: flows.clone(), pools })
     }
 
     /// Codes for a run expected to go at `rate` operations per second.
     async fn top_up_codes(&self, plan: &Plan, rate: f64, max: usize) -> Result<(), String> {
         let secs = (plan.warmup + plan.duration).as_secs_f64();
         let by_time = (rate * secs * 1.3) as usize + 4 * plan.connections;
-        let want = plan
-            .requests
-            .map(|r| (r as usize + 4 * plan.connections).min(by_time))
-            .unwrap_or(by_time)
-            .min(max);
+        let want = plan.requests.map(|r| (r as usize + 4 * plan.connections).min(by_time)).unwrap_or(by_time).min(max);
         let missing = want.saturating_sub(self.pools.code_count());
         if missing > 0 {
             let started = Instant::now();
             let codes = self.flows.obtain_codes(missing, SCOPE_LOGIN, 2).await?;
             self.pools.add_codes(codes);
-            eprintln!(
-                "    obtained {missing} codes in {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
+            eprintln!("    obtained {missing} codes in {:.1} s", started.elapsed().as_secs_f64());
         }
         Ok(())
     }
 
     /// One timed run; `expected` sizes the code batch.
-    pub async fn run(
-        &self,
-        server: &Server,
-        plan: Plan,
-        expected: f64,
-        max_codes: usize,
-    ) -> Result<RunStats, String> {
+    pub async fn run(&self, server: &Server, plan: Plan, expected: f64, max_codes: usize) -> Result<RunStats, String> {
         if self.scenario.needs_codes() {
             self.top_up_codes(&plan, expected, max_codes).await?;
         }
-        let works = (0..plan.connections)
-            .map(|_| Work::new(self.scenario, &self.flows, &self.pools))
-            .collect();
+        let works = (0..plan.connections).map(|_| Work::new(self.scenario, &self.flows, &self.pools)).collect();
         let (stats, works) = load::run(server.addr, server.pid, plan, works).await?;
         works.into_iter().for_each(Work::release);
         Ok(stats)
@@ -89,10 +66,7 @@ impl Prepared {
 }
 
 fn progress(scenario: Scenario, s: &RunStats) {
-    let paced = s
-        .offered_rate
-        .map(|r| format!(" paced at {r:.0}/s"))
-        .unwrap_or_default();
+    let paced = s.offered_rate.map(|r| format!(" paced at {r:.0}/s")).unwrap_or_default();
     eprintln!(
         "  {:<26} conns {:>3}{paced}: {:>9.1} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
         scenario.name(),
@@ -105,13 +79,7 @@ fn progress(scenario: Scenario, s: &RunStats) {
 }
 
 pub fn plan(settings: &Settings, connections: usize, rate: Option<f64>) -> Plan {
-    Plan {
-        connections,
-        warmup: settings.warmup,
-        duration: settings.duration,
-        requests: settings.requests,
-        rate,
-    }
+    Plan { connections, warmup: settings.warmup, duration: settings.duration, requests: settings.requests, rate }
 }
 
 /// The first guess of a code-exchange rate: the bound (two RS256 signatures per exchange).
@@ -150,15 +118,7 @@ pub async fn scenario(
     };
     let mut expected = expected_rate(settings);
     for &c in &settings.connections {
-        match prepared
-            .run(
-                server,
-                plan(settings, c, None),
-                expected,
-                settings.max_codes,
-            )
-            .await
-        {
+        match prepared.run(server, plan(settings, c, None), expected, settings.max_codes).await {
             Ok(s) => {
                 progress(scenario, &s);
                 expected = expected.max(s.throughput * 1.2);
@@ -171,29 +131,15 @@ pub async fn scenario(
             }
         }
     }
-    result.best = result
-        .sweep
-        .iter()
-        .filter(|s| s.throughput > 0.0)
-        .max_by(|a, b| a.throughput.total_cmp(&b.throughput))
-        .cloned();
+    result.best =
+        result.sweep.iter().filter(|s| s.throughput > 0.0).max_by(|a, b| a.throughput.total_cmp(&b.throughput)).cloned();
     let Some(best) = result.best.clone() else {
-        result
-            .error
-            .get_or_insert_with(|| "no successful operation".into());
+        result.error.get_or_insert_with(|| "no successful operation".into());
         return result;
     };
     if scenario.issues_tokens() {
         let rate = 0.8 * best.throughput;
-        match prepared
-            .run(
-                server,
-                plan(settings, best.connections, Some(rate)),
-                rate,
-                settings.max_codes,
-            )
-            .await
-        {
+        match prepared.run(server, plan(settings, best.connections, Some(rate)), rate, settings.max_codes).await {
             Ok(s) => {
                 progress(scenario, &s);
                 result.at_80 = Some(s);
@@ -207,20 +153,9 @@ pub async fn scenario(
 
 /// Sets the bound, ratio and checks of a measured scenario (again when the final bounds
 /// are known).
-pub fn apply_targets(
-    r: &mut ScenarioResult,
-    sign_rate: &BTreeMap<String, f64>,
-    floor: Option<f64>,
-) {
+pub fn apply_targets(r: &mut ScenarioResult, sign_rate: &BTreeMap<String, f64>, floor: Option<f64>) {
     if let Some(best) = &r.best {
-        let (bound, ratio, checks) = bound_and_checks(
-            r.scenario,
-            r.store,
-            sign_rate,
-            floor,
-            best,
-            r.at_80.as_ref(),
-        );
+        let (bound, ratio, checks) = bound_and_checks(r.scenario, r.store, sign_rate, floor, best, r.at_80.as_ref());
         r.bound = bound;
         r.ratio = ratio;
         r.checks = checks;

@@ -46,24 +46,13 @@ fn colour(index: usize) -> RGBAColor {
     Palette99::pick(index).to_rgba()
 }
 
-fn series(
-    results: &[ScenarioResult],
-    value: impl Fn(&crate::load::RunStats) -> f64,
-) -> Vec<Series> {
+fn series(results: &[ScenarioResult], value: impl Fn(&crate::load::RunStats) -> f64) -> Vec<Series> {
     results
         .iter()
         .filter(|r| !r.sweep.is_empty())
         .map(|r| {
-            let pts = r
-                .sweep
-                .iter()
-                .map(|s| (s.connections as f64, value(s)))
-                .filter(|(_, v)| *v > 0.0)
-                .collect();
-            let index = Scenario::ALL
-                .iter()
-                .position(|s| *s == r.scenario)
-                .unwrap_or(0);
+            let pts = r.sweep.iter().map(|s| (s.connections as f64, value(s))).filter(|(_, v)| *v > 0.0).collect();
+            let index = Scenario::ALL.iter().position(|s| *s == r.scenario).unwrap_or(0);
             (r.scenario.name().to_string(), index, pts)
         })
         .collect()
@@ -71,10 +60,7 @@ fn series(
 
 /// (min, max) of the values, widened so that lines do not touch the frame.
 fn range(all: &[Series], pick: impl Fn(&(f64, f64)) -> f64) -> (f64, f64) {
-    let vals: Vec<f64> = all
-        .iter()
-        .flat_map(|(_, _, p)| p.iter().map(&pick))
-        .collect();
+    let vals: Vec<f64> = all.iter().flat_map(|(_, _, p)| p.iter().map(&pick)).collect();
     let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !lo.is_finite() || !hi.is_finite() {
@@ -106,17 +92,9 @@ fn panel<DB: DrawingBackend>(
     let mut builder = ChartBuilder::on(area);
     builder.margin(14);
     if text {
-        builder
-            .caption(title, ("sans-serif", 20))
-            .x_label_area_size(40)
-            .y_label_area_size(70);
+        builder.caption(title, ("sans-serif", 20)).x_label_area_size(40).y_label_area_size(70);
     }
-    let mut chart = builder
-        .build_cartesian_2d(
-            (x0.max(0.5)..x1).log_scale(),
-            (y0.max(1e-3)..y1).log_scale(),
-        )
-        .map_err(err)?;
+    let mut chart = builder.build_cartesian_2d((x0.max(0.5)..x1).log_scale(), (y0.max(1e-3)..y1).log_scale()).map_err(err)?;
     let mut mesh = chart.configure_mesh();
     mesh.light_line_style(WHITE.mix(0.0));
     if text {
@@ -132,35 +110,22 @@ fn panel<DB: DrawingBackend>(
     mesh.draw().map_err(err)?;
     for (_, index, pts) in data {
         let color = colour(*index);
-        chart
-            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
-            .map_err(err)?;
-        chart
-            .draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled())))
-            .map_err(err)?;
+        chart.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2))).map_err(err)?;
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled()))).map_err(err)?;
     }
     Ok(())
 }
 
 /// One legend for the whole figure, in its own column.
-fn legend<DB: DrawingBackend>(
-    area: &DrawingArea<DB, plotters::coord::Shift>,
-    names: &[(String, usize)],
-) -> Result<(), String> {
+fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, names: &[(String, usize)]) -> Result<(), String> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("plot: {e:?}");
     let font = ("sans-serif", 15).into_font();
     for (row, (name, index)) in names.iter().enumerate() {
         let y = 60 + 26 * row as i32;
         let color = colour(*index);
-        area.draw(&PathElement::new(
-            vec![(10, y), (40, y)],
-            color.stroke_width(3),
-        ))
-        .map_err(err)?;
-        area.draw(&Circle::new((25, y), 4, color.filled()))
-            .map_err(err)?;
-        area.draw(&Text::new(name.clone(), (50, y - 8), font.clone()))
-            .map_err(err)?;
+        area.draw(&PathElement::new(vec![(10, y), (40, y)], color.stroke_width(3))).map_err(err)?;
+        area.draw(&Circle::new((25, y), 4, color.filled())).map_err(err)?;
+        area.draw(&Text::new(name.clone(), (50, y - 8), font.clone())).map_err(err)?;
     }
     Ok(())
 }
@@ -178,20 +143,8 @@ pub fn write(report: &Report, path: &Path) -> Result<bool, String> {
         let store = st.store.as_str();
         let tput = series(&st.scenarios, |s| s.throughput);
         let p99 = series(&st.scenarios, |s| s.p99_ms);
-        panel(
-            &areas[2 * i],
-            &format!("{store}: throughput (req/s)"),
-            "req/s",
-            &tput,
-            text,
-        )?;
-        panel(
-            &areas[2 * i + 1],
-            &format!("{store}: p99 latency (ms)"),
-            "p99 (ms)",
-            &p99,
-            text,
-        )?;
+        panel(&areas[2 * i], &format!("{store}: throughput (req/s)"), "req/s", &tput, text)?;
+        panel(&areas[2 * i + 1], &format!("{store}: p99 latency (ms)"), "p99 (ms)", &p99, text)?;
         for (name, index, _) in tput {
             if !names.iter().any(|(n, _)| *n == name) {
                 names.push((name, index));
@@ -202,7 +155,6 @@ pub fn write(report: &Report, path: &Path) -> Result<bool, String> {
         names.sort_by_key(|(_, i)| *i);
         legend(&side, &names)?;
     }
-    root.present()
-        .map_err(|e| format!("plot: cannot write {}: {e:?}", path.display()))?;
+    root.present().map_err(|e| format!("plot: cannot write {}: {e:?}", path.display()))?;
     Ok(text)
 }

@@ -9,11 +9,7 @@ use std::time::Duration;
 /// Resident set size in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok())
 }
 
 /// User + system CPU time in clock ticks.
@@ -32,12 +28,7 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
 /// figure, so the report shows how busy the machine was.
 pub fn loadavg() -> Option<String> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    Some(
-        text.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
+    Some(text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on every common Linux).

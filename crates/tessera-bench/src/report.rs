@@ -43,22 +43,10 @@ pub struct Check {
 
 impl Check {
     pub fn at_least(what: &str, value: f64, limit: f64) -> Self {
-        Self {
-            what: what.into(),
-            value,
-            limit,
-            at_least: true,
-            pass: value >= limit,
-        }
+        Self { what: what.into(), value, limit, at_least: true, pass: value >= limit }
     }
     pub fn at_most(what: &str, value: f64, limit: f64) -> Self {
-        Self {
-            what: what.into(),
-            value,
-            limit,
-            at_least: false,
-            pass: value <= limit,
-        }
+        Self { what: what.into(), value, limit, at_least: false, pass: value <= limit }
     }
 }
 
@@ -157,52 +145,31 @@ pub fn bound_and_checks(
     let sign_of = |alg: SigningAlg| sign.get(alg.as_str()).copied();
     let rs = sign_of(SigningAlg::RS256);
     let (bound, min_ratio) = match scenario {
-        Scenario::ClientCredentials(SigningAlg::EdDSA) => {
-            (floor.map(|f| ("HTTP floor".to_string(), f)), Some(0.50))
+        Scenario::ClientCredentials(SigningAlg::EdDSA) => (floor.map(|f| ("HTTP floor".to_string(), f)), Some(0.50)),
+        Scenario::ClientCredentials(alg) => {
+            (sign_of(alg).map(|r| (format!("{alg} sign rate"), r)), (alg == SigningAlg::RS256).then_some(0.85))
         }
-        Scenario::ClientCredentials(alg) => (
-            sign_of(alg).map(|r| (format!("{alg} sign rate"), r)),
-            (alg == SigningAlg::RS256).then_some(0.85),
-        ),
         Scenario::AuthorizationCode => (
             rs.map(|r| ("RS256 sign rate / 2".to_string(), r / 2.0)),
-            Some(if store == StoreKind::Postgres {
-                0.60
-            } else {
-                0.75
-            }),
+            Some(if store == StoreKind::Postgres { 0.60 } else { 0.75 }),
         ),
         Scenario::Refresh => (rs.map(|r| ("RS256 sign rate".to_string(), r)), Some(0.75)),
-        Scenario::RefreshIdToken => (
-            rs.map(|r| ("RS256 sign rate / 2".to_string(), r / 2.0)),
-            Some(0.75),
-        ),
+        Scenario::RefreshIdToken => (rs.map(|r| ("RS256 sign rate / 2".to_string(), r / 2.0)), Some(0.75)),
         Scenario::Discovery | Scenario::Jwks | Scenario::Userinfo | Scenario::HttpFloor => {
             (floor.map(|f| ("HTTP floor".to_string(), f)), None)
         }
         Scenario::LoginFlow => (None, None),
     };
     let bound = bound.map(|(what, rate)| Bound { what, rate });
-    let ratio = bound
-        .as_ref()
-        .filter(|b| b.rate > 0.0)
-        .map(|b| best.throughput / b.rate);
+    let ratio = bound.as_ref().filter(|b| b.rate > 0.0).map(|b| best.throughput / b.rate);
     let mut checks = Vec::new();
     if let (Some(min), Some(r)) = (min_ratio, ratio) {
         checks.push(Check::at_least("throughput / bound", r, min));
     }
     if scenario.issues_tokens() {
         match at_80 {
-            Some(s) => checks.push(Check::at_most(
-                "p99 at 80 % of peak (ms)",
-                s.p99_ms,
-                P99_AT_80_MS,
-            )),
-            None => checks.push(Check::at_most(
-                "p99 at 80 % of peak (ms)",
-                f64::INFINITY,
-                P99_AT_80_MS,
-            )),
+            Some(s) => checks.push(Check::at_most("p99 at 80 % of peak (ms)", s.p99_ms, P99_AT_80_MS)),
+            None => checks.push(Check::at_most("p99 at 80 % of peak (ms)", f64::INFINITY, P99_AT_80_MS)),
         }
     }
     if best.errors > 0 {
@@ -244,11 +211,7 @@ fn target_text(checks: &[Check]) -> String {
             "throughput / bound" => format!("≥ {:.0} %", c.limit * 100.0),
             "errors" => "no errors".into(),
             w if w.starts_with("p99") => format!("p99@80% ≤ {} ms", num(c.limit)),
-            w => format!(
-                "{w} {} {}",
-                if c.at_least { "≥" } else { "≤" },
-                num(c.limit)
-            ),
+            w => format!("{w} {} {}", if c.at_least { "≥" } else { "≤" }, num(c.limit)),
         })
         .collect();
     if parts.is_empty() {
@@ -263,8 +226,7 @@ impl Report {
         let mut md = String::new();
         let s = &self.settings;
         let _ = writeln!(md, "# Tessera benchmark, {}\n", self.started_at);
-        let _ =
-            writeln!(
+        let _ = writeln!(
             md,
             "{} cores shared by server and load generator ({} client thread{}); connections {:?}; \
              warm-up {} s, {} s per point{}; server log level `{}`{}.\n",
@@ -303,10 +265,7 @@ impl Report {
             md,
             "| scenario | store | conns | req/s | p50 | p90 | p99 | p99.9 (ms) | errors | server CPU % | RSS MiB | bound (req/s) | ratio | p99 @80 % (ms) | target | pass/fail |"
         );
-        let _ = writeln!(
-            md,
-            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|"
-        );
+        let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|");
         for st in &self.stores {
             for r in &st.scenarios {
                 match &r.best {
@@ -353,12 +312,8 @@ impl Report {
     fn process_section(&self, md: &mut String) {
         let _ = writeln!(md, "\n## Process\n\n| store | metric | value | target | pass/fail |\n|---|---|--:|---|---|");
         for st in &self.stores {
-            let _ = writeln!(
-                md,
-                "| {} | first start, spawn to ready (ms) | {} | — | — |",
-                st.store.as_str(),
-                num(st.first_start_ms)
-            );
+            let _ =
+                writeln!(md, "| {} | first start, spawn to ready (ms) | {} | — | — |", st.store.as_str(), num(st.first_start_ms));
             let _ = writeln!(
                 md,
                 "| {} | idle RSS after load (MiB) | {} | — | — |",
@@ -366,12 +321,7 @@ impl Report {
                 opt(st.idle_rss_after_load_mib)
             );
             if let Some(sc) = st.peak_rss_scenario {
-                let _ = writeln!(
-                    md,
-                    "| {} | peak RSS came from | {} | — | — |",
-                    st.store.as_str(),
-                    sc.name()
-                );
+                let _ = writeln!(md, "| {} | peak RSS came from | {} | — | — |", st.store.as_str(), sc.name());
             }
             for c in &st.checks {
                 let _ = writeln!(
@@ -397,16 +347,9 @@ impl Report {
             for r in &st.scenarios {
                 let first = r.best.as_ref().and_then(|b| b.first_error.clone());
                 if let Some(e) = r.error.clone().or(first) {
-                    lines.push(format!(
-                        "- {} on {}: {}",
-                        r.scenario.name(),
-                        st.store.as_str(),
-                        e.replace('\n', " ")
-                    ));
+                    lines.push(format!("- {} on {}: {}", r.scenario.name(), st.store.as_str(), e.replace('\n', " ")));
                 }
-                if r.best.as_ref().is_some_and(|b| b.exhausted)
-                    || r.sweep.iter().any(|b| b.exhausted)
-                {
+                if r.best.as_ref().is_some_and(|b| b.exhausted) || r.sweep.iter().any(|b| b.exhausted) {
                     lines.push(format!(
                         "- {} on {}: a run ran out of prepared codes or refresh chains and ended early (figures cover the time it ran)",
                         r.scenario.name(),
@@ -443,9 +386,7 @@ impl Report {
                     num(r.empty_throughput),
                     opt(r.grown.as_ref().map(|s| s.throughput)),
                     opt(r.grown.as_ref().map(|s| s.p99_ms)),
-                    r.ratio
-                        .map(|x| format!("{:.0} %", x * 100.0))
-                        .unwrap_or_else(|| "—".into()),
+                    r.ratio.map(|x| format!("{:.0} %", x * 100.0)).unwrap_or_else(|| "—".into()),
                     GROWTH_MIN_RATIO * 100.0,
                     match r.pass {
                         Some(true) => "pass",

@@ -59,9 +59,7 @@ async fn sign_rates(seconds: f64, threads: usize) -> BTreeMap<String, f64> {
 }
 
 pub async fn run(opts: &Options, started_at: String) -> Report {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let load_start = procstat::loadavg();
     let before = sign_rates(opts.sign_seconds, threads).await;
     let mut settings = opts.measure.clone();
@@ -134,11 +132,7 @@ async fn run_store(opts: &Options, kind: StoreKind, settings: &measure::Settings
             return result;
         }
     };
-    let t = Tessera {
-        bin: opts.tessera_bin.clone(),
-        store,
-        log_level: opts.server_log_level.clone(),
-    };
+    let t = Tessera { bin: opts.tessera_bin.clone(), store, log_level: opts.server_log_level.clone() };
     if let Err(e) = run_on(&t, opts, settings, &mut result).await {
         eprintln!("{}: {e}", kind.as_str());
         result.error = Some(e);
@@ -147,12 +141,7 @@ async fn run_store(opts: &Options, kind: StoreKind, settings: &measure::Settings
     result
 }
 
-async fn run_on(
-    t: &Tessera,
-    opts: &Options,
-    settings: &measure::Settings,
-    result: &mut StoreResult,
-) -> Result<(), String> {
+async fn run_on(t: &Tessera, opts: &Options, settings: &measure::Settings, result: &mut StoreResult) -> Result<(), String> {
     let seed = seed::seed(t)?;
     let first = t.serve().await?;
     result.first_start_ms = first.ready_in.as_secs_f64() * 1000.0;
@@ -167,15 +156,7 @@ async fn run_on(
     let flows = Flows::new(server.addr, seed.clone());
 
     for &scenario in &opts.scenarios {
-        let r = measure::scenario(
-            scenario,
-            result.store,
-            &server,
-            &flows,
-            settings,
-            result.http_floor,
-        )
-        .await;
+        let r = measure::scenario(scenario, result.store, &server, &flows, settings, result.http_floor).await;
         if scenario == Scenario::HttpFloor {
             result.http_floor = r.best.as_ref().map(|b| b.throughput);
         }
@@ -189,36 +170,18 @@ async fn run_on(
     }
     result.idle_rss_after_load_mib = settled_rss(server.pid).await;
     result.checks = vec![
-        Check::at_most(
-            "cold start on an existing database (ms)",
-            result.cold_start_ms,
-            report::COLD_START_MS,
-        ),
-        Check::at_most(
-            "idle RSS (MiB)",
-            result.idle_rss_mib.unwrap_or(f64::NAN),
-            report::RSS_IDLE_MIB,
-        ),
-        Check::at_most(
-            "peak RSS under load (MiB)",
-            result.peak_rss_mib.unwrap_or(f64::NAN),
-            report::RSS_LOAD_MIB,
-        ),
+        Check::at_most("cold start on an existing database (ms)", result.cold_start_ms, report::COLD_START_MS),
+        Check::at_most("idle RSS (MiB)", result.idle_rss_mib.unwrap_or(f64::NAN), report::RSS_IDLE_MIB),
+        Check::at_most("peak RSS under load (MiB)", result.peak_rss_mib.unwrap_or(f64::NAN), report::RSS_LOAD_MIB),
     ];
 
     if let Some(n) = opts.growth_n {
         server.stop().await;
-        let hash = tessera_core::password::hash_password("growth-password")
-            .map_err(|e| format!("{e:?}"))?;
+        let hash = tessera_core::password::hash_password("growth-password").map_err(|e| format!("{e:?}"))?;
         eprintln!("  growth: loading {n} users and refresh families");
         let seconds = growth::populate(
             &t.store,
-            &Population {
-                n,
-                client_id: &seed.web_client_id,
-                audience: API_RS256,
-                password_hash: &hash,
-            },
+            &Population { n, client_id: &seed.web_client_id, audience: API_RS256, password_hash: &hash },
         )
         .await?;
         server = t.serve().await?;
@@ -229,10 +192,7 @@ async fn run_on(
             idle_rss_mib: settled_rss(server.pid).await,
             rows: Vec::new(),
         };
-        eprintln!(
-            "  growth: loaded in {seconds:.0} s; ready in {:.1} ms",
-            g.cold_start_ms
-        );
+        eprintln!("  growth: loaded in {seconds:.0} s; ready in {:.1} ms", g.cold_start_ms);
         let flows = Flows::new(server.addr, seed);
         for r in &result.scenarios {
             g.rows.push(growth_row(r, &server, &flows, settings).await);
@@ -271,15 +231,7 @@ async fn growth_row(
         error: None,
     };
     let outcome = match Prepared::new(r.scenario, flows, best.connections).await {
-        Ok(p) => {
-            p.run(
-                server,
-                measure::plan(settings, best.connections, None),
-                best.throughput * 1.2,
-                settings.max_codes,
-            )
-            .await
-        }
+        Ok(p) => p.run(server, measure::plan(settings, best.connections, None), best.throughput * 1.2, settings.max_codes).await,
         Err(e) => Err(format!("cannot prepare: {e}")),
     };
     match outcome {

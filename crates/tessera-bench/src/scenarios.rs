@@ -79,13 +79,7 @@ impl Scenario {
 
     /// Scenarios that issue tokens: the p99-at-80 %-load target applies to them.
     pub fn issues_tokens(self) -> bool {
-        matches!(
-            self,
-            Self::ClientCredentials(_)
-                | Self::AuthorizationCode
-                | Self::Refresh
-                | Self::RefreshIdToken
-        )
+        matches!(self, Self::ClientCredentials(_) | Self::AuthorizationCode | Self::Refresh | Self::RefreshIdToken)
     }
 
     /// Whether each operation consumes a prepared authorization code.
@@ -136,30 +130,17 @@ impl Pools {
 
 /// Obtains what `scenario` needs for `connections` connections, except codes (which are
 /// obtained right before each timed run, see [`Scenario::needs_codes`]).
-pub async fn prepare(
-    scenario: Scenario,
-    flows: &Arc<Flows>,
-    pools: &Pools,
-    connections: usize,
-) -> Result<(), String> {
+pub async fn prepare(scenario: Scenario, flows: &Arc<Flows>, pools: &Pools, connections: usize) -> Result<(), String> {
     match scenario {
         Scenario::Refresh | Scenario::RefreshIdToken => {
-            let scope = if scenario == Scenario::Refresh {
-                SCOPE_REFRESH
-            } else {
-                SCOPE_REFRESH_ID
-            };
+            let scope = if scenario == Scenario::Refresh { SCOPE_REFRESH } else { SCOPE_REFRESH_ID };
             let missing = connections.saturating_sub(pools.refresh_count());
             for t in flows.obtain_refresh_tokens(missing, scope).await? {
                 pools.push_refresh(t);
             }
         }
         Scenario::Userinfo => {
-            let has = pools
-                .access_token
-                .lock()
-                .map(|t| t.is_some())
-                .unwrap_or(false);
+            let has = pools.access_token.lock().map(|t| t.is_some()).unwrap_or(false);
             if !has {
                 let token = flows.obtain_access_token().await?;
                 if let Ok(mut t) = pools.access_token.lock() {
@@ -204,14 +185,7 @@ impl Work {
             _ => None,
         };
         let authorization = pools.access_token.lock().ok().and_then(|t| t.clone());
-        Self {
-            scenario,
-            flows: flows.clone(),
-            pools: pools.clone(),
-            body,
-            authorization,
-            chain: None,
-        }
+        Self { scenario, flows: flows.clone(), pools: pools.clone(), body, authorization, chain: None }
     }
 
     pub async fn op(&mut self, conn: &mut Conn) -> Outcome {
@@ -221,22 +195,15 @@ impl Work {
             Scenario::Discovery => conn.get(routes::OPENID_CONFIGURATION, &none).await,
             Scenario::Jwks => conn.get(routes::JWKS, &none).await,
             Scenario::Userinfo => {
-                let extra = Extra {
-                    cookie: None,
-                    authorization: self.authorization.as_deref(),
-                };
+                let extra = Extra { cookie: None, authorization: self.authorization.as_deref() };
                 conn.get(routes::USERINFO, &extra).await
             }
-            Scenario::ClientCredentials(_) => {
-                conn.post_form(routes::TOKEN, &none, self.body.clone().unwrap_or_default())
-                    .await
-            }
+            Scenario::ClientCredentials(_) => conn.post_form(routes::TOKEN, &none, self.body.clone().unwrap_or_default()).await,
             Scenario::AuthorizationCode => {
                 let Some(code) = self.pools.pop_code() else {
                     return Outcome::Exhausted;
                 };
-                conn.post_form(routes::TOKEN, &none, self.flows.code_body(&code))
-                    .await
+                conn.post_form(routes::TOKEN, &none, self.flows.code_body(&code)).await
             }
             Scenario::Refresh | Scenario::RefreshIdToken => return self.refresh(conn).await,
             Scenario::LoginFlow => {
@@ -262,14 +229,7 @@ impl Work {
         let Some(token) = self.chain.take() else {
             return Outcome::Exhausted;
         };
-        let resp = match conn
-            .post_form(
-                routes::TOKEN,
-                &Extra::default(),
-                self.flows.refresh_body(&token),
-            )
-            .await
-        {
+        let resp = match conn.post_form(routes::TOKEN, &Extra::default(), self.flows.refresh_body(&token)).await {
             Ok(r) => r,
             Err(e) => {
                 // Transport error: the server may not have seen it; the token may still be good.
@@ -280,11 +240,7 @@ impl Work {
         if !resp.ok() {
             return Outcome::Failed(resp.describe());
         }
-        match resp.json().ok().and_then(|v| {
-            v.get("refresh_token")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        }) {
+        match resp.json().ok().and_then(|v| v.get("refresh_token").and_then(Value::as_str).map(str::to_string)) {
             Some(next) => {
                 self.chain = Some(next);
                 Outcome::Ok

@@ -30,18 +30,11 @@ pub struct Seed {
 }
 
 fn field(v: &Value, name: &str, what: &str) -> Result<String, String> {
-    v.get(name)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| format!("{what}: no {name} in the CLI output"))
+    v.get(name).and_then(Value::as_str).map(str::to_string).ok_or_else(|| format!("{what}: no {name} in the CLI output"))
 }
 
 pub fn seed(t: &Tessera) -> Result<Seed, String> {
-    for (identifier, alg) in [
-        (API_RS256, "RS256"),
-        (API_ES256, "ES256"),
-        (API_EDDSA, "EdDSA"),
-    ] {
+    for (identifier, alg) in [(API_RS256, "RS256"), (API_ES256, "ES256"), (API_EDDSA, "EdDSA")] {
         t.cli(
             &[
                 "apis",
@@ -61,31 +54,12 @@ pub fn seed(t: &Tessera) -> Result<Seed, String> {
         )?;
     }
     let m2m = t.cli(
-        &[
-            "clients",
-            "create",
-            "--name",
-            "Bench M2M",
-            "--app-type",
-            "non_interactive",
-            "--grant-type",
-            "client_credentials",
-        ],
+        &["clients", "create", "--name", "Bench M2M", "--app-type", "non_interactive", "--grant-type", "client_credentials"],
         None,
     )?;
     let m2m_client_id = field(&m2m, "client_id", "M2M client")?;
     for api in [API_RS256, API_ES256, API_EDDSA] {
-        t.cli(
-            &[
-                "grants",
-                "create",
-                "--client-id",
-                &m2m_client_id,
-                "--audience",
-                api,
-            ],
-            None,
-        )?;
+        t.cli(&["grants", "create", "--client-id", &m2m_client_id, "--audience", api], None)?;
     }
     let web = t.cli(
         &[
@@ -107,18 +81,7 @@ pub fn seed(t: &Tessera) -> Result<Seed, String> {
         None,
     )?;
     let password = format!("bench-{}", tessera_core::crypto::random_alnum(16));
-    t.cli(
-        &[
-            "users",
-            "create",
-            "--email",
-            USER_EMAIL,
-            "--email-verified",
-            "true",
-            "--password-stdin",
-        ],
-        Some(&password),
-    )?;
+    t.cli(&["users", "create", "--email", USER_EMAIL, "--email-verified", "true", "--password-stdin"], Some(&password))?;
     Ok(Seed {
         m2m_client_secret: field(&m2m, "client_secret", "M2M client")?,
         m2m_client_id,

@@ -51,8 +51,7 @@ fn random_suffix() -> String {
 impl Store {
     pub async fn create(kind: StoreKind, pg_url: &str) -> Result<Self, String> {
         let dir = std::env::temp_dir().join(format!("tessera-bench-{}", random_suffix()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let (database_url, admin) = match kind {
             StoreKind::Sqlite => (None, None),
             StoreKind::Postgres => {
@@ -70,12 +69,7 @@ impl Store {
                 (Some(url.to_string()), Some((pg_url.to_string(), name)))
             }
         };
-        Ok(Self {
-            kind,
-            dir,
-            database_url,
-            admin,
-        })
+        Ok(Self { kind, dir, database_url, admin })
     }
 
     /// The URL sqlx connects to for bulk loading.
@@ -101,11 +95,7 @@ impl Store {
         if let Some((admin_url, name)) = &self.admin {
             match sqlx::PgConnection::connect(admin_url).await {
                 Ok(mut c) => {
-                    if let Err(e) =
-                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut c)
-                            .await
-                    {
+                    if let Err(e) = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await {
                         eprintln!("warning: cannot drop database {name}: {e}");
                     }
                     let _ = c.close().await;
@@ -148,31 +138,18 @@ impl Tessera {
         let mut cmd = command(&self.bin, &self.store.dir);
         cmd.args(self.store.global_args()).arg("--json").args(args);
         cmd.env("TESSERA_LOG_LEVEL", "warn");
-        cmd.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", self.bin.display()))?;
+        let mut child = cmd.spawn().map_err(|e| format!("cannot run {}: {e}", self.bin.display()))?;
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(format!("{input}\n").as_bytes())
-                .map_err(|e| format!("writing to tessera: {e}"))?;
+            pipe.write_all(format!("{input}\n").as_bytes()).map_err(|e| format!("writing to tessera: {e}"))?;
         }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("tessera: {e}"))?;
+        let out = child.wait_with_output().map_err(|e| format!("tessera: {e}"))?;
         let what = args.iter().take(2).copied().collect::<Vec<_>>().join(" ");
         if !out.status.success() {
-            return Err(format!(
-                "`tessera {what}` failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            return Err(format!("`tessera {what}` failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
         }
-        serde_json::from_slice(&out.stdout)
-            .map_err(|e| format!("`tessera {what}` printed no JSON ({e})"))
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("`tessera {what}` printed no JSON ({e})"))
     }
 
     /// Starts `tessera serve` on a free port and waits until `/readyz` answers 200.
@@ -186,8 +163,7 @@ impl Tessera {
             .map_err(|e| format!("cannot open the server log: {e}"))?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let mut cmd = command(&self.bin, &self.store.dir);
-        cmd.args(self.store.global_args())
-            .args(["serve", "--listen", &addr.to_string()]);
+        cmd.args(self.store.global_args()).args(["serve", "--listen", &addr.to_string()]);
         cmd.env("TESSERA_LOG_LEVEL", &self.log_level);
         cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
         let started = Instant::now();
@@ -199,29 +175,18 @@ impl Tessera {
         let deadline = started + Duration::from_secs(120);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!(
-                    "the server exited ({status}) before it was ready:\n{}",
-                    self.log_tail()
-                ));
+                return Err(format!("the server exited ({status}) before it was ready:\n{}", self.log_tail()));
             }
             if ready(addr).await {
                 break;
             }
             if Instant::now() > deadline {
                 let _ = child.start_kill();
-                return Err(format!(
-                    "the server was not ready after 120 s:\n{}",
-                    self.log_tail()
-                ));
+                return Err(format!("the server was not ready after 120 s:\n{}", self.log_tail()));
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        Ok(Server {
-            child,
-            pid,
-            addr,
-            ready_in: started.elapsed(),
-        })
+        Ok(Server { child, pid, addr, ready_in: started.elapsed() })
     }
 
     /// The last lines of the server's log, for error messages.
@@ -234,10 +199,7 @@ impl Tessera {
 
 async fn ready(addr: SocketAddr) -> bool {
     match Conn::open(addr).await {
-        Ok(mut c) => c
-            .get(tessera_core::routes::READYZ, &Extra::default())
-            .await
-            .is_ok_and(|r| r.status == 200),
+        Ok(mut c) => c.get(tessera_core::routes::READYZ, &Extra::default()).await.is_ok_and(|r| r.status == 200),
         Err(_) => false,
     }
 }
@@ -261,13 +223,8 @@ pub struct Server {
 impl Server {
     /// SIGTERM (graceful shutdown), then SIGKILL after 10 s.
     pub async fn stop(mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status();
-        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .is_err()
-        {
+        let _ = std::process::Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.is_err() {
             eprintln!("warning: the server ignored SIGTERM for 10 s; killing it");
             let _ = self.child.kill().await;
         }

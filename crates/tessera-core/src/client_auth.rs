@@ -62,10 +62,7 @@ pub fn parse_basic(header_value: &str) -> Result<(String, String), Error> {
     let (id, secret) = text.split_once(':').ok_or_else(bad)?;
     // form-urlencoding: '+' is a space, %XX a byte.
     let decode = |s: &str| -> Result<String, Error> {
-        percent_encoding::percent_decode_str(&s.replace('+', " "))
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| bad())
+        percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8().map(|c| c.into_owned()).map_err(|_| bad())
     };
     let (id, secret) = (decode(id)?, decode(secret)?);
     if id.is_empty() {
@@ -125,7 +122,9 @@ impl ClientCredentials {
                 let (id, secret) = match &self.basic {
                     Some((id, secret)) => (id.clone(), secret.clone()),
                     None => (
-                        self.client_id.clone().ok_or_else(|| Error::invalid_request("client_id is required with client_secret"))?,
+                        self.client_id
+                            .clone()
+                            .ok_or_else(|| Error::invalid_request("client_id is required with client_secret"))?,
                         self.client_secret.clone().unwrap_or_default(),
                     ),
                 };
@@ -145,7 +144,9 @@ impl ClientCredentials {
                 }
                 Ok(AuthenticatedClient { client: client.clone(), method: used })
             }
-            TokenEndpointAuthMethod::PrivateKeyJwt | TokenEndpointAuthMethod::ClientSecretJwt => self.authenticate_assertion(ctx).await,
+            TokenEndpointAuthMethod::PrivateKeyJwt | TokenEndpointAuthMethod::ClientSecretJwt => {
+                self.authenticate_assertion(ctx).await
+            }
             TokenEndpointAuthMethod::None => {
                 let id = self
                     .client_id
@@ -187,7 +188,13 @@ impl ClientCredentials {
             // The key comes from the client's registered JWK Set, never from the token; the
             // algorithm must fit the key type (RSA→RS/PS, EC→ES, OKP→EdDSA), never none/HS*.
             TokenEndpointAuthMethod::PrivateKeyJwt => {
-                let keys = client.jwks.as_ref().map(parse_client_jwks).transpose().map_err(|e| failed().with_detail(e))?.unwrap_or_default();
+                let keys = client
+                    .jwks
+                    .as_ref()
+                    .map(parse_client_jwks)
+                    .transpose()
+                    .map_err(|e| failed().with_detail(e))?
+                    .unwrap_or_default();
                 keys.iter()
                     .filter(|k| jws.kid().is_none() || k.kid.as_deref() == jws.kid())
                     .filter(|k| k.alg.as_deref().is_none_or(|a| a == alg))
@@ -198,7 +205,9 @@ impl ClientCredentials {
                 alg == "HS256" && ctx.registry.shared_secrets(&entry.secrets, ctx.now).iter().any(|s| jws.verify_hs256(s))
             }
             other => {
-                return Err(failed().with_detail(format!("client {iss} is registered for {}, not JWT authentication", other.as_str())))
+                return Err(
+                    failed().with_detail(format!("client {iss} is registered for {}, not JWT authentication", other.as_str()))
+                )
             }
         };
         if !verified {
@@ -222,10 +231,7 @@ impl ClientCredentials {
 }
 
 async fn lookup(ctx: &ClientAuthContext<'_>, id: &str) -> Result<std::sync::Arc<ClientEntry>, Error> {
-    ctx.registry
-        .client_entry(id)
-        .await?
-        .ok_or_else(|| failed().with_detail(format!("unknown client {id:?}")))
+    ctx.registry.client_entry(id).await?.ok_or_else(|| failed().with_detail(format!("unknown client {id:?}")))
 }
 
 /// RFC 7523 §3 (3)-(5): audience, expiry, not-before/issued-at, lifetime.
@@ -242,11 +248,7 @@ fn check_assertion_claims(jws: &Jws, ctx: &ClientAuthContext<'_>) -> Result<(), 
         return Err(failed().with_detail("client assertion aud is not this issuer or token endpoint"));
     }
     // (4) exp is required; the JWT MUST be rejected once it has expired.
-    let exp = jws
-        .claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| failed().with_detail("client assertion has no exp"))?;
+    let exp = jws.claims.get("exp").and_then(Value::as_i64).ok_or_else(|| failed().with_detail("client assertion has no exp"))?;
     if exp + ASSERTION_LEEWAY <= now {
         return Err(failed().with_detail("client assertion has expired"));
     }
@@ -283,11 +285,8 @@ mod tests {
 
     #[test]
     fn one_method_per_request() {
-        let c = ClientCredentials {
-            basic: Some(("a".into(), "b".into())),
-            client_secret: Some("b".into()),
-            ..Default::default()
-        };
+        let c =
+            ClientCredentials { basic: Some(("a".into(), "b".into())), client_secret: Some("b".into()), ..Default::default() };
         assert_eq!(c.method().unwrap_err().code, crate::ErrorCode::InvalidRequest);
         let c = ClientCredentials { client_id: Some("a".into()), ..Default::default() };
         assert_eq!(c.method().unwrap(), TokenEndpointAuthMethod::None);

@@ -88,9 +88,8 @@ impl MasterKey {
             .decode(s.trim().as_bytes())
             .or_else(|_| URL_SAFE_NO_PAD.decode(s.trim().as_bytes()))
             .map_err(|_| "the master key is not valid base64".to_string())?;
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| "the master key must be exactly 32 bytes (44 base64 characters)".to_string())?;
+        let arr: [u8; 32] =
+            bytes.try_into().map_err(|_| "the master key must be exactly 32 bytes (44 base64 characters)".to_string())?;
         Ok(Self(arr))
     }
 
@@ -150,9 +149,7 @@ impl Keyring {
             handle_hmac: hmac::Key::new(hmac::HMAC_SHA256, &derive(master, b"hmac: token handles")),
             nonce_hmac: hmac::Key::new(hmac::HMAC_SHA256, &derive(master, b"hmac: nonces and csrf")),
             // AES-256 accepts any 32-byte key.
-            aead: LessSafeKey::new(
-                UnboundKey::new(&AES_256_GCM, &aead_key).unwrap_or_else(|_| unreachable!()),
-            ),
+            aead: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &aead_key).unwrap_or_else(|_| unreachable!())),
         }
     }
 
@@ -210,10 +207,7 @@ impl Keyring {
         let (nonce, ct) = raw.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| fail())?;
         let mut buf = ct.to_vec();
-        let plain = self
-            .aead
-            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
-            .map_err(|_| fail())?;
+        let plain = self.aead.open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf).map_err(|_| fail())?;
         Ok(plain.to_vec())
     }
 

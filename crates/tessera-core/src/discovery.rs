@@ -90,7 +90,11 @@ mod tests {
         assert_eq!(bare["jwks_uri"], "https://id.example.com/.well-known/jwks.json");
         assert!(bare.get("token_endpoint").is_none());
         assert!(bare.get("authorization_endpoint").is_none());
-        let caps = Capabilities { grant_types: vec!["authorization_code"], token_endpoint_auth_methods: vec!["client_secret_basic"], ..Default::default() };
+        let caps = Capabilities {
+            grant_types: vec!["authorization_code"],
+            token_endpoint_auth_methods: vec!["client_secret_basic"],
+            ..Default::default()
+        };
         let with_token = metadata("https://id.example.com/", &caps, &[SigningAlg::RS256]);
         assert_eq!(with_token["token_endpoint"], "https://id.example.com/oauth/token");
         assert_eq!(with_token["grant_types_supported"], json!(["authorization_code"]));

@@ -178,7 +178,10 @@ mod tests {
 
     #[test]
     fn htu_ignores_query_fragment_and_default_port() {
-        assert_eq!(normalize_htu("https://ID.example.com:443/oauth/token?x=1#f"), normalize_htu("https://id.example.com/oauth/token"));
+        assert_eq!(
+            normalize_htu("https://ID.example.com:443/oauth/token?x=1#f"),
+            normalize_htu("https://id.example.com/oauth/token")
+        );
         assert_ne!(normalize_htu("https://id.example.com/oauth/token2"), normalize_htu("https://id.example.com/oauth/token"));
     }
 }

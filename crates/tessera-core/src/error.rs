@@ -149,8 +149,7 @@ impl Error {
     }
     /// A dependency (the store) is unavailable; the client may retry.
     pub fn temporarily_unavailable(detail: impl Into<String>) -> Self {
-        Self::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable, retry later")
-            .with_detail(detail)
+        Self::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable, retry later").with_detail(detail)
     }
 }
 

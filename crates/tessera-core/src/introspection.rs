@@ -45,7 +45,8 @@ pub async fn introspect(
             out.insert("token_type".into(), token_type.into());
             Ok(Value::Object(out))
         }
-        Some(FoundToken::Refresh(t, f)) => {
+        Some(FoundToken::Refresh(found)) => {
+            let (t, f) = *found;
             let live = &f.client_id == me
                 && f.revoked_at.is_none()
                 && f.absolute_expires_at > now

@@ -35,7 +35,9 @@ pub enum LoginResult {
     /// Wrong username or password (deliberately not saying which).
     Failed,
     /// Too many failures: refused until `until`.
-    Blocked { until: i64 },
+    Blocked {
+        until: i64,
+    },
 }
 
 /// A login attempt whose password still has to be verified against [`Attempt::phc`].
@@ -98,7 +100,13 @@ impl Attempt {
     }
 
     /// Concludes the attempt with the outcome of the password verification.
-    pub async fn finish(self, store: &dyn Store, policy: &LoginPolicy, password_ok: bool, now: i64) -> Result<LoginResult, Error> {
+    pub async fn finish(
+        self,
+        store: &dyn Store,
+        policy: &LoginPolicy,
+        password_ok: bool,
+        now: i64,
+    ) -> Result<LoginResult, Error> {
         let user = match &self.user {
             Some(u) if password_ok && u.password_hash.is_some() && !u.blocked => u.clone(),
             _ => return self.fail(store, policy, "wrong_credentials", now).await,

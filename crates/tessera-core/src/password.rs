@@ -17,9 +17,7 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 
 pub fn validate_password(password: &str) -> Result<(), Error> {
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(Error::invalid_body(format!(
-            "password must be at least {MIN_PASSWORD_LEN} characters"
-        )));
+        return Err(Error::invalid_body(format!("password must be at least {MIN_PASSWORD_LEN} characters")));
     }
     if password.len() > 1024 {
         return Err(Error::invalid_body("password must be at most 1024 bytes"));
@@ -28,8 +26,8 @@ pub fn validate_password(password: &str) -> Result<(), Error> {
 }
 
 pub fn hash_password(password: &str) -> Result<String, Error> {
-    let salt = SaltString::encode_b64(&crate::crypto::random_bytes::<16>())
-        .map_err(|e| Error::server_error(format!("salt: {e}")))?;
+    let salt =
+        SaltString::encode_b64(&crate::crypto::random_bytes::<16>()).map_err(|e| Error::server_error(format!("salt: {e}")))?;
     hasher()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())

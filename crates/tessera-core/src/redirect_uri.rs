@@ -12,7 +12,8 @@ use url::Url;
 use crate::model::AppType;
 
 /// Schemes that must never receive an authorization response.
-const FORBIDDEN_SCHEMES: &[&str] = &["javascript", "data", "file", "vbscript", "about", "blob", "filesystem", "view-source", "ftp", "ws", "wss"];
+const FORBIDDEN_SCHEMES: &[&str] =
+    &["javascript", "data", "file", "vbscript", "about", "blob", "filesystem", "view-source", "ftp", "ws", "wss"];
 
 /// Validates a redirect URI (or logout URL) at registration time.
 pub fn validate_registration(uri: &str, app_type: AppType) -> Result<(), String> {
@@ -65,17 +66,13 @@ pub fn find_match<'a>(registered: &'a [String], presented: &str) -> Option<&'a S
         return Some(exact);
     }
     let presented_portless = strip_loopback_port(presented)?;
-    registered
-        .iter()
-        .find(|r| strip_loopback_port(r).as_deref() == Some(presented_portless.as_str()))
+    registered.iter().find(|r| strip_loopback_port(r).as_deref() == Some(presented_portless.as_str()))
 }
 
 /// For `http://127.0.0.1[:port]...` and `http://[::1][:port]...`, the URI without its port;
 /// `None` for anything else. Purely textual, so nothing is normalised away.
 fn strip_loopback_port(uri: &str) -> Option<String> {
-    let (prefix, rest) = ["http://127.0.0.1", "http://[::1]"]
-        .iter()
-        .find_map(|p| uri.strip_prefix(p).map(|rest| (*p, rest)))?;
+    let (prefix, rest) = ["http://127.0.0.1", "http://[::1]"].iter().find_map(|p| uri.strip_prefix(p).map(|rest| (*p, rest)))?;
     let rest = match rest.strip_prefix(':') {
         Some(after_colon) => {
             let digits = after_colon.bytes().take_while(u8::is_ascii_digit).count();

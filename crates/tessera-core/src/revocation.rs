@@ -32,9 +32,12 @@ pub async fn revoke(
     let store = registry.store();
     let me = &client.client.client_id;
     match find_token(registry, keys, issuer, req.token, req.hint, now).await? {
-        Some(FoundToken::Refresh(_, family)) if &family.client_id == me => {
+        Some(FoundToken::Refresh(found)) if &found.1.client_id == me => {
+            let family = &found.1;
             store.revoke_family(&family.family_id, now, "revoked_by_client").await?;
-            registry.record("refresh_token_revoked", Some(me), Some(&family.user_id), json!({"family_id": family.family_id})).await;
+            registry
+                .record("refresh_token_revoked", Some(me), Some(&family.user_id), json!({"family_id": family.family_id}))
+                .await;
         }
         Some(FoundToken::Access(at)) if &at.client_id == me => {
             store.revoke_access_token(&at.jti, me, at.exp, now).await?;

@@ -36,7 +36,13 @@ pub fn start(user_id: &str, now: i64, policy: &SessionPolicy, keyring: &Keyring)
 
 /// The active session a cookie names, its idle expiry slid forward; `None` if there is
 /// none, it ended or expired, or its user was deleted or blocked (which ends it).
-pub async fn resume(store: &dyn Store, keyring: &Keyring, cookie: &str, now: i64, policy: &SessionPolicy) -> Result<Option<Session>, Error> {
+pub async fn resume(
+    store: &dyn Store,
+    keyring: &Keyring,
+    cookie: &str,
+    now: i64,
+    policy: &SessionPolicy,
+) -> Result<Option<Session>, Error> {
     let hash = keyring.hash_handle(cookie);
     let Some(mut session) = store.get_session(&hash).await? else { return Ok(None) };
     if !session.is_active(now) {

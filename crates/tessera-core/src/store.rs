@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::state::{
-    AccessTokenRecord, AuthorizationCode, Consent, Issuance, LoginTransaction, RefreshFamily, RefreshTokenRecord, Session, ThrottleState,
-};
 use crate::model::{Client, ClientGrant, ClientSecret, ResourceServer, SigningAlg, User};
+use crate::state::{
+    AccessTokenRecord, AuthorizationCode, Consent, Issuance, LoginTransaction, RefreshFamily, RefreshTokenRecord, Session,
+    ThrottleState,
+};
 use crate::tokens::{KeyState, SigningKeyRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,12 +120,7 @@ pub trait KeyStore: Send + Sync {
     /// One transaction: marks `kid` revoked and returns its former state; if it was
     /// `current`, promotes `next`; if it was `current` or `next`, inserts `replacement` as
     /// the new `next`. `None` if no such (unrevoked) key.
-    async fn revoke_signing_key(
-        &self,
-        kid: &str,
-        now: i64,
-        replacement: &SigningKeyRecord,
-    ) -> StoreResult<Option<KeyState>>;
+    async fn revoke_signing_key(&self, kid: &str, now: i64, replacement: &SigningKeyRecord) -> StoreResult<Option<KeyState>>;
 }
 
 #[async_trait]
@@ -199,7 +195,13 @@ pub trait TokenStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Non-rotating use, one transaction: slides the idle expiry of a live head token in a
     /// live family and records the access token. `false` if the token is not usable.
-    async fn use_refresh_token(&self, token_hash: &str, now: i64, idle_expires_at: i64, access_token: &AccessTokenRecord) -> StoreResult<bool>;
+    async fn use_refresh_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+        idle_expires_at: i64,
+        access_token: &AccessTokenRecord,
+    ) -> StoreResult<bool>;
     /// Revokes every live family of a client and/or a user (at least one must be given);
     /// returns how many.
     async fn revoke_families(&self, client_id: Option<&str>, user_id: Option<&str>, now: i64, reason: &str) -> StoreResult<u64>;
@@ -240,7 +242,14 @@ pub trait ConsentStore: Send + Sync {
 pub trait ThrottleStore: Send + Sync {
     /// Counts a failure for `key` in a window of `window` seconds; when the count reaches
     /// `max_failures`, the key is blocked until `now + block_for`.
-    async fn record_failure(&self, key: &str, now: i64, window: i64, max_failures: i64, block_for: i64) -> StoreResult<ThrottleState>;
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: i64,
+        window: i64,
+        max_failures: i64,
+        block_for: i64,
+    ) -> StoreResult<ThrottleState>;
     /// The latest `blocked_until` among `keys` that is still in the future.
     async fn blocked_until(&self, keys: &[&str], now: i64) -> StoreResult<Option<i64>>;
     async fn clear_failures(&self, key: &str) -> StoreResult<()>;

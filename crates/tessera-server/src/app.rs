@@ -83,12 +83,35 @@ pub fn capabilities() -> Capabilities {
         end_session: true,
         scopes: ["openid", "profile", "email", "offline_access"].map(String::from).to_vec(),
         claims: vec![
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "azp", "at_hash", "name", "given_name",
-            "family_name", "nickname", "preferred_username", "picture", "updated_at", "email", "email_verified",
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "sid",
+            "azp",
+            "at_hash",
+            "name",
+            "given_name",
+            "family_name",
+            "nickname",
+            "preferred_username",
+            "picture",
+            "updated_at",
+            "email",
+            "email_verified",
         ],
         introspection: true,
         dpop_algs: tessera_core::dpop::PROOF_ALGS.to_vec(),
-        token_endpoint_auth_methods: vec!["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"],
+        token_endpoint_auth_methods: vec![
+            "client_secret_basic",
+            "client_secret_post",
+            "client_secret_jwt",
+            "private_key_jwt",
+            "none",
+        ],
     }
 }
 
@@ -115,7 +138,8 @@ impl Application {
             }
         }
         let _ = deployment.store.init_setting("issuer", &issuer).await;
-        let state = Arc::new(AppInner { issuer, deployment, keys, metrics: Metrics::new(), capabilities: capabilities(), demo: None });
+        let state =
+            Arc::new(AppInner { issuer, deployment, keys, metrics: Metrics::new(), capabilities: capabilities(), demo: None });
         Ok(Self { listener, state })
     }
 

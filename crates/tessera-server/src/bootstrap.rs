@@ -70,7 +70,6 @@ impl Deployment {
     }
 }
 
-
 /// Reads a tenant setting from a database that may not have been migrated yet.
 async fn sql_setting(sql: &SqlStore, key: &str) -> Option<String> {
     use tessera_core::store::SettingsStore;

@@ -224,8 +224,7 @@ impl Config {
             p.exists().then_some(p)
         });
         if let Some(path) = &file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
             let parsed: toml::Table =
                 toml::from_str(&text).map_err(|e| format!("config file {} is not valid TOML: {e}", path.display()))?;
             merge(&mut table, parsed);
@@ -253,8 +252,7 @@ impl Config {
             }
         }
         let source = file.map(|p| format!(" (from {})", p.display())).unwrap_or_default();
-        let config: Config =
-            toml::Value::Table(table).try_into().map_err(|e| format!("invalid configuration{source}: {e}"))?;
+        let config: Config = toml::Value::Table(table).try_into().map_err(|e| format!("invalid configuration{source}: {e}"))?;
         config.validate()?;
         Ok(config)
     }
@@ -352,7 +350,11 @@ fn validate_issuer(issuer: &str) -> Result<(), String> {
     }
     match (u.scheme(), u.host_str()) {
         ("https", Some(_)) => Ok(()),
-        ("http", Some(h)) if matches!(h, "127.0.0.1" | "[::1]" | "localhost") || std::env::var_os("TESSERA_ALLOW_HTTP_ISSUER").is_some() => Ok(()),
+        ("http", Some(h))
+            if matches!(h, "127.0.0.1" | "[::1]" | "localhost") || std::env::var_os("TESSERA_ALLOW_HTTP_ISSUER").is_some() =>
+        {
+            Ok(())
+        }
         ("http", Some(_)) => Err(format!(
             "issuer {issuer:?} must use https (http is allowed for loopback hosts, or with TESSERA_ALLOW_HTTP_ISSUER=1)"
         )),
@@ -379,7 +381,11 @@ mod tests {
 
     #[test]
     fn env_overrides_defaults_and_flags_override_env() {
-        let env = env_of(&[("TESSERA_LISTEN", "127.0.0.1:9000"), ("TESSERA_CODE_LIFETIME", "30"), ("TESSERA_ISSUER", "https://env.example.com")]);
+        let env = env_of(&[
+            ("TESSERA_LISTEN", "127.0.0.1:9000"),
+            ("TESSERA_CODE_LIFETIME", "30"),
+            ("TESSERA_ISSUER", "https://env.example.com"),
+        ]);
         let c = Config::load(&Overrides::default(), &env).unwrap();
         assert_eq!(c.listen, "127.0.0.1:9000");
         assert_eq!(c.tokens.code_lifetime, 30);

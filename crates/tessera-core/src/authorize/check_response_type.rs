@@ -10,10 +10,9 @@ use crate::model::{Client, GrantType};
 pub fn run(client: &Client, params: &Params) -> Result<(), Error> {
     match params.get("response_type") {
         None => Err(Error::invalid_request("response_type is required")),
-        Some("code") if !client.allows_grant(GrantType::AuthorizationCode) => Err(Error::new(
-            ErrorCode::UnauthorizedClient,
-            "the client is not allowed the authorization_code grant",
-        )),
+        Some("code") if !client.allows_grant(GrantType::AuthorizationCode) => {
+            Err(Error::new(ErrorCode::UnauthorizedClient, "the client is not allowed the authorization_code grant"))
+        }
         Some("code") => Ok(()),
         Some(_) => Err(Error::new(ErrorCode::UnsupportedResponseType, "only response_type code is supported")),
     }

@@ -43,7 +43,12 @@ mod tests {
         let web = Client::create("c".into(), ClientPatch { name: Some("w".into()), ..Default::default() }, 0).unwrap();
         let no_refresh = Client::create(
             "c".into(),
-            ClientPatch { name: Some("w".into()), grant_types: Some(vec!["authorization_code".into()]), app_type: Some(AppType::RegularWeb), ..Default::default() },
+            ClientPatch {
+                name: Some("w".into()),
+                grant_types: Some(vec!["authorization_code".into()]),
+                app_type: Some(AppType::RegularWeb),
+                ..Default::default()
+            },
             0,
         )
         .unwrap();

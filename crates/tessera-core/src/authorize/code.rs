@@ -9,7 +9,13 @@ use crate::state::{AuthorizationCode, Session};
 
 /// The code to hand out and the record to store. `lifetime` is at most 600 seconds
 /// (RFC 6749 §4.1.2: a maximum lifetime of 10 minutes is recommended).
-pub fn issue_code(req: &AuthorizeRequest, session: &Session, keyring: &Keyring, now: i64, lifetime: i64) -> (String, AuthorizationCode) {
+pub fn issue_code(
+    req: &AuthorizeRequest,
+    session: &Session,
+    keyring: &Keyring,
+    now: i64,
+    lifetime: i64,
+) -> (String, AuthorizationCode) {
     let code = random_token::<32>();
     let record = AuthorizationCode {
         code_hash: keyring.hash_handle(&code),

@@ -38,9 +38,8 @@ pub fn decide(
     now: i64,
 ) -> Result<AuthorizeOutcome, AuthorizeError> {
     // OIDC Core §3.1.2.1: prompt=login and an elapsed max_age both demand a fresh login.
-    let fresh = session.filter(|s| {
-        s.is_active(now) && !req.prompt.login && req.max_age.is_none_or(|max| now - s.auth_time <= max)
-    });
+    let fresh =
+        session.filter(|s| s.is_active(now) && !req.prompt.login && req.max_age.is_none_or(|max| now - s.auth_time <= max));
     let refuse = |code, d: &'static str| Err(AuthorizeError::redirect(Error::new(code, d), &req.reply));
     let Some(session) = fresh else {
         // OIDC Core §3.1.2.6: prompt=none and no usable session: login_required.

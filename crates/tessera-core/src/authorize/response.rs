@@ -62,7 +62,11 @@ mod tests {
     #[test]
     fn parameters_are_appended_and_encoded() {
         let e = Error::access_denied("user said no");
-        let r = AuthorizationResponse::error(&reply("https://app.example.com/cb?tenant=a", Some("x y&z=é")), &e, "https://id.example.com/");
+        let r = AuthorizationResponse::error(
+            &reply("https://app.example.com/cb?tenant=a", Some("x y&z=é")),
+            &e,
+            "https://id.example.com/",
+        );
         assert_eq!(
             r.location(),
             "https://app.example.com/cb?tenant=a&error=access_denied&error_description=user+said+no&state=x+y%26z%3D%C3%A9&iss=https%3A%2F%2Fid.example.com%2F"

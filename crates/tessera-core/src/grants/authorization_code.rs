@@ -25,10 +25,8 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
     // RFC 6749 §4.1.3: ensure the code was issued to the authenticated client and is valid.
     let code = store.get_code(&code_hash).await?.ok_or_else(|| invalid_grant("the authorization code is invalid"))?;
     if code.client_id != client.client_id {
-        return Err(invalid_grant("the authorization code is invalid").with_detail(format!(
-            "code of client {} presented by {}",
-            code.client_id, client.client_id
-        )));
+        return Err(invalid_grant("the authorization code is invalid")
+            .with_detail(format!("code of client {} presented by {}", code.client_id, client.client_id)));
     }
     // RFC 6749 §4.1.2: a code used more than once is refused and, the presenting client being
     // its owner, every token issued from it is revoked.
@@ -49,17 +47,17 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
         }
     }
 
-    let user = store
-        .get_user(&code.user_id)
-        .await?
-        .ok_or_else(|| invalid_grant("the user no longer exists"))?;
+    let user = store.get_user(&code.user_id).await?.ok_or_else(|| invalid_grant("the user no longer exists"))?;
     if user.blocked {
         return Err(invalid_grant("the user is blocked"));
     }
     let api = match &code.audience {
-        Some(aud) => Some(ctx.registry.api_by_identifier(aud).await?.ok_or_else(|| {
-            Error::access_denied(format!("Service not enabled within domain: {aud}"))
-        })?),
+        Some(aud) => Some(
+            ctx.registry
+                .api_by_identifier(aud)
+                .await?
+                .ok_or_else(|| Error::access_denied(format!("Service not enabled within domain: {aud}")))?,
+        ),
         None => None,
     };
     let scope = Scope::parse(&code.scope)?;

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::client_auth::AuthenticatedClient;
-use crate::error::Error;
 use crate::dpop::ValidProof;
+use crate::error::Error;
 use crate::model::{Client, GrantType, ResourceServer, SigningAlg};
 use crate::registry::Registry;
 use crate::tokens::{KeySet, SigningKey};
@@ -38,9 +38,7 @@ pub struct TokenContext<'a> {
 impl TokenContext<'_> {
     /// The current key for `alg`; none means the deployment cannot sign and must fail closed.
     pub fn signer(&self, alg: SigningAlg) -> Result<std::sync::Arc<SigningKey>, Error> {
-        self.keys
-            .signer(alg)
-            .ok_or_else(|| Error::server_error(format!("no current {alg} signing key is loaded")))
+        self.keys.signer(alg).ok_or_else(|| Error::server_error(format!("no current {alg} signing key is loaded")))
     }
 }
 
@@ -62,9 +60,8 @@ pub struct TokenResponse {
 /// `unsupported_grant_type`.
 pub fn grant_type(params: &Params) -> Result<GrantType, Error> {
     let g = params.get("grant_type").ok_or_else(|| Error::invalid_request("grant_type is required"))?;
-    GrantType::parse(g).ok_or_else(|| {
-        Error::new(crate::ErrorCode::UnsupportedGrantType, format!("grant type {g:?} is not supported"))
-    })
+    GrantType::parse(g)
+        .ok_or_else(|| Error::new(crate::ErrorCode::UnsupportedGrantType, format!("grant type {g:?} is not supported")))
 }
 
 /// Runs the grant for an authenticated client.

@@ -228,12 +228,8 @@ async fn issue(
         },
     );
     let id_token = if scope.contains("openid") {
-        let user = ctx
-            .registry
-            .store()
-            .get_user(&family.user_id)
-            .await?
-            .ok_or_else(|| invalid_grant("the user no longer exists"))?;
+        let user =
+            ctx.registry.store().get_user(&family.user_id).await?.ok_or_else(|| invalid_grant("the user no longer exists"))?;
         Some(sign_id_token(
             &*ctx.signer(client.id_token_signed_response_alg)?,
             &IdTokenSpec {

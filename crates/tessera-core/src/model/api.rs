@@ -80,10 +80,7 @@ impl ResourceServer {
     pub const DEFAULT_TOKEN_LIFETIME: i64 = 86_400;
 
     pub fn create(id: String, patch: ResourceServerPatch, now: i64) -> Result<Self, Error> {
-        let identifier = patch
-            .identifier
-            .clone()
-            .ok_or_else(|| Error::invalid_body("identifier is required"))?;
+        let identifier = patch.identifier.clone().ok_or_else(|| Error::invalid_body("identifier is required"))?;
         let mut api = ResourceServer {
             id,
             name: identifier.clone(),
@@ -141,7 +138,10 @@ impl ResourceServer {
         let mut seen = std::collections::HashSet::new();
         for s in &self.scopes {
             if !is_scope_token(&s.value) {
-                return Err(Error::invalid_body(format!("scope {:?} is not a valid scope token (RFC 6749 section 3.3)", s.value)));
+                return Err(Error::invalid_body(format!(
+                    "scope {:?} is not a valid scope token (RFC 6749 section 3.3)",
+                    s.value
+                )));
             }
             // OIDC scopes are granted by the authorization server itself, not by an API.
             if matches!(s.value.as_str(), "openid" | "profile" | "email" | "offline_access" | "address" | "phone") {

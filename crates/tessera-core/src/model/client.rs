@@ -319,7 +319,9 @@ impl Client {
         if self.is_public() {
             // RFC 6749 §4.4: client_credentials is for confidential clients only.
             if self.allows_grant(GrantType::ClientCredentials) {
-                return Err(Error::invalid_body("public clients (token_endpoint_auth_method none) cannot use client_credentials"));
+                return Err(Error::invalid_body(
+                    "public clients (token_endpoint_auth_method none) cannot use client_credentials",
+                ));
             }
             // RFC 9700 §4.14.2: refresh tokens of public clients must be sender-constrained or rotated.
             if self.refresh_token.rotation_type != RotationType::Rotating {

@@ -13,8 +13,7 @@ mod user;
 
 pub use api::{ApiScope, ResourceServer, ResourceServerPatch, SigningAlg};
 pub use client::{
-    AppType, Client, ClientPatch, ClientSecret, GrantType, RefreshTokenPolicy, RotationType, SecretKind,
-    TokenEndpointAuthMethod,
+    AppType, Client, ClientPatch, ClientSecret, GrantType, RefreshTokenPolicy, RotationType, SecretKind, TokenEndpointAuthMethod,
 };
 pub use grant::ClientGrant;
 pub use time::rfc3339;

@@ -122,8 +122,7 @@ impl User {
             }
         }
         if let Some(u) = &self.username {
-            let valid = (1..=128).contains(&u.len())
-                && u.chars().all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c));
+            let valid = (1..=128).contains(&u.len()) && u.chars().all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c));
             if !valid {
                 return Err(Error::invalid_body("username must be 1 to 128 characters of A-Z a-z 0-9 _ . + -"));
             }

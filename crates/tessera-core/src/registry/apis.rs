@@ -72,12 +72,8 @@ impl Registry {
         let api = self.get_api(audience).await?;
         let scope = scope.unwrap_or_else(|| api.scopes.iter().map(|s| s.value.clone()).collect());
         Self::check_grant_scopes(&api, &scope)?;
-        let grant = ClientGrant {
-            id: format!("cgr_{}", random_alnum(16)),
-            client_id: client.client_id,
-            audience: api.identifier,
-            scope,
-        };
+        let grant =
+            ClientGrant { id: format!("cgr_{}", random_alnum(16)), client_id: client.client_id, audience: api.identifier, scope };
         self.store.insert_grant(&grant).await?;
         self.registry_changed().await;
         self.audit("client_grant_created", Some(client_id), None, json!({"audience": grant.audience})).await;
@@ -85,10 +81,7 @@ impl Registry {
     }
 
     pub async fn get_grant(&self, id: &str) -> Result<ClientGrant, Error> {
-        self.store
-            .get_grant(id)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("client grant {id:?} does not exist")))
+        self.store.get_grant(id).await?.ok_or_else(|| Error::not_found(format!("client grant {id:?} does not exist")))
     }
 
     pub async fn list_grants(&self, client_id: Option<&str>) -> Result<Vec<ClientGrant>, Error> {

@@ -43,10 +43,7 @@ impl Registry {
     }
 
     pub async fn get_client(&self, client_id: &str) -> Result<Client, Error> {
-        self.store
-            .get_client(client_id)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("client {client_id:?} does not exist")))
+        self.store.get_client(client_id).await?.ok_or_else(|| Error::not_found(format!("client {client_id:?} does not exist")))
     }
 
     pub async fn list_clients(&self) -> Result<Vec<Client>, Error> {

@@ -38,8 +38,13 @@ impl Registry {
                 let rec = SigningKeyRecord::generate(alg, state, &self.keyring, self.now())?;
                 match self.store.insert_signing_key(&rec).await {
                     Ok(()) => {
-                        self.audit("signing_key_created", None, None, json!({"kid": rec.kid, "alg": alg.as_str(), "state": state.as_str()}))
-                            .await
+                        self.audit(
+                            "signing_key_created",
+                            None,
+                            None,
+                            json!({"kid": rec.kid, "alg": alg.as_str(), "state": state.as_str()}),
+                        )
+                        .await
                     }
                     Err(StoreError::Conflict(_)) => {} // another node won the race
                     Err(e) => return Err(e.into()),
@@ -53,9 +58,7 @@ impl Registry {
     pub async fn algorithms_in_use(&self) -> Result<Vec<SigningAlg>, Error> {
         let apis = self.store.list_apis().await?;
         let clients = self.store.list_clients().await?;
-        Ok(required_algorithms(
-            apis.iter().map(|a| a.signing_alg).chain(clients.iter().map(|c| c.id_token_signed_response_alg)),
-        ))
+        Ok(required_algorithms(apis.iter().map(|a| a.signing_alg).chain(clients.iter().map(|c| c.id_token_signed_response_alg))))
     }
 
     /// How long a key retired now must stay published: the longest lifetime of any token it
@@ -81,7 +84,8 @@ impl Registry {
         let new_next = SigningKeyRecord::generate(alg, KeyState::Next, &self.keyring, now)?;
         let until = now + self.retirement_window().await?;
         self.store.rotate_signing_keys(alg, now, until, &new_next).await?;
-        self.audit("signing_key_rotated", None, None, json!({"alg": alg.as_str(), "current": next_kid, "next": new_next.kid})).await;
+        self.audit("signing_key_rotated", None, None, json!({"alg": alg.as_str(), "current": next_kid, "next": new_next.kid}))
+            .await;
         Ok(next_kid)
     }
 

@@ -248,7 +248,10 @@ mod tests {
         assert!(v.has_audience("https://api.example.com"));
         assert!(v.has_audience("https://id.example.com/userinfo"));
         assert_eq!(v.jti, t.jti);
-        assert_eq!(verify_access_token(&keys, "https://id.example.com/", &t.token, 1060).unwrap_err().code, crate::ErrorCode::InvalidToken);
+        assert_eq!(
+            verify_access_token(&keys, "https://id.example.com/", &t.token, 1060).unwrap_err().code,
+            crate::ErrorCode::InvalidToken
+        );
         assert!(verify_access_token(&keys, "https://other.example.com/", &t.token, 1000).is_err());
         let mut tampered = t.token.clone();
         tampered.insert(tampered.len() - 2, 'A');

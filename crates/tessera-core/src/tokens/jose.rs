@@ -12,7 +12,10 @@ use crate::crypto::{b64url, b64url_decode, sha256};
 /// A parsed public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicKey {
-    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
     /// Uncompressed SEC1 point `0x04 || x || y` on P-256.
     P256(Vec<u8>),
     Ed25519(Vec<u8>),
@@ -102,11 +105,7 @@ impl PublicKey {
     pub fn thumbprint(&self) -> String {
         let canonical = match self {
             Self::Rsa { n, e } => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, b64url(e), b64url(n)),
-            Self::P256(p) => format!(
-                r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
-                b64url(&p[1..33]),
-                b64url(&p[33..65])
-            ),
+            Self::P256(p) => format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, b64url(&p[1..33]), b64url(&p[33..65])),
             Self::Ed25519(x) => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64url(x)),
         };
         b64url(&sha256(canonical.as_bytes()))
@@ -138,13 +137,11 @@ impl PublicKey {
                     "PS512" => &signature::RSA_PSS_2048_8192_SHA512,
                     _ => return false,
                 };
-                signature::RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }
-                    .verify(params, signing_input, sig)
-                    .is_ok()
+                signature::RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }.verify(params, signing_input, sig).is_ok()
             }
-            Self::P256(point) => UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-                .verify(signing_input, sig)
-                .is_ok(),
+            Self::P256(point) => {
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).verify(signing_input, sig).is_ok()
+            }
             Self::Ed25519(x) => UnparsedPublicKey::new(&signature::ED25519, x).verify(signing_input, sig).is_ok(),
         }
     }
@@ -161,10 +158,7 @@ pub struct ClientKey {
 /// Parses a client's `jwks` document (`{"keys": [...]}`); every key must be a valid public
 /// signing key.
 pub fn parse_client_jwks(jwks: &Value) -> Result<Vec<ClientKey>, String> {
-    let keys = jwks
-        .get("keys")
-        .and_then(Value::as_array)
-        .ok_or("jwks must be an object with a \"keys\" array")?;
+    let keys = jwks.get("keys").and_then(Value::as_array).ok_or("jwks must be an object with a \"keys\" array")?;
     keys.iter()
         .map(|k| {
             if k.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {

@@ -79,8 +79,7 @@ impl SigningKey {
                 (Pair::Rsa(kp), PublicKey::Rsa { n: c.n, e: c.e })
             }
             SigningAlg::ES256 => {
-                let kp = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
-                    .map_err(key_err)?;
+                let kp = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng).map_err(key_err)?;
                 let point = kp.public_key().as_ref().to_vec();
                 (Pair::Ecdsa(kp), PublicKey::P256(point))
             }

@@ -8,8 +8,8 @@ use crate::tokens::claims::{verify_access_token, VerifiedAccessToken};
 use crate::tokens::KeySet;
 
 pub enum FoundToken {
-    Access(VerifiedAccessToken),
-    Refresh(RefreshTokenRecord, RefreshFamily),
+    Access(Box<VerifiedAccessToken>),
+    Refresh(Box<(RefreshTokenRecord, RefreshFamily)>),
 }
 
 /// Looks the token up as the hinted kind first (RFC 7009 §2.1 / RFC 7662 §2.1: the hint
@@ -23,7 +23,7 @@ pub async fn find_token(
     hint: Option<&str>,
     now: i64,
 ) -> Result<Option<FoundToken>, Error> {
-    let as_access = || verify_access_token(keys, issuer, token, now).ok().map(FoundToken::Access);
+    let as_access = || verify_access_token(keys, issuer, token, now).ok().map(|t| FoundToken::Access(Box::new(t)));
     let refresh_first = hint == Some("refresh_token");
     if !refresh_first {
         if let Some(found) = as_access() {
@@ -34,7 +34,7 @@ pub async fn find_token(
     if !token.contains('.') {
         let hash = registry.keyring().hash_handle(token);
         if let Some((t, f)) = registry.store().get_refresh_token(&hash).await? {
-            return Ok(Some(FoundToken::Refresh(t, f)));
+            return Ok(Some(FoundToken::Refresh(Box::new((t, f)))));
         }
     }
     Ok(if refresh_first { as_access() } else { None })

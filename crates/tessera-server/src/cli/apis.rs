@@ -13,7 +13,9 @@ pub enum ApisCommand {
     Create(ApiFields),
     List,
     /// Show one API, by id or identifier.
-    Show { api: String },
+    Show {
+        api: String,
+    },
     /// Change an API (by id or identifier); only the flags given change.
     Update {
         api: String,
@@ -21,7 +23,9 @@ pub enum ApisCommand {
         fields: ApiFields,
     },
     /// Delete an API and the client grants that name it.
-    Delete { api: String },
+    Delete {
+        api: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -2,9 +2,7 @@
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
-use tessera_core::model::{
-    AppType, Client, ClientPatch, RotationType, SigningAlg, TokenEndpointAuthMethod,
-};
+use tessera_core::model::{AppType, Client, ClientPatch, RotationType, SigningAlg, TokenEndpointAuthMethod};
 
 use super::output::{fail, split_list, Output};
 use crate::bootstrap::Deployment;

@@ -24,14 +24,18 @@ pub enum GrantsCommand {
         #[arg(long)]
         client_id: Option<String>,
     },
-    Show { id: String },
+    Show {
+        id: String,
+    },
     /// Replace a grant's scopes.
     Update {
         id: String,
         #[arg(long = "scope")]
         scopes: Vec<String>,
     },
-    Delete { id: String },
+    Delete {
+        id: String,
+    },
 }
 
 fn human(g: &ClientGrant) -> String {

@@ -58,7 +58,9 @@ pub async fn run(d: &Deployment, out: &Output, cmd: KeysCommand) -> Result<(), S
         }
         KeysCommand::Revoke { kid } => {
             let was = r.revoke_key(&kid).await.map_err(fail)?;
-            out.show(&json!({"kid": kid, "revoked": true, "was": was.as_str()}), || format!("revoked {kid} (was {})", was.as_str()));
+            out.show(&json!({"kid": kid, "revoked": true, "was": was.as_str()}), || {
+                format!("revoked {kid} (was {})", was.as_str())
+            });
         }
     }
     Ok(())

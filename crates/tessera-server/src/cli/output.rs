@@ -44,7 +44,9 @@ pub fn fail(e: tessera_core::Error) -> String {
 /// (the CLI operator is the deployment's owner).
 pub fn describe(e: &tessera_core::Error) -> String {
     match &e.detail {
-        Some(d) if e.code == tessera_core::ErrorCode::ServerError || e.code == tessera_core::ErrorCode::TemporarilyUnavailable => {
+        Some(d)
+            if e.code == tessera_core::ErrorCode::ServerError || e.code == tessera_core::ErrorCode::TemporarilyUnavailable =>
+        {
             format!("{}: {}", e.description(), d)
         }
         _ => e.description().to_string(),

@@ -22,7 +22,9 @@ pub enum UsersCommand {
         offset: i64,
     },
     /// Show a user by user_id, email or username.
-    Show { user: String },
+    Show {
+        user: String,
+    },
     /// Change profile fields; only the flags given change.
     Update {
         user: String,
@@ -36,9 +38,15 @@ pub enum UsersCommand {
         password: PasswordArgs,
     },
     /// Block a user: logins and token refreshes are refused.
-    Block { user: String },
-    Unblock { user: String },
-    Delete { user: String },
+    Block {
+        user: String,
+    },
+    Unblock {
+        user: String,
+    },
+    Delete {
+        user: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -116,7 +124,14 @@ pub async fn run(d: &Deployment, out: &Output, cmd: UsersCommand) -> Result<(), 
             out.show(&users, || {
                 users
                     .iter()
-                    .map(|u| format!("{}  {}{}", u.user_id, u.email.as_deref().or(u.username.as_deref()).unwrap_or("-"), if u.blocked { "  (blocked)" } else { "" }))
+                    .map(|u| {
+                        format!(
+                            "{}  {}{}",
+                            u.user_id,
+                            u.email.as_deref().or(u.username.as_deref()).unwrap_or("-"),
+                            if u.blocked { "  (blocked)" } else { "" }
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             });

@@ -38,7 +38,8 @@ async fn run(state: &AppState, headers: &HeaderMap, params: &Params, after_post:
         Err(e) => return fail(e),
     };
     let consent = match &session {
-        Some(s) if !client.is_first_party => match store.get_consent(&s.user_id, &client.client_id, req.consent_audience()).await {
+        Some(s) if !client.is_first_party => match store.get_consent(&s.user_id, &client.client_id, req.consent_audience()).await
+        {
             Ok(c) => c,
             Err(e) => return fail(e.into()),
         },

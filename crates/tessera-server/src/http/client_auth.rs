@@ -24,8 +24,11 @@ pub async fn authenticate(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<AuthenticatedClient, HttpError> {
-    let (credentials, basic) = client_credentials(headers, params)
-        .map_err(|error| HttpError { error, basic_auth: headers.contains_key(header::AUTHORIZATION), dpop_nonce: None })?;
+    let (credentials, basic) = client_credentials(headers, params).map_err(|error| HttpError {
+        error,
+        basic_auth: headers.contains_key(header::AUTHORIZATION),
+        dpop_nonce: None,
+    })?;
     let registry = &state.deployment.registry;
     let token_endpoint = routes::url(&state.issuer, routes::TOKEN);
     let ctx = ClientAuthContext { registry, issuer: &state.issuer, token_endpoint: &token_endpoint, now: state.now() };

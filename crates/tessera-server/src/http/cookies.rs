@@ -75,7 +75,10 @@ mod tests {
         assert_eq!(https.session_name(), "__Host-tessera_session");
         assert_eq!(https.set("a", "b", None).unwrap(), "a=b; Path=/; HttpOnly; SameSite=Lax; Secure");
         let http = Cookies::for_issuer("http://127.0.0.1:8080/");
-        assert_eq!(http.set("tessera_session", "v", Some(60)).unwrap(), "tessera_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60");
+        assert_eq!(
+            http.set("tessera_session", "v", Some(60)).unwrap(),
+            "tessera_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60"
+        );
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, HeaderValue::from_static("x=1; tessera_session=abc; y="));
         assert_eq!(get(&h, "tessera_session").as_deref(), Some("abc"));

@@ -17,10 +17,7 @@ pub async fn callback(State(state): State<AppState>, RawQuery(query): RawQuery) 
     let params: Vec<(String, String)> =
         form_urlencoded::parse(query.unwrap_or_default().as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let rows: String = params
-        .iter()
-        .map(|(k, v)| format!("<li><b>{}</b>: <code>{}</code></li>", escape(k), escape(v)))
-        .collect();
+    let rows: String = params.iter().map(|(k, v)| format!("<li><b>{}</b>: <code>{}</code></li>", escape(k), escape(v))).collect();
     let body = match get("code") {
         Some(code) => {
             let curl = format!(

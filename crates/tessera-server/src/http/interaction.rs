@@ -149,7 +149,8 @@ pub fn reply_error(state: &AppState, e: AuthorizeError, after_post: bool) -> Res
     match e {
         AuthorizeError::Page(error) => HtmlError(error).into_response(),
         AuthorizeError::Redirect { error, reply } => {
-            let level_server = error.code == tessera_core::ErrorCode::ServerError || error.code == tessera_core::ErrorCode::TemporarilyUnavailable;
+            let level_server = error.code == tessera_core::ErrorCode::ServerError
+                || error.code == tessera_core::ErrorCode::TemporarilyUnavailable;
             if level_server {
                 tracing::error!(error = %error.code, detail = error.detail.as_deref().unwrap_or(""), "authorization failed");
             } else {

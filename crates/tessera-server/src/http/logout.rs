@@ -41,7 +41,13 @@ pub async fn auth0_v2(State(state): State<AppState>, ip: ClientIp, headers: Head
     finish(&state, ip, &headers, plan, false).await
 }
 
-async fn finish(state: &AppState, ClientIp(ip): ClientIp, headers: &HeaderMap, plan: Result<LogoutPlan, Error>, after_post: bool) -> Response {
+async fn finish(
+    state: &AppState,
+    ClientIp(ip): ClientIp,
+    headers: &HeaderMap,
+    plan: Result<LogoutPlan, Error>,
+    after_post: bool,
+) -> Response {
     let plan = match plan {
         Ok(p) => p,
         Err(e) => return HtmlError(e).into_response(),
@@ -51,7 +57,8 @@ async fn finish(state: &AppState, ClientIp(ip): ClientIp, headers: &HeaderMap, p
     }
     let mut resp = match &plan.redirect {
         Some(to) => html::redirect(after_post, to),
-        None => Page::new(StatusCode::OK, "Logged out", "<h1>You are logged out</h1><p>You can close this window.</p>".into()).into_response(),
+        None => Page::new(StatusCode::OK, "Logged out", "<h1>You are logged out</h1><p>You can close this window.</p>".into())
+            .into_response(),
     };
     let c = interaction::cookies(state);
     if let Some(v) = c.clear(c.session_name()) {

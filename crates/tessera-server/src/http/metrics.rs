@@ -88,7 +88,11 @@ impl Metrics {
             for (route, h) in &d.latency {
                 let r = escape(route);
                 for (i, bound) in BUCKETS.iter().enumerate() {
-                    let _ = writeln!(out, "tessera_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"{bound}\"}} {}", h.counts[i]);
+                    let _ = writeln!(
+                        out,
+                        "tessera_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"{bound}\"}} {}",
+                        h.counts[i]
+                    );
                 }
                 let _ = writeln!(out, "tessera_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}", h.count);
                 let _ = writeln!(out, "tessera_http_request_duration_seconds_sum{{route=\"{r}\"}} {}", h.sum);

@@ -4,10 +4,10 @@
 
 pub mod authorize;
 pub mod client_auth;
-pub mod demo;
-pub mod dpop;
 pub mod consent;
 pub mod cookies;
+pub mod demo;
+pub mod dpop;
 pub mod error;
 pub mod health;
 pub mod html;
@@ -24,11 +24,11 @@ pub mod well_known;
 
 use std::time::Instant;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use tessera_core::routes;

@@ -29,9 +29,8 @@ pub async fn token(State(state): State<AppState>, uri: Uri, headers: HeaderMap, 
         id_token_lifetime: state.deployment.config.tokens.id_token_lifetime,
         dpop: proof.as_ref(),
     };
-    let response = grants::exchange(&ctx, grant, &params, &client)
-        .await
-        .map_err(|e| HttpError::from(e).with_dpop_nonce(nonce.clone()))?;
+    let response =
+        grants::exchange(&ctx, grant, &params, &client).await.map_err(|e| HttpError::from(e).with_dpop_nonce(nonce.clone()))?;
     state.metrics.token_issued(grant.as_str());
     Ok(super::dpop::with_nonce(super::no_store_json(&response), nonce))
 }

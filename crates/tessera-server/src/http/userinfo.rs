@@ -81,7 +81,13 @@ impl From<tessera_core::store::StoreError> for Refusal {
 }
 
 /// The claims for `token`, and the DPoP nonce for the response (if nonces are in use).
-async fn claims(state: &AppState, method: &Method, headers: &HeaderMap, scheme: TokenScheme, token: &str) -> Result<(Map<String, Value>, Option<String>), Refusal> {
+async fn claims(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    scheme: TokenScheme,
+    token: &str,
+) -> Result<(Map<String, Value>, Option<String>), Refusal> {
     let verified = verify_access_token(&state.keys.get(), &state.issuer, token, state.now())?;
     if !verified.has_audience(&userinfo_audience(&state.issuer)) {
         return Err(invalid_token("the access token is not valid for /userinfo").into());
@@ -92,7 +98,9 @@ async fn claims(state: &AppState, method: &Method, headers: &HeaderMap, scheme: 
         (TokenScheme::Bearer, Some(_)) => {
             return Err(invalid_token("a DPoP-bound access token must be presented with the DPoP scheme and a proof").into())
         }
-        (TokenScheme::Dpop, None) => return Err(invalid_token("the access token is not DPoP-bound; present it as a Bearer token").into()),
+        (TokenScheme::Dpop, None) => {
+            return Err(invalid_token("the access token is not DPoP-bound; present it as a Bearer token").into())
+        }
         (TokenScheme::Dpop, Some(jkt)) => {
             let client = store.get_client(&verified.client_id).await?;
             let require_nonce = dpop::nonce_required(state, client.as_ref());
@@ -113,7 +121,10 @@ async fn claims(state: &AppState, method: &Method, headers: &HeaderMap, scheme: 
         return Err(Refusal(invalid_token("the access token has been revoked"), nonce));
     }
     if !verified.scope.contains("openid") {
-        return Err(Refusal(Error::new(ErrorCode::InsufficientScope, "the access token was not granted the openid scope"), nonce));
+        return Err(Refusal(
+            Error::new(ErrorCode::InsufficientScope, "the access token was not granted the openid scope"),
+            nonce,
+        ));
     }
     let user = store.get_user(&verified.sub).await?.filter(|u| !u.blocked);
     let Some(user) = user else {

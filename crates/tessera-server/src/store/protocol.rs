@@ -97,22 +97,24 @@ impl SqlStore {
         f: &RefreshFamily,
         t: &RefreshTokenRecord,
     ) -> StoreResult<()> {
-        sqlx::query(&format!("INSERT INTO refresh_families ({FAMILY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
-            .bind(&f.family_id)
-            .bind(&f.client_id)
-            .bind(&f.user_id)
-            .bind(&f.scope)
-            .bind(&f.audience)
-            .bind(&f.nonce)
-            .bind(f.auth_time)
-            .bind(&f.sid)
-            .bind(&f.dpop_jkt)
-            .bind(f.created_at)
-            .bind(f.absolute_expires_at)
-            .bind(f.revoked_at)
-            .execute(&mut **tx)
-            .await
-            .map_err(err)?;
+        sqlx::query(&format!(
+            "INSERT INTO refresh_families ({FAMILY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(&f.family_id)
+        .bind(&f.client_id)
+        .bind(&f.user_id)
+        .bind(&f.scope)
+        .bind(&f.audience)
+        .bind(&f.nonce)
+        .bind(f.auth_time)
+        .bind(&f.sid)
+        .bind(&f.dpop_jkt)
+        .bind(f.created_at)
+        .bind(f.absolute_expires_at)
+        .bind(f.revoked_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(err)?;
         Self::insert_refresh_token_tx(tx, t).await
     }
 
@@ -164,13 +166,15 @@ impl SqlStore {
     }
 
     async fn revoke_family_tx(tx: &mut Transaction<'static, Any>, family_id: &str, now: i64, reason: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 WHERE family_id = $1 AND revoked_at IS NULL")
-            .bind(family_id)
-            .bind(now)
-            .bind(reason)
-            .execute(&mut **tx)
-            .await
-            .map_err(err)?;
+        sqlx::query(
+            "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 WHERE family_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(family_id)
+        .bind(now)
+        .bind(reason)
+        .execute(&mut **tx)
+        .await
+        .map_err(err)?;
         sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
             .bind(family_id)
             .bind(now)
@@ -250,12 +254,11 @@ impl CodeStore for SqlStore {
 
     async fn revoke_code_grant(&self, code_hash: &str, now: i64) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        let family: Option<Option<String>> =
-            sqlx::query_scalar("SELECT family_id FROM authorization_codes WHERE code_hash = $1")
-                .bind(code_hash)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(err)?;
+        let family: Option<Option<String>> = sqlx::query_scalar("SELECT family_id FROM authorization_codes WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err)?;
         if let Some(Some(family_id)) = family {
             Self::revoke_family_tx(&mut tx, &family_id, now, "code_reuse").await?;
         }
@@ -366,7 +369,13 @@ impl TokenStore for SqlStore {
         Ok(true)
     }
 
-    async fn use_refresh_token(&self, token_hash: &str, now: i64, idle_expires_at: i64, access_token: &AccessTokenRecord) -> StoreResult<bool> {
+    async fn use_refresh_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+        idle_expires_at: i64,
+        access_token: &AccessTokenRecord,
+    ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         let family_id = access_token.family_id.clone().unwrap_or_default();
         if !Self::lock_live_family(&mut tx, &family_id, now).await? {
@@ -469,13 +478,16 @@ impl SessionStore for SqlStore {
 
     async fn end_session(&self, session_hash: &str, now: i64) -> StoreResult<bool> {
         self.write_one(
-            sqlx::query("UPDATE sessions SET ended_at = $2 WHERE session_hash = $1 AND ended_at IS NULL").bind(session_hash).bind(now),
+            sqlx::query("UPDATE sessions SET ended_at = $2 WHERE session_hash = $1 AND ended_at IS NULL")
+                .bind(session_hash)
+                .bind(now),
         )
         .await
     }
 
     async fn end_session_by_sid(&self, sid: &str, now: i64) -> StoreResult<bool> {
-        self.write_one(sqlx::query("UPDATE sessions SET ended_at = $2 WHERE sid = $1 AND ended_at IS NULL").bind(sid).bind(now)).await
+        self.write_one(sqlx::query("UPDATE sessions SET ended_at = $2 WHERE sid = $1 AND ended_at IS NULL").bind(sid).bind(now))
+            .await
     }
 }
 
@@ -573,7 +585,14 @@ impl ConsentStore for SqlStore {
 
 #[async_trait]
 impl ThrottleStore for SqlStore {
-    async fn record_failure(&self, key: &str, now: i64, window: i64, max_failures: i64, block_for: i64) -> StoreResult<ThrottleState> {
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: i64,
+        window: i64,
+        max_failures: i64,
+        block_for: i64,
+    ) -> StoreResult<ThrottleState> {
         // One statement: a new window starts when the old one has passed; reaching the limit
         // sets the block. Concurrent failures serialize on the row, so none is lost.
         let row = sqlx::query(

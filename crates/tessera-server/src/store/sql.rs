@@ -12,8 +12,8 @@ use sqlx::AnyPool;
 use sqlx::{Any, Row, Transaction};
 
 use tessera_core::model::{
-    AppType, Client, ClientGrant, ClientSecret, RefreshTokenPolicy, ResourceServer, RotationType, SecretKind,
-    SigningAlg, TokenEndpointAuthMethod, User,
+    AppType, Client, ClientGrant, ClientSecret, RefreshTokenPolicy, ResourceServer, RotationType, SecretKind, SigningAlg,
+    TokenEndpointAuthMethod, User,
 };
 use tessera_core::store::*;
 use tessera_core::tokens::{KeyState, SigningKeyRecord};
@@ -211,16 +211,18 @@ impl SqlStore {
     }
 
     async fn insert_secret(tx: &mut Transaction<'static, Any>, s: &ClientSecret) -> StoreResult<()> {
-        sqlx::query("INSERT INTO client_secrets (id, client_id, kind, value, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&s.id)
-            .bind(&s.client_id)
-            .bind(s.kind.as_str())
-            .bind(&s.value)
-            .bind(s.created_at)
-            .bind(s.expires_at)
-            .execute(&mut **tx)
-            .await
-            .map_err(err)?;
+        sqlx::query(
+            "INSERT INTO client_secrets (id, client_id, kind, value, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&s.id)
+        .bind(&s.client_id)
+        .bind(s.kind.as_str())
+        .bind(&s.value)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(err)?;
         Ok(())
     }
 
@@ -361,14 +363,12 @@ impl ClientStore for SqlStore {
         if !exists {
             return Ok(false);
         }
-        sqlx::query(
-            "UPDATE client_secrets SET expires_at = $2 WHERE client_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
-        )
-        .bind(&secret.client_id)
-        .bind(others_expire_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
+        sqlx::query("UPDATE client_secrets SET expires_at = $2 WHERE client_id = $1 AND (expires_at IS NULL OR expires_at > $2)")
+            .bind(&secret.client_id)
+            .bind(others_expire_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
         Self::insert_secret(&mut tx, secret).await?;
         tx.commit().await.map_err(err)?;
         Ok(true)
@@ -521,11 +521,15 @@ impl GrantStore for SqlStore {
 
     async fn list_grants(&self, client_id: Option<&str>) -> StoreResult<Vec<ClientGrant>> {
         let rows = match client_id {
-            Some(c) => sqlx::query("SELECT id, client_id, audience, scope FROM client_grants WHERE client_id = $1 ORDER BY id")
-                .bind(c)
-                .fetch_all(&self.reader)
-                .await,
-            None => sqlx::query("SELECT id, client_id, audience, scope FROM client_grants ORDER BY id").fetch_all(&self.reader).await,
+            Some(c) => {
+                sqlx::query("SELECT id, client_id, audience, scope FROM client_grants WHERE client_id = $1 ORDER BY id")
+                    .bind(c)
+                    .fetch_all(&self.reader)
+                    .await
+            }
+            None => {
+                sqlx::query("SELECT id, client_id, audience, scope FROM client_grants ORDER BY id").fetch_all(&self.reader).await
+            }
         };
         rows.map_err(err)?.iter().map(grant_from_row).collect()
     }
@@ -534,27 +538,25 @@ impl GrantStore for SqlStore {
 #[async_trait]
 impl UserStore for SqlStore {
     async fn insert_user(&self, u: &User) -> StoreResult<()> {
-        sqlx::query(&format!(
-            "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .bind(&u.user_id)
-        .bind(&u.email)
-        .bind(i64::from(u.email_verified))
-        .bind(&u.username)
-        .bind(&u.name)
-        .bind(&u.given_name)
-        .bind(&u.family_name)
-        .bind(&u.picture)
-        .bind(&u.password_hash)
-        .bind(i64::from(u.blocked))
-        .bind(u.created_at)
-        .bind(u.updated_at)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| match err(e) {
-            StoreError::Conflict(_) => StoreError::Conflict("a user with this email or username".into()),
-            other => other,
-        })?;
+        sqlx::query(&format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
+            .bind(&u.user_id)
+            .bind(&u.email)
+            .bind(i64::from(u.email_verified))
+            .bind(&u.username)
+            .bind(&u.name)
+            .bind(&u.given_name)
+            .bind(&u.family_name)
+            .bind(&u.picture)
+            .bind(&u.password_hash)
+            .bind(i64::from(u.blocked))
+            .bind(u.created_at)
+            .bind(u.updated_at)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| match err(e) {
+                StoreError::Conflict(_) => StoreError::Conflict("a user with this email or username".into()),
+                other => other,
+            })?;
         Ok(())
     }
 
@@ -609,15 +611,17 @@ impl UserStore for SqlStore {
     }
 
     async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<User>> {
-        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1 OR username = $2 ORDER BY email = $1 DESC LIMIT 1"))
-            .bind(login.to_ascii_lowercase())
-            .bind(login)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(err)?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email = $1 OR username = $2 ORDER BY email = $1 DESC LIMIT 1"
+        ))
+        .bind(login.to_ascii_lowercase())
+        .bind(login)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(err)?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
     }
 
     async fn list_users(&self, limit: i64, offset: i64) -> StoreResult<Vec<User>> {
@@ -651,22 +655,31 @@ impl KeyStore for SqlStore {
         tx.commit().await.map_err(err)
     }
 
-    async fn rotate_signing_keys(&self, alg: SigningAlg, now: i64, publish_until: i64, new_next: &SigningKeyRecord) -> StoreResult<()> {
+    async fn rotate_signing_keys(
+        &self,
+        alg: SigningAlg,
+        now: i64,
+        publish_until: i64,
+        new_next: &SigningKeyRecord,
+    ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $2, publish_until = $3 WHERE alg = $1 AND state = 'current'")
-            .bind(alg.as_str())
-            .bind(now)
-            .bind(publish_until)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        let promoted = sqlx::query("UPDATE signing_keys SET state = 'current', activated_at = $2 WHERE alg = $1 AND state = 'next'")
-            .bind(alg.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?
-            .rows_affected();
+        sqlx::query(
+            "UPDATE signing_keys SET state = 'retired', retired_at = $2, publish_until = $3 WHERE alg = $1 AND state = 'current'",
+        )
+        .bind(alg.as_str())
+        .bind(now)
+        .bind(publish_until)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        let promoted =
+            sqlx::query("UPDATE signing_keys SET state = 'current', activated_at = $2 WHERE alg = $1 AND state = 'next'")
+                .bind(alg.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?
+                .rows_affected();
         if promoted != 1 {
             return Err(StoreError::Conflict(format!("no next {alg} key to promote")));
         }

@@ -12,26 +12,24 @@ use sqlx::{ConnectOptions, Executor};
 
 use super::{Backend, SqlStore};
 
-const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+const PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
 pub async fn connect(url: &str) -> Result<SqlStore, String> {
     refuse_invalid_sqlite_file(url).await?;
     // Validate the URL with the SQLite driver's own parser, and create the file if missing.
-    let opts = SqliteConnectOptions::from_str(url)
-        .map_err(|e| format!("invalid sqlite url {url:?}: {e}"))?
-        .create_if_missing(true);
+    let opts =
+        SqliteConnectOptions::from_str(url).map_err(|e| format!("invalid sqlite url {url:?}: {e}"))?.create_if_missing(true);
     let url = opts.to_url_lossy().to_string();
     let pool = |max: u32| {
-        AnyPoolOptions::new()
-            .max_connections(max)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(|conn, _| {
+        AnyPoolOptions::new().max_connections(max).min_connections(1).acquire_timeout(Duration::from_secs(10)).after_connect(
+            |conn, _| {
                 Box::pin(async move {
                     conn.execute(PRAGMAS).await?;
                     Ok(())
                 })
-            })
+            },
+        )
     };
     let explain = |e: sqlx::Error| {
         let msg = e.to_string();

@@ -68,7 +68,11 @@ fn cases(app: &WebApp) -> Vec<(&'static str, Params, Want)> {
         ("unknown resource", with(b(), "resource", "https://unknown.example"), Want::Redirect("invalid_target")),
         ("relative resource", with(b(), "resource", "api"), Want::Redirect("invalid_target")),
         ("resource with fragment", with(b(), "resource", "https://api.web.example#x"), Want::Redirect("invalid_target")),
-        ("audience and resource differ", with(with(b(), "audience", API), "resource", "https://other.example"), Want::Redirect("invalid_target")),
+        (
+            "audience and resource differ",
+            with(with(b(), "audience", API), "resource", "https://other.example"),
+            Want::Redirect("invalid_target"),
+        ),
         ("two resources", plus(with(b(), "resource", API), "resource", API), Want::Redirect("invalid_target")),
         ("public client without PKCE", native(), Want::Redirect("invalid_request")),
         ("PKCE plain", with(pkce(native()), "code_challenge_method", "plain"), Want::Redirect("invalid_request")),
@@ -76,8 +80,16 @@ fn cases(app: &WebApp) -> Vec<(&'static str, Params, Want)> {
         ("PKCE method unknown", with(pkce(native()), "code_challenge_method", "S512"), Want::Redirect("invalid_request")),
         ("PKCE method without challenge", without(pkce(b()), "code_challenge"), Want::Redirect("invalid_request")),
         ("challenge too short", with(pkce(native()), "code_challenge", &CHALLENGE[..42]), Want::Redirect("invalid_request")),
-        ("challenge too long", with(pkce(native()), "code_challenge", &format!("{CHALLENGE}A")), Want::Redirect("invalid_request")),
-        ("challenge charset", with(pkce(native()), "code_challenge", &format!("{}+", &CHALLENGE[..42])), Want::Redirect("invalid_request")),
+        (
+            "challenge too long",
+            with(pkce(native()), "code_challenge", &format!("{CHALLENGE}A")),
+            Want::Redirect("invalid_request"),
+        ),
+        (
+            "challenge charset",
+            with(pkce(native()), "code_challenge", &format!("{}+", &CHALLENGE[..42])),
+            Want::Redirect("invalid_request"),
+        ),
         ("prompt none with login", with(b(), "prompt", "none login"), Want::Redirect("invalid_request")),
         ("prompt unknown", with(b(), "prompt", "sideways"), Want::Redirect("invalid_request")),
         ("max_age negative", with(b(), "max_age", "-1"), Want::Redirect("invalid_request")),
@@ -200,7 +212,8 @@ async fn no_crafted_redirect_uri_is_ever_redirected_to() {
         for uri in crafted {
             for client in [&app.web.id, &app.native.id] {
                 for response_type in ["code", "token"] {
-                    let params = [("client_id", client.as_str()), ("redirect_uri", uri), ("response_type", response_type), ("state", "s")];
+                    let params =
+                        [("client_id", client.as_str()), ("redirect_uri", uri), ("response_type", response_type), ("state", "s")];
                     let r = http.get(app.authorize_url(&params)).send().await.unwrap();
                     let status = r.status();
                     assert!(r.headers().get("location").is_none(), "[{backend}] {uri} was redirected to");
@@ -211,8 +224,13 @@ async fn no_crafted_redirect_uri_is_ever_redirected_to() {
             }
         }
         // The loopback port exception (RFC 8252 §7.3) is the only latitude.
-        let ok = [("client_id", app.native.id.as_str()), ("redirect_uri", "http://127.0.0.1:54321/native"), ("response_type", "code"),
-            ("code_challenge", CHALLENGE), ("code_challenge_method", "S256")];
+        let ok = [
+            ("client_id", app.native.id.as_str()),
+            ("redirect_uri", "http://127.0.0.1:54321/native"),
+            ("response_type", "code"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ];
         let r = http.get(app.authorize_url(&ok)).send().await.unwrap();
         assert_eq!(r.status(), 302);
         assert!(location(&r).contains(routes::LOGIN));
@@ -225,7 +243,8 @@ async fn form_post_delivers_codes_and_errors_as_an_auto_submitted_form() {
         let app = WebApp::start(backend).await;
         let b = Browser::new();
         // An error before any login, in form_post mode.
-        let r = b.get(&app.web_authorize(&[("response_type", "token"), ("response_mode", "form_post"), ("state", "a&b\"c")])).await;
+        let r =
+            b.get(&app.web_authorize(&[("response_type", "token"), ("response_mode", "form_post"), ("state", "a&b\"c")])).await;
         assert_eq!(r.status(), 200);
         let html = r.text().await.unwrap();
         assert!(html.contains(&format!("action=\"{CALLBACK}\"")));
@@ -257,11 +276,15 @@ async fn codes_are_appended_to_a_registered_query_and_omitted_redirect_uri_is_re
         let app = WebApp::start(backend).await;
         let b = Browser::new();
         // The third-party client has exactly one callback, with a query: redirect_uri may be omitted.
-        let url = app.authorize_url(&[("client_id", &app.third.id), ("response_type", "code"), ("scope", "openid"), ("state", "x")]);
+        let url =
+            app.authorize_url(&[("client_id", &app.third.id), ("response_type", "code"), ("scope", "openid"), ("state", "x")]);
         let r = b.login(&app, &url).await;
         let consent = b.get(&location(&r)).await.text().await.unwrap();
         let r = b
-            .post_form(&app.url(routes::CONSENT), &[("txn", &field(&consent, "txn").unwrap()), ("csrf", &field(&consent, "csrf").unwrap()), ("decision", "allow")])
+            .post_form(
+                &app.url(routes::CONSENT),
+                &[("txn", &field(&consent, "txn").unwrap()), ("csrf", &field(&consent, "csrf").unwrap()), ("decision", "allow")],
+            )
             .await;
         let to = location(&r);
         assert!(to.starts_with(&format!("{THIRD_CALLBACK}&code=")), "{to}");
@@ -290,7 +313,13 @@ async fn html_pages_carry_the_exact_security_headers() {
     for backend in backends() {
         let app = WebApp::start(backend).await;
         let b = Browser::new();
-        let error_page = b.http.get(app.authorize_url(&[("client_id", "nope")])).header("Origin", "https://evil.example").send().await.unwrap();
+        let error_page = b
+            .http
+            .get(app.authorize_url(&[("client_id", "nope")]))
+            .header("Origin", "https://evil.example")
+            .send()
+            .await
+            .unwrap();
         let login_redirect = b.http.get(app.web_authorize(&[])).header("Origin", "https://evil.example").send().await.unwrap();
         let login_page = b.get(&location(&login_redirect)).await;
         let third = app.authorize_url(&[("client_id", &app.third.id), ("response_type", "code"), ("scope", "openid")]);

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl,
+    Scope,
 };
 use serde_json::{json, Value};
 use tessera_core::model::{AppType, ClientPatch, TokenEndpointAuthMethod};
@@ -61,8 +62,14 @@ impl Driver {
         }
         let profile = TempDir::new("chromium");
         let mut args = vec![
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run",
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
         ]
         .into_iter()
         .map(String::from)
@@ -153,7 +160,9 @@ async fn callback_listener() -> (u16, mpsc::UnboundedReceiver<Hit>) {
                 let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
                 let len = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
                     .unwrap_or(0);
                 while buf.len() < head_end + len {
                     let Ok(n) = sock.read(&mut chunk).await else { break };
@@ -169,7 +178,10 @@ async fn callback_listener() -> (u16, mpsc::UnboundedReceiver<Hit>) {
                     body: String::from_utf8_lossy(&buf[head_end..]).to_string(),
                 };
                 let page = "<!DOCTYPE html><title>callback</title><p>ok</p>";
-                let resp = format!("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}", page.len());
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                    page.len()
+                );
                 let _ = sock.write_all(resp.as_bytes()).await;
                 let _ = tx.send(hit);
             });
@@ -182,7 +194,10 @@ async fn callback_listener() -> (u16, mpsc::UnboundedReceiver<Hit>) {
 async fn next_callback(rx: &mut mpsc::UnboundedReceiver<Hit>) -> Hit {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let hit = tokio::time::timeout_at(deadline, rx.recv()).await.expect("the browser never reached the callback").expect("listener");
+        let hit = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("the browser never reached the callback")
+            .expect("listener");
         if hit.target.starts_with("/cb") {
             return hit;
         }

@@ -103,7 +103,10 @@ fn clients_create_list_show_update_rotate_delete() {
         assert!(!old_ok, "[{backend}] the rotated-out secret no longer authenticates");
         assert!(new_ok, "[{backend}] the new secret authenticates");
         assert_eq!(stored.len(), 2);
-        assert!(stored.iter().all(|v| !v.contains(&secret) && !v.contains(&new_secret)), "[{backend}] secrets stored only as hashes");
+        assert!(
+            stored.iter().all(|v| !v.contains(&secret) && !v.contains(&new_secret)),
+            "[{backend}] secrets stored only as hashes"
+        );
 
         let deleted = cli.run(&["clients", "delete", &id, "--json"]).json();
         assert_eq!(deleted["ok"], true);
@@ -138,7 +141,17 @@ fn apis_and_client_grants() {
         let data = TestData::new(backend);
         let cli = Cli::new(&data);
         let api = cli
-            .run(&["apis", "create", "--identifier", "https://api.example.com", "--scope", "read:x=Read", "--scope", "write:x", "--json"])
+            .run(&[
+                "apis",
+                "create",
+                "--identifier",
+                "https://api.example.com",
+                "--scope",
+                "read:x=Read",
+                "--scope",
+                "write:x",
+                "--json",
+            ])
             .json();
         assert_eq!(api["identifier"], "https://api.example.com");
         assert_eq!(
@@ -173,7 +186,8 @@ fn apis_and_client_grants() {
         assert!(err.contains("delete:x"), "[{backend}] undefined scope: {err}");
         let err = cli.run(&["grants", "create", "--client-id", &c2, "--audience", "https://nope.example.com"]).err().to_string();
         assert!(err.contains("does not exist"), "[{backend}] unknown API: {err}");
-        let err = cli.run(&["grants", "create", "--client-id", "nope", "--audience", "https://api.example.com"]).err().to_string();
+        let err =
+            cli.run(&["grants", "create", "--client-id", "nope", "--audience", "https://api.example.com"]).err().to_string();
         assert!(err.contains("does not exist"), "[{backend}] unknown client: {err}");
 
         // By API id too; the grant names the identifier.
@@ -215,7 +229,10 @@ fn users_create_show_block_delete() {
         let cli = Cli::new(&data);
         let password = "correct horse battery";
         let created = cli
-            .run_with_stdin(&["users", "create", "--email", "A@Example.com", "--password-stdin", "--json"], Some(&format!("{password}\n")))
+            .run_with_stdin(
+                &["users", "create", "--email", "A@Example.com", "--password-stdin", "--json"],
+                Some(&format!("{password}\n")),
+            )
             .json();
         assert_eq!(created["email"], "a@example.com", "[{backend}] emails are stored lower-cased");
         assert_eq!(created["blocked"], false);
@@ -245,9 +262,15 @@ fn users_create_show_block_delete() {
         assert_eq!(cli.run(&["users", "show", &user_id, "--json"]).json()["blocked"], true, "[{backend}] block persisted");
         assert_eq!(cli.run(&["users", "unblock", &user_id, "--json"]).json()["blocked"], false);
 
-        let err = cli.run_with_stdin(&["users", "create", "--email", "a@example.com", "--password-stdin"], Some("another-password\n")).err().to_string();
+        let err = cli
+            .run_with_stdin(&["users", "create", "--email", "a@example.com", "--password-stdin"], Some("another-password\n"))
+            .err()
+            .to_string();
         assert!(err.contains("already exists"), "[{backend}] duplicate email: {err}");
-        let err = cli.run_with_stdin(&["users", "create", "--email", "b@example.com", "--password-stdin"], Some("short\n")).err().to_string();
+        let err = cli
+            .run_with_stdin(&["users", "create", "--email", "b@example.com", "--password-stdin"], Some("short\n"))
+            .err()
+            .to_string();
         assert!(err.contains("at least 8"), "[{backend}] short password: {err}");
         let listed = cli.run(&["users", "list", "--json"]).json();
         assert_eq!(listed.as_array().unwrap().len(), 1, "[{backend}] refused users were not created: {listed}");

@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 use tessera_core::model::ClientPatch;
 
 use crate::dpop_proof::DpopKey;
-use crate::support::Backend;
 use crate::oauth_fixture::{backends, jwt_parts, pkce_pair, sign_compact, Fixture, API, CALLBACK};
+use crate::support::Backend;
 
 async fn token_with(f: &Fixture, form: &[(&str, &str)], proofs: &[String]) -> (u16, reqwest::header::HeaderMap, Value) {
     let mut req = f.http.post(f.url("/oauth/token")).form(form);
@@ -21,8 +21,12 @@ async fn token_with(f: &Fixture, form: &[(&str, &str)], proofs: &[String]) -> (u
 }
 
 fn cc_form(f: &Fixture) -> Vec<(&'static str, String)> {
-    vec![("grant_type", "client_credentials".into()), ("audience", API.into()), ("client_id", f.m2m.id.clone()),
-        ("client_secret", f.m2m.secret.clone().unwrap())]
+    vec![
+        ("grant_type", "client_credentials".into()),
+        ("audience", API.into()),
+        ("client_id", f.m2m.id.clone()),
+        ("client_secret", f.m2m.secret.clone().unwrap()),
+    ]
 }
 
 fn refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
@@ -48,20 +52,38 @@ async fn proof_validation_table() {
             ("htu with query and fragment ignored", vec![key.proof("POST", &format!("{htu}?x=1#f"), now)], true),
             ("iat 10 s early", vec![key.proof("POST", &htu, now - 10)], true),
             ("iat 10 s late", vec![key.proof("POST", &htu, now + 10)], true),
-            ("unknown claims and exp tolerated", vec![key.proof_with("POST", &htu, now, json!({}), json!({"foo": 1, "exp": now + 60, "nbf": now}))], true),
+            (
+                "unknown claims and exp tolerated",
+                vec![key.proof_with("POST", &htu, now, json!({}), json!({"foo": 1, "exp": now + 60, "nbf": now}))],
+                true,
+            ),
             ("two DPoP headers", vec![key.proof("POST", &htu, now), key.proof("POST", &htu, now)], false),
             ("wrong typ", vec![key.proof_with("POST", &htu, now, json!({"typ": "JWT"}), json!({}))], false),
-            ("alg none", vec![{
-                let h = json!({"typ": "dpop+jwt", "alg": "none", "jwk": key.jwk()});
-                sign_compact(&h, &json!({"jti": "n1", "htm": "POST", "htu": htu, "iat": now}), |_| vec![0])
-            }], false),
-            ("HS256", vec![{
-                let h = json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": key.jwk()});
-                let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"k");
-                sign_compact(&h, &json!({"jti": "h1", "htm": "POST", "htu": htu, "iat": now}), |m| ring::hmac::sign(&k, m).as_ref().to_vec())
-            }], false),
+            (
+                "alg none",
+                vec![{
+                    let h = json!({"typ": "dpop+jwt", "alg": "none", "jwk": key.jwk()});
+                    sign_compact(&h, &json!({"jti": "n1", "htm": "POST", "htu": htu, "iat": now}), |_| vec![0])
+                }],
+                false,
+            ),
+            (
+                "HS256",
+                vec![{
+                    let h = json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": key.jwk()});
+                    let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"k");
+                    sign_compact(&h, &json!({"jti": "h1", "htm": "POST", "htu": htu, "iat": now}), |m| {
+                        ring::hmac::sign(&k, m).as_ref().to_vec()
+                    })
+                }],
+                false,
+            ),
             ("private key in jwk", vec![key.proof_with("POST", &htu, now, json!({"jwk": private_jwk}), json!({}))], false),
-            ("jwk of another key (bad signature)", vec![key.proof_with("POST", &htu, now, json!({"jwk": other.jwk()}), json!({}))], false),
+            (
+                "jwk of another key (bad signature)",
+                vec![key.proof_with("POST", &htu, now, json!({"jwk": other.jwk()}), json!({}))],
+                false,
+            ),
             ("no jwk", vec![key.proof_with("POST", &htu, now, json!({"jwk": null}), json!({}))], false),
             ("htm PUT", vec![key.proof("PUT", &htu, now)], false),
             ("htu of another URL", vec![key.proof("POST", &f.url("/oauth/revoke"), now)], false),
@@ -84,11 +106,18 @@ async fn proof_validation_table() {
         }
         // Replay of an accepted proof.
         let p = key.proof("POST", &htu, now);
-        assert_eq!(token_with(&f, &refs(&cc_form(&f)), &[p.clone()]).await.0, 200);
+        assert_eq!(token_with(&f, &refs(&cc_form(&f)), std::slice::from_ref(&p)).await.0, 200);
         let (s, _, v) = token_with(&f, &refs(&cc_form(&f)), &[p]).await;
         assert_eq!((s, v["error"].as_str()), (400, Some("invalid_dpop_proof")), "{backend}: replayed jti");
         // The header name is case-insensitive.
-        let resp = f.http.post(f.url("/oauth/token")).form(&refs(&cc_form(&f))).header("DPOP", key.proof("POST", &htu, now)).send().await.unwrap();
+        let resp = f
+            .http
+            .post(f.url("/oauth/token"))
+            .form(&refs(&cc_form(&f)))
+            .header("DPOP", key.proof("POST", &htu, now))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200);
         // Without a proof: a Bearer token.
         let (s, _, v) = token_with(&f, &refs(&cc_form(&f)), &[]).await;
@@ -119,7 +148,9 @@ async fn nonces_round_trip_and_require_dpop() {
         let p = key.proof_with("POST", &htu, f.now(), json!({}), json!({"nonce": nonce}));
         assert_eq!(token_with(&f, &refs(&cc_form(&f)), &[p]).await.2["error"], "use_dpop_nonce", "{backend}: stale nonce");
         // require_dpop: no proof → invalid_request.
-        r.update_client(&f.m2m.id, ClientPatch { require_dpop: Some(true), dpop_nonce: Some(Some(false)), ..Default::default() }).await.unwrap();
+        r.update_client(&f.m2m.id, ClientPatch { require_dpop: Some(true), dpop_nonce: Some(Some(false)), ..Default::default() })
+            .await
+            .unwrap();
         let (s, _, v) = token_with(&f, &refs(&cc_form(&f)), &[]).await;
         assert_eq!((s, v["error"].as_str()), (400, Some("invalid_request")), "{backend}: require_dpop");
     }
@@ -137,9 +168,18 @@ async fn code_pkce_dpop_flow_binds_codes_and_public_refresh_tokens() {
         let code = f.code(&f.public.id, "openid offline_access read:things", Some(API), Some(&challenge), None).await;
         let hash = f.state.deployment.keyring.hash_handle(&code);
         sqlx::query("UPDATE authorization_codes SET dpop_jkt = $1 WHERE code_hash = $2")
-            .bind(key.jkt()).bind(&hash).execute(f.state.deployment.sql.writer()).await.unwrap();
-        let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CALLBACK),
-            ("client_id", f.public.id.as_str()), ("code_verifier", verifier.as_str())];
+            .bind(key.jkt())
+            .bind(&hash)
+            .execute(f.state.deployment.sql.writer())
+            .await
+            .unwrap();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("client_id", f.public.id.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ];
         let (s, _, v) = token_with(&f, &form, &[other.proof("POST", &htu, f.now())]).await;
         assert_eq!((s, v["error"].as_str()), (400, Some("invalid_grant")), "{backend}: dpop_jkt mismatch");
         let (s, _, v) = token_with(&f, &form, &[]).await;
@@ -151,7 +191,13 @@ async fn code_pkce_dpop_flow_binds_codes_and_public_refresh_tokens() {
         assert_eq!(at["cnf"]["jkt"], key.jkt());
         let rt = v["refresh_token"].as_str().unwrap().to_string();
         // The public client's refresh token is bound to the key.
-        let rform = |t: &str| vec![("grant_type", "refresh_token".to_string()), ("refresh_token", t.to_string()), ("client_id", f.public.id.clone())];
+        let rform = |t: &str| {
+            vec![
+                ("grant_type", "refresh_token".to_string()),
+                ("refresh_token", t.to_string()),
+                ("client_id", f.public.id.clone()),
+            ]
+        };
         let (s, _, v) = token_with(&f, &refs(&rform(&rt)), &[]).await;
         assert_eq!((s, v["error"].as_str()), (400, Some("invalid_grant")), "{backend}: bound refresh without proof");
         let (s, _, v) = token_with(&f, &refs(&rform(&rt)), &[other.proof("POST", &htu, f.now())]).await;
@@ -166,12 +212,30 @@ async fn code_pkce_dpop_flow_binds_codes_and_public_refresh_tokens() {
         // The post client is not the token's client and holds no grant: inactive for it.
         assert_eq!(intro["active"], false);
         let code2 = f.code(&f.post.id, "openid read:things", Some(API), None, None).await;
-        let form2 = [("grant_type", "authorization_code"), ("code", code2.as_str()), ("redirect_uri", CALLBACK),
-            ("client_id", f.post.id.as_str()), ("client_secret", f.post.secret.as_deref().unwrap())];
+        let form2 = [
+            ("grant_type", "authorization_code"),
+            ("code", code2.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("client_id", f.post.id.as_str()),
+            ("client_secret", f.post.secret.as_deref().unwrap()),
+        ];
         let (_, _, v) = token_with(&f, &form2, &[key.proof("POST", &htu, f.now())]).await;
-        let (_, intro) = f.post_form("/oauth/introspect", &[("token", v["access_token"].as_str().unwrap()), ("client_id", &f.post.id),
-            ("client_secret", f.post.secret.as_deref().unwrap())], None).await;
-        assert_eq!((intro["token_type"].as_str(), intro["cnf"]["jkt"].as_str()), (Some("DPoP"), Some(key.jkt().as_str())), "{backend}");
+        let (_, intro) = f
+            .post_form(
+                "/oauth/introspect",
+                &[
+                    ("token", v["access_token"].as_str().unwrap()),
+                    ("client_id", &f.post.id),
+                    ("client_secret", f.post.secret.as_deref().unwrap()),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(
+            (intro["token_type"].as_str(), intro["cnf"]["jkt"].as_str()),
+            (Some("DPoP"), Some(key.jkt().as_str())),
+            "{backend}"
+        );
     }
 }
 

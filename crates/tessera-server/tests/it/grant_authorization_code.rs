@@ -16,11 +16,24 @@ const ASSERTION: &str = JWT_BEARER_ASSERTION_TYPE;
 
 /// The relying party: discovery, exchange, strict ID token validation (signature, iss,
 /// aud, exp, nonce, at_hash).
-async fn rp_exchange(f: &Fixture, client_id: &str, secret: Option<&str>, auth: AuthType, code: &str, verifier: &str, nonce: &str, extra: &[(&str, String)]) -> (String, Option<String>, Value) {
+/// How the relying party authenticates.
+struct Rp<'a> {
+    client_id: &'a str,
+    secret: Option<&'a str>,
+    auth: AuthType,
+    extra: Vec<(&'static str, String)>,
+}
+
+async fn rp_exchange(f: &Fixture, rp: &Rp<'_>, code: &str, verifier: &str, nonce: &str) -> (String, Option<String>, Value) {
+    let Rp { client_id, secret, auth, extra } = rp;
     let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(f.issuer.clone()).unwrap(), &f.http).await.expect("discovery");
-    let client = CoreClient::from_provider_metadata(meta, ClientId::new(client_id.into()), secret.map(|s| ClientSecret::new(s.into())))
-        .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap())
-        .set_auth_type(auth);
+    let client = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(client_id.to_string()),
+        secret.map(|s| ClientSecret::new(s.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap())
+    .set_auth_type(auth.clone());
     let mut req = client
         .exchange_code(AuthorizationCode::new(code.into()))
         .expect("token endpoint")
@@ -32,39 +45,45 @@ async fn rp_exchange(f: &Fixture, client_id: &str, secret: Option<&str>, auth: A
     let verifier = client.id_token_verifier();
     let id_token = resp.id_token().expect("id_token");
     let claims = id_token.claims(&verifier, &Nonce::new(nonce.into())).expect("valid ID token");
-    let expected = AccessTokenHash::from_token(resp.access_token(), id_token.signing_alg().unwrap(), id_token.signing_key(&verifier).unwrap()).unwrap();
+    let expected = AccessTokenHash::from_token(
+        resp.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&verifier).unwrap(),
+    )
+    .unwrap();
     assert_eq!(claims.access_token_hash(), Some(&expected), "at_hash");
     let (_, id_claims) = jwt_parts(&id_token.to_string());
-    (
-        resp.access_token().secret().clone(),
-        resp.refresh_token().map(|r| r.secret().clone()),
-        id_claims,
-    )
+    (resp.access_token().secret().clone(), resp.refresh_token().map(|r| r.secret().clone()), id_claims)
 }
 
 #[tokio::test]
 async fn every_client_authentication_method_completes_the_flow() {
     for backend in backends() {
         let f = Fixture::start(backend).await;
-        let scope = format!("openid profile email offline_access read:things");
+        let scope = "openid profile email offline_access read:things";
         for method in ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"] {
             let (verifier, challenge) = pkce_pair();
             let nonce = format!("n-{method}");
-            let (client_id, secret, auth, extra): (&str, Option<&str>, AuthType, Vec<(&str, String)>) = match method {
+            let (client_id, secret, auth, extra): (&str, Option<&str>, AuthType, Vec<(&'static str, String)>) = match method {
                 "client_secret_basic" => (&f.basic.id, f.basic.secret.as_deref(), AuthType::BasicAuth, vec![]),
                 "client_secret_post" => (&f.post.id, f.post.secret.as_deref(), AuthType::RequestBody, vec![]),
-                "client_secret_jwt" => (&f.secret_jwt.id, None, AuthType::RequestBody, vec![
-                    ("client_assertion_type", ASSERTION.into()),
-                    ("client_assertion", f.secret_assertion(json!({}))),
-                ]),
-                "private_key_jwt" => (&f.key_jwt.id, None, AuthType::RequestBody, vec![
-                    ("client_assertion_type", ASSERTION.into()),
-                    ("client_assertion", f.key_assertion(json!({}))),
-                ]),
+                "client_secret_jwt" => (
+                    &f.secret_jwt.id,
+                    None,
+                    AuthType::RequestBody,
+                    vec![("client_assertion_type", ASSERTION.into()), ("client_assertion", f.secret_assertion(json!({})))],
+                ),
+                "private_key_jwt" => (
+                    &f.key_jwt.id,
+                    None,
+                    AuthType::RequestBody,
+                    vec![("client_assertion_type", ASSERTION.into()), ("client_assertion", f.key_assertion(json!({})))],
+                ),
                 _ => (&f.public.id, None, AuthType::RequestBody, vec![]),
             };
-            let code = f.code(client_id, &scope, Some(API), Some(&challenge), Some(&nonce)).await;
-            let (access, refresh, id) = rp_exchange(&f, client_id, secret, auth, &code, &verifier, &nonce, &extra).await;
+            let code = f.code(client_id, scope, Some(API), Some(&challenge), Some(&nonce)).await;
+            let rp = Rp { client_id, secret, auth, extra };
+            let (access, refresh, id) = rp_exchange(&f, &rp, &code, &verifier, &nonce).await;
             assert!(refresh.is_some(), "{backend}/{method}: offline_access gives a refresh token");
             assert_eq!(id["sub"], f.user_id.as_str(), "{backend}/{method}");
             assert_eq!(id["azp"], client_id);
@@ -106,13 +125,26 @@ async fn response_shape_headers_and_json_body() {
         assert!(v.get("refresh_token").is_none(), "no offline_access, no refresh token");
         // Without an audience the access token is for /userinfo only.
         let code = f.code(&f.post.id, "openid", None, None, None).await;
-        let (s, _, v) = f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CALLBACK),
-            ("client_id", &f.post.id), ("client_secret", f.post.secret.as_deref().unwrap())], None).await;
+        let (s, _, v) = f
+            .token(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", CALLBACK),
+                    ("client_id", &f.post.id),
+                    ("client_secret", f.post.secret.as_deref().unwrap()),
+                ],
+                None,
+            )
+            .await;
         assert_eq!(s, 200);
         let (_, at) = jwt_parts(v["access_token"].as_str().unwrap());
         assert_eq!(at["aud"], format!("{}userinfo", f.issuer));
     }
 }
+
+/// Builds a request's form from a fresh code.
+type FormFor = Box<dyn Fn(&str) -> Vec<(&'static str, String)>>;
 
 /// A bad request and what must come back.
 struct Case {
@@ -129,16 +161,72 @@ async fn code_binding_and_pkce_refusals() {
         let basic = Some((f.basic.id.as_str(), secret.as_str()));
         let (verifier, challenge) = pkce_pair();
         // Each case gets a fresh code with a challenge, then sends a variant request.
-        let cases: Vec<(Case, Box<dyn Fn(&str) -> Vec<(&'static str, String)>>)> = vec![
-            (Case { name: "wrong redirect_uri", status: 400, error: "invalid_grant" }, Box::new({ let v = verifier.clone(); move |c: &str| vec![("code", c.into()), ("redirect_uri", "https://app.example.com/other".into()), ("code_verifier", v.clone())] })),
-            (Case { name: "missing redirect_uri", status: 400, error: "invalid_grant" }, Box::new({ let v = verifier.clone(); move |c: &str| vec![("code", c.into()), ("code_verifier", v.clone())] })),
-            (Case { name: "redirect_uri with trailing slash", status: 400, error: "invalid_grant" }, Box::new({ let v = verifier.clone(); move |c: &str| vec![("code", c.into()), ("redirect_uri", format!("{CALLBACK}/")), ("code_verifier", v.clone())] })),
-            (Case { name: "missing code_verifier", status: 400, error: "invalid_grant" }, Box::new(|c: &str| vec![("code", c.into()), ("redirect_uri", CALLBACK.into())])),
-            (Case { name: "wrong code_verifier", status: 400, error: "invalid_grant" }, Box::new(|c: &str| vec![("code", c.into()), ("redirect_uri", CALLBACK.into()), ("code_verifier", "x".repeat(43))])),
-            (Case { name: "short code_verifier", status: 400, error: "invalid_grant" }, Box::new(|c: &str| vec![("code", c.into()), ("redirect_uri", CALLBACK.into()), ("code_verifier", "abc".into())])),
-            (Case { name: "widened audience", status: 400, error: "invalid_target" }, Box::new({ let v = verifier.clone(); move |c: &str| vec![("code", c.into()), ("redirect_uri", CALLBACK.into()), ("code_verifier", v.clone()), ("audience", "https://other.example".into())] })),
-            (Case { name: "missing code", status: 400, error: "invalid_request" }, Box::new(|_: &str| vec![("redirect_uri", CALLBACK.into())])),
-            (Case { name: "unknown code", status: 400, error: "invalid_grant" }, Box::new(|_: &str| vec![("code", "nope".into()), ("redirect_uri", CALLBACK.into())])),
+        let cases: Vec<(Case, FormFor)> = vec![
+            (
+                Case { name: "wrong redirect_uri", status: 400, error: "invalid_grant" },
+                Box::new({
+                    let v = verifier.clone();
+                    move |c: &str| {
+                        vec![
+                            ("code", c.into()),
+                            ("redirect_uri", "https://app.example.com/other".into()),
+                            ("code_verifier", v.clone()),
+                        ]
+                    }
+                }),
+            ),
+            (
+                Case { name: "missing redirect_uri", status: 400, error: "invalid_grant" },
+                Box::new({
+                    let v = verifier.clone();
+                    move |c: &str| vec![("code", c.into()), ("code_verifier", v.clone())]
+                }),
+            ),
+            (
+                Case { name: "redirect_uri with trailing slash", status: 400, error: "invalid_grant" },
+                Box::new({
+                    let v = verifier.clone();
+                    move |c: &str| {
+                        vec![("code", c.into()), ("redirect_uri", format!("{CALLBACK}/")), ("code_verifier", v.clone())]
+                    }
+                }),
+            ),
+            (
+                Case { name: "missing code_verifier", status: 400, error: "invalid_grant" },
+                Box::new(|c: &str| vec![("code", c.into()), ("redirect_uri", CALLBACK.into())]),
+            ),
+            (
+                Case { name: "wrong code_verifier", status: 400, error: "invalid_grant" },
+                Box::new(|c: &str| {
+                    vec![("code", c.into()), ("redirect_uri", CALLBACK.into()), ("code_verifier", "x".repeat(43))]
+                }),
+            ),
+            (
+                Case { name: "short code_verifier", status: 400, error: "invalid_grant" },
+                Box::new(|c: &str| vec![("code", c.into()), ("redirect_uri", CALLBACK.into()), ("code_verifier", "abc".into())]),
+            ),
+            (
+                Case { name: "widened audience", status: 400, error: "invalid_target" },
+                Box::new({
+                    let v = verifier.clone();
+                    move |c: &str| {
+                        vec![
+                            ("code", c.into()),
+                            ("redirect_uri", CALLBACK.into()),
+                            ("code_verifier", v.clone()),
+                            ("audience", "https://other.example".into()),
+                        ]
+                    }
+                }),
+            ),
+            (
+                Case { name: "missing code", status: 400, error: "invalid_request" },
+                Box::new(|_: &str| vec![("redirect_uri", CALLBACK.into())]),
+            ),
+            (
+                Case { name: "unknown code", status: 400, error: "invalid_grant" },
+                Box::new(|_: &str| vec![("code", "nope".into()), ("redirect_uri", CALLBACK.into())]),
+            ),
         ];
         for (case, build) in cases {
             let code = f.code(&f.basic.id, "openid", None, Some(&challenge), None).await;
@@ -152,25 +240,52 @@ async fn code_binding_and_pkce_refusals() {
         }
         // Downgrade: a verifier for a code issued without a challenge.
         let code = f.code(&f.basic.id, "openid", None, None, None).await;
-        let (s, _, b) = f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CALLBACK), ("code_verifier", &verifier)], basic).await;
+        let (s, _, b) = f
+            .token(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", CALLBACK),
+                    ("code_verifier", &verifier),
+                ],
+                basic,
+            )
+            .await;
         assert_eq!((s, b["error"].as_str()), (400, Some("invalid_grant")), "{backend}: PKCE downgrade");
         // Another client's code.
         let code = f.code(&f.post.id, "openid", None, None, None).await;
-        let (s, _, b) = f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CALLBACK)], basic).await;
+        let (s, _, b) =
+            f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CALLBACK)], basic).await;
         assert_eq!((s, b["error"].as_str()), (400, Some("invalid_grant")), "{backend}: code of another client");
         // ... which stays usable by its owner: a foreign presentation is not reuse.
-        let (s, _, _) = f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CALLBACK),
-            ("client_id", &f.post.id), ("client_secret", f.post.secret.as_deref().unwrap())], None).await;
+        let (s, _, _) = f
+            .token(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", CALLBACK),
+                    ("client_id", &f.post.id),
+                    ("client_secret", f.post.secret.as_deref().unwrap()),
+                ],
+                None,
+            )
+            .await;
         assert_eq!(s, 200, "{backend}: owner redeems after a foreign attempt");
         // Expired: the injected clock moves past the 60 s lifetime.
         let code = f.code(&f.basic.id, "openid", None, None, None).await;
         f.clock.advance(61);
-        let (s, _, b) = f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CALLBACK)], basic).await;
+        let (s, _, b) =
+            f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CALLBACK)], basic).await;
         assert_eq!((s, b["error"].as_str()), (400, Some("invalid_grant")), "{backend}: expired code");
         // A public client must use PKCE: codes are only issued with a challenge, and without
         // the verifier the exchange fails.
         let code = f.code(&f.public.id, "openid", None, Some(&challenge), None).await;
-        let (s, _, b) = f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CALLBACK), ("client_id", &f.public.id)], None).await;
+        let (s, _, b) = f
+            .token(
+                &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CALLBACK), ("client_id", &f.public.id)],
+                None,
+            )
+            .await;
         assert_eq!((s, b["error"].as_str()), (400, Some("invalid_grant")), "{backend}: public client without verifier");
     }
 }
@@ -181,7 +296,13 @@ async fn reuse_is_refused_and_revokes_what_the_code_issued() {
         let f = Fixture::start(backend).await;
         let secret = f.post.secret.clone().unwrap();
         let code = f.code(&f.post.id, "openid offline_access read:things", Some(API), None, None).await;
-        let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CALLBACK), ("client_id", f.post.id.as_str()), ("client_secret", secret.as_str())];
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("client_id", f.post.id.as_str()),
+            ("client_secret", secret.as_str()),
+        ];
         let (s, _, first) = f.token(&form, None).await;
         assert_eq!(s, 200, "{backend}");
         let access = first["access_token"].as_str().unwrap();
@@ -189,14 +310,32 @@ async fn reuse_is_refused_and_revokes_what_the_code_issued() {
         let introspect = |token: String| {
             let f = &f;
             let secret = secret.clone();
-            async move { f.post_form("/oauth/introspect", &[("token", &token), ("client_id", &f.post.id), ("client_secret", &secret)], None).await.1 }
+            async move {
+                f.post_form(
+                    "/oauth/introspect",
+                    &[("token", &token), ("client_id", &f.post.id), ("client_secret", &secret)],
+                    None,
+                )
+                .await
+                .1
+            }
         };
         assert_eq!(introspect(access.into()).await["active"], true);
         let (s, _, second) = f.token(&form, None).await;
         assert_eq!((s, second["error"].as_str()), (400, Some("invalid_grant")), "{backend}: second redemption");
         assert_eq!(introspect(access.into()).await["active"], false, "{backend}: access token revoked by reuse");
         assert_eq!(introspect(refresh.into()).await["active"], false, "{backend}: refresh family revoked by reuse");
-        let (s, _, b) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", &f.post.id), ("client_secret", &secret)], None).await;
+        let (s, _, b) = f
+            .token(
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh),
+                    ("client_id", &f.post.id),
+                    ("client_secret", &secret),
+                ],
+                None,
+            )
+            .await;
         assert_eq!((s, b["error"].as_str()), (400, Some("invalid_grant")), "{backend}: refresh after reuse");
         let events = f.state.deployment.store.list_audit(20).await.unwrap();
         assert!(events.iter().any(|e| e.kind == "authorization_code_reuse"), "{backend}: audit event");
@@ -232,8 +371,13 @@ async fn client_authentication_refusals() {
         let (s, _, b) = f.token(&form, Some((&f.basic.id, f.basic.secret.as_deref().unwrap()))).await;
         assert_eq!((s, b["error"].as_str()), (400, Some("invalid_request")), "{backend}: two methods");
         // Credentials in the query string.
-        let resp = f.http.post(f.url(&format!("/oauth/token?client_secret={}", f.post.secret.as_deref().unwrap())))
-            .form(&[("grant_type", "authorization_code"), ("code", &code), ("client_id", &f.post.id)]).send().await.unwrap();
+        let resp = f
+            .http
+            .post(f.url(&format!("/oauth/token?client_secret={}", f.post.secret.as_deref().unwrap())))
+            .form(&[("grant_type", "authorization_code"), ("code", &code), ("client_id", &f.post.id)])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 400);
         let events = f.state.deployment.store.list_audit(50).await.unwrap();
         assert!(events.iter().filter(|e| e.kind == "client_authentication_failed").count() >= 3, "{backend}: audited");
@@ -282,21 +426,43 @@ async fn client_assertion_refusals() {
         ];
         for (name, assertion) in cases {
             let code = f.code(&f.key_jwt.id, "openid", None, None, None).await;
-            let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CALLBACK),
-                ("client_assertion_type", ASSERTION), ("client_assertion", assertion.as_str())];
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", CALLBACK),
+                ("client_assertion_type", ASSERTION),
+                ("client_assertion", assertion.as_str()),
+            ];
             let (s, _, b) = f.token(&form, None).await;
             assert_eq!((s, b["error"].as_str()), (401, Some("invalid_client")), "{backend}: {name}: {b}");
         }
         // Wrong assertion type.
         let code = f.code(&f.key_jwt.id, "openid", None, None, None).await;
         let a = f.key_assertion(json!({}));
-        let (s, _, b) = f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CALLBACK),
-            ("client_assertion_type", "urn:other"), ("client_assertion", &a)], None).await;
+        let (s, _, b) = f
+            .token(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", CALLBACK),
+                    ("client_assertion_type", "urn:other"),
+                    ("client_assertion", &a),
+                ],
+                None,
+            )
+            .await;
         assert_eq!((s, b["error"].as_str()), (400, Some("invalid_request")), "{backend}: assertion type");
         // A valid assertion works once; its jti cannot be replayed (on any node: it is in the DB).
         let a = f.key_assertion(json!({"aud": f.issuer}));
-        let form = |c: &str| vec![("grant_type", "authorization_code".to_string()), ("code", c.to_string()), ("redirect_uri", CALLBACK.into()),
-            ("client_assertion_type", ASSERTION.into()), ("client_assertion", a.clone())];
+        let form = |c: &str| {
+            vec![
+                ("grant_type", "authorization_code".to_string()),
+                ("code", c.to_string()),
+                ("redirect_uri", CALLBACK.into()),
+                ("client_assertion_type", ASSERTION.into()),
+                ("client_assertion", a.clone()),
+            ]
+        };
         let c1 = f.code(&f.key_jwt.id, "openid", None, None, None).await;
         let f1 = form(&c1);
         let f1: Vec<(&str, &str)> = f1.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -323,16 +489,45 @@ async fn malformed_requests() {
                 (s, r.json::<Value>().await.unwrap_or(Value::Null))
             }
         };
-        let form = |extra: &str| format!("grant_type=authorization_code&code={code}&redirect_uri={}&client_id={}&client_secret={secret}{extra}",
-            urlencode(CALLBACK), f.post.id);
+        let form = |extra: &str| {
+            format!(
+                "grant_type=authorization_code&code={code}&redirect_uri={}&client_id={}&client_secret={secret}{extra}",
+                urlencode(CALLBACK),
+                f.post.id
+            )
+        };
         let cases: Vec<(&str, String, &'static str, u16, &str)> = vec![
             ("repeated code", form(&format!("&code={code}")), "application/x-www-form-urlencoded", 400, "invalid_request"),
-            ("repeated grant_type", form("&grant_type=authorization_code"), "application/x-www-form-urlencoded", 400, "invalid_request"),
-            ("unsupported grant", "grant_type=password&username=a&password=b".into(), "application/x-www-form-urlencoded", 400, "unsupported_grant_type"),
-            ("implicit is not a grant", "grant_type=implicit".into(), "application/x-www-form-urlencoded", 400, "unsupported_grant_type"),
+            (
+                "repeated grant_type",
+                form("&grant_type=authorization_code"),
+                "application/x-www-form-urlencoded",
+                400,
+                "invalid_request",
+            ),
+            (
+                "unsupported grant",
+                "grant_type=password&username=a&password=b".into(),
+                "application/x-www-form-urlencoded",
+                400,
+                "unsupported_grant_type",
+            ),
+            (
+                "implicit is not a grant",
+                "grant_type=implicit".into(),
+                "application/x-www-form-urlencoded",
+                400,
+                "unsupported_grant_type",
+            ),
             ("no grant_type", format!("code={code}"), "application/x-www-form-urlencoded", 400, "invalid_request"),
             ("text/plain", form(""), "text/plain", 400, "invalid_request"),
-            ("JSON with a repeated key", format!(r#"{{"grant_type":"authorization_code","code":"{code}","code":"x"}}"#), "application/json", 400, "invalid_request"),
+            (
+                "JSON with a repeated key",
+                format!(r#"{{"grant_type":"authorization_code","code":"{code}","code":"x"}}"#),
+                "application/json",
+                400,
+                "invalid_request",
+            ),
             ("JSON not an object", "[1,2]".into(), "application/json", 400, "invalid_request"),
         ];
         for (name, body, ct, status, error) in cases {
@@ -343,8 +538,17 @@ async fn malformed_requests() {
         let (s, _) = send_raw(form("&frobnicate=1"), "application/x-www-form-urlencoded").await;
         assert_eq!(s, 200, "{backend}");
         // A client not allowed the grant.
-        let (s, _, b) = f.token(&[("grant_type", "authorization_code"), ("code", "x"), ("client_id", &f.m2m.id),
-            ("client_secret", f.m2m.secret.as_deref().unwrap())], None).await;
+        let (s, _, b) = f
+            .token(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", "x"),
+                    ("client_id", &f.m2m.id),
+                    ("client_secret", f.m2m.secret.as_deref().unwrap()),
+                ],
+                None,
+            )
+            .await;
         assert_eq!((s, b["error"].as_str()), (400, Some("unauthorized_client")), "{backend}");
     }
 }
@@ -363,8 +567,13 @@ async fn twenty_parallel_redemptions_of_one_code() {
         for _ in 0..20 {
             let http = f.http.clone();
             let url = f.url("/oauth/token");
-            let form = vec![("grant_type", "authorization_code".to_string()), ("code", code.clone()), ("redirect_uri", CALLBACK.to_string()),
-                ("client_id", f.post.id.clone()), ("client_secret", secret.clone())];
+            let form = vec![
+                ("grant_type", "authorization_code".to_string()),
+                ("code", code.clone()),
+                ("redirect_uri", CALLBACK.to_string()),
+                ("client_id", f.post.id.clone()),
+                ("client_secret", secret.clone()),
+            ];
             tasks.push(tokio::spawn(async move {
                 let r = http.post(url).form(&form).send().await.unwrap();
                 let s = r.status().as_u16();

@@ -5,7 +5,11 @@ use serde_json::Value;
 use crate::oauth_fixture::{backends, jwt_parts, Fixture, API};
 
 async fn cc(f: &Fixture, extra: &[(&str, &str)]) -> (u16, Value) {
-    let mut form = vec![("grant_type", "client_credentials"), ("client_id", f.m2m.id.as_str()), ("client_secret", f.m2m.secret.as_deref().unwrap())];
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", f.m2m.id.as_str()),
+        ("client_secret", f.m2m.secret.as_deref().unwrap()),
+    ];
     form.extend_from_slice(extra);
     let (s, _, v) = f.token(&form, None).await;
     (s, v)
@@ -47,11 +51,25 @@ async fn client_credentials_with_and_without_a_grant() {
         let (s, v) = cc(&f, &[]).await;
         assert_eq!((s, v["error"].as_str()), (400, Some("access_denied")));
         // A wrong secret is still a 401.
-        let (s, _, _) = f.token(&[("grant_type", "client_credentials"), ("audience", API), ("client_id", &f.m2m.id), ("client_secret", "x")], None).await;
+        let (s, _, _) = f
+            .token(
+                &[("grant_type", "client_credentials"), ("audience", API), ("client_id", &f.m2m.id), ("client_secret", "x")],
+                None,
+            )
+            .await;
         assert_eq!(s, 401);
         // A client without the grant type.
-        let (s, _, v) = f.token(&[("grant_type", "client_credentials"), ("audience", API), ("client_id", &f.post.id),
-            ("client_secret", f.post.secret.as_deref().unwrap())], None).await;
+        let (s, _, v) = f
+            .token(
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("audience", API),
+                    ("client_id", &f.post.id),
+                    ("client_secret", f.post.secret.as_deref().unwrap()),
+                ],
+                None,
+            )
+            .await;
         assert_eq!((s, v["error"].as_str()), (400, Some("unauthorized_client")), "{backend}");
     }
 }

@@ -12,22 +12,39 @@ use crate::oauth_fixture::{backends, jwt_parts, Fixture, API, CALLBACK};
 /// Redeems a fresh code (openid offline_access read:things) for the post client.
 async fn first_tokens(f: &Fixture) -> Value {
     let code = f.code(&f.post.id, "openid offline_access read:things", Some(API), None, None).await;
-    let (s, _, v) = f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CALLBACK),
-        ("client_id", &f.post.id), ("client_secret", f.post.secret.as_deref().unwrap())], None).await;
+    let (s, _, v) = f
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("client_id", &f.post.id),
+                ("client_secret", f.post.secret.as_deref().unwrap()),
+            ],
+            None,
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
     v
 }
 
 async fn refresh(f: &Fixture, token: &str, extra: &[(&str, &str)]) -> (u16, Value) {
-    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", f.post.id.as_str()),
-        ("client_secret", f.post.secret.as_deref().unwrap())];
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", token),
+        ("client_id", f.post.id.as_str()),
+        ("client_secret", f.post.secret.as_deref().unwrap()),
+    ];
     form.extend_from_slice(extra);
     let (s, _, v) = f.token(&form, None).await;
     (s, v)
 }
 
 async fn set_policy(f: &Fixture, rotation: RotationType, leeway: i64) {
-    f.state.deployment.registry.update_client(&f.post.id, ClientPatch { rotation_type: Some(rotation), leeway: Some(leeway), ..Default::default() })
+    f.state
+        .deployment
+        .registry
+        .update_client(&f.post.id, ClientPatch { rotation_type: Some(rotation), leeway: Some(leeway), ..Default::default() })
         .await
         .unwrap();
 }
@@ -41,11 +58,20 @@ async fn non_rotating_tokens_are_reusable_and_id_tokens_keep_sub_and_auth_time()
         let (_, id0) = jwt_parts(first["id_token"].as_str().unwrap());
         // Driven by the openidconnect client, as an RP would.
         let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(f.issuer.clone()).unwrap(), &f.http).await.unwrap();
-        let client = CoreClient::from_provider_metadata(meta, ClientId::new(f.post.id.clone()), Some(ClientSecret::new(f.post.secret.clone().unwrap())))
-            .set_auth_type(openidconnect::AuthType::RequestBody);
+        let client = CoreClient::from_provider_metadata(
+            meta,
+            ClientId::new(f.post.id.clone()),
+            Some(ClientSecret::new(f.post.secret.clone().unwrap())),
+        )
+        .set_auth_type(openidconnect::AuthType::RequestBody);
         for _ in 0..2 {
             f.clock.advance(10);
-            let resp = client.exchange_refresh_token(&RefreshToken::new(rt.into())).unwrap().request_async(&f.http).await.expect("refresh");
+            let resp = client
+                .exchange_refresh_token(&RefreshToken::new(rt.into()))
+                .unwrap()
+                .request_async(&f.http)
+                .await
+                .expect("refresh");
             assert!(resp.refresh_token().is_none(), "{backend}: non-rotating returns no new refresh token");
             let (_, id) = jwt_parts(&resp.id_token().expect("openid → ID token").to_string());
             assert_eq!(id["sub"], id0["sub"]);
@@ -61,8 +87,17 @@ async fn non_rotating_tokens_are_reusable_and_id_tokens_keep_sub_and_auth_time()
         let (s, v) = refresh(&f, rt, &[("scope", "read:things write:things")]).await;
         assert_eq!((s, v["error"].as_str()), (400, Some("invalid_scope")), "{backend}");
         // Another client cannot use it.
-        let (s, _, v) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", rt), ("client_id", &f.basic.id),
-            ("client_secret", f.basic.secret.as_deref().unwrap())], None).await;
+        let (s, _, v) = f
+            .token(
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", rt),
+                    ("client_id", &f.basic.id),
+                    ("client_secret", f.basic.secret.as_deref().unwrap()),
+                ],
+                None,
+            )
+            .await;
         assert_eq!((s, v["error"].as_str()), (400, Some("invalid_grant")), "{backend}: bound to its client");
     }
 }
@@ -126,9 +161,20 @@ async fn rotation_with_leeway_returns_the_same_successor_to_a_retry() {
 async fn absolute_and_idle_expiry() {
     for backend in backends() {
         let f = Fixture::start(backend).await;
-        f.state.deployment.registry.update_client(&f.post.id, ClientPatch {
-            rotation_type: Some(RotationType::Rotating), token_lifetime: Some(1000), idle_token_lifetime: Some(300), ..Default::default()
-        }).await.unwrap();
+        f.state
+            .deployment
+            .registry
+            .update_client(
+                &f.post.id,
+                ClientPatch {
+                    rotation_type: Some(RotationType::Rotating),
+                    token_lifetime: Some(1000),
+                    idle_token_lifetime: Some(300),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         let mut t = first_tokens(&f).await["refresh_token"].as_str().unwrap().to_string();
         // Used every 299 s the idle limit never bites; the absolute one does.
         for _ in 0..3 {
@@ -158,8 +204,12 @@ async fn ten_parallel_refreshes_leave_one_family_and_no_5xx() {
             for _ in 0..10 {
                 let http = f.http.clone();
                 let url = f.url("/oauth/token");
-                let form = vec![("grant_type", "refresh_token".to_string()), ("refresh_token", t0.clone()),
-                    ("client_id", f.post.id.clone()), ("client_secret", f.post.secret.clone().unwrap())];
+                let form = vec![
+                    ("grant_type", "refresh_token".to_string()),
+                    ("refresh_token", t0.clone()),
+                    ("client_id", f.post.id.clone()),
+                    ("client_secret", f.post.secret.clone().unwrap()),
+                ];
                 tasks.push(tokio::spawn(async move {
                     let r = http.post(url).form(&form).send().await.unwrap();
                     let s = r.status().as_u16();

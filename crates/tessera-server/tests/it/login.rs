@@ -16,7 +16,12 @@ async fn thirty_concurrent_wrong_attempts_are_all_counted_and_block_the_user() {
         for i in 0..30 {
             let http = b.http.clone();
             let url = app.url(routes::LOGIN);
-            let form = [("txn", txn.clone()), ("csrf", csrf.clone()), ("username", EMAIL.into()), ("password", format!("wrong password {i}"))];
+            let form = [
+                ("txn", txn.clone()),
+                ("csrf", csrf.clone()),
+                ("username", EMAIL.into()),
+                ("password", format!("wrong password {i}")),
+            ];
             set.spawn(async move { http.post(url).form(&form).send().await.expect("POST") });
         }
         let responses = set.join_all().await;
@@ -35,8 +40,16 @@ async fn thirty_concurrent_wrong_attempts_are_all_counted_and_block_the_user() {
         // The counters are exact: the next failure on each is the 31st.
         let now = app.state.now();
         let user_key = format!("user:{}|ip:127.0.0.1", app.user_id);
-        assert_eq!(app.store().record_failure(&user_key, now, 900, 10, 900).await.unwrap().failures, 31, "[{backend}] per user and IP");
-        assert_eq!(app.store().record_failure("ip:127.0.0.1", now, 900, 100, 900).await.unwrap().failures, 31, "[{backend}] per IP");
+        assert_eq!(
+            app.store().record_failure(&user_key, now, 900, 10, 900).await.unwrap().failures,
+            31,
+            "[{backend}] per user and IP"
+        );
+        assert_eq!(
+            app.store().record_failure("ip:127.0.0.1", now, 900, 100, 900).await.unwrap().failures,
+            31,
+            "[{backend}] per IP"
+        );
         assert_eq!(app.audit_count("login_failed").await, 30);
         assert_eq!(app.audit_count("login_blocked").await, 1);
 
@@ -67,7 +80,8 @@ async fn the_per_ip_limit_blocks_every_user_from_that_address() {
         assert_eq!(r.status(), 429, "[{backend}] the 5th failure from the IP blocks it");
         let r = b.submit_login(&app, &txn, &csrf, EMAIL, PASSWORD).await;
         assert_eq!(r.status(), 429, "[{backend}] a user who never failed is refused from that IP");
-        let blocked = app.store().list_audit(100).await.unwrap().into_iter().filter(|e| e.kind == "login_blocked").collect::<Vec<_>>();
+        let blocked =
+            app.store().list_audit(100).await.unwrap().into_iter().filter(|e| e.kind == "login_blocked").collect::<Vec<_>>();
         assert_eq!(blocked.len(), 1);
         assert_eq!(blocked[0].detail["scope"], "ip");
         assert_eq!(blocked[0].ip.as_deref(), Some("127.0.0.1"));
@@ -78,12 +92,19 @@ async fn the_per_ip_limit_blocks_every_user_from_that_address() {
 async fn answers_do_not_reveal_whether_a_user_exists() {
     for backend in backends() {
         let app = WebApp::start(backend).await;
-        app.state.deployment.registry.create_user(tessera_core::model::UserPatch { username: Some("bob".into()), ..Default::default() }, Some(PASSWORD)).await.unwrap();
+        app.state
+            .deployment
+            .registry
+            .create_user(tessera_core::model::UserPatch { username: Some("bob".into()), ..Default::default() }, Some(PASSWORD))
+            .await
+            .unwrap();
         app.state.deployment.registry.set_blocked("bob", true).await.unwrap();
         let b = Browser::new();
         let (txn, csrf) = b.open_login(&app.web_authorize(&[])).await;
         let mut answers = vec![];
-        for (login, password) in [(EMAIL, "wrong password"), ("nobody@example.com", PASSWORD), ("bob", PASSWORD), ("ALICE", PASSWORD)] {
+        for (login, password) in
+            [(EMAIL, "wrong password"), ("nobody@example.com", PASSWORD), ("bob", PASSWORD), ("ALICE", PASSWORD)]
+        {
             let r = b.submit_login(&app, &txn, &csrf, login, password).await;
             answers.push((r.status(), location(&r)));
         }
@@ -113,9 +134,20 @@ async fn the_login_form_is_bound_to_its_browser_csrf_token_and_lifetime() {
         assert_eq!(r.status(), 400, "[{backend}] another browser (login CSRF)");
         let r = other.get(&app.url(&format!("{}?txn={txn}", routes::LOGIN))).await;
         assert_eq!(r.status(), 400, "[{backend}] another browser cannot open the form");
-        let r = b.http.post(app.url(routes::LOGIN)).body(format!("txn={txn}&csrf={csrf}&username=a&password=b")).send().await.unwrap();
+        let r = b
+            .http
+            .post(app.url(routes::LOGIN))
+            .body(format!("txn={txn}&csrf={csrf}&username=a&password=b"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "[{backend}] not a form content type");
-        let r = b.post_form(&app.url(routes::LOGIN), &[("txn", &txn), ("txn", &txn), ("csrf", &csrf), ("username", EMAIL), ("password", PASSWORD)]).await;
+        let r = b
+            .post_form(
+                &app.url(routes::LOGIN),
+                &[("txn", &txn), ("txn", &txn), ("csrf", &csrf), ("username", EMAIL), ("password", PASSWORD)],
+            )
+            .await;
         assert_eq!(r.status(), 400, "[{backend}] repeated field");
         let r = b.submit_login(&app, &txn, &csrf, EMAIL, "").await;
         assert!(location(&r).ends_with("&error=missing"));
@@ -145,7 +177,12 @@ async fn https_issuers_get_host_prefixed_secure_cookies() {
         let cookie = browser.split(';').next().unwrap().to_string();
         let login = app.url(&to["https://id.example.test".len()..]);
         let page = http.get(&login).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
-        let form = [("txn", field(&page, "txn").unwrap()), ("csrf", field(&page, "csrf").unwrap()), ("username", EMAIL.into()), ("password", PASSWORD.into())];
+        let form = [
+            ("txn", field(&page, "txn").unwrap()),
+            ("csrf", field(&page, "csrf").unwrap()),
+            ("username", EMAIL.into()),
+            ("password", PASSWORD.into()),
+        ];
         let r = http.post(app.url(routes::LOGIN)).header("cookie", &cookie).form(&form).send().await.unwrap();
         assert_eq!(r.status(), 303);
         let session = set_cookies(&r).into_iter().find(|c| c.starts_with("__Host-tessera_session=")).expect("session cookie");

@@ -27,7 +27,18 @@ fn id_token(app: &WebApp, user: &tessera_core::model::User, client_id: &str, sid
     let now = app.state.now();
     sign_id_token(
         &key,
-        &IdTokenSpec { issuer: &app.issuer, user, client_id, scope: &scope, now, lifetime, auth_time: now, nonce: None, sid, access_token: None },
+        &IdTokenSpec {
+            issuer: &app.issuer,
+            user,
+            client_id,
+            scope: &scope,
+            now,
+            lifetime,
+            auth_time: now,
+            nonce: None,
+            sid,
+            access_token: None,
+        },
     )
 }
 
@@ -84,7 +95,10 @@ async fn rp_initiated_logout_checks_the_hint_client_and_uri() {
         let bad: Vec<(&str, Vec<(&str, &str)>)> = vec![
             ("unregistered uri", vec![("client_id", &app.web.id), ("post_logout_redirect_uri", "https://evil.example/")]),
             ("uri without a client", vec![("post_logout_redirect_uri", LOGOUT_URL)]),
-            ("client is not the hint's audience", vec![("id_token_hint", &hint), ("client_id", &app.third.id), ("post_logout_redirect_uri", LOGOUT_URL)]),
+            (
+                "client is not the hint's audience",
+                vec![("id_token_hint", &hint), ("client_id", &app.third.id), ("post_logout_redirect_uri", LOGOUT_URL)],
+            ),
             ("forged hint", vec![("id_token_hint", "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"), ("post_logout_redirect_uri", LOGOUT_URL)]),
             ("repeated parameter", vec![("client_id", &app.web.id), ("client_id", &app.web.id)]),
             ("unknown client", vec![("client_id", "nope"), ("post_logout_redirect_uri", LOGOUT_URL)]),
@@ -99,7 +113,9 @@ async fn rp_initiated_logout_checks_the_hint_client_and_uri() {
         // An expired hint is still a valid hint (RP-Initiated Logout §4). The hint's sid ends
         // the session even from another browser (the RP's back channel has no cookie).
         app.clock.advance(120);
-        let r = Browser::new().get(&logout(&[("id_token_hint", &hint), ("post_logout_redirect_uri", LOGOUT_URL), ("state", "s 1")])).await;
+        let r = Browser::new()
+            .get(&logout(&[("id_token_hint", &hint), ("post_logout_redirect_uri", LOGOUT_URL), ("state", "s 1")]))
+            .await;
         assert_eq!(r.status(), 302);
         assert_eq!(location(&r), format!("{LOGOUT_URL}?state=s+1"));
         assert_eq!(silent_error(&app, &b).await.as_deref(), Some("login_required"), "[{backend}]");

@@ -6,23 +6,23 @@
 //! PostgreSQL variants run when `TESSERA_TEST_POSTGRES_URL` is set (e.g.
 //! `postgres://postgres@127.0.0.1:5432/test`); SQLite variants always run.
 
-mod support;
-mod cli;
-mod startup;
-mod store_contract;
-mod well_known;
-mod grant_authorization_code;
-mod oauth_fixture;
-mod grant_client_credentials;
-mod grant_refresh_token;
-mod revocation;
-mod support_web;
 mod authorize;
 mod authorize_session;
-mod login;
-mod logout;
-mod userinfo;
 mod browser;
+mod cli;
 mod dpop_proof;
 mod dpop_token;
+mod grant_authorization_code;
+mod grant_client_credentials;
+mod grant_refresh_token;
+mod login;
+mod logout;
+mod oauth_fixture;
+mod revocation;
+mod startup;
+mod store_contract;
 mod store_contract_protocol;
+mod support;
+mod support_web;
+mod userinfo;
+mod well_known;

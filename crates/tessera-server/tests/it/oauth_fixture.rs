@@ -76,15 +76,25 @@ impl Fixture {
         .expect("api");
         let user = r
             .create_user(
-                UserPatch { email: Some("alice@example.com".into()), email_verified: Some(true), name: Some("Alice Liddell".into()), ..Default::default() },
+                UserPatch {
+                    email: Some("alice@example.com".into()),
+                    email_verified: Some(true),
+                    name: Some("Alice Liddell".into()),
+                    ..Default::default()
+                },
                 Some(PASSWORD),
             )
             .await
             .expect("user");
         let mk = |c: tessera_core::registry::CreatedClient| Client { id: c.client.client_id, secret: c.client_secret };
-        let basic = mk(r.create_client(patch("basic", AppType::RegularWeb, TokenEndpointAuthMethod::ClientSecretBasic)).await.expect("c"));
-        let post = mk(r.create_client(patch("post", AppType::RegularWeb, TokenEndpointAuthMethod::ClientSecretPost)).await.expect("c"));
-        let secret_jwt = mk(r.create_client(patch("sjwt", AppType::RegularWeb, TokenEndpointAuthMethod::ClientSecretJwt)).await.expect("c"));
+        let basic = mk(r
+            .create_client(patch("basic", AppType::RegularWeb, TokenEndpointAuthMethod::ClientSecretBasic))
+            .await
+            .expect("c"));
+        let post =
+            mk(r.create_client(patch("post", AppType::RegularWeb, TokenEndpointAuthMethod::ClientSecretPost)).await.expect("c"));
+        let secret_jwt =
+            mk(r.create_client(patch("sjwt", AppType::RegularWeb, TokenEndpointAuthMethod::ClientSecretJwt)).await.expect("c"));
         let rng = SystemRandom::new();
         let client_key = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key").as_ref().to_vec();
         let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &client_key, &rng).expect("key");
@@ -131,7 +141,14 @@ impl Fixture {
     }
 
     /// Issues a code as /authorize would after login and consent; returns the code value.
-    pub async fn code(&self, client_id: &str, scope: &str, audience: Option<&str>, challenge: Option<&str>, nonce: Option<&str>) -> String {
+    pub async fn code(
+        &self,
+        client_id: &str,
+        scope: &str,
+        audience: Option<&str>,
+        challenge: Option<&str>,
+        nonce: Option<&str>,
+    ) -> String {
         let code = random_token::<32>();
         let now = self.now();
         let rec = AuthorizationCode {
@@ -161,7 +178,9 @@ impl Fixture {
         let rng = SystemRandom::new();
         let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &self.client_key, &rng).expect("key");
         let claims = self.assertion_claims(&self.key_jwt.id, overrides);
-        sign_compact(&json!({"alg": "ES256", "kid": "k1", "typ": "JWT"}), &claims, |m| kp.sign(&rng, m).expect("sign").as_ref().to_vec())
+        sign_compact(&json!({"alg": "ES256", "kid": "k1", "typ": "JWT"}), &claims, |m| {
+            kp.sign(&rng, m).expect("sign").as_ref().to_vec()
+        })
     }
 
     /// A client assertion for the client_secret_jwt client (HS256 with its secret).
@@ -212,11 +231,7 @@ impl Fixture {
 }
 
 pub fn sign_compact(header: &Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
+    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let sig = sign(input.as_bytes());
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
 }

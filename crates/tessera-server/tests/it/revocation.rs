@@ -6,14 +6,25 @@ use crate::oauth_fixture::{backends, Fixture, API, CALLBACK};
 
 async fn issue(f: &Fixture) -> (String, String) {
     let code = f.code(&f.post.id, "openid offline_access read:things", Some(API), None, None).await;
-    let (s, _, v) = f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CALLBACK),
-        ("client_id", &f.post.id), ("client_secret", f.post.secret.as_deref().unwrap())], None).await;
+    let (s, _, v) = f
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("client_id", &f.post.id),
+                ("client_secret", f.post.secret.as_deref().unwrap()),
+            ],
+            None,
+        )
+        .await;
     assert_eq!(s, 200);
     (v["access_token"].as_str().unwrap().into(), v["refresh_token"].as_str().unwrap().into())
 }
 
 async fn as_post(f: &Fixture, path: &str, token: &str, extra: &[(&str, &str)]) -> (u16, Value) {
-    let mut form = vec![("token", token), ("client_id", f.post.id.as_str()), ("client_secret", f.post.secret.as_deref().unwrap())];
+    let mut form =
+        vec![("token", token), ("client_id", f.post.id.as_str()), ("client_secret", f.post.secret.as_deref().unwrap())];
     form.extend_from_slice(extra);
     f.post_form(path, &form, None).await
 }
@@ -44,8 +55,18 @@ async fn introspection_of_active_expired_revoked_and_foreign_tokens() {
         assert_eq!(as_basic(&f, "/oauth/introspect", &at).await.1, serde_json::json!({"active": false}));
         assert_eq!(as_basic(&f, "/oauth/introspect", &rt).await.1["active"], false);
         // ... unless it holds a client grant for the token's audience (an API's own client).
-        f.state.deployment.registry.update_client(&f.basic.id, tessera_core::model::ClientPatch {
-            grant_types: Some(vec!["authorization_code".into(), "client_credentials".into()]), ..Default::default() }).await.unwrap();
+        f.state
+            .deployment
+            .registry
+            .update_client(
+                &f.basic.id,
+                tessera_core::model::ClientPatch {
+                    grant_types: Some(vec!["authorization_code".into(), "client_credentials".into()]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         f.state.deployment.registry.create_grant(&f.basic.id, API, None).await.unwrap();
         assert_eq!(as_basic(&f, "/oauth/introspect", &at).await.1["active"], true, "{backend}: resource server introspects");
         // Unknown and garbage tokens.
@@ -69,14 +90,27 @@ async fn revocation_of_each_token_kind_and_of_foreign_tokens() {
         let (at, rt) = issue(&f).await;
         assert_eq!(as_post(&f, "/oauth/revoke", &at, &[("token_type_hint", "access_token")]).await.0, 200, "{backend}");
         assert_eq!(as_post(&f, "/oauth/introspect", &at, &[]).await.1["active"], false, "{backend}: revoked access token");
-        assert_eq!(as_post(&f, "/oauth/introspect", &rt, &[]).await.1["active"], true, "revoking an access token leaves the refresh token");
+        assert_eq!(
+            as_post(&f, "/oauth/introspect", &rt, &[]).await.1["active"],
+            true,
+            "revoking an access token leaves the refresh token"
+        );
         // Refresh token: the family and its access tokens.
         let (at2, rt2) = issue(&f).await;
         assert_eq!(as_post(&f, "/oauth/revoke", &rt2, &[]).await.0, 200);
         assert_eq!(as_post(&f, "/oauth/introspect", &rt2, &[]).await.1["active"], false, "{backend}");
         assert_eq!(as_post(&f, "/oauth/introspect", &at2, &[]).await.1["active"], false, "{backend}: family's access tokens");
-        let (s, _, v) = f.token(&[("grant_type", "refresh_token"), ("refresh_token", &rt2), ("client_id", &f.post.id),
-            ("client_secret", f.post.secret.as_deref().unwrap())], None).await;
+        let (s, _, v) = f
+            .token(
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &rt2),
+                    ("client_id", &f.post.id),
+                    ("client_secret", f.post.secret.as_deref().unwrap()),
+                ],
+                None,
+            )
+            .await;
         assert_eq!((s, v["error"].as_str()), (400, Some("invalid_grant")));
         // A foreign token: 200, no effect.
         let (at3, rt3) = issue(&f).await;

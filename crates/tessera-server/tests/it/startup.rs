@@ -278,15 +278,10 @@ async fn serve_becomes_ready_and_stops_gracefully_on_sigterm() {
 
     let killed = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("serve stops within 10 s of SIGTERM")
-        .unwrap();
+    let status =
+        tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("serve stops within 10 s of SIGTERM").unwrap();
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
-    assert!(
-        http.get(&readyz).send().await.is_err(),
-        "nothing listens on the port after shutdown"
-    );
+    assert!(http.get(&readyz).send().await.is_err(), "nothing listens on the port after shutdown");
     // A clean stop leaves the database closed and reusable.
     Cli::new(&data).run(&["migrate"]).ok();
 }

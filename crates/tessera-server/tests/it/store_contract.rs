@@ -240,7 +240,11 @@ async fn rotating_a_client_secret_ends_the_others_atomically() {
             s.client_secrets("c1").await.unwrap().into_iter().map(|x| (x.id, x.expires_at)).collect();
         assert_eq!(
             before,
-            BTreeMap::from([("sec_a".into(), Some(NOW + 1_000_000)), ("sec_b".into(), Some(NOW + 5)), ("sec_c".into(), Some(NOW + 10_000))]),
+            BTreeMap::from([
+                ("sec_a".into(), Some(NOW + 1_000_000)),
+                ("sec_b".into(), Some(NOW + 5)),
+                ("sec_c".into(), Some(NOW + 10_000))
+            ]),
             "[{b}] secrets before the rotation"
         );
 
@@ -596,7 +600,14 @@ async fn audit_events_are_listed_newest_first() {
         let (b, s) = (ts.name(), ts.store.as_ref());
         assert!(s.list_audit(10).await.unwrap().is_empty(), "[{b}] empty");
         let events = [
-            AuditEvent { at: NOW, kind: "client_created".into(), client_id: Some("c1".into()), user_id: None, ip: None, detail: json!({"name": "A"}) },
+            AuditEvent {
+                at: NOW,
+                kind: "client_created".into(),
+                client_id: Some("c1".into()),
+                user_id: None,
+                ip: None,
+                detail: json!({"name": "A"}),
+            },
             AuditEvent {
                 at: NOW,
                 kind: "login_failed".into(),
@@ -605,7 +616,14 @@ async fn audit_events_are_listed_newest_first() {
                 ip: Some("192.0.2.7".into()),
                 detail: json!({"reason": "bad password", "n": 3, "nested": {"ok": false}}),
             },
-            AuditEvent { at: NOW + 1, kind: "signing_key_rotated".into(), client_id: None, user_id: None, ip: None, detail: json!({}) },
+            AuditEvent {
+                at: NOW + 1,
+                kind: "signing_key_rotated".into(),
+                client_id: None,
+                user_id: None,
+                ip: None,
+                detail: json!({}),
+            },
         ];
         for e in &events {
             s.record_audit(e).await.unwrap();

@@ -166,7 +166,9 @@ async fn seed_family(b: &str, s: &dyn Store, f: &RefreshFamily, t: &RefreshToken
         refresh: Some((f.clone(), t.clone())),
     };
     assert!(
-        s.redeem_code(&code_hash, f.created_at, &issuance).await.unwrap_or_else(|e| panic!("[{b}] redeem for {}: {e}", f.family_id)),
+        s.redeem_code(&code_hash, f.created_at, &issuance)
+            .await
+            .unwrap_or_else(|e| panic!("[{b}] redeem for {}: {e}", f.family_id)),
         "[{b}] seeding family {} by redeeming a fresh code",
         f.family_id
     );
@@ -247,9 +249,17 @@ async fn redeeming_a_code_consumes_it_and_records_the_issuance_in_one_step() {
         assert!(s.redeem_code("code-1", NOW + 10, &issuance).await.unwrap(), "[{b}] first redemption succeeds");
 
         let got = s.get_code("code-1").await.unwrap().unwrap();
-        assert_eq!(got, AuthorizationCode { consumed_at: Some(NOW + 10), family_id: Some("fam-1".into()), ..c.clone() }, "[{b}] consumed, linked to its family");
+        assert_eq!(
+            got,
+            AuthorizationCode { consumed_at: Some(NOW + 10), family_id: Some("fam-1".into()), ..c.clone() },
+            "[{b}] consumed, linked to its family"
+        );
         assert_eq!(s.get_family("fam-1").await.unwrap().as_ref(), Some(&f), "[{b}] the family is stored as issued");
-        assert_eq!(s.get_refresh_token("rt-1").await.unwrap(), Some((t.clone(), f.clone())), "[{b}] the first refresh token is stored");
+        assert_eq!(
+            s.get_refresh_token("rt-1").await.unwrap(),
+            Some((t.clone(), f.clone())),
+            "[{b}] the first refresh token is stored"
+        );
         assert!(!revoked(s, "at-1").await, "[{b}] the access token is recorded unrevoked");
         assert_eq!(rows.protocol().await, [1, 1, 1, 1], "[{b}] one code, one family, one refresh token, one access token");
 
@@ -280,7 +290,10 @@ async fn redeeming_a_consumed_expired_or_unknown_code_writes_nothing() {
         s.insert_code(&c).await.unwrap();
         let first = Issuance {
             access_token: access("at-1", "client_a", Some("fam-1"), Some("code-1"), NOW + 3600),
-            refresh: Some((family("fam-1", "client_a", "user_1", NOW, NOW + 86_400), refresh("rt-1", "fam-1", 0, NOW, NOW + 3600))),
+            refresh: Some((
+                family("fam-1", "client_a", "user_1", NOW, NOW + 86_400),
+                refresh("rt-1", "fam-1", 0, NOW, NOW + 3600),
+            )),
         };
         assert!(s.redeem_code("code-1", NOW, &first).await.unwrap(), "[{b}] first redemption");
         let after_first = rows.protocol().await;
@@ -290,7 +303,10 @@ async fn redeeming_a_consumed_expired_or_unknown_code_writes_nothing() {
         // A second redemption, with a different issuance, loses and writes nothing.
         let second = Issuance {
             access_token: access("at-2", "client_a", Some("fam-2"), Some("code-1"), NOW + 3601),
-            refresh: Some((family("fam-2", "client_a", "user_1", NOW + 1, NOW + 86_401), refresh("rt-2", "fam-2", 0, NOW + 1, NOW + 3601))),
+            refresh: Some((
+                family("fam-2", "client_a", "user_1", NOW + 1, NOW + 86_401),
+                refresh("rt-2", "fam-2", 0, NOW + 1, NOW + 3601),
+            )),
         };
         assert!(!s.redeem_code("code-1", NOW + 1, &second).await.unwrap(), "[{b}] a consumed code cannot be redeemed again");
         assert_eq!(s.get_code("code-1").await.unwrap(), consumed, "[{b}] the code still names the first redemption");
@@ -358,7 +374,13 @@ async fn revoking_a_code_grant_revokes_its_family_and_its_access_tokens() {
         };
         assert!(s.redeem_code("code-1", NOW, &iss).await.unwrap());
         assert!(s
-            .rotate_refresh_token("rt-1a", NOW + 10, &refresh("rt-1b", "fam-1", 1, NOW + 10, NOW + 3610), None, &family_access("at-r1", &f1))
+            .rotate_refresh_token(
+                "rt-1a",
+                NOW + 10,
+                &refresh("rt-1b", "fam-1", 1, NOW + 10, NOW + 3610),
+                None,
+                &family_access("at-r1", &f1)
+            )
             .await
             .unwrap());
         // code-2 without refresh token (at-c2); code-3 with its own family (fam-3, at-c3).
@@ -375,9 +397,15 @@ async fn revoking_a_code_grant_revokes_its_family_and_its_access_tokens() {
         let (_, fam) = s.get_refresh_token("rt-1b").await.unwrap().unwrap();
         assert_eq!(fam.revoked_at, Some(NOW + 30), "[{b}] the head token's family reads revoked");
         assert!(
-            !s.rotate_refresh_token("rt-1b", NOW + 31, &refresh("rt-1c", "fam-1", 2, NOW + 31, NOW + 3631), None, &family_access("at-r2", &f1))
-                .await
-                .unwrap(),
+            !s.rotate_refresh_token(
+                "rt-1b",
+                NOW + 31,
+                &refresh("rt-1c", "fam-1", 2, NOW + 31, NOW + 3631),
+                None,
+                &family_access("at-r2", &f1)
+            )
+            .await
+            .unwrap(),
             "[{b}] the revoked family cannot rotate"
         );
         assert_eq!(family_revoked_at(s, "fam-3").await, None, "[{b}] another code's family is untouched");
@@ -410,7 +438,10 @@ async fn concurrent_redemptions_of_one_code_have_exactly_one_winner() {
                 let fam = format!("fam-{i}");
                 let iss = Issuance {
                     access_token: access(&format!("at-{i}"), "client_a", Some(&fam), Some("code-race"), NOW + 3600),
-                    refresh: Some((family(&fam, "client_a", "user_1", NOW + 1, NOW + 86_400), refresh(&format!("rt-{i}"), &fam, 0, NOW + 1, NOW + 3600))),
+                    refresh: Some((
+                        family(&fam, "client_a", "user_1", NOW + 1, NOW + 86_400),
+                        refresh(&format!("rt-{i}"), &fam, 0, NOW + 1, NOW + 3600),
+                    )),
                 };
                 tokio::spawn(async move { s.redeem_code("code-race", NOW + 1, &iss).await })
             })
@@ -425,10 +456,22 @@ async fn concurrent_redemptions_of_one_code_have_exactly_one_winner() {
         let w = winners[0];
         let s = ts.store.as_ref();
         let got = s.get_code("code-race").await.unwrap().unwrap();
-        assert_eq!((got.consumed_at, got.family_id), (Some(NOW + 1), Some(format!("fam-{w}"))), "[{b}] the code names the winner's family");
+        assert_eq!(
+            (got.consumed_at, got.family_id),
+            (Some(NOW + 1), Some(format!("fam-{w}"))),
+            "[{b}] the code names the winner's family"
+        );
         for i in 0..20 {
-            assert_eq!(s.get_family(&format!("fam-{i}")).await.unwrap().is_some(), i == w, "[{b}] family {i} exists only if it won");
-            assert_eq!(s.get_refresh_token(&format!("rt-{i}")).await.unwrap().is_some(), i == w, "[{b}] token {i} exists only if it won");
+            assert_eq!(
+                s.get_family(&format!("fam-{i}")).await.unwrap().is_some(),
+                i == w,
+                "[{b}] family {i} exists only if it won"
+            );
+            assert_eq!(
+                s.get_refresh_token(&format!("rt-{i}")).await.unwrap().is_some(),
+                i == w,
+                "[{b}] token {i} exists only if it won"
+            );
         }
         assert_eq!(rows.protocol().await, [1, 1, 1, 1], "[{b}] exactly one family, refresh token and access token");
         rows.close().await;
@@ -450,13 +493,23 @@ async fn families_are_read_and_revoked_with_their_tokens_idempotently() {
         seed_family(b, s, &f2, &refresh("rt-2a", "fam-2", 0, NOW, NOW + 3600), "at-2a").await;
         assert_eq!(s.get_family("fam-1").await.unwrap().as_ref(), Some(&f1), "[{b}] family round trip");
         assert!(s
-            .rotate_refresh_token("rt-1a", NOW + 10, &refresh("rt-1b", "fam-1", 1, NOW + 10, NOW + 3610), None, &family_access("at-1b", &f1))
+            .rotate_refresh_token(
+                "rt-1a",
+                NOW + 10,
+                &refresh("rt-1b", "fam-1", 1, NOW + 10, NOW + 3610),
+                None,
+                &family_access("at-1b", &f1)
+            )
             .await
             .unwrap());
 
         s.revoke_family("fam-1", NOW + 50, "logout").await.unwrap_or_else(|e| panic!("[{b}] revoke_family: {e}"));
         let expected = RefreshFamily { revoked_at: Some(NOW + 50), ..f1.clone() };
-        assert_eq!(s.get_family("fam-1").await.unwrap().as_ref(), Some(&expected), "[{b}] revoked at the given time, nothing else changed");
+        assert_eq!(
+            s.get_family("fam-1").await.unwrap().as_ref(),
+            Some(&expected),
+            "[{b}] revoked at the given time, nothing else changed"
+        );
         for h in ["rt-1a", "rt-1b"] {
             let (_, fam) = s.get_refresh_token(h).await.unwrap().unwrap();
             assert_eq!(fam, expected, "[{b}] {h} reads its family revoked");
@@ -485,9 +538,13 @@ async fn access_tokens_are_revoked_by_jti_recorded_or_not() {
         assert!(!revoked(s, "never-seen").await, "[{b}] an unknown jti is not revoked");
 
         // Not recorded at issuance (client_credentials): revocation records it.
-        s.revoke_access_token("cc-1", "client_m2m", NOW + 3600, NOW).await.unwrap_or_else(|e| panic!("[{b}] revoke unrecorded: {e}"));
+        s.revoke_access_token("cc-1", "client_m2m", NOW + 3600, NOW)
+            .await
+            .unwrap_or_else(|e| panic!("[{b}] revoke unrecorded: {e}"));
         assert!(revoked(s, "cc-1").await, "[{b}] an unrecorded jti is revoked");
-        s.revoke_access_token("cc-1", "client_m2m", NOW + 3600, NOW + 5).await.unwrap_or_else(|e| panic!("[{b}] revoke twice: {e}"));
+        s.revoke_access_token("cc-1", "client_m2m", NOW + 3600, NOW + 5)
+            .await
+            .unwrap_or_else(|e| panic!("[{b}] revoke twice: {e}"));
         assert!(revoked(s, "cc-1").await, "[{b}] still revoked after a second revocation");
         assert_eq!(rows.count("access_tokens").await, 1, "[{b}] one row per jti");
 
@@ -496,7 +553,9 @@ async fn access_tokens_are_revoked_by_jti_recorded_or_not() {
         let iss = Issuance { access_token: access("at-1", "client_a", None, Some("code-1"), NOW + 3600), refresh: None };
         assert!(s.redeem_code("code-1", NOW, &iss).await.unwrap());
         assert!(!revoked(s, "at-1").await, "[{b}] recorded, not revoked");
-        s.revoke_access_token("at-1", "client_a", NOW + 3600, NOW + 10).await.unwrap_or_else(|e| panic!("[{b}] revoke recorded: {e}"));
+        s.revoke_access_token("at-1", "client_a", NOW + 3600, NOW + 10)
+            .await
+            .unwrap_or_else(|e| panic!("[{b}] revoke recorded: {e}"));
         assert!(revoked(s, "at-1").await, "[{b}] a recorded jti is revoked");
         assert_eq!(rows.count("access_tokens").await, 2, "[{b}] revoking a recorded jti adds no row");
         assert!(!revoked(s, "never-seen").await, "[{b}] others stay unrevoked");
@@ -525,7 +584,11 @@ async fn rotating_a_refresh_token_succeeds_once_and_records_the_successor() {
             successor_token: Some("sealed-rt-1".into()),
             ..t0.clone()
         };
-        assert_eq!(s.get_refresh_token("rt-0").await.unwrap(), Some((old.clone(), f.clone())), "[{b}] old token superseded, successor recorded");
+        assert_eq!(
+            s.get_refresh_token("rt-0").await.unwrap(),
+            Some((old.clone(), f.clone())),
+            "[{b}] old token superseded, successor recorded"
+        );
         assert_eq!(s.get_refresh_token("rt-1").await.unwrap(), Some((t1.clone(), f.clone())), "[{b}] successor stored as given");
         assert!(!revoked(s, "at-1").await, "[{b}] the rotation's access token is recorded");
         assert_eq!(rows.protocol().await, [1, 1, 2, 2], "[{b}] one successor, one access token");
@@ -537,12 +600,19 @@ async fn rotating_a_refresh_token_succeeds_once_and_records_the_successor() {
             "[{b}] a superseded token cannot rotate again"
         );
         assert_eq!(s.get_refresh_token("rt-1b").await.unwrap(), None, "[{b}] no second successor");
-        assert_eq!(s.get_refresh_token("rt-0").await.unwrap(), Some((old, f.clone())), "[{b}] the first successor stays recorded");
+        assert_eq!(
+            s.get_refresh_token("rt-0").await.unwrap(),
+            Some((old, f.clone())),
+            "[{b}] the first successor stays recorded"
+        );
         assert_eq!(rows.protocol().await, [1, 1, 2, 2], "[{b}] nothing written by the lost rotation");
 
         // The successor is the new head; without a sealed successor none is kept.
         let t2 = refresh("rt-2", "fam-r", 2, NOW + 20, NOW + 3620);
-        assert!(s.rotate_refresh_token("rt-1", NOW + 20, &t2, None, &family_access("at-2", &f)).await.unwrap(), "[{b}] the successor rotates");
+        assert!(
+            s.rotate_refresh_token("rt-1", NOW + 20, &t2, None, &family_access("at-2", &f)).await.unwrap(),
+            "[{b}] the successor rotates"
+        );
         let (got, _) = s.get_refresh_token("rt-1").await.unwrap().unwrap();
         assert_eq!(
             (got.superseded_at, got.successor_hash, got.successor_token),
@@ -596,7 +666,9 @@ async fn rotation_is_refused_with_nothing_written_for_expired_tokens_and_dead_fa
             let succ = refresh(&format!("rt-succ-{i}"), succ_family, 1, now, now + 3600);
             let at = access(&format!("at-succ-{i}"), "client_a", Some(succ_family), None, now + 3600);
             assert!(
-                !s.rotate_refresh_token(old_hash, now, &succ, Some("sealed"), &at).await.unwrap_or_else(|e| panic!("[{b}] {case}: {e}")),
+                !s.rotate_refresh_token(old_hash, now, &succ, Some("sealed"), &at)
+                    .await
+                    .unwrap_or_else(|e| panic!("[{b}] {case}: {e}")),
                 "[{b}] {case}: rotation refused"
             );
             assert_eq!(s.get_refresh_token(old_hash).await.unwrap(), before_old, "[{b}] {case}: old token unchanged");
@@ -607,9 +679,15 @@ async fn rotation_is_refused_with_nothing_written_for_expired_tokens_and_dead_fa
         }
         // The live family's head was not disturbed by the refused cases.
         assert!(
-            s.rotate_refresh_token("rt-live", NOW + 3, &refresh("rt-live-1", "fam-live", 1, NOW + 3, NOW + 3603), None, &family_access("at-live-1", &fl))
-                .await
-                .unwrap(),
+            s.rotate_refresh_token(
+                "rt-live",
+                NOW + 3,
+                &refresh("rt-live-1", "fam-live", 1, NOW + 3, NOW + 3603),
+                None,
+                &family_access("at-live-1", &fl)
+            )
+            .await
+            .unwrap(),
             "[{b}] the live head still rotates"
         );
         rows.close().await;
@@ -628,7 +706,9 @@ async fn concurrent_rotations_of_one_token_have_exactly_one_winner() {
                 let s: Arc<dyn Store> = ts.store.clone();
                 let succ = refresh(&format!("rt-1-{i}"), "fam-race", 1, NOW + 5, NOW + 3605);
                 let at = family_access(&format!("at-1-{i}"), &f);
-                tokio::spawn(async move { s.rotate_refresh_token("rt-0", NOW + 5, &succ, Some(&format!("sealed-{i}")), &at).await })
+                tokio::spawn(
+                    async move { s.rotate_refresh_token("rt-0", NOW + 5, &succ, Some(&format!("sealed-{i}")), &at).await },
+                )
             })
             .collect();
         let mut winners = Vec::new();
@@ -647,7 +727,11 @@ async fn concurrent_rotations_of_one_token_have_exactly_one_winner() {
             "[{b}] the old token names the winner's successor"
         );
         for i in 0..10 {
-            assert_eq!(s.get_refresh_token(&format!("rt-1-{i}")).await.unwrap().is_some(), i == w, "[{b}] successor {i} exists only if it won");
+            assert_eq!(
+                s.get_refresh_token(&format!("rt-1-{i}")).await.unwrap().is_some(),
+                i == w,
+                "[{b}] successor {i} exists only if it won"
+            );
         }
         assert_eq!(rows.count("refresh_tokens").await, 2, "[{b}] exactly one successor row");
         assert_eq!(rows.count("access_tokens").await, 2, "[{b}] exactly one access token from the rotations");
@@ -664,18 +748,37 @@ async fn using_a_refresh_token_slides_its_idle_expiry() {
         let ta = refresh("rt-a", "fam-a", 0, NOW, NOW + 100);
         seed_family(b, s, &fa, &ta, "at-a0").await;
 
-        assert!(s.use_refresh_token("rt-a", NOW + 50, NOW + 150, &family_access("at-a1", &fa)).await.unwrap(), "[{b}] live head is usable");
+        assert!(
+            s.use_refresh_token("rt-a", NOW + 50, NOW + 150, &family_access("at-a1", &fa)).await.unwrap(),
+            "[{b}] live head is usable"
+        );
         let slid = RefreshTokenRecord { idle_expires_at: NOW + 150, ..ta.clone() };
-        assert_eq!(s.get_refresh_token("rt-a").await.unwrap(), Some((slid.clone(), fa.clone())), "[{b}] only the idle expiry moved");
+        assert_eq!(
+            s.get_refresh_token("rt-a").await.unwrap(),
+            Some((slid.clone(), fa.clone())),
+            "[{b}] only the idle expiry moved"
+        );
         assert!(!revoked(s, "at-a1").await, "[{b}] the access token is recorded");
         assert_eq!(rows.count("access_tokens").await, 2, "[{b}] one access token per use");
         // Usable until the slid expiry, not the original one.
-        assert!(s.use_refresh_token("rt-a", NOW + 149, NOW + 249, &family_access("at-a2", &fa)).await.unwrap(), "[{b}] usable past the first idle expiry");
+        assert!(
+            s.use_refresh_token("rt-a", NOW + 149, NOW + 249, &family_access("at-a2", &fa)).await.unwrap(),
+            "[{b}] usable past the first idle expiry"
+        );
         let slid = RefreshTokenRecord { idle_expires_at: NOW + 249, ..ta.clone() };
 
         let fb = family("fam-b", "client_a", "user_1", NOW, NOW + 86_400);
         seed_family(b, s, &fb, &refresh("rt-b0", "fam-b", 0, NOW, NOW + 3600), "at-b0").await;
-        assert!(s.rotate_refresh_token("rt-b0", NOW + 1, &refresh("rt-b1", "fam-b", 1, NOW + 1, NOW + 3601), None, &family_access("at-b1", &fb)).await.unwrap());
+        assert!(s
+            .rotate_refresh_token(
+                "rt-b0",
+                NOW + 1,
+                &refresh("rt-b1", "fam-b", 1, NOW + 1, NOW + 3601),
+                None,
+                &family_access("at-b1", &fb)
+            )
+            .await
+            .unwrap());
         let fc = family("fam-c", "client_a", "user_1", NOW, NOW + 86_400);
         seed_family(b, s, &fc, &refresh("rt-c", "fam-c", 0, NOW, NOW + 3600), "at-c0").await;
         s.revoke_family("fam-c", NOW + 1, "test").await.unwrap();
@@ -695,14 +798,23 @@ async fn using_a_refresh_token_slides_its_idle_expiry() {
             let before_rows = rows.protocol().await;
             let jti = format!("at-use-{i}");
             assert!(
-                !s.use_refresh_token(hash, now, now + 1000, &family_access(&jti, fam)).await.unwrap_or_else(|e| panic!("[{b}] {case}: {e}")),
+                !s.use_refresh_token(hash, now, now + 1000, &family_access(&jti, fam))
+                    .await
+                    .unwrap_or_else(|e| panic!("[{b}] {case}: {e}")),
                 "[{b}] {case}: not usable"
             );
             assert_eq!(s.get_refresh_token(hash).await.unwrap(), before_tok, "[{b}] {case}: token unchanged");
             assert_eq!(rows.protocol().await, before_rows, "[{b}] {case}: nothing written");
         }
-        assert_eq!(s.get_refresh_token("rt-a").await.unwrap(), Some((slid, fa.clone())), "[{b}] the expired token kept its last expiry");
-        assert!(s.use_refresh_token("rt-b1", NOW + 3, NOW + 4000, &family_access("at-b2", &fb)).await.unwrap(), "[{b}] the head of fam-b is usable");
+        assert_eq!(
+            s.get_refresh_token("rt-a").await.unwrap(),
+            Some((slid, fa.clone())),
+            "[{b}] the expired token kept its last expiry"
+        );
+        assert!(
+            s.use_refresh_token("rt-b1", NOW + 3, NOW + 4000, &family_access("at-b2", &fb)).await.unwrap(),
+            "[{b}] the head of fam-b is usable"
+        );
         rows.close().await;
     }
 }
@@ -732,7 +844,11 @@ async fn revoking_families_by_client_and_by_user() {
             assert_eq!(family_revoked_at(s, id).await, None, "[{b}] {id} live after an unfiltered call");
         }
 
-        assert_eq!(s.revoke_families(Some("c1"), None, NOW + 10, "client_deleted").await.unwrap(), 2, "[{b}] the live families of c1");
+        assert_eq!(
+            s.revoke_families(Some("c1"), None, NOW + 10, "client_deleted").await.unwrap(),
+            2,
+            "[{b}] the live families of c1"
+        );
         assert_eq!(family_revoked_at(s, "f-c1-u1").await, Some(NOW + 10), "[{b}] c1/u1 revoked");
         assert_eq!(family_revoked_at(s, "f-c1-u2").await, Some(NOW + 10), "[{b}] c1/u2 revoked");
         assert_eq!(family_revoked_at(s, "f-c1-old").await, Some(NOW + 1), "[{b}] an already revoked family keeps its time");
@@ -742,13 +858,21 @@ async fn revoking_families_by_client_and_by_user() {
             assert!(!revoked(s, &format!("at-{id}")).await, "[{b}] {id}'s access token is live");
         }
 
-        assert_eq!(s.revoke_families(None, Some("u1"), NOW + 20, "user_blocked").await.unwrap(), 1, "[{b}] the live families of u1");
+        assert_eq!(
+            s.revoke_families(None, Some("u1"), NOW + 20, "user_blocked").await.unwrap(),
+            1,
+            "[{b}] the live families of u1"
+        );
         assert_eq!(family_revoked_at(s, "f-c2-u1").await, Some(NOW + 20), "[{b}] c2/u1 revoked");
         assert_eq!(family_revoked_at(s, "f-c1-u1").await, Some(NOW + 10), "[{b}] c1/u1 keeps its first revocation");
         assert!(revoked(s, "at-f-c2-u1").await, "[{b}] its access token is revoked");
         assert_eq!(family_revoked_at(s, "f-c2-u2").await, None, "[{b}] c2/u2 still live");
 
-        assert_eq!(s.revoke_families(Some("c2"), Some("u3"), NOW + 25, "x").await.unwrap(), 0, "[{b}] both filters apply together");
+        assert_eq!(
+            s.revoke_families(Some("c2"), Some("u3"), NOW + 25, "x").await.unwrap(),
+            0,
+            "[{b}] both filters apply together"
+        );
         assert_eq!(s.revoke_families(Some("c2"), Some("u2"), NOW + 30, "x").await.unwrap(), 1, "[{b}] client and user");
         assert_eq!(family_revoked_at(s, "f-c2-u2").await, Some(NOW + 30), "[{b}] c2/u2 revoked");
         assert_eq!(s.revoke_families(Some("c1"), None, NOW + 40, "again").await.unwrap(), 0, "[{b}] nothing left for c1");
@@ -770,7 +894,10 @@ async fn sessions_insert_get_touch_and_end() {
         s.insert_session(&s1).await.unwrap_or_else(|e| panic!("[{b}] insert session: {e}"));
         s.insert_session(&s2).await.unwrap();
         assert_eq!(s.get_session("sh-1").await.unwrap().as_ref(), Some(&s1), "[{b}] round trip");
-        assert!(is_conflict(&s.insert_session(&session("sh-1", "sid-9", "user_9", NOW, NOW + 1, NOW + 2)).await), "[{b}] duplicate hash");
+        assert!(
+            is_conflict(&s.insert_session(&session("sh-1", "sid-9", "user_9", NOW, NOW + 1, NOW + 2)).await),
+            "[{b}] duplicate hash"
+        );
 
         s.touch_session("sh-1", NOW + 100, NOW + 1900).await.unwrap();
         let expected = Session { last_seen_at: NOW + 100, idle_expires_at: NOW + 1900, ..s1.clone() };
@@ -779,9 +906,17 @@ async fn sessions_insert_get_touch_and_end() {
         // Never past the absolute expiry.
         s.touch_session("sh-1", NOW + 86_000, NOW + 87_800).await.unwrap();
         let expected = Session { last_seen_at: NOW + 86_000, idle_expires_at: NOW + 86_400, ..s1.clone() };
-        assert_eq!(s.get_session("sh-1").await.unwrap().as_ref(), Some(&expected), "[{b}] idle expiry capped at the absolute one");
+        assert_eq!(
+            s.get_session("sh-1").await.unwrap().as_ref(),
+            Some(&expected),
+            "[{b}] idle expiry capped at the absolute one"
+        );
         s.touch_session("sh-1", NOW + 86_100, NOW + 86_400).await.unwrap();
-        assert_eq!(s.get_session("sh-1").await.unwrap().unwrap().idle_expires_at, NOW + 86_400, "[{b}] exactly the absolute expiry is allowed");
+        assert_eq!(
+            s.get_session("sh-1").await.unwrap().unwrap().idle_expires_at,
+            NOW + 86_400,
+            "[{b}] exactly the absolute expiry is allowed"
+        );
         s.touch_session("ghost", NOW, NOW + 10).await.unwrap_or_else(|e| panic!("[{b}] touching an unknown session: {e}"));
         assert_eq!(s.get_session("ghost").await.unwrap(), None, "[{b}] touching does not create");
 
@@ -798,7 +933,11 @@ async fn sessions_insert_get_touch_and_end() {
 
         assert_eq!(s.get_session("sh-2").await.unwrap().as_ref(), Some(&s2), "[{b}] the other session is untouched");
         assert!(s.end_session_by_sid("sid-2", NOW + 10).await.unwrap(), "[{b}] ending by sid");
-        assert_eq!(s.get_session("sh-2").await.unwrap().unwrap().ended_at, Some(NOW + 10), "[{b}] ended by sid at the given time");
+        assert_eq!(
+            s.get_session("sh-2").await.unwrap().unwrap().ended_at,
+            Some(NOW + 10),
+            "[{b}] ended by sid at the given time"
+        );
         assert!(!s.end_session_by_sid("sid-2", NOW + 20).await.unwrap(), "[{b}] ending by sid twice");
         assert_eq!(s.get_session("sh-2").await.unwrap().unwrap().ended_at, Some(NOW + 10), "[{b}] first end kept");
         assert!(!s.end_session_by_sid("sid-ghost", NOW).await.unwrap(), "[{b}] unknown sid");
@@ -821,7 +960,10 @@ async fn login_transactions_record_the_user_and_complete_once() {
         assert!(s.set_login_user("lt-1", "user_1", NOW + 10, NOW + 10).await.unwrap(), "[{b}] user recorded");
         let with_user = LoginTransaction { user_id: Some("user_1".into()), auth_time: Some(NOW + 10), ..t1.clone() };
         assert_eq!(s.get_login("lt-1").await.unwrap().as_ref(), Some(&with_user), "[{b}] user and auth_time stored");
-        assert!(s.set_login_user("lt-1", "user_2", NOW + 15, NOW + 15).await.unwrap(), "[{b}] re-authentication before completion");
+        assert!(
+            s.set_login_user("lt-1", "user_2", NOW + 15, NOW + 15).await.unwrap(),
+            "[{b}] re-authentication before completion"
+        );
         let with_user = LoginTransaction { user_id: Some("user_2".into()), auth_time: Some(NOW + 15), ..t1.clone() };
         assert_eq!(s.get_login("lt-1").await.unwrap().as_ref(), Some(&with_user), "[{b}] the latest user is stored");
 
@@ -835,7 +977,10 @@ async fn login_transactions_record_the_user_and_complete_once() {
         // Expired: refused at the expiry instant, accepted one second before.
         let t2 = login("lt-2", NOW, NOW + 600);
         s.insert_login(&t2).await.unwrap();
-        assert!(!s.set_login_user("lt-2", "user_1", NOW + 600, NOW + 600).await.unwrap(), "[{b}] no user on an expired transaction");
+        assert!(
+            !s.set_login_user("lt-2", "user_1", NOW + 600, NOW + 600).await.unwrap(),
+            "[{b}] no user on an expired transaction"
+        );
         assert!(!s.complete_login("lt-2", NOW + 600).await.unwrap(), "[{b}] an expired transaction cannot complete");
         assert!(!s.complete_login("lt-2", NOW + 9999).await.unwrap(), "[{b}] nor long after");
         assert_eq!(s.get_login("lt-2").await.unwrap().as_ref(), Some(&t2), "[{b}] the expired transaction is unchanged");
@@ -866,20 +1011,48 @@ async fn consents_are_stored_per_user_client_and_audience_and_replaced() {
             s.put_consent(c).await.unwrap_or_else(|e| panic!("[{b}] put consent: {e}"));
         }
         assert_eq!(s.get_consent("u1", "c1", "https://api.example.com").await.unwrap().as_ref(), Some(&api), "[{b}] API consent");
-        assert_eq!(s.get_consent("u1", "c1", "").await.unwrap().as_ref(), Some(&oidc), "[{b}] OpenID-only consent (empty audience)");
-        assert_eq!(s.get_consent("u1", "c2", "https://api.example.com").await.unwrap().as_ref(), Some(&other_client), "[{b}] per client");
-        assert_eq!(s.get_consent("u2", "c1", "https://api.example.com").await.unwrap().as_ref(), Some(&other_user), "[{b}] per user");
+        assert_eq!(
+            s.get_consent("u1", "c1", "").await.unwrap().as_ref(),
+            Some(&oidc),
+            "[{b}] OpenID-only consent (empty audience)"
+        );
+        assert_eq!(
+            s.get_consent("u1", "c2", "https://api.example.com").await.unwrap().as_ref(),
+            Some(&other_client),
+            "[{b}] per client"
+        );
+        assert_eq!(
+            s.get_consent("u2", "c1", "https://api.example.com").await.unwrap().as_ref(),
+            Some(&other_user),
+            "[{b}] per user"
+        );
         assert_eq!(s.get_consent("u2", "c1", "").await.unwrap(), None, "[{b}] per audience");
 
         let replaced = consent("u1", "c1", "https://api.example.com", "openid read:x write:x", NOW + 100);
         s.put_consent(&replaced).await.unwrap_or_else(|e| panic!("[{b}] replace consent: {e}"));
-        assert_eq!(s.get_consent("u1", "c1", "https://api.example.com").await.unwrap().as_ref(), Some(&replaced), "[{b}] put replaces scope and time");
+        assert_eq!(
+            s.get_consent("u1", "c1", "https://api.example.com").await.unwrap().as_ref(),
+            Some(&replaced),
+            "[{b}] put replaces scope and time"
+        );
         let narrowed = consent("u1", "c1", "https://api.example.com", "openid", NOW + 200);
         s.put_consent(&narrowed).await.unwrap();
-        assert_eq!(s.get_consent("u1", "c1", "https://api.example.com").await.unwrap().as_ref(), Some(&narrowed), "[{b}] put replaces again");
+        assert_eq!(
+            s.get_consent("u1", "c1", "https://api.example.com").await.unwrap().as_ref(),
+            Some(&narrowed),
+            "[{b}] put replaces again"
+        );
         assert_eq!(s.get_consent("u1", "c1", "").await.unwrap().as_ref(), Some(&oidc), "[{b}] other audiences untouched");
-        assert_eq!(s.get_consent("u1", "c2", "https://api.example.com").await.unwrap().as_ref(), Some(&other_client), "[{b}] other clients untouched");
-        assert_eq!(s.get_consent("u2", "c1", "https://api.example.com").await.unwrap().as_ref(), Some(&other_user), "[{b}] other users untouched");
+        assert_eq!(
+            s.get_consent("u1", "c2", "https://api.example.com").await.unwrap().as_ref(),
+            Some(&other_client),
+            "[{b}] other clients untouched"
+        );
+        assert_eq!(
+            s.get_consent("u2", "c1", "https://api.example.com").await.unwrap().as_ref(),
+            Some(&other_user),
+            "[{b}] other users untouched"
+        );
     }
 }
 
@@ -906,14 +1079,22 @@ async fn failures_are_counted_per_window_and_block_at_the_limit() {
         assert_eq!(blk(NOW + 1).await.unwrap(), throttle(2, None), "[{b}] 2 of 3");
         assert_eq!(blk(NOW + 2).await.unwrap(), throttle(3, Some(NOW + 902)), "[{b}] the third failure blocks");
         assert_eq!(s.blocked_until(&["user:blk"], NOW + 2).await.unwrap(), Some(NOW + 902), "[{b}] blocked");
-        assert_eq!(s.blocked_until(&["user:blk"], NOW + 901).await.unwrap(), Some(NOW + 902), "[{b}] blocked until the last second");
+        assert_eq!(
+            s.blocked_until(&["user:blk"], NOW + 901).await.unwrap(),
+            Some(NOW + 902),
+            "[{b}] blocked until the last second"
+        );
         assert_eq!(s.blocked_until(&["user:blk"], NOW + 902).await.unwrap(), None, "[{b}] a block in the past does not count");
         let more = blk(NOW + 3).await.unwrap();
         assert_eq!(more.failures, 4, "[{b}] counting continues past the limit");
         assert!(more.blocked_until.is_some_and(|t| t >= NOW + 902), "[{b}] still blocked past the limit: {more:?}");
 
         // A limit of one blocks on the first failure.
-        assert_eq!(s.record_failure("ip:one", NOW, 60, 1, 30).await.unwrap(), throttle(1, Some(NOW + 30)), "[{b}] max_failures 1");
+        assert_eq!(
+            s.record_failure("ip:one", NOW, 60, 1, 30).await.unwrap(),
+            throttle(1, Some(NOW + 30)),
+            "[{b}] max_failures 1"
+        );
 
         // Clearing forgets the counter and the block.
         s.clear_failures("user:blk").await.unwrap_or_else(|e| panic!("[{b}] clear_failures: {e}"));
@@ -934,10 +1115,18 @@ async fn blocked_until_is_the_latest_future_block_among_keys() {
         assert_eq!(s.record_failure("d", NOW - 1000, 600, 1, 100).await.unwrap(), throttle(1, Some(NOW - 900)));
 
         assert_eq!(s.blocked_until(&[], NOW).await.unwrap(), None, "[{b}] no keys");
-        assert_eq!(s.blocked_until(&["a", "b", "c", "d", "unknown"], NOW).await.unwrap(), Some(NOW + 500), "[{b}] the latest block");
+        assert_eq!(
+            s.blocked_until(&["a", "b", "c", "d", "unknown"], NOW).await.unwrap(),
+            Some(NOW + 500),
+            "[{b}] the latest block"
+        );
         assert_eq!(s.blocked_until(&["b", "a"], NOW).await.unwrap(), Some(NOW + 500), "[{b}] order does not matter");
         assert_eq!(s.blocked_until(&["a", "c"], NOW).await.unwrap(), Some(NOW + 100), "[{b}] a key without block is ignored");
-        assert_eq!(s.blocked_until(&["c", "d", "unknown"], NOW).await.unwrap(), None, "[{b}] expired and missing blocks are ignored");
+        assert_eq!(
+            s.blocked_until(&["c", "d", "unknown"], NOW).await.unwrap(),
+            None,
+            "[{b}] expired and missing blocks are ignored"
+        );
         assert_eq!(s.blocked_until(&["a", "b"], NOW + 100).await.unwrap(), Some(NOW + 500), "[{b}] a's block has ended");
         assert_eq!(s.blocked_until(&["a", "b"], NOW + 500).await.unwrap(), None, "[{b}] every block has ended");
         s.clear_failures("b").await.unwrap();

@@ -126,9 +126,8 @@ impl PgDatabase {
         let (admin, db) = (admin_url.clone(), name.clone());
         block_on_thread(async move {
             use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&admin)
-                .await
-                .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_URL_ENV}: {e}"));
+            let mut conn =
+                sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_URL_ENV}: {e}"));
             sqlx::query(&format!("CREATE DATABASE \"{db}\"")).execute(&mut conn).await.expect("CREATE DATABASE");
             let _ = conn.close().await;
         });

@@ -11,8 +11,8 @@ use tessera_core::routes;
 use tessera_server::app::AppState;
 use tessera_server::config::Config;
 
-pub use crate::support::{backends, Backend};
 use crate::support::TestApp;
+pub use crate::support::{backends, Backend};
 
 pub const API: &str = "https://api.web.example";
 pub const PASSWORD: &str = "correct horse battery";
@@ -229,7 +229,14 @@ pub fn field(html: &str, name: &str) -> Option<String> {
     let rest = &html[at..];
     let v = rest.find("value=\"")? + "value=\"".len();
     let end = rest[v..].find('"')?;
-    Some(rest[v..v + end].replace("&amp;", "&").replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">"))
+    Some(
+        rest[v..v + end]
+            .replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">"),
+    )
 }
 
 /// The `Set-Cookie` headers of a response.

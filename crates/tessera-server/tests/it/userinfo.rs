@@ -76,7 +76,8 @@ async fn claims_follow_the_granted_scopes() {
         assert_eq!((c["nickname"].as_str(), c["preferred_username"].as_str()), (Some(USERNAME), Some(USERNAME)));
         assert!(c["updated_at"].is_i64() && c.get("email").is_none());
         // An API token with openid is also good for /userinfo (Auth0).
-        let c = claims(get(&app, &token(&app, Spec { scope: "openid read:things", audience: Some(API), ..OIDC }).token).await).await;
+        let c =
+            claims(get(&app, &token(&app, Spec { scope: "openid read:things", audience: Some(API), ..OIDC }).token).await).await;
         assert_eq!(c, json!({"sub": sub}));
         // RFC 6750 §2.2: form-encoded body parameter.
         let t = token(&app, OIDC).token;
@@ -94,10 +95,18 @@ async fn bad_tokens_are_refused_with_a_bearer_challenge() {
 
         let bare = "Bearer, DPoP algs=\"RS256 PS256 ES256 EdDSA\"";
         let r = http.get(&url).send().await.unwrap();
-        assert_eq!((r.status().as_u16(), challenge(&r).as_str()), (401, bare), "[{backend}] no token: no error code (RFC 6750 3.1)");
+        assert_eq!(
+            (r.status().as_u16(), challenge(&r).as_str()),
+            (401, bare),
+            "[{backend}] no token: no error code (RFC 6750 3.1)"
+        );
         let t = token(&app, OIDC);
         let r = http.get(format!("{url}?access_token={}", t.token)).send().await.unwrap();
-        assert_eq!((r.status().as_u16(), challenge(&r).as_str()), (401, bare), "[{backend}] the query string is not a place for tokens");
+        assert_eq!(
+            (r.status().as_u16(), challenge(&r).as_str()),
+            (401, bare),
+            "[{backend}] the query string is not a place for tokens"
+        );
         let r = http.post(&url).bearer_auth(&t.token).form(&[("access_token", t.token.as_str())]).send().await.unwrap();
         assert_eq!(r.status(), 400, "[{backend}] two methods at once");
         assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
@@ -180,14 +189,29 @@ async fn dpop_bound_tokens_need_the_dpop_scheme_and_a_matching_proof() {
             assert!(c.starts_with(&format!("DPoP algs=\"RS256 PS256 ES256 EdDSA\", error=\"{code}\"")), "[{backend}] {ctx}: {c}");
         };
         dpop_error(call(None, &bound.token).await.unwrap(), "invalid_dpop_proof", "no proof").await;
-        dpop_error(call(Some(proof(&DpopKey::new(), "GET", &bound.token)), &bound.token).await.unwrap(), "invalid_dpop_proof", "another key").await;
-        dpop_error(call(Some(proof(&key, "POST", &bound.token)), &bound.token).await.unwrap(), "invalid_dpop_proof", "wrong method").await;
+        dpop_error(
+            call(Some(proof(&DpopKey::new(), "GET", &bound.token)), &bound.token).await.unwrap(),
+            "invalid_dpop_proof",
+            "another key",
+        )
+        .await;
+        dpop_error(
+            call(Some(proof(&key, "POST", &bound.token)), &bound.token).await.unwrap(),
+            "invalid_dpop_proof",
+            "wrong method",
+        )
+        .await;
         dpop_error(call(Some(key.proof("GET", &htu, now)), &bound.token).await.unwrap(), "invalid_dpop_proof", "no ath").await;
         let replayed = proof(&key, "GET", &bound.token);
         assert_eq!(call(Some(replayed.clone()), &bound.token).await.unwrap().status(), 200);
         dpop_error(call(Some(replayed), &bound.token).await.unwrap(), "invalid_dpop_proof", "replayed proof").await;
         let unbound = token(&app, OIDC);
-        dpop_error(call(Some(proof(&key, "GET", &unbound.token)), &unbound.token).await.unwrap(), "invalid_token", "unbound token").await;
+        dpop_error(
+            call(Some(proof(&key, "GET", &unbound.token)), &unbound.token).await.unwrap(),
+            "invalid_token",
+            "unbound token",
+        )
+        .await;
         assert_invalid_token(get(&app, &bound.token).await, "bound token as Bearer").await;
     }
 }
@@ -202,12 +226,18 @@ async fn dpop_server_nonces_are_demanded_and_handed_out_when_enabled() {
         let jkt = key.jkt();
         let bound = token(&app, Spec { jkt: Some(&jkt), ..OIDC });
         let now = app.state.now();
-        let send = |proof: String| http.get(app.url(routes::USERINFO)).header("authorization", format!("DPoP {}", bound.token)).header("dpop", proof).send();
+        let send = |proof: String| {
+            http.get(app.url(routes::USERINFO))
+                .header("authorization", format!("DPoP {}", bound.token))
+                .header("dpop", proof)
+                .send()
+        };
         let r = send(key.proof_with("GET", &htu, now, json!({}), json!({ "ath": ath(&bound.token) }))).await.unwrap();
         assert_eq!(r.status(), 401, "[{backend}]");
         assert!(challenge(&r).contains("error=\"use_dpop_nonce\""), "[{backend}] {}", challenge(&r));
         let nonce = r.headers()["dpop-nonce"].to_str().unwrap().to_string();
-        let r = send(key.proof_with("GET", &htu, now, json!({}), json!({ "ath": ath(&bound.token), "nonce": nonce }))).await.unwrap();
+        let r =
+            send(key.proof_with("GET", &htu, now, json!({}), json!({ "ath": ath(&bound.token), "nonce": nonce }))).await.unwrap();
         assert_eq!(r.status(), 200, "[{backend}]");
         assert!(r.headers().contains_key("dpop-nonce"), "[{backend}] a fresh nonce for the next request");
     }

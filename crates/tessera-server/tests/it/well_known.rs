@@ -134,7 +134,11 @@ async fn jwks_follows_rotation_and_revocation() {
             BTreeSet::from([old_current.clone(), old_next.clone(), new_next.clone()]),
             "[{backend}] retired, current and next are published after a rotation"
         );
-        assert_eq!(app.state().keys.get().signer(SigningAlg::RS256).unwrap().kid(), old_next, "[{backend}] the new current signs");
+        assert_eq!(
+            app.state().keys.get().signer(SigningAlg::RS256).unwrap().kid(),
+            old_next,
+            "[{backend}] the new current signs"
+        );
         assert!(!app.reload_keys().await, "[{backend}] a reload without changes swaps nothing");
 
         app.deployment.registry.revoke_key(&old_current).await.unwrap();
