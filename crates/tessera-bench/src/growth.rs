@@ -100,6 +100,14 @@ impl Db {
         r.map_err(|e| format!("growth: {e}"))
     }
 
+    async fn count(&mut self, sql: &str) -> Result<i64, String> {
+        let r = match self {
+            Self::Sqlite(c) => sqlx::query_scalar::<_, i64>(sql).fetch_one(c).await,
+            Self::Postgres(c) => sqlx::query_scalar::<_, i64>(sql).fetch_one(c).await,
+        };
+        r.map_err(|e| format!("growth: {e}"))
+    }
+
     async fn close(self) {
         let _ = match self {
             Self::Sqlite(c) => c.close().await,
@@ -134,6 +142,16 @@ pub async fn populate(store: &Store, p: &Population<'_>) -> Result<f64, String> 
         lo = hi + 1;
     }
     eprintln!();
+    // Every user must have its live family and token, or the growth figures mean nothing.
+    let tokens = db
+        .count(
+            "SELECT count(*) FROM refresh_tokens t JOIN refresh_families f ON f.family_id = t.family_id \
+             WHERE f.user_id LIKE 'auth0|growth%' AND f.revoked_at IS NULL",
+        )
+        .await?;
+    if tokens < p.n as i64 {
+        return Err(format!("growth: expected {} live refresh tokens, found {tokens}", p.n));
+    }
     // Fresh statistics, as autovacuum (PostgreSQL) would compute soon after such a load,
     // so the planner sees the real table sizes from the first request.
     if store.kind == StoreKind::Postgres {

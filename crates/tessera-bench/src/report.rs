@@ -257,22 +257,23 @@ impl Report {
         );
         let _ = writeln!(
             md,
-            "Machine load average (1/5/15 min) at start: {}; at end: {}. Other work on these cores lowers every figure.\n",
+            "Machine load average (1/5/15 min) at start: {}; at end: {}. Other work on these cores lowers every \
+             throughput figure; server CPU µs/op (the server's CPU time per operation) is the figure it disturbs least.\n",
             self.load_average_start.as_deref().unwrap_or("n/a"),
             self.load_average_end.as_deref().unwrap_or("n/a")
         );
         let _ = writeln!(
             md,
-            "| scenario | store | conns | req/s | p50 | p90 | p99 | p99.9 (ms) | errors | server CPU % | RSS MiB | bound (req/s) | ratio | p99 @80 % (ms) | target | pass/fail |"
+            "| scenario | store | conns | req/s | p50 | p90 | p99 | p99.9 (ms) | errors | server CPU % | CPU µs/op | RSS MiB | bound (req/s) | ratio | p99 @80 % (ms) | target | pass/fail |"
         );
-        let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|");
+        let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|");
         for st in &self.stores {
             for r in &st.scenarios {
                 match &r.best {
                     Some(b) => {
                         let _ = writeln!(
                             md,
-                            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                             r.scenario.name(),
                             st.store.as_str(),
                             b.connections,
@@ -283,6 +284,7 @@ impl Report {
                             num(b.p999_ms),
                             b.errors,
                             opt(b.server_cpu_pct),
+                            opt(b.server_cpu_us_per_op),
                             opt(b.server_rss_peak_mib),
                             r.bound.as_ref().map(|x| format!("{} ({})", num(x.rate), x.what)).unwrap_or_else(|| "—".into()),
                             r.ratio.map(|x| format!("{:.0} %", x * 100.0)).unwrap_or_else(|| "—".into()),
@@ -294,7 +296,7 @@ impl Report {
                     None => {
                         let _ = writeln!(
                             md,
-                            "| {} | {} | — | — | — | — | — | — | — | — | — | — | — | — | — | **ERROR** |",
+                            "| {} | {} | — | — | — | — | — | — | — | — | — | — | — | — | — | — | **ERROR** |",
                             r.scenario.name(),
                             st.store.as_str()
                         );

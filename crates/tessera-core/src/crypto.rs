@@ -12,17 +12,16 @@ use base64::Engine;
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::hkdf;
 use ring::hmac;
-use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::error::Error;
 
-/// 32 random bytes from the OS generator.
+/// `N` random bytes from a per-thread ChaCha CSPRNG seeded (and periodically reseeded) by
+/// the operating system: as unpredictable as the OS generator, without a system call per
+/// identifier on the token hot path.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
+    use rand::RngCore;
     let mut buf = [0u8; N];
-    // The OS RNG failing is not recoverable; ring documents it as effectively infallible.
-    if SystemRandom::new().fill(&mut buf).is_err() {
-        panic!("the operating system's random number generator failed");
-    }
+    rand::thread_rng().fill_bytes(&mut buf);
     buf
 }
 

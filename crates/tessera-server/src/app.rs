@@ -63,6 +63,8 @@ pub struct AppInner {
     pub capabilities: Capabilities,
     /// Set by `serve --demo`: what was seeded, for the demo callback page.
     pub demo: Option<crate::demo::Seeded>,
+    /// Argon2id verification, bounded (see [`crate::passwords`]).
+    pub passwords: crate::passwords::PasswordPool,
 }
 
 impl AppInner {
@@ -139,7 +141,7 @@ impl Application {
         }
         let _ = deployment.store.init_setting("issuer", &issuer).await;
         let state =
-            Arc::new(AppInner { issuer, deployment, keys, metrics: Metrics::new(), capabilities: capabilities(), demo: None });
+            Arc::new(AppInner { issuer, deployment, keys, metrics: Metrics::new(), capabilities: capabilities(), demo: None, passwords: crate::passwords::PasswordPool::per_core() });
         Ok(Self { listener, state })
     }
 

@@ -15,4 +15,5 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod passwords;
 pub mod store;

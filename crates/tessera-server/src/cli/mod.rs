@@ -112,11 +112,15 @@ fn env(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 
-fn init_logging(config: &Config) {
+/// Logs go to stderr through a background writer thread, so a request never waits on a
+/// write to the terminal or a pipe; the returned guard flushes what is queued at exit.
+fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(&config.log.level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let _ = if config.log.format == "json" { builder.json().try_init() } else { builder.try_init() };
+    guard
 }
 
 /// Parses arguments, runs the command, maps failure to a message and exit code 1
@@ -150,7 +154,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         return Ok(());
     }
     let config = Config::load(&over, &env)?;
-    init_logging(&config);
+    let _log_guard = init_logging(&config);
     let out = Output::new(cli.global.json);
     match cli.command {
         Command::Serve(args) => serve(config, args.demo).await,

@@ -110,8 +110,7 @@ async fn try_submit(state: &AppState, ip: &str, headers: &HeaderMap, body: &[u8]
         Begin::Verify(attempt) => attempt,
     };
     // Argon2id takes tens of milliseconds of CPU: keep it off the async workers.
-    let (phc, password) = (attempt.phc(), password.to_string());
-    let ok = tokio::task::spawn_blocking(move || tessera_core::password::verify_password(&password, &phc)).await.unwrap_or(false);
+    let ok = state.passwords.verify(password.to_string(), attempt.phc()).await;
     let user = match attempt.finish(store, &policy, ok, now).await? {
         LoginResult::Success(user) => user,
         LoginResult::Failed => return Ok(again(state, &txn.id, "credentials")),
