@@ -214,11 +214,11 @@ impl CodeStore for SqlStore {
     }
 
     async fn get_code(&self, code_hash: &str) -> StoreResult<Option<AuthorizationCode>> {
-        // Read from the writer: a code is redeemed within seconds of its issuance, and on
-        // SQLite the writer connection sees its own latest commit.
+        // A reader sees every committed write (WAL readers start from the latest commit), so
+        // reads need not queue behind the single SQLite writer.
         sqlx::query(&format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1"))
             .bind(code_hash)
-            .fetch_optional(self.writer())
+            .fetch_optional(self.reader())
             .await
             .map_err(err)?
             .as_ref()
@@ -313,7 +313,7 @@ impl TokenStore for SqlStore {
              FROM refresh_tokens t JOIN refresh_families f ON f.family_id = t.family_id WHERE t.token_hash = $1",
         )
         .bind(token_hash)
-        .fetch_optional(self.writer())
+        .fetch_optional(self.reader())
         .await
         .map_err(err)?;
         let Some(r) = row else { return Ok(None) };
@@ -454,7 +454,7 @@ impl SessionStore for SqlStore {
     async fn get_session(&self, session_hash: &str) -> StoreResult<Option<Session>> {
         sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE session_hash = $1"))
             .bind(session_hash)
-            .fetch_optional(self.writer())
+            .fetch_optional(self.reader())
             .await
             .map_err(err)?
             .as_ref()
@@ -513,7 +513,7 @@ impl LoginStore for SqlStore {
     async fn get_login(&self, txn_hash: &str) -> StoreResult<Option<LoginTransaction>> {
         sqlx::query(&format!("SELECT {LOGIN_COLUMNS} FROM login_transactions WHERE txn_hash = $1"))
             .bind(txn_hash)
-            .fetch_optional(self.writer())
+            .fetch_optional(self.reader())
             .await
             .map_err(err)?
             .as_ref()
@@ -621,7 +621,7 @@ impl ThrottleStore for SqlStore {
         for key in keys {
             let until: Option<Option<i64>> = sqlx::query_scalar("SELECT blocked_until FROM login_throttle WHERE key = $1")
                 .bind(*key)
-                .fetch_optional(self.writer())
+                .fetch_optional(self.reader())
                 .await
                 .map_err(err)?;
             if let Some(Some(t)) = until {
