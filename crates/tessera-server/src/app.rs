@@ -140,8 +140,15 @@ impl Application {
             }
         }
         let _ = deployment.store.init_setting("issuer", &issuer).await;
-        let state =
-            Arc::new(AppInner { issuer, deployment, keys, metrics: Metrics::new(), capabilities: capabilities(), demo: None, passwords: crate::passwords::PasswordPool::per_core() });
+        let state = Arc::new(AppInner {
+            issuer,
+            deployment,
+            keys,
+            metrics: Metrics::new(),
+            capabilities: capabilities(),
+            demo: None,
+            passwords: crate::passwords::PasswordPool::per_core(),
+        });
         Ok(Self { listener, state })
     }
 

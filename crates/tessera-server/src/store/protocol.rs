@@ -13,7 +13,7 @@ use sqlx::{Any, Transaction};
 use tessera_core::state::*;
 use tessera_core::store::*;
 
-use super::sql::{err, get};
+use super::sql::{err, get, optional};
 use super::SqlStore;
 
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, audience, nonce, code_challenge, code_challenge_method, dpop_jkt, auth_time, sid, created_at, expires_at, consumed_at, family_id";
@@ -216,14 +216,12 @@ impl CodeStore for SqlStore {
     async fn get_code(&self, code_hash: &str) -> StoreResult<Option<AuthorizationCode>> {
         // A reader sees every committed write (WAL readers start from the latest commit), so
         // reads need not queue behind the single SQLite writer.
-        sqlx::query(&format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1"))
-            .bind(code_hash)
-            .fetch_optional(self.reader())
-            .await
-            .map_err(err)?
-            .as_ref()
-            .map(code_from_row)
-            .transpose()
+        optional(
+            sqlx::query(&format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1")).bind(code_hash),
+            self.reader(),
+            code_from_row,
+        )
+        .await
     }
 
     async fn redeem_code(&self, code_hash: &str, now: i64, issuance: &Issuance) -> StoreResult<bool> {
@@ -275,14 +273,12 @@ impl CodeStore for SqlStore {
 #[async_trait]
 impl TokenStore for SqlStore {
     async fn get_family(&self, family_id: &str) -> StoreResult<Option<RefreshFamily>> {
-        sqlx::query(&format!("SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE family_id = $1"))
-            .bind(family_id)
-            .fetch_optional(self.reader())
-            .await
-            .map_err(err)?
-            .as_ref()
-            .map(family_from_row)
-            .transpose()
+        optional(
+            sqlx::query(&format!("SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE family_id = $1")).bind(family_id),
+            self.reader(),
+            family_from_row,
+        )
+        .await
     }
 
     async fn revoke_family(&self, family_id: &str, now: i64, reason: &str) -> StoreResult<()> {
@@ -452,14 +448,12 @@ impl SessionStore for SqlStore {
     }
 
     async fn get_session(&self, session_hash: &str) -> StoreResult<Option<Session>> {
-        sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE session_hash = $1"))
-            .bind(session_hash)
-            .fetch_optional(self.reader())
-            .await
-            .map_err(err)?
-            .as_ref()
-            .map(session_from_row)
-            .transpose()
+        optional(
+            sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE session_hash = $1")).bind(session_hash),
+            self.reader(),
+            session_from_row,
+        )
+        .await
     }
 
     async fn touch_session(&self, session_hash: &str, now: i64, idle_expires_at: i64) -> StoreResult<()> {
@@ -511,14 +505,12 @@ impl LoginStore for SqlStore {
     }
 
     async fn get_login(&self, txn_hash: &str) -> StoreResult<Option<LoginTransaction>> {
-        sqlx::query(&format!("SELECT {LOGIN_COLUMNS} FROM login_transactions WHERE txn_hash = $1"))
-            .bind(txn_hash)
-            .fetch_optional(self.reader())
-            .await
-            .map_err(err)?
-            .as_ref()
-            .map(login_from_row)
-            .transpose()
+        optional(
+            sqlx::query(&format!("SELECT {LOGIN_COLUMNS} FROM login_transactions WHERE txn_hash = $1")).bind(txn_hash),
+            self.reader(),
+            login_from_row,
+        )
+        .await
     }
 
     async fn set_login_user(&self, txn_hash: &str, user_id: &str, auth_time: i64, now: i64) -> StoreResult<bool> {

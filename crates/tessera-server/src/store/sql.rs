@@ -72,6 +72,24 @@ fn enum_str<T: DeserializeOwned>(row: &AnyRow, col: &str) -> StoreResult<T> {
     serde_json::from_value(Value::String(s.clone())).map_err(|e| corrupt(&format!("{col} {s:?}"), e))
 }
 
+/// Runs a query expected to return at most one row and maps it.
+pub(super) async fn optional<'q, T>(
+    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    pool: &AnyPool,
+    map: fn(&AnyRow) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    q.fetch_optional(pool).await.map_err(err)?.as_ref().map(map).transpose()
+}
+
+/// Runs a query and maps every row.
+pub(super) async fn all<'q, T>(
+    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    pool: &AnyPool,
+    map: fn(&AnyRow) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    q.fetch_all(pool).await.map_err(err)?.iter().map(map).collect()
+}
+
 const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce";
 
 fn client_from_row(r: &AnyRow) -> StoreResult<Client> {
@@ -332,24 +350,21 @@ impl ClientStore for SqlStore {
     }
 
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<Client>> {
-        sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1"))
-            .bind(client_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(err)?
-            .as_ref()
-            .map(client_from_row)
-            .transpose()
+        optional(
+            sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1")).bind(client_id),
+            &self.reader,
+            client_from_row,
+        )
+        .await
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<Client>> {
-        sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id"))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(err)?
-            .iter()
-            .map(client_from_row)
-            .collect()
+        all(
+            sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id")),
+            &self.reader,
+            client_from_row,
+        )
+        .await
     }
 
     async fn rotate_client_secret(&self, secret: &ClientSecret, others_expire_at: i64) -> StoreResult<bool> {
@@ -375,14 +390,13 @@ impl ClientStore for SqlStore {
     }
 
     async fn client_secrets(&self, client_id: &str) -> StoreResult<Vec<ClientSecret>> {
-        sqlx::query("SELECT id, client_id, kind, value, created_at, expires_at FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id")
-            .bind(client_id)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(err)?
-            .iter()
-            .map(secret_from_row)
-            .collect()
+        all(
+            sqlx::query("SELECT id, client_id, kind, value, created_at, expires_at FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id")
+            .bind(client_id),
+            &self.reader,
+            secret_from_row,
+        )
+        .await
     }
 }
 
@@ -441,35 +455,30 @@ impl ApiStore for SqlStore {
     }
 
     async fn get_api(&self, id: &str) -> StoreResult<Option<ResourceServer>> {
-        sqlx::query(&format!("SELECT {API_COLUMNS} FROM resource_servers WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(err)?
-            .as_ref()
-            .map(api_from_row)
-            .transpose()
+        optional(
+            sqlx::query(&format!("SELECT {API_COLUMNS} FROM resource_servers WHERE id = $1")).bind(id),
+            &self.reader,
+            api_from_row,
+        )
+        .await
     }
 
     async fn get_api_by_identifier(&self, identifier: &str) -> StoreResult<Option<ResourceServer>> {
-        sqlx::query(&format!("SELECT {API_COLUMNS} FROM resource_servers WHERE identifier = $1"))
-            .bind(identifier)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(err)?
-            .as_ref()
-            .map(api_from_row)
-            .transpose()
+        optional(
+            sqlx::query(&format!("SELECT {API_COLUMNS} FROM resource_servers WHERE identifier = $1")).bind(identifier),
+            &self.reader,
+            api_from_row,
+        )
+        .await
     }
 
     async fn list_apis(&self) -> StoreResult<Vec<ResourceServer>> {
-        sqlx::query(&format!("SELECT {API_COLUMNS} FROM resource_servers ORDER BY created_at, id"))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(err)?
-            .iter()
-            .map(api_from_row)
-            .collect()
+        all(
+            sqlx::query(&format!("SELECT {API_COLUMNS} FROM resource_servers ORDER BY created_at, id")),
+            &self.reader,
+            api_from_row,
+        )
+        .await
     }
 }
 
@@ -497,26 +506,23 @@ impl GrantStore for SqlStore {
     }
 
     async fn get_grant(&self, id: &str) -> StoreResult<Option<ClientGrant>> {
-        sqlx::query("SELECT id, client_id, audience, scope FROM client_grants WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(err)?
-            .as_ref()
-            .map(grant_from_row)
-            .transpose()
+        optional(
+            sqlx::query("SELECT id, client_id, audience, scope FROM client_grants WHERE id = $1").bind(id),
+            &self.reader,
+            grant_from_row,
+        )
+        .await
     }
 
     async fn find_grant(&self, client_id: &str, audience: &str) -> StoreResult<Option<ClientGrant>> {
-        sqlx::query("SELECT id, client_id, audience, scope FROM client_grants WHERE client_id = $1 AND audience = $2")
-            .bind(client_id)
-            .bind(audience)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(err)?
-            .as_ref()
-            .map(grant_from_row)
-            .transpose()
+        optional(
+            sqlx::query("SELECT id, client_id, audience, scope FROM client_grants WHERE client_id = $1 AND audience = $2")
+                .bind(client_id)
+                .bind(audience),
+            &self.reader,
+            grant_from_row,
+        )
+        .await
     }
 
     async fn list_grants(&self, client_id: Option<&str>) -> StoreResult<Vec<ClientGrant>> {
@@ -600,53 +606,48 @@ impl UserStore for SqlStore {
     }
 
     async fn get_user(&self, user_id: &str) -> StoreResult<Option<User>> {
-        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = $1"))
-            .bind(user_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(err)?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        optional(
+            sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = $1")).bind(user_id),
+            &self.reader,
+            user_from_row,
+        )
+        .await
     }
 
     async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<User>> {
-        sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE email = $1 OR username = $2 ORDER BY email = $1 DESC LIMIT 1"
-        ))
-        .bind(login.to_ascii_lowercase())
-        .bind(login)
-        .fetch_optional(&self.reader)
+        optional(
+            sqlx::query(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE email = $1 OR username = $2 ORDER BY email = $1 DESC LIMIT 1"
+            ))
+            .bind(login.to_ascii_lowercase())
+            .bind(login),
+            &self.reader,
+            user_from_row,
+        )
         .await
-        .map_err(err)?
-        .as_ref()
-        .map(user_from_row)
-        .transpose()
     }
 
     async fn list_users(&self, limit: i64, offset: i64) -> StoreResult<Vec<User>> {
-        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, user_id LIMIT $1 OFFSET $2"))
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(err)?
-            .iter()
-            .map(user_from_row)
-            .collect()
+        all(
+            sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, user_id LIMIT $1 OFFSET $2"))
+                .bind(limit)
+                .bind(offset),
+            &self.reader,
+            user_from_row,
+        )
+        .await
     }
 }
 
 #[async_trait]
 impl KeyStore for SqlStore {
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY alg, created_at, kid"))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(err)?
-            .iter()
-            .map(key_from_row)
-            .collect()
+        all(
+            sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY alg, created_at, kid")),
+            &self.reader,
+            key_from_row,
+        )
+        .await
     }
 
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
