@@ -11,7 +11,8 @@
 //!   [`http`]: one keep-alive connection.
 //! - [`server`]: the server process and its throw-away store; [`seed`]: CLI seeding;
 //!   [`growth`]: bulk pre-population; [`procstat`]: RSS and CPU from /proc.
-//! - [`bounds`]: the raw signing rate; [`report`] and [`plot`]: the outputs.
+//! - [`bounds`]: the raw signing rate; [`report`] (results, targets, JSON),
+//!   [`markdown`] and [`plot`]: the outputs.
 
 mod bounds;
 mod browser;
@@ -19,6 +20,7 @@ mod flows;
 mod growth;
 mod http;
 mod load;
+mod markdown;
 mod measure;
 mod plot;
 mod procstat;
@@ -251,7 +253,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let report = runtime.block_on(run::run(&opts, timestamp()));
+    // On Ctrl-C the run is dropped, and with it the server process (killed on drop); the
+    // temporary store is left behind and named in the message.
+    let report = runtime.block_on(async {
+        tokio::select! {
+            r = run::run(&opts, timestamp()) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    let Some(report) = report else {
+        eprintln!(
+            "interrupted; temporary stores ({}/tessera-bench-*, tessera_bench_* databases) may be left behind",
+            std::env::temp_dir().display()
+        );
+        return ExitCode::from(130);
+    };
     match write_outputs(&report, &out) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

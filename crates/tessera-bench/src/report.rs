@@ -99,6 +99,9 @@ pub struct StoreResult {
     pub idle_rss_after_load_mib: Option<f64>,
     pub peak_rss_mib: Option<f64>,
     pub peak_rss_scenario: Option<Scenario>,
+    /// The same without `login_flow`, whose concurrent Argon2id verifications dwarf
+    /// everything else.
+    pub peak_rss_without_login_mib: Option<f64>,
     pub http_floor: Option<f64>,
     pub scenarios: Vec<ScenarioResult>,
     pub checks: Vec<Check>,

@@ -114,6 +114,7 @@ fn empty_result(kind: StoreKind) -> StoreResult {
         idle_rss_after_load_mib: None,
         peak_rss_mib: None,
         peak_rss_scenario: None,
+        peak_rss_without_login_mib: None,
         http_floor: None,
         scenarios: Vec::new(),
         checks: Vec::new(),
@@ -161,6 +162,9 @@ async fn run_on(t: &Tessera, opts: &Options, settings: &measure::Settings, resul
             result.http_floor = r.best.as_ref().map(|b| b.throughput);
         }
         for s in r.sweep.iter().chain(r.at_80.iter()) {
+            if scenario != Scenario::LoginFlow && s.server_rss_peak_mib > result.peak_rss_without_login_mib {
+                result.peak_rss_without_login_mib = s.server_rss_peak_mib;
+            }
             if s.server_rss_peak_mib > result.peak_rss_mib {
                 result.peak_rss_mib = s.server_rss_peak_mib;
                 result.peak_rss_scenario = Some(scenario);
