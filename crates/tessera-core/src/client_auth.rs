@@ -74,7 +74,7 @@ pub fn parse_basic(header_value: &str) -> Result<(String, String), Error> {
 /// The client as authenticated, and how.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedClient {
-    pub client: Client,
+    pub client: std::sync::Arc<Client>,
     pub method: TokenEndpointAuthMethod,
 }
 

@@ -18,7 +18,8 @@ use crate::model::{Client, ClientGrant, ClientSecret, ResourceServer};
 /// A client with its secrets, as client authentication needs them.
 #[derive(Debug)]
 pub struct ClientEntry {
-    pub client: Client,
+    /// Shared with every request that authenticates as this client (no per-request copy).
+    pub client: Arc<Client>,
     pub secrets: Vec<ClientSecret>,
 }
 
@@ -28,7 +29,11 @@ impl<K: Eq + Hash, V> Map<K, V> {
     fn new() -> Self {
         Self(RwLock::new(HashMap::new()))
     }
-    fn get(&self, k: &K) -> Option<Arc<V>> {
+    fn get<Q>(&self, k: &Q) -> Option<Arc<V>>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         match self.0.read() {
             Ok(m) => m.get(k).cloned(),
             Err(p) => p.into_inner().get(k).cloned(),
@@ -74,19 +79,19 @@ impl RegistryCache {
 impl Registry {
     /// A client and its secrets, from the cache or the store.
     pub async fn client_entry(&self, client_id: &str) -> Result<Option<Arc<ClientEntry>>, Error> {
-        if let Some(e) = self.cache.clients.get(&client_id.to_string()) {
+        if let Some(e) = self.cache.clients.get(client_id) {
             return Ok(Some(e));
         }
         let Some(client) = self.store.get_client(client_id).await? else { return Ok(None) };
         let secrets = self.store.client_secrets(client_id).await?;
-        let entry = Arc::new(ClientEntry { client, secrets });
+        let entry = Arc::new(ClientEntry { client: Arc::new(client), secrets });
         self.cache.clients.put(client_id.to_string(), entry.clone());
         Ok(Some(entry))
     }
 
     /// An API by identifier (the `audience` value), from the cache or the store.
     pub async fn api_by_identifier(&self, identifier: &str) -> Result<Option<Arc<ResourceServer>>, Error> {
-        if let Some(a) = self.cache.apis.get(&identifier.to_string()) {
+        if let Some(a) = self.cache.apis.get(identifier) {
             return Ok(Some(a));
         }
         let Some(api) = self.store.get_api_by_identifier(identifier).await? else { return Ok(None) };

@@ -22,7 +22,7 @@ struct Histogram {
 struct Data {
     requests: BTreeMap<(String, String, u16), u64>,
     latency: BTreeMap<String, Histogram>,
-    tokens: BTreeMap<String, u64>,
+    tokens: BTreeMap<&'static str, u64>,
     errors: BTreeMap<&'static str, u64>,
 }
 
@@ -50,8 +50,17 @@ impl Metrics {
 
     pub fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
         self.with(|d| {
-            *d.requests.entry((route.to_string(), method.to_string(), status)).or_default() += 1;
-            let h = d.latency.entry(route.to_string()).or_default();
+            // Look up before inserting: after the first request per key nothing allocates.
+            match d.requests.iter_mut().find(|((r, m, s), _)| r == route && m == method && *s == status) {
+                Some((_, n)) => *n += 1,
+                None => {
+                    d.requests.insert((route.to_string(), method.to_string(), status), 1);
+                }
+            }
+            if !d.latency.contains_key(route) {
+                d.latency.insert(route.to_string(), Histogram::default());
+            }
+            let Some(h) = d.latency.get_mut(route) else { return };
             for (i, bound) in BUCKETS.iter().enumerate() {
                 if seconds <= *bound {
                     h.counts[i] += 1;
@@ -62,8 +71,8 @@ impl Metrics {
         });
     }
 
-    pub fn token_issued(&self, grant_type: &str) {
-        self.with(|d| *d.tokens.entry(grant_type.to_string()).or_default() += 1);
+    pub fn token_issued(&self, grant_type: &'static str) {
+        self.with(|d| *d.tokens.entry(grant_type).or_default() += 1);
     }
 
     pub fn error(&self, code: ErrorCode) {
