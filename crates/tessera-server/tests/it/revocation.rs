@@ -124,3 +124,28 @@ async fn revocation_of_each_token_kind_and_of_foreign_tokens() {
         assert_eq!(f.post_form("/oauth/revoke", &[("token", &rt3)], None).await.0, 401);
     }
 }
+
+#[tokio::test]
+async fn a_storage_failure_is_503_with_retry_after_never_a_false_200() {
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let (at, rt) = issue(&f).await;
+        // The client is now in the registry cache, so authentication needs no database;
+        // recording the revocation does, and the database is gone.
+        f.state.deployment.sql.close().await;
+        for token in [&at, &rt] {
+            let resp = f
+                .http
+                .post(f.url("/oauth/revoke"))
+                .form(&[("token", token.as_str()), ("client_id", &f.post.id), ("client_secret", f.post.secret.as_deref().unwrap())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 503, "{backend}");
+            assert_eq!(resp.headers()["retry-after"], "5");
+            let v: Value = resp.json().await.unwrap();
+            assert_eq!(v["error"], "temporarily_unavailable", "{backend}");
+            assert!(!v["error_description"].as_str().unwrap().contains("pool"), "no internals in the body: {v}");
+        }
+    }
+}
