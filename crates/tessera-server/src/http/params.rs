@@ -32,6 +32,17 @@ const NEVER_IN_QUERY: &[&str] = &[
     "subject_token",
 ];
 
+/// The body, or a JSON `invalid_request` (instead of the framework's plain-text 413) when
+/// it is larger than [`MAX_BODY`] or unreadable.
+pub fn body_or_error(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::body::Bytes, Error> {
+    body.map_err(|e| {
+        Error::invalid_request(format!("the request body is too large or unreadable (at most {MAX_BODY} bytes)"))
+            .with_detail(e.to_string())
+    })
+}
+
 pub fn refuse_credentials_in_query(uri: &Uri) -> Result<(), Error> {
     if let Some(q) = uri.query() {
         if let Some((k, _)) = form_urlencoded::parse(q.as_bytes()).find(|(k, _)| NEVER_IN_QUERY.contains(&k.as_ref())) {

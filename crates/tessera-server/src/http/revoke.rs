@@ -1,6 +1,7 @@
 //! `POST /oauth/revoke` (RFC 7009 §2).
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -11,8 +12,13 @@ use super::client_auth::{authenticate, parse};
 use super::error::HttpError;
 use crate::app::AppState;
 
-pub async fn revoke(State(state): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, HttpError> {
-    let params = parse(&uri, &headers, &body)?;
+pub async fn revoke(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    let params = parse(&uri, &headers, &super::params::body_or_error(body)?)?;
     let client = authenticate(&state, routes::REVOKE, &headers, &params).await?;
     // RFC 7009 §2.1: `token` is REQUIRED.
     let token = params.get("token").ok_or_else(|| Error::invalid_request("token is required"))?;

@@ -3,6 +3,7 @@
 //! `tessera_core::grants`.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
@@ -13,8 +14,13 @@ use super::client_auth::{authenticate, parse};
 use super::error::HttpError;
 use crate::app::AppState;
 
-pub async fn token(State(state): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, HttpError> {
-    let params = parse(&uri, &headers, &body)?;
+pub async fn token(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    let params = parse(&uri, &headers, &super::params::body_or_error(body)?)?;
     let grant = grants::grant_type(&params)?;
     let client = authenticate(&state, routes::TOKEN, &headers, &params).await?;
     let nonce_required = super::dpop::nonce_required(&state, Some(&client.client));

@@ -529,6 +529,13 @@ async fn malformed_requests() {
                 "invalid_request",
             ),
             ("JSON not an object", "[1,2]".into(), "application/json", 400, "invalid_request"),
+            (
+                "oversized body",
+                format!("grant_type=authorization_code&a={}", "x".repeat(70_000)),
+                "application/x-www-form-urlencoded",
+                400,
+                "invalid_request",
+            ),
         ];
         for (name, body, ct, status, error) in cases {
             let (s, b) = send_raw(body, ct).await;

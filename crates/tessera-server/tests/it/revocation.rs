@@ -137,7 +137,11 @@ async fn a_storage_failure_is_503_with_retry_after_never_a_false_200() {
             let resp = f
                 .http
                 .post(f.url("/oauth/revoke"))
-                .form(&[("token", token.as_str()), ("client_id", &f.post.id), ("client_secret", f.post.secret.as_deref().unwrap())])
+                .form(&[
+                    ("token", token.as_str()),
+                    ("client_id", &f.post.id),
+                    ("client_secret", f.post.secret.as_deref().unwrap()),
+                ])
                 .send()
                 .await
                 .unwrap();
