@@ -125,18 +125,7 @@ async fn response_shape_headers_and_json_body() {
         assert!(v.get("refresh_token").is_none(), "no offline_access, no refresh token");
         // Without an audience the access token is for /userinfo only.
         let code = f.code(&f.post.id, "openid", None, None, None).await;
-        let (s, _, v) = f
-            .token(
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", CALLBACK),
-                    ("client_id", &f.post.id),
-                    ("client_secret", f.post.secret.as_deref().unwrap()),
-                ],
-                None,
-            )
-            .await;
+        let (s, _, v) = f.redeem_post(&code).await;
         assert_eq!(s, 200);
         let (_, at) = jwt_parts(v["access_token"].as_str().unwrap());
         assert_eq!(at["aud"], format!("{}userinfo", f.issuer));
@@ -258,18 +247,7 @@ async fn code_binding_and_pkce_refusals() {
             f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CALLBACK)], basic).await;
         assert_eq!((s, b["error"].as_str()), (400, Some("invalid_grant")), "{backend}: code of another client");
         // ... which stays usable by its owner: a foreign presentation is not reuse.
-        let (s, _, _) = f
-            .token(
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", CALLBACK),
-                    ("client_id", &f.post.id),
-                    ("client_secret", f.post.secret.as_deref().unwrap()),
-                ],
-                None,
-            )
-            .await;
+        let (s, _, _) = f.redeem_post(&code).await;
         assert_eq!(s, 200, "{backend}: owner redeems after a foreign attempt");
         // Expired: the injected clock moves past the 60 s lifetime.
         let code = f.code(&f.basic.id, "openid", None, None, None).await;

@@ -7,25 +7,11 @@ use openidconnect::{ClientId, ClientSecret, IssuerUrl, OAuth2TokenResponse, Refr
 use serde_json::Value;
 use tessera_core::model::{ClientPatch, RotationType};
 
-use crate::oauth_fixture::{backends, jwt_parts, Fixture, API, CALLBACK};
+use crate::oauth_fixture::{backends, jwt_parts, Fixture, API};
 
 /// Redeems a fresh code (openid offline_access read:things) for the post client.
 async fn first_tokens(f: &Fixture) -> Value {
-    let code = f.code(&f.post.id, "openid offline_access read:things", Some(API), None, None).await;
-    let (s, _, v) = f
-        .token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", CALLBACK),
-                ("client_id", &f.post.id),
-                ("client_secret", f.post.secret.as_deref().unwrap()),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    v
+    f.post_tokens().await
 }
 
 async fn refresh(f: &Fixture, token: &str, extra: &[(&str, &str)]) -> (u16, Value) {

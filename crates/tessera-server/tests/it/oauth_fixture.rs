@@ -173,6 +173,28 @@ impl Fixture {
         code
     }
 
+    /// Redeems `code` for the client_secret_post client, as its RP would.
+    pub async fn redeem_post(&self, code: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+        let secret = self.post.secret.as_deref().unwrap_or_default();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", self.post.id.as_str()),
+            ("client_secret", secret),
+        ];
+        self.token(&form, None).await
+    }
+
+    /// Issues and redeems a code for the post client (openid offline_access read:things at
+    /// the test API); returns the token response.
+    pub async fn post_tokens(&self) -> Value {
+        let code = self.code(&self.post.id, "openid offline_access read:things", Some(API), None, None).await;
+        let (s, _, v) = self.redeem_post(&code).await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+
     /// A client assertion for the private_key_jwt client, with claim overrides.
     pub fn key_assertion(&self, overrides: Value) -> String {
         let rng = SystemRandom::new();

@@ -2,23 +2,10 @@
 
 use serde_json::Value;
 
-use crate::oauth_fixture::{backends, Fixture, API, CALLBACK};
+use crate::oauth_fixture::{backends, Fixture, API};
 
 async fn issue(f: &Fixture) -> (String, String) {
-    let code = f.code(&f.post.id, "openid offline_access read:things", Some(API), None, None).await;
-    let (s, _, v) = f
-        .token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", CALLBACK),
-                ("client_id", &f.post.id),
-                ("client_secret", f.post.secret.as_deref().unwrap()),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(s, 200);
+    let v = f.post_tokens().await;
     (v["access_token"].as_str().unwrap().into(), v["refresh_token"].as_str().unwrap().into())
 }
 
