@@ -128,6 +128,8 @@ pub trait SettingsStore: Send + Sync {
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
     /// Inserts unless present; returns the value now stored (first writer wins).
     async fn init_setting(&self, key: &str, value: &str) -> StoreResult<String>;
+    /// Inserts or replaces a setting.
+    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
     /// A number that changes whenever clients, secrets, APIs or grants change (cache
     /// invalidation across nodes); 0 before the first change.
     async fn registry_version(&self) -> StoreResult<i64>;

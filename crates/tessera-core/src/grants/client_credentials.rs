@@ -18,7 +18,7 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
             return Err(Error::new(crate::ErrorCode::InvalidTarget, "audience and resource name different APIs"))
         }
         (Some(a), _) | (None, Some(a)) => a.clone(),
-        (None, None) => match store.get_setting("default_audience").await? {
+        (None, None) => match store.get_setting(crate::registry::DEFAULT_AUDIENCE).await? {
             Some(a) if !a.is_empty() => a,
             _ => {
                 return Err(Error::access_denied(

@@ -15,9 +15,14 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::crypto::Keyring;
+use crate::error::Error;
 use crate::store::{AuditEvent, Store};
 
 pub use cache::ClientEntry;
+
+/// Tenant setting: the API a client_credentials request without `audience` gets (Auth0's
+/// "Default Audience").
+pub const DEFAULT_AUDIENCE: &str = "default_audience";
 pub use clients::CreatedClient;
 pub use keys::required_algorithms;
 
@@ -36,6 +41,21 @@ impl Registry {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Sets (or with `None` clears) the tenant's default audience; it must name an API.
+    pub async fn set_default_audience(&self, audience: Option<&str>) -> Result<(), Error> {
+        let value = match audience {
+            Some(a) => self.get_api(a).await?.identifier,
+            None => String::new(),
+        };
+        self.store.put_setting(DEFAULT_AUDIENCE, &value).await?;
+        self.audit("tenant_default_audience_set", None, None, serde_json::json!({"default_audience": value})).await;
+        Ok(())
+    }
+
+    pub async fn default_audience(&self) -> Result<Option<String>, Error> {
+        Ok(self.store.get_setting(DEFAULT_AUDIENCE).await?.filter(|v| !v.is_empty()))
     }
 
     pub fn keyring(&self) -> &Keyring {

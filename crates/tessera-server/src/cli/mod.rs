@@ -8,6 +8,7 @@ mod clients;
 mod grants;
 mod keys;
 mod output;
+mod tenant;
 mod users;
 
 use std::path::PathBuf;
@@ -75,6 +76,9 @@ pub enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Tenant-wide settings.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +177,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 Command::Grants(c) => grants::run(&d, &out, c).await,
                 Command::Users(c) => users::run(&d, &out, c).await,
                 Command::Keys(c) => keys::run(&d, &out, c).await,
+                Command::Tenant(c) => tenant::run(&d, &out, c).await,
                 _ => Ok(()),
             };
             d.close().await;

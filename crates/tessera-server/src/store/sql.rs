@@ -732,6 +732,18 @@ impl SettingsStore for SqlStore {
             .map_err(err)
     }
 
+    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO tenant_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.writer)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
     async fn registry_version(&self) -> StoreResult<i64> {
         let v: Option<String> = sqlx::query_scalar("SELECT value FROM tenant_settings WHERE key = $1")
             .bind(REGISTRY_VERSION)

@@ -371,6 +371,19 @@ fn invalid_input_is_refused_with_a_message() {
 }
 
 #[test]
+fn tenant_default_audience() {
+    let data = TestData::new(backends()[0]);
+    let cli = Cli::new(&data);
+    assert_eq!(cli.run(&["tenant", "show", "--json"]).json()["default_audience"], Value::Null);
+    cli.run(&["apis", "create", "--identifier", "https://api.example.com", "--json"]).ok();
+    let v = cli.run(&["tenant", "set", "--default-audience", "https://api.example.com", "--json"]).json();
+    assert_eq!(v["default_audience"], "https://api.example.com");
+    let bad = cli.run(&["tenant", "set", "--default-audience", "https://unknown.example"]);
+    assert!(!bad.success && bad.stderr.contains("does not exist"), "{}", bad.stderr);
+    assert_eq!(cli.run(&["tenant", "set", "--default-audience", "", "--json"]).json()["default_audience"], Value::Null);
+}
+
+#[test]
 fn config_print_default_prints_valid_toml() {
     let dir = TempDir::new("print-default");
     let out = run_command(

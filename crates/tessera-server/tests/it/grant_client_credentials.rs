@@ -50,6 +50,14 @@ async fn client_credentials_with_and_without_a_grant() {
         assert_eq!((s, v["error_description"].as_str()), (400, Some("Service not enabled within domain: https://nope.example")));
         let (s, v) = cc(&f, &[]).await;
         assert_eq!((s, v["error"].as_str()), (400, Some("access_denied")));
+        // ... unless the tenant has a default audience.
+        r.set_default_audience(Some(API)).await.unwrap();
+        let (s, v) = cc(&f, &[]).await;
+        assert_eq!(s, 200, "{backend}: default audience: {v}");
+        assert_eq!(jwt_parts(v["access_token"].as_str().unwrap()).1["aud"], API);
+        assert!(r.set_default_audience(Some("https://nope.example")).await.is_err(), "must name an API");
+        r.set_default_audience(None).await.unwrap();
+        assert_eq!(cc(&f, &[]).await.0, 400, "{backend}: cleared");
         // A wrong secret is still a 401.
         let (s, _, _) = f
             .token(

@@ -591,6 +591,10 @@ async fn settings_first_writer_wins() {
         assert_eq!(s.init_setting("issuer", "https://b.example.com/").await.unwrap(), "https://a.example.com/", "[{b}] second");
         assert_eq!(s.get_setting("issuer").await.unwrap().as_deref(), Some("https://a.example.com/"), "[{b}] stored");
         assert_eq!(s.init_setting("other", "x").await.unwrap(), "x", "[{b}] keys are independent");
+        s.put_setting("other", "y").await.unwrap();
+        assert_eq!(s.get_setting("other").await.unwrap().as_deref(), Some("y"), "[{b}] put replaces");
+        s.put_setting("new", "z").await.unwrap();
+        assert_eq!(s.get_setting("new").await.unwrap().as_deref(), Some("z"), "[{b}] put inserts");
     }
 }
 
