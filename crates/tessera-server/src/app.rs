@@ -42,16 +42,18 @@ impl KeyCache {
     /// Re-reads the keys; swaps only if the set changed or retired keys aged out of the JWKS.
     pub async fn reload(&self, d: &Deployment) -> Result<bool, String> {
         let records = d.store.list_signing_keys().await.map_err(|e| e.to_string())?;
-        let set = KeySet::load(&records, &d.keyring, d.clock.now()).map_err(|e| format!("{e:?}"))?;
-        let old = self.get();
-        let changed = old.fingerprint() != set.fingerprint() || old.jwks_json() != set.jwks_json();
-        if changed {
-            match self.current.write() {
-                Ok(mut g) => *g = Arc::new(set),
-                Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
-            }
+        let now = d.clock.now();
+        // Decrypting and parsing every key each interval would be wasted work when nothing
+        // changed, which is almost always.
+        if self.get().fingerprint() == KeySet::fingerprint_of(&records, now) {
+            return Ok(false);
         }
-        Ok(changed)
+        let set = KeySet::load(&records, &d.keyring, now).map_err(|e| format!("{e:?}"))?;
+        match self.current.write() {
+            Ok(mut g) => *g = Arc::new(set),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
+        }
+        Ok(true)
     }
 }
 

@@ -240,8 +240,8 @@ pub struct KeySet {
     /// Every published key by kid, for verifying tokens this server issued.
     verifiers: BTreeMap<String, (SigningAlg, PublicKey)>,
     jwks: String,
-    /// (kid, state) of every key, to tell whether a reload changed anything.
-    fingerprint: Vec<(String, &'static str)>,
+    /// (kid, state, published) of every key, to tell whether a reload changes anything.
+    fingerprint: Vec<(String, &'static str, bool)>,
 }
 
 impl KeySet {
@@ -265,16 +265,18 @@ impl KeySet {
             }
         }
         let jwks = json!({ "keys": published }).to_string();
-        Ok(Self { current, verifiers, jwks, fingerprint: Self::fingerprint_of(records) })
+        Ok(Self { current, verifiers, jwks, fingerprint: Self::fingerprint_of(records, now) })
     }
 
-    pub fn fingerprint_of(records: &[SigningKeyRecord]) -> Vec<(String, &'static str)> {
-        let mut f: Vec<_> = records.iter().map(|r| (r.kid.clone(), r.state.as_str())).collect();
+    /// What the set built from `records` at `now` would be, without decrypting anything: a
+    /// reload compares this first and only opens keys when it differs.
+    pub fn fingerprint_of(records: &[SigningKeyRecord], now: i64) -> Vec<(String, &'static str, bool)> {
+        let mut f: Vec<_> = records.iter().map(|r| (r.kid.clone(), r.state.as_str(), r.is_published(now))).collect();
         f.sort();
         f
     }
 
-    pub fn fingerprint(&self) -> &[(String, &'static str)] {
+    pub fn fingerprint(&self) -> &[(String, &'static str, bool)] {
         &self.fingerprint
     }
 

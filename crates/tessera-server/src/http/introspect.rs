@@ -6,9 +6,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use tessera_core::introspection::introspect as introspect_token;
-use tessera_core::{routes, Error};
+use tessera_core::routes;
 
-use super::client_auth::{authenticate, parse};
+use super::client_auth::token_request;
 use super::error::HttpError;
 use crate::app::AppState;
 
@@ -18,12 +18,10 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
-    let params = parse(&uri, &headers, &super::params::body_or_error(body)?)?;
-    let client = authenticate(&state, routes::INTROSPECT, &headers, &params).await?;
-    // RFC 7662 §2.1: `token` is REQUIRED.
-    let token = params.get("token").ok_or_else(|| Error::invalid_request("token is required"))?;
-    let hint = params.get("token_type_hint").map(String::as_str);
+    let r = token_request(&state, routes::INTROSPECT, &uri, &headers, body).await?;
     let keys = state.keys.get();
-    let body = introspect_token(&state.deployment.registry, &keys, &state.issuer, &client, token, hint, state.now()).await?;
+    let body =
+        introspect_token(&state.deployment.registry, &keys, &state.issuer, &r.client, &r.token, r.hint.as_deref(), state.now())
+            .await?;
     Ok(super::no_store_json(&body))
 }

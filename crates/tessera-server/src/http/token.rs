@@ -20,7 +20,7 @@ pub async fn token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
-    let params = parse(&uri, &headers, &super::params::body_or_error(body)?)?;
+    let params = parse(&uri, &headers, body)?;
     let grant = grants::grant_type(&params)?;
     let client = authenticate(&state, routes::TOKEN, &headers, &params).await?;
     let nonce_required = super::dpop::nonce_required(&state, Some(&client.client));
