@@ -3,8 +3,9 @@
 //! `schema_migrations`. On PostgreSQL an advisory lock keeps two nodes starting together
 //! from applying the same migration twice.
 
-use sqlx::Executor;
+use tessera_core::store::StoreError;
 
+use super::db::{query, Db, Finish};
 use super::{Backend, SqlStore};
 
 pub struct Migration {
@@ -35,19 +36,34 @@ const ADVISORY_LOCK: i64 = 0x0074_6573_7365_7261; // "tessera"
 
 /// Applies pending migrations; returns the versions applied now.
 pub async fn run(store: &SqlStore) -> Result<Vec<i64>, String> {
-    let pool = store.writer();
-    let fail = |what: &str, e: sqlx::Error| format!("migration failed ({what}): {e}");
-    let mut conn = pool.acquire().await.map_err(|e| fail("connect", e))?;
-    if store.backend_kind() == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_lock($1)").bind(ADVISORY_LOCK).execute(&mut *conn).await.map_err(|e| fail("lock", e))?;
-    }
+    let fail = |what: &str, e: StoreError| format!("migration failed ({what}): {e}");
+    // PostgreSQL: a session-level advisory lock, held on its own connection while the
+    // migrations run on others, so two nodes starting together apply each one once.
+    let lock = match store.db() {
+        Db::Postgres(pool) => {
+            let mut conn = pool.acquire().await.map_err(|e| format!("migration failed (connect): {e}"))?;
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(ADVISORY_LOCK)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| format!("migration failed (lock): {e}"))?;
+            Some(conn)
+        }
+        Db::Sqlite(_) => None,
+    };
     let result = async {
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
+        store
+            .db()
+            .execute(query(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+            ))
             .await
             .map_err(|e| fail("bookkeeping table", e))?;
-        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
-            .fetch_all(&mut *conn)
+        let applied = store
+            .db()
+            .fetch_all(query("SELECT version FROM schema_migrations ORDER BY version"))
             .await
+            .and_then(|rows| rows.iter().map(|r| r.at::<i64>(0)).collect::<Result<Vec<_>, _>>())
             .map_err(|e| fail("read versions", e))?;
         let known = for_backend(store.backend_kind());
         if let Some(newer) = applied.iter().find(|v| !known.iter().any(|m| m.version == **v)) {
@@ -57,23 +73,32 @@ pub async fn run(store: &SqlStore) -> Result<Vec<i64>, String> {
         }
         let mut now_applied = Vec::new();
         for m in known.iter().filter(|m| !applied.contains(&m.version)) {
-            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(|e| fail(m.name, e))?;
-            tx.execute(m.sql).await.map_err(|e| fail(m.name, e))?;
-            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-                .bind(m.version)
-                .bind(m.name)
-                .bind(tessera_core::clock::Clock::now(&tessera_core::clock::SystemClock))
-                .execute(&mut *tx)
+            let (version, name, sql) = (m.version, m.name, m.sql);
+            let now = tessera_core::clock::Clock::now(&tessera_core::clock::SystemClock);
+            store
+                .db()
+                .transaction(move |c| {
+                    Box::pin(async move {
+                        c.execute_script(sql).await?;
+                        c.execute(
+                            query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                                .bind(version)
+                                .bind(name)
+                                .bind(now),
+                        )
+                        .await?;
+                        Ok(Finish::Commit(()))
+                    })
+                })
                 .await
-                .map_err(|e| fail(m.name, e))?;
-            tx.commit().await.map_err(|e| fail(m.name, e))?;
-            tracing::info!(version = m.version, name = m.name, "applied migration");
-            now_applied.push(m.version);
+                .map_err(|e| fail(name, e))?;
+            tracing::info!(version, name, "applied migration");
+            now_applied.push(version);
         }
         Ok(now_applied)
     }
     .await;
-    if store.backend_kind() == Backend::Postgres {
+    if let Some(mut conn) = lock {
         let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(ADVISORY_LOCK).execute(&mut *conn).await;
     }
     result

@@ -1,10 +1,12 @@
-//! Store adapters. One implementation of the `tessera_core::store` ports ([`sql::SqlStore`])
-//! runs on both databases through sqlx's `Any` driver, because the statements are the same
-//! SQL on both (conditional `UPDATE ... RETURNING`, `INSERT ... ON CONFLICT`); what differs
-//! — connection setup, pragmas, migrations — lives in [`sqlite`] and [`postgres`].
+//! Store adapters. One implementation of the `tessera_core::store` ports ([`sql::SqlStore`],
+//! [`protocol`]) runs on both databases, because the statements are the same SQL on both
+//! (conditional `UPDATE ... RETURNING`, `INSERT ... ON CONFLICT`). It is written against the
+//! small layer in [`db`]; what differs — the engine under it (rusqlite with group commit,
+//! sqlx's PostgreSQL pool), pragmas, migrations — lives in [`sqlite`] and [`postgres`].
 //! Keeping one statement list means the two backends cannot drift apart; the shared
 //! contract suite (`tests/it/store_contract.rs`) runs it against both.
 
+pub mod db;
 pub mod migrations;
 pub mod postgres;
 pub mod protocol;

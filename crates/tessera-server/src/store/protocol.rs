@@ -7,18 +7,17 @@
 //! of N concurrent redemptions exactly one sees a changed row.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
-use sqlx::{Any, Transaction};
 
 use tessera_core::state::*;
 use tessera_core::store::*;
 
-use super::sql::{err, get, optional};
+use super::db::{query, Conn, Finish, Row};
+use super::sql::get;
 use super::SqlStore;
 
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, audience, nonce, code_challenge, code_challenge_method, dpop_jkt, auth_time, sid, created_at, expires_at, consumed_at, family_id";
 
-fn code_from_row(r: &AnyRow) -> StoreResult<AuthorizationCode> {
+fn code_from_row(r: &Row) -> StoreResult<AuthorizationCode> {
     Ok(AuthorizationCode {
         code_hash: get(r, "code_hash")?,
         client_id: get(r, "client_id")?,
@@ -44,7 +43,7 @@ const LIVE_FAMILY: &str = "EXISTS (SELECT 1 FROM refresh_families f WHERE f.fami
 
 const FAMILY_COLUMNS: &str = "family_id, client_id, user_id, scope, audience, nonce, auth_time, sid, dpop_jkt, created_at, absolute_expires_at, revoked_at";
 
-fn family_from_row(r: &AnyRow) -> StoreResult<RefreshFamily> {
+fn family_from_row(r: &Row) -> StoreResult<RefreshFamily> {
     Ok(RefreshFamily {
         family_id: get(r, "family_id")?,
         client_id: get(r, "client_id")?,
@@ -64,7 +63,7 @@ fn family_from_row(r: &AnyRow) -> StoreResult<RefreshFamily> {
 const SESSION_COLUMNS: &str =
     "session_hash, sid, user_id, auth_time, created_at, last_seen_at, idle_expires_at, absolute_expires_at, ended_at";
 
-fn session_from_row(r: &AnyRow) -> StoreResult<Session> {
+fn session_from_row(r: &Row) -> StoreResult<Session> {
     Ok(Session {
         session_hash: get(r, "session_hash")?,
         sid: get(r, "sid")?,
@@ -80,7 +79,7 @@ fn session_from_row(r: &AnyRow) -> StoreResult<Session> {
 
 const LOGIN_COLUMNS: &str = "txn_hash, client_id, request, csrf, user_id, auth_time, created_at, expires_at, completed_at";
 
-fn login_from_row(r: &AnyRow) -> StoreResult<LoginTransaction> {
+fn login_from_row(r: &Row) -> StoreResult<LoginTransaction> {
     Ok(LoginTransaction {
         txn_hash: get(r, "txn_hash")?,
         client_id: get(r, "client_id")?,
@@ -95,100 +94,92 @@ fn login_from_row(r: &AnyRow) -> StoreResult<LoginTransaction> {
 }
 
 impl SqlStore {
-    pub(super) async fn insert_family_tx(
-        tx: &mut Transaction<'static, Any>,
-        f: &RefreshFamily,
-        t: &RefreshTokenRecord,
-    ) -> StoreResult<()> {
-        sqlx::query(&format!(
-            "INSERT INTO refresh_families ({FAMILY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .bind(&f.family_id)
-        .bind(&f.client_id)
-        .bind(&f.user_id)
-        .bind(&f.scope)
-        .bind(&f.audience)
-        .bind(&f.nonce)
-        .bind(f.auth_time)
-        .bind(&f.sid)
-        .bind(&f.dpop_jkt)
-        .bind(f.created_at)
-        .bind(f.absolute_expires_at)
-        .bind(f.revoked_at)
-        .execute(&mut **tx)
-        .await
-        .map_err(err)?;
-        Self::insert_refresh_token_tx(tx, t).await
+    pub(super) async fn insert_family_tx(c: &mut dyn Conn, f: &RefreshFamily, t: &RefreshTokenRecord) -> StoreResult<()> {
+        c.execute(
+            query(format!(
+                "INSERT INTO refresh_families ({FAMILY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ))
+            .bind(&f.family_id)
+            .bind(&f.client_id)
+            .bind(&f.user_id)
+            .bind(&f.scope)
+            .bind(&f.audience)
+            .bind(&f.nonce)
+            .bind(f.auth_time)
+            .bind(&f.sid)
+            .bind(&f.dpop_jkt)
+            .bind(f.created_at)
+            .bind(f.absolute_expires_at)
+            .bind(f.revoked_at),
+        )
+        .await?;
+        Self::insert_refresh_token_tx(c, t).await
     }
 
-    pub(super) async fn insert_refresh_token_tx(tx: &mut Transaction<'static, Any>, t: &RefreshTokenRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, family_id, generation, created_at, idle_expires_at, superseded_at, successor_hash, successor_token) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    pub(super) async fn insert_refresh_token_tx(c: &mut dyn Conn, t: &RefreshTokenRecord) -> StoreResult<()> {
+        c.execute(
+            query(
+                "INSERT INTO refresh_tokens (token_hash, family_id, generation, created_at, idle_expires_at, superseded_at, successor_hash, successor_token) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&t.token_hash)
+            .bind(&t.family_id)
+            .bind(t.generation)
+            .bind(t.created_at)
+            .bind(t.idle_expires_at)
+            .bind(t.superseded_at)
+            .bind(&t.successor_hash)
+            .bind(&t.successor_token),
         )
-        .bind(&t.token_hash)
-        .bind(&t.family_id)
-        .bind(t.generation)
-        .bind(t.created_at)
-        .bind(t.idle_expires_at)
-        .bind(t.superseded_at)
-        .bind(&t.successor_hash)
-        .bind(&t.successor_token)
-        .execute(&mut **tx)
-        .await
-        .map_err(err)?;
+        .await?;
         Ok(())
     }
 
-    pub(super) async fn insert_access_tx(tx: &mut Transaction<'static, Any>, a: &AccessTokenRecord) -> StoreResult<()> {
-        sqlx::query("INSERT INTO access_tokens (jti, client_id, family_id, code_hash, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, NULL)")
-            .bind(&a.jti)
-            .bind(&a.client_id)
-            .bind(&a.family_id)
-            .bind(&a.code_hash)
-            .bind(a.expires_at)
-            .execute(&mut **tx)
-            .await
-            .map_err(err)?;
+    pub(super) async fn insert_access_tx(c: &mut dyn Conn, a: &AccessTokenRecord) -> StoreResult<()> {
+        c.execute(
+            query("INSERT INTO access_tokens (jti, client_id, family_id, code_hash, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, NULL)")
+                .bind(&a.jti)
+                .bind(&a.client_id)
+                .bind(&a.family_id)
+                .bind(&a.code_hash)
+                .bind(a.expires_at),
+        )
+        .await?;
         Ok(())
     }
 
     /// Takes the family's row lock (a no-op UPDATE; PostgreSQL orders a concurrent revocation
     /// before or after us) and tells whether it is live. On SQLite the one writer already
     /// serialises every transaction, so the liveness check rides in the compare-and-set
-    /// instead ([`LIVE_FAMILY`]) and this saves a statement (a worker-thread round trip).
-    async fn lock_live_family(&self, tx: &mut Transaction<'static, Any>, family_id: &str, now: i64) -> StoreResult<bool> {
-        if self.backend_kind() == super::Backend::Sqlite {
+    /// instead ([`LIVE_FAMILY`]) and this saves a statement.
+    async fn lock_live_family(backend: super::Backend, c: &mut dyn Conn, family_id: &str, now: i64) -> StoreResult<bool> {
+        if backend == super::Backend::Sqlite {
             return Ok(true);
         }
-        Ok(sqlx::query(
-            "UPDATE refresh_families SET revoked_at = revoked_at WHERE family_id = $1 AND revoked_at IS NULL AND absolute_expires_at > $2",
-        )
-        .bind(family_id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .map_err(err)?
-        .rows_affected()
-            == 1)
+        let locked = c
+            .execute(
+                query("UPDATE refresh_families SET revoked_at = revoked_at WHERE family_id = $1 AND revoked_at IS NULL AND absolute_expires_at > $2")
+                    .bind(family_id)
+                    .bind(now),
+            )
+            .await?;
+        Ok(locked == 1)
     }
 
-    async fn revoke_family_tx(tx: &mut Transaction<'static, Any>, family_id: &str, now: i64, reason: &str) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 WHERE family_id = $1 AND revoked_at IS NULL",
+    async fn revoke_family_tx(c: &mut dyn Conn, family_id: &str, now: i64, reason: &str) -> StoreResult<()> {
+        c.execute(
+            query("UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 WHERE family_id = $1 AND revoked_at IS NULL")
+                .bind(family_id)
+                .bind(now)
+                .bind(reason),
         )
-        .bind(family_id)
-        .bind(now)
-        .bind(reason)
-        .execute(&mut **tx)
-        .await
-        .map_err(err)?;
-        sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
-            .bind(family_id)
-            .bind(now)
-            .execute(&mut **tx)
-            .await
-            .map_err(err)?;
+        .await?;
+        c.execute(
+            query("UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+                .bind(family_id)
+                .bind(now),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -196,130 +187,145 @@ impl SqlStore {
 #[async_trait]
 impl CodeStore for SqlStore {
     async fn insert_code(&self, c: &AuthorizationCode) -> StoreResult<()> {
-        sqlx::query(&format!(
-            "INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-        ))
-        .bind(&c.code_hash)
-        .bind(&c.client_id)
-        .bind(&c.user_id)
-        .bind(&c.redirect_uri)
-        .bind(&c.scope)
-        .bind(&c.audience)
-        .bind(&c.nonce)
-        .bind(&c.code_challenge)
-        .bind(&c.code_challenge_method)
-        .bind(&c.dpop_jkt)
-        .bind(c.auth_time)
-        .bind(&c.sid)
-        .bind(c.created_at)
-        .bind(c.expires_at)
-        .bind(c.consumed_at)
-        .bind(&c.family_id)
-        .execute(self.writer())
-        .await
-        .map_err(err)?;
+        self.db()
+            .execute(
+                query(format!(
+                    "INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                ))
+                .bind(&c.code_hash)
+                .bind(&c.client_id)
+                .bind(&c.user_id)
+                .bind(&c.redirect_uri)
+                .bind(&c.scope)
+                .bind(&c.audience)
+                .bind(&c.nonce)
+                .bind(&c.code_challenge)
+                .bind(&c.code_challenge_method)
+                .bind(&c.dpop_jkt)
+                .bind(c.auth_time)
+                .bind(&c.sid)
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .bind(c.consumed_at)
+                .bind(&c.family_id),
+            )
+            .await?;
         Ok(())
     }
 
     async fn get_code(&self, code_hash: &str) -> StoreResult<Option<AuthorizationCode>> {
         // A reader sees every committed write (WAL readers start from the latest commit), so
-        // reads need not queue behind the single SQLite writer.
-        optional(
-            sqlx::query(&format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1")).bind(code_hash),
-            self.reader(),
-            code_from_row,
-        )
-        .await
+        // reads need not queue behind the SQLite writer.
+        self.db()
+            .optional(
+                query(format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1")).bind(code_hash),
+                code_from_row,
+            )
+            .await
     }
 
     async fn redeem_code(&self, code_hash: &str, now: i64, issuance: &Issuance) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        let family_id = issuance.refresh.as_ref().map(|(f, _)| f.family_id.clone());
-        let consumed = sqlx::query(
-            "UPDATE authorization_codes SET consumed_at = $2, family_id = $3 \
-             WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2",
-        )
-        .bind(code_hash)
-        .bind(now)
-        .bind(&family_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?
-        .rows_affected();
-        if consumed != 1 {
-            tx.rollback().await.map_err(err)?;
-            return Ok(false);
-        }
-        if let Some((family, token)) = &issuance.refresh {
-            Self::insert_family_tx(&mut tx, family, token).await?;
-        }
-        Self::insert_access_tx(&mut tx, &issuance.access_token).await?;
-        tx.commit().await.map_err(err)?;
-        Ok(true)
+        let (code_hash, issuance) = (code_hash.to_owned(), issuance.clone());
+        self.db()
+            .transaction(move |c| {
+                Box::pin(async move {
+                    let family_id = issuance.refresh.as_ref().map(|(f, _)| f.family_id.clone());
+                    let consumed = c
+                        .execute(
+                            query(
+                                "UPDATE authorization_codes SET consumed_at = $2, family_id = $3 \
+                                 WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2",
+                            )
+                            .bind(code_hash)
+                            .bind(now)
+                            .bind(family_id),
+                        )
+                        .await?;
+                    if consumed != 1 {
+                        return Ok(Finish::Rollback(false));
+                    }
+                    if let Some((family, token)) = &issuance.refresh {
+                        Self::insert_family_tx(c, family, token).await?;
+                    }
+                    Self::insert_access_tx(c, &issuance.access_token).await?;
+                    Ok(Finish::Commit(true))
+                })
+            })
+            .await
     }
 
     async fn revoke_code_grant(&self, code_hash: &str, now: i64) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        let family: Option<Option<String>> = sqlx::query_scalar("SELECT family_id FROM authorization_codes WHERE code_hash = $1")
-            .bind(code_hash)
-            .fetch_optional(&mut *tx)
+        let code_hash = code_hash.to_owned();
+        self.db()
+            .transaction(move |c| {
+                Box::pin(async move {
+                    let family = c
+                        .fetch_optional(query("SELECT family_id FROM authorization_codes WHERE code_hash = $1").bind(&code_hash))
+                        .await?;
+                    if let Some(family_id) = family.map(|r| r.at::<Option<String>>(0)).transpose()?.flatten() {
+                        Self::revoke_family_tx(c, &family_id, now, "code_reuse").await?;
+                    }
+                    c.execute(
+                        query("UPDATE access_tokens SET revoked_at = $2 WHERE code_hash = $1 AND revoked_at IS NULL")
+                            .bind(code_hash)
+                            .bind(now),
+                    )
+                    .await?;
+                    Ok(Finish::Commit(()))
+                })
+            })
             .await
-            .map_err(err)?;
-        if let Some(Some(family_id)) = family {
-            Self::revoke_family_tx(&mut tx, &family_id, now, "code_reuse").await?;
-        }
-        sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE code_hash = $1 AND revoked_at IS NULL")
-            .bind(code_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        tx.commit().await.map_err(err)
     }
 }
 
 #[async_trait]
 impl TokenStore for SqlStore {
     async fn get_family(&self, family_id: &str) -> StoreResult<Option<RefreshFamily>> {
-        optional(
-            sqlx::query(&format!("SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE family_id = $1")).bind(family_id),
-            self.reader(),
-            family_from_row,
-        )
-        .await
+        self.db()
+            .optional(
+                query(format!("SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE family_id = $1")).bind(family_id),
+                family_from_row,
+            )
+            .await
     }
 
     async fn revoke_family(&self, family_id: &str, now: i64, reason: &str) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        Self::revoke_family_tx(&mut tx, family_id, now, reason).await?;
-        tx.commit().await.map_err(err)
+        let (family_id, reason) = (family_id.to_owned(), reason.to_owned());
+        self.db()
+            .transaction(move |c| {
+                Box::pin(async move { Self::revoke_family_tx(c, &family_id, now, &reason).await.map(Finish::Commit) })
+            })
+            .await
     }
 
     async fn revoke_access_token(&self, jti: &str, client_id: &str, expires_at: i64, now: i64) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO access_tokens (jti, client_id, family_id, code_hash, expires_at, revoked_at) VALUES ($1, $2, NULL, NULL, $3, $4) \
-             ON CONFLICT (jti) DO UPDATE SET revoked_at = COALESCE(access_tokens.revoked_at, excluded.revoked_at)",
-        )
-        .bind(jti)
-        .bind(client_id)
-        .bind(expires_at)
-        .bind(now)
-        .execute(self.writer())
-        .await
-        .map_err(err)?;
+        self.db()
+            .execute(
+                query(
+                    "INSERT INTO access_tokens (jti, client_id, family_id, code_hash, expires_at, revoked_at) VALUES ($1, $2, NULL, NULL, $3, $4) \
+                     ON CONFLICT (jti) DO UPDATE SET revoked_at = COALESCE(access_tokens.revoked_at, excluded.revoked_at)",
+                )
+                .bind(jti)
+                .bind(client_id)
+                .bind(expires_at)
+                .bind(now),
+            )
+            .await?;
         Ok(())
     }
 
     async fn get_refresh_token(&self, token_hash: &str) -> StoreResult<Option<(RefreshTokenRecord, RefreshFamily)>> {
-        let row = sqlx::query(
-            "SELECT t.token_hash, t.generation, t.created_at AS token_created_at, t.idle_expires_at, t.superseded_at, t.successor_hash, t.successor_token, \
-             f.family_id, f.client_id, f.user_id, f.scope, f.audience, f.nonce, f.auth_time, f.sid, f.dpop_jkt, f.created_at, f.absolute_expires_at, f.revoked_at \
-             FROM refresh_tokens t JOIN refresh_families f ON f.family_id = t.family_id WHERE t.token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_optional(self.reader())
-        .await
-        .map_err(err)?;
+        let row = self
+            .db()
+            .fetch_optional(
+                query(
+                    "SELECT t.token_hash, t.generation, t.created_at AS token_created_at, t.idle_expires_at, t.superseded_at, t.successor_hash, t.successor_token, \
+                     f.family_id, f.client_id, f.user_id, f.scope, f.audience, f.nonce, f.auth_time, f.sid, f.dpop_jkt, f.created_at, f.absolute_expires_at, f.revoked_at \
+                     FROM refresh_tokens t JOIN refresh_families f ON f.family_id = t.family_id WHERE t.token_hash = $1",
+                )
+                .bind(token_hash),
+            )
+            .await?;
         let Some(r) = row else { return Ok(None) };
         let family = family_from_row(&r)?;
         let token = RefreshTokenRecord {
@@ -343,34 +349,39 @@ impl TokenStore for SqlStore {
         sealed_successor: Option<&str>,
         access_token: &AccessTokenRecord,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        if !self.lock_live_family(&mut tx, &successor.family_id, now).await? {
-            tx.rollback().await.map_err(err)?;
-            return Ok(false);
-        }
-        // `family_id = $5`: the old token must be the head of the family locked above, so a
-        // token of a revoked family cannot be superseded into another, live one.
-        let swapped = sqlx::query(&format!(
-            "UPDATE refresh_tokens SET superseded_at = $2, successor_hash = $3, successor_token = $4 \
-             WHERE token_hash = $1 AND family_id = $5 AND superseded_at IS NULL AND idle_expires_at > $2 AND {LIVE_FAMILY}",
-        ))
-        .bind(old_hash)
-        .bind(now)
-        .bind(&successor.token_hash)
-        .bind(sealed_successor)
-        .bind(&successor.family_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?
-        .rows_affected();
-        if swapped != 1 {
-            tx.rollback().await.map_err(err)?;
-            return Ok(false);
-        }
-        Self::insert_refresh_token_tx(&mut tx, successor).await?;
-        Self::insert_access_tx(&mut tx, access_token).await?;
-        tx.commit().await.map_err(err)?;
-        Ok(true)
+        let backend = self.backend_kind();
+        let (old_hash, successor, sealed_successor, access_token) =
+            (old_hash.to_owned(), successor.clone(), sealed_successor.map(str::to_owned), access_token.clone());
+        self.db()
+            .transaction(move |c| {
+                Box::pin(async move {
+                    if !Self::lock_live_family(backend, c, &successor.family_id, now).await? {
+                        return Ok(Finish::Rollback(false));
+                    }
+                    // `family_id = $5`: the old token must be the head of the family locked above, so a
+                    // token of a revoked family cannot be superseded into another, live one.
+                    let swapped = c
+                        .execute(
+                            query(format!(
+                                "UPDATE refresh_tokens SET superseded_at = $2, successor_hash = $3, successor_token = $4 \
+                                 WHERE token_hash = $1 AND family_id = $5 AND superseded_at IS NULL AND idle_expires_at > $2 AND {LIVE_FAMILY}",
+                            ))
+                            .bind(old_hash)
+                            .bind(now)
+                            .bind(&successor.token_hash)
+                            .bind(sealed_successor)
+                            .bind(&successor.family_id),
+                        )
+                        .await?;
+                    if swapped != 1 {
+                        return Ok(Finish::Rollback(false));
+                    }
+                    Self::insert_refresh_token_tx(c, &successor).await?;
+                    Self::insert_access_tx(c, &access_token).await?;
+                    Ok(Finish::Commit(true))
+                })
+            })
+            .await
     }
 
     async fn use_refresh_token(
@@ -380,163 +391,167 @@ impl TokenStore for SqlStore {
         idle_expires_at: i64,
         access_token: &AccessTokenRecord,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        let family_id = access_token.family_id.clone().unwrap_or_default();
-        if !self.lock_live_family(&mut tx, &family_id, now).await? {
-            tx.rollback().await.map_err(err)?;
-            return Ok(false);
-        }
-        let used = sqlx::query(&format!(
-            "UPDATE refresh_tokens SET idle_expires_at = $3 WHERE token_hash = $1 AND family_id = $4 AND superseded_at IS NULL AND idle_expires_at > $2 AND {LIVE_FAMILY}",
-        ))
-        .bind(token_hash)
-        .bind(now)
-        .bind(idle_expires_at)
-        .bind(&family_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?
-        .rows_affected();
-        if used != 1 {
-            tx.rollback().await.map_err(err)?;
-            return Ok(false);
-        }
-        Self::insert_access_tx(&mut tx, access_token).await?;
-        tx.commit().await.map_err(err)?;
-        Ok(true)
+        let backend = self.backend_kind();
+        let (token_hash, access_token) = (token_hash.to_owned(), access_token.clone());
+        self.db()
+            .transaction(move |c| {
+                Box::pin(async move {
+                    let family_id = access_token.family_id.clone().unwrap_or_default();
+                    if !Self::lock_live_family(backend, c, &family_id, now).await? {
+                        return Ok(Finish::Rollback(false));
+                    }
+                    let used = c
+                        .execute(
+                            query(format!(
+                                "UPDATE refresh_tokens SET idle_expires_at = $3 WHERE token_hash = $1 AND family_id = $4 AND superseded_at IS NULL AND idle_expires_at > $2 AND {LIVE_FAMILY}",
+                            ))
+                            .bind(token_hash)
+                            .bind(now)
+                            .bind(idle_expires_at)
+                            .bind(family_id),
+                        )
+                        .await?;
+                    if used != 1 {
+                        return Ok(Finish::Rollback(false));
+                    }
+                    Self::insert_access_tx(c, &access_token).await?;
+                    Ok(Finish::Commit(true))
+                })
+            })
+            .await
     }
 
     async fn revoke_families(&self, client_id: Option<&str>, user_id: Option<&str>, now: i64, reason: &str) -> StoreResult<u64> {
         if client_id.is_none() && user_id.is_none() {
             return Ok(0);
         }
-        let mut tx = self.begin().await?;
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT family_id FROM refresh_families WHERE revoked_at IS NULL AND ($1 IS NULL OR client_id = $1) AND ($2 IS NULL OR user_id = $2)",
-        )
-        .bind(client_id)
-        .bind(user_id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(err)?;
-        for id in &ids {
-            Self::revoke_family_tx(&mut tx, id, now, reason).await?;
-        }
-        tx.commit().await.map_err(err)?;
-        Ok(ids.len() as u64)
+        let (client_id, user_id, reason) = (client_id.map(str::to_owned), user_id.map(str::to_owned), reason.to_owned());
+        self.db()
+            .transaction(move |c| {
+                Box::pin(async move {
+                    let ids = c
+                        .fetch_all(
+                            query(
+                                "SELECT family_id FROM refresh_families WHERE revoked_at IS NULL AND ($1 IS NULL OR client_id = $1) AND ($2 IS NULL OR user_id = $2)",
+                            )
+                            .bind(client_id)
+                            .bind(user_id),
+                        )
+                        .await?;
+                    for row in &ids {
+                        Self::revoke_family_tx(c, &row.at::<String>(0)?, now, &reason).await?;
+                    }
+                    Ok(Finish::Commit(ids.len() as u64))
+                })
+            })
+            .await
     }
 
     async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool> {
-        let revoked: Option<Option<i64>> = sqlx::query_scalar("SELECT revoked_at FROM access_tokens WHERE jti = $1")
-            .bind(jti)
-            .fetch_optional(self.reader())
-            .await
-            .map_err(err)?;
-        Ok(matches!(revoked, Some(Some(_))))
+        let row = self.db().fetch_optional(query("SELECT revoked_at FROM access_tokens WHERE jti = $1").bind(jti)).await?;
+        Ok(matches!(row.map(|r| r.at::<Option<i64>>(0)).transpose()?, Some(Some(_))))
     }
 }
 
 #[async_trait]
 impl SessionStore for SqlStore {
     async fn insert_session(&self, s: &Session) -> StoreResult<()> {
-        sqlx::query(&format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
-            .bind(&s.session_hash)
-            .bind(&s.sid)
-            .bind(&s.user_id)
-            .bind(s.auth_time)
-            .bind(s.created_at)
-            .bind(s.last_seen_at)
-            .bind(s.idle_expires_at)
-            .bind(s.absolute_expires_at)
-            .bind(s.ended_at)
-            .execute(self.writer())
-            .await
-            .map_err(err)?;
+        self.db()
+            .execute(
+                query(format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+                    .bind(&s.session_hash)
+                    .bind(&s.sid)
+                    .bind(&s.user_id)
+                    .bind(s.auth_time)
+                    .bind(s.created_at)
+                    .bind(s.last_seen_at)
+                    .bind(s.idle_expires_at)
+                    .bind(s.absolute_expires_at)
+                    .bind(s.ended_at),
+            )
+            .await?;
         Ok(())
     }
 
     async fn get_session(&self, session_hash: &str) -> StoreResult<Option<Session>> {
-        optional(
-            sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE session_hash = $1")).bind(session_hash),
-            self.reader(),
-            session_from_row,
-        )
-        .await
+        self.db()
+            .optional(
+                query(format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE session_hash = $1")).bind(session_hash),
+                session_from_row,
+            )
+            .await
     }
 
     async fn touch_session(&self, session_hash: &str, now: i64, idle_expires_at: i64) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE sessions SET last_seen_at = $2, idle_expires_at = CASE WHEN $3 < absolute_expires_at THEN $3 ELSE absolute_expires_at END \
-             WHERE session_hash = $1 AND ended_at IS NULL",
-        )
-        .bind(session_hash)
-        .bind(now)
-        .bind(idle_expires_at)
-        .execute(self.writer())
-        .await
-        .map_err(err)?;
+        self.db()
+            .execute(
+                query(
+                    "UPDATE sessions SET last_seen_at = $2, idle_expires_at = CASE WHEN $3 < absolute_expires_at THEN $3 ELSE absolute_expires_at END \
+                     WHERE session_hash = $1 AND ended_at IS NULL",
+                )
+                .bind(session_hash)
+                .bind(now)
+                .bind(idle_expires_at),
+            )
+            .await?;
         Ok(())
     }
 
     async fn end_session(&self, session_hash: &str, now: i64) -> StoreResult<bool> {
         self.write_one(
-            sqlx::query("UPDATE sessions SET ended_at = $2 WHERE session_hash = $1 AND ended_at IS NULL")
-                .bind(session_hash)
-                .bind(now),
+            query("UPDATE sessions SET ended_at = $2 WHERE session_hash = $1 AND ended_at IS NULL").bind(session_hash).bind(now),
         )
         .await
     }
 
     async fn end_session_by_sid(&self, sid: &str, now: i64) -> StoreResult<bool> {
-        self.write_one(sqlx::query("UPDATE sessions SET ended_at = $2 WHERE sid = $1 AND ended_at IS NULL").bind(sid).bind(now))
-            .await
+        self.write_one(query("UPDATE sessions SET ended_at = $2 WHERE sid = $1 AND ended_at IS NULL").bind(sid).bind(now)).await
     }
 }
 
 #[async_trait]
 impl LoginStore for SqlStore {
     async fn insert_login(&self, t: &LoginTransaction) -> StoreResult<()> {
-        sqlx::query(&format!("INSERT INTO login_transactions ({LOGIN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
-            .bind(&t.txn_hash)
-            .bind(&t.client_id)
-            .bind(&t.request)
-            .bind(&t.csrf)
-            .bind(&t.user_id)
-            .bind(t.auth_time)
-            .bind(t.created_at)
-            .bind(t.expires_at)
-            .bind(t.completed_at)
-            .execute(self.writer())
-            .await
-            .map_err(err)?;
+        self.db()
+            .execute(
+                query(format!("INSERT INTO login_transactions ({LOGIN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+                    .bind(&t.txn_hash)
+                    .bind(&t.client_id)
+                    .bind(&t.request)
+                    .bind(&t.csrf)
+                    .bind(&t.user_id)
+                    .bind(t.auth_time)
+                    .bind(t.created_at)
+                    .bind(t.expires_at)
+                    .bind(t.completed_at),
+            )
+            .await?;
         Ok(())
     }
 
     async fn get_login(&self, txn_hash: &str) -> StoreResult<Option<LoginTransaction>> {
-        optional(
-            sqlx::query(&format!("SELECT {LOGIN_COLUMNS} FROM login_transactions WHERE txn_hash = $1")).bind(txn_hash),
-            self.reader(),
-            login_from_row,
-        )
-        .await
+        self.db()
+            .optional(
+                query(format!("SELECT {LOGIN_COLUMNS} FROM login_transactions WHERE txn_hash = $1")).bind(txn_hash),
+                login_from_row,
+            )
+            .await
     }
 
     async fn set_login_user(&self, txn_hash: &str, user_id: &str, auth_time: i64, now: i64) -> StoreResult<bool> {
         self.write_one(
-            sqlx::query(
-                "UPDATE login_transactions SET user_id = $2, auth_time = $3 WHERE txn_hash = $1 AND completed_at IS NULL AND expires_at > $4",
-            )
-            .bind(txn_hash)
-            .bind(user_id)
-            .bind(auth_time)
-            .bind(now),
+            query("UPDATE login_transactions SET user_id = $2, auth_time = $3 WHERE txn_hash = $1 AND completed_at IS NULL AND expires_at > $4")
+                .bind(txn_hash)
+                .bind(user_id)
+                .bind(auth_time)
+                .bind(now),
         )
         .await
     }
 
     async fn complete_login(&self, txn_hash: &str, now: i64) -> StoreResult<bool> {
         self.write_one(
-            sqlx::query("UPDATE login_transactions SET completed_at = $2 WHERE txn_hash = $1 AND completed_at IS NULL AND expires_at > $2")
+            query("UPDATE login_transactions SET completed_at = $2 WHERE txn_hash = $1 AND completed_at IS NULL AND expires_at > $2")
                 .bind(txn_hash)
                 .bind(now),
         )
@@ -547,38 +562,39 @@ impl LoginStore for SqlStore {
 #[async_trait]
 impl ConsentStore for SqlStore {
     async fn get_consent(&self, user_id: &str, client_id: &str, audience: &str) -> StoreResult<Option<Consent>> {
-        let row = sqlx::query("SELECT user_id, client_id, audience, scope, granted_at FROM consents WHERE user_id = $1 AND client_id = $2 AND audience = $3")
-            .bind(user_id)
-            .bind(client_id)
-            .bind(audience)
-            .fetch_optional(self.reader())
-            .await
-            .map_err(err)?;
-        row.map(|r| {
-            Ok(Consent {
-                user_id: get(&r, "user_id")?,
-                client_id: get(&r, "client_id")?,
-                audience: get(&r, "audience")?,
-                scope: get(&r, "scope")?,
-                granted_at: get(&r, "granted_at")?,
+        let q = query(
+            "SELECT user_id, client_id, audience, scope, granted_at FROM consents WHERE user_id = $1 AND client_id = $2 AND audience = $3",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(audience);
+        self.db()
+            .optional(q, |r| {
+                Ok(Consent {
+                    user_id: get(r, "user_id")?,
+                    client_id: get(r, "client_id")?,
+                    audience: get(r, "audience")?,
+                    scope: get(r, "scope")?,
+                    granted_at: get(r, "granted_at")?,
+                })
             })
-        })
-        .transpose()
+            .await
     }
 
     async fn put_consent(&self, c: &Consent) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO consents (user_id, client_id, audience, scope, granted_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (user_id, client_id, audience) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
-        )
-        .bind(&c.user_id)
-        .bind(&c.client_id)
-        .bind(&c.audience)
-        .bind(&c.scope)
-        .bind(c.granted_at)
-        .execute(self.writer())
-        .await
-        .map_err(err)?;
+        self.db()
+            .execute(
+                query(
+                    "INSERT INTO consents (user_id, client_id, audience, scope, granted_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (user_id, client_id, audience) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+                )
+                .bind(&c.user_id)
+                .bind(&c.client_id)
+                .bind(&c.audience)
+                .bind(&c.scope)
+                .bind(c.granted_at),
+            )
+            .await?;
         Ok(())
     }
 }
@@ -595,36 +611,36 @@ impl ThrottleStore for SqlStore {
     ) -> StoreResult<ThrottleState> {
         // One statement: a new window starts when the old one has passed; reaching the limit
         // sets the block. Concurrent failures serialize on the row, so none is lost.
-        let row = sqlx::query(
-            "INSERT INTO login_throttle (key, failures, window_start, blocked_until) VALUES ($1, 1, $2, CASE WHEN 1 >= $4 THEN $5 ELSE NULL END) \
-             ON CONFLICT (key) DO UPDATE SET \
-               failures = CASE WHEN login_throttle.window_start <= $2 - $3 THEN 1 ELSE login_throttle.failures + 1 END, \
-               window_start = CASE WHEN login_throttle.window_start <= $2 - $3 THEN $2 ELSE login_throttle.window_start END, \
-               blocked_until = CASE \
-                 WHEN (CASE WHEN login_throttle.window_start <= $2 - $3 THEN 1 ELSE login_throttle.failures + 1 END) >= $4 THEN $5 \
-                 ELSE login_throttle.blocked_until END \
-             RETURNING failures, blocked_until",
-        )
-        .bind(key)
-        .bind(now)
-        .bind(window)
-        .bind(max_failures)
-        .bind(now + block_for)
-        .fetch_one(self.writer())
-        .await
-        .map_err(err)?;
+        let row = self
+            .db()
+            .execute_returning(
+                query(
+                    "INSERT INTO login_throttle (key, failures, window_start, blocked_until) VALUES ($1, 1, $2, CASE WHEN 1 >= $4 THEN $5 ELSE NULL END) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                       failures = CASE WHEN login_throttle.window_start <= $2 - $3 THEN 1 ELSE login_throttle.failures + 1 END, \
+                       window_start = CASE WHEN login_throttle.window_start <= $2 - $3 THEN $2 ELSE login_throttle.window_start END, \
+                       blocked_until = CASE \
+                         WHEN (CASE WHEN login_throttle.window_start <= $2 - $3 THEN 1 ELSE login_throttle.failures + 1 END) >= $4 THEN $5 \
+                         ELSE login_throttle.blocked_until END \
+                     RETURNING failures, blocked_until",
+                )
+                .bind(key)
+                .bind(now)
+                .bind(window)
+                .bind(max_failures)
+                .bind(now + block_for),
+            )
+            .await?
+            .ok_or_else(|| StoreError::Unavailable("the throttle upsert returned no row".into()))?;
         Ok(ThrottleState { failures: get(&row, "failures")?, blocked_until: get(&row, "blocked_until")? })
     }
 
     async fn blocked_until(&self, keys: &[&str], now: i64) -> StoreResult<Option<i64>> {
         let mut latest = None;
         for key in keys {
-            let until: Option<Option<i64>> = sqlx::query_scalar("SELECT blocked_until FROM login_throttle WHERE key = $1")
-                .bind(*key)
-                .fetch_optional(self.reader())
-                .await
-                .map_err(err)?;
-            if let Some(Some(t)) = until {
+            let row =
+                self.db().fetch_optional(query("SELECT blocked_until FROM login_throttle WHERE key = $1").bind(*key)).await?;
+            if let Some(t) = row.map(|r| r.at::<Option<i64>>(0)).transpose()?.flatten() {
                 if t > now && latest.is_none_or(|l| t > l) {
                     latest = Some(t);
                 }
@@ -634,7 +650,7 @@ impl ThrottleStore for SqlStore {
     }
 
     async fn clear_failures(&self, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(self.writer()).await.map_err(err)?;
+        self.db().execute(query("DELETE FROM login_throttle WHERE key = $1").bind(key)).await?;
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 use tessera_core::model::ClientPatch;
+use tessera_server::store::db::query;
 
 use crate::dpop_proof::DpopKey;
 use crate::oauth_fixture::{backends, jwt_parts, pkce_pair, sign_compact, Fixture, API, CALLBACK};
@@ -167,12 +168,8 @@ async fn code_pkce_dpop_flow_binds_codes_and_public_refresh_tokens() {
         // A code bound at /authorize with dpop_jkt.
         let code = f.code(&f.public.id, "openid offline_access read:things", Some(API), Some(&challenge), None).await;
         let hash = f.state.deployment.keyring.hash_handle(&code);
-        sqlx::query("UPDATE authorization_codes SET dpop_jkt = $1 WHERE code_hash = $2")
-            .bind(key.jkt())
-            .bind(&hash)
-            .execute(f.state.deployment.sql.writer())
-            .await
-            .unwrap();
+        let bind = query("UPDATE authorization_codes SET dpop_jkt = $1 WHERE code_hash = $2").bind(key.jkt()).bind(&hash);
+        f.state.deployment.sql.db().execute(bind).await.unwrap();
         let form = [
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),

@@ -17,6 +17,7 @@ use tessera_core::state::{
     ThrottleState,
 };
 use tessera_core::store::{Store, StoreError};
+use tessera_server::store::db::query;
 use tessera_server::store::SqlStore;
 
 use crate::support::{test_stores, TestStore};
@@ -194,7 +195,8 @@ impl Rows {
     }
 
     async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(self.0.reader()).await.unwrap()
+        let row = self.0.db().fetch_optional(query(format!("SELECT COUNT(*) FROM {table}"))).await.unwrap().unwrap();
+        row.at::<i64>(0).unwrap()
     }
 
     /// (authorization_codes, refresh_families, refresh_tokens, access_tokens).
