@@ -12,7 +12,7 @@ use super::{Params, TokenContext, TokenResponse};
 use crate::client_auth::AuthenticatedClient;
 use crate::crypto::random_token;
 use crate::error::Error;
-use crate::model::{Client, ResourceServer, RotationType, SigningAlg};
+use crate::model::{Client, ResourceServer, RotationType, SigningAlg, User};
 use crate::scope::Scope;
 use crate::state::{AccessTokenRecord, RefreshFamily, RefreshTokenRecord};
 use crate::tokens::claims::{sign_access_token, sign_id_token, AccessTokenSpec, IdTokenSpec};
@@ -49,9 +49,9 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
     if token.idle_expires_at <= ctx.now {
         return Err(invalid_grant("the refresh token has expired (unused for too long)"));
     }
-    let (api, scope) = check_scope_and_user(ctx, params, &family).await?;
+    let (api, scope, user) = check_scope_and_user(ctx, params, &family).await?;
     let rotating = client.refresh_token.rotation_type == RotationType::Rotating;
-    let issued = issue(ctx, client, &family, api.as_deref(), &scope).await?;
+    let issued = issue(ctx, client, &family, &user, api.as_deref(), &scope).await?;
     let access_record = AccessTokenRecord {
         jti: issued.jti.clone(),
         client_id: client.client_id.clone(),
@@ -113,8 +113,8 @@ async fn retry_or_reuse(
             if successor_is_head {
                 let plain = ctx.registry.keyring().decrypt(&successor_context(&token.token_hash), sealed)?;
                 let plain = String::from_utf8(plain).map_err(|_| Error::server_error("successor token is not UTF-8"))?;
-                let (api, scope) = check_scope_and_user(ctx, params, family).await?;
-                let issued = issue(ctx, client, family, api.as_deref(), &scope).await?;
+                let (api, scope, user) = check_scope_and_user(ctx, params, family).await?;
+                let issued = issue(ctx, client, family, &user, api.as_deref(), &scope).await?;
                 return Ok(issued.response(Some(plain)));
             }
         }
@@ -147,7 +147,7 @@ async fn check_scope_and_user(
     ctx: &TokenContext<'_>,
     params: &Params,
     family: &RefreshFamily,
-) -> Result<(Option<std::sync::Arc<ResourceServer>>, Scope), Error> {
+) -> Result<(Option<std::sync::Arc<ResourceServer>>, Scope, User), Error> {
     let store = ctx.registry.store();
     let granted = Scope::parse(&family.scope)?;
     let scope = match params.get("scope") {
@@ -170,11 +170,10 @@ async fn check_scope_and_user(
         ),
         None => None,
     };
-    let user = store.get_user(&family.user_id).await?;
-    if user.as_ref().is_none_or(|u| u.blocked) {
-        return Err(invalid_grant("the user is blocked or no longer exists"));
+    match store.get_user(&family.user_id).await? {
+        Some(user) if !user.blocked => Ok((api, scope, user)),
+        _ => Err(invalid_grant("the user is blocked or no longer exists")),
     }
-    Ok((api, scope))
 }
 
 struct Issued {
@@ -206,6 +205,7 @@ async fn issue(
     ctx: &TokenContext<'_>,
     client: &Client,
     family: &RefreshFamily,
+    user: &User,
     api: Option<&ResourceServer>,
     scope: &Scope,
 ) -> Result<Issued, Error> {
@@ -228,13 +228,11 @@ async fn issue(
         },
     );
     let id_token = if scope.contains("openid") {
-        let user =
-            ctx.registry.store().get_user(&family.user_id).await?.ok_or_else(|| invalid_grant("the user no longer exists"))?;
         Some(sign_id_token(
             &*ctx.signer(client.id_token_signed_response_alg)?,
             &IdTokenSpec {
                 issuer: ctx.issuer,
-                user: &user,
+                user,
                 client_id: &client.client_id,
                 scope,
                 now: ctx.now,

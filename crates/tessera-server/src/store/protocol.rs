@@ -93,6 +93,110 @@ fn login_from_row(r: &Row) -> StoreResult<LoginTransaction> {
     })
 }
 
+/// PostgreSQL runs the two hottest transactions as one statement each: data-modifying
+/// `WITH` clauses do the compare-and-set and the inserts that depend on it, in one round
+/// trip instead of six (BEGIN, four statements, COMMIT). The statement is atomic and takes
+/// the same row locks in the same order as the transaction it replaces; under READ
+/// COMMITTED a row changed by a concurrent commit is re-checked against the `WHERE`, so of
+/// two concurrent redemptions (or rotations) exactly one finds its row. SQLite has no
+/// data-modifying `WITH`; there the steps run as a transaction on the writer thread, where
+/// a statement is a function call, not a round trip. Each query returns a row only when
+/// the compare-and-set matched.
+mod pg {
+    use super::*;
+    use crate::store::db::Query;
+
+    const INSERT_FAMILY: &str = "INSERT INTO refresh_families (family_id, client_id, user_id, scope, audience, nonce, auth_time, sid, dpop_jkt, created_at, absolute_expires_at, revoked_at)";
+    const INSERT_TOKEN: &str = "INSERT INTO refresh_tokens (token_hash, family_id, generation, created_at, idle_expires_at, superseded_at, successor_hash, successor_token)";
+    const INSERT_ACCESS: &str = "INSERT INTO access_tokens (jti, client_id, family_id, code_hash, expires_at, revoked_at)";
+
+    /// Binds a refresh token's columns as `$n..$n+7` (for [`INSERT_TOKEN`]).
+    fn bind_token(q: Query, t: &RefreshTokenRecord) -> Query {
+        q.bind(&t.token_hash)
+            .bind(&t.family_id)
+            .bind(t.generation)
+            .bind(t.created_at)
+            .bind(t.idle_expires_at)
+            .bind(t.superseded_at)
+            .bind(&t.successor_hash)
+            .bind(&t.successor_token)
+    }
+
+    /// Binds an access token's columns as `$n..$n+4` (for [`INSERT_ACCESS`]).
+    fn bind_access(q: Query, a: &AccessTokenRecord) -> Query {
+        q.bind(&a.jti).bind(&a.client_id).bind(&a.family_id).bind(&a.code_hash).bind(a.expires_at)
+    }
+
+    /// `$1` code hash, `$2` now, `$3` family id, `$4..$8` access token, then (with a
+    /// refresh token) `$9..$20` the family and `$21..$28` its first token.
+    pub fn redeem(code_hash: &str, now: i64, issuance: &Issuance) -> Query {
+        let family_id = issuance.refresh.as_ref().map(|(f, _)| f.family_id.clone());
+        let refresh = match issuance.refresh {
+            Some(_) => format!(
+                ", family AS ({INSERT_FAMILY} SELECT $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 FROM used) \
+                 , token AS ({INSERT_TOKEN} SELECT $21, $22, $23, $24, $25, $26, $27, $28 FROM used)"
+            ),
+            None => String::new(),
+        };
+        let q = query(format!(
+            "WITH used AS (UPDATE authorization_codes SET consumed_at = $2, family_id = $3 \
+               WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING code_hash) \
+             , access AS ({INSERT_ACCESS} SELECT $4, $5, $6, $7, $8, NULL FROM used) {refresh} \
+             SELECT code_hash FROM used"
+        ))
+        .bind(code_hash)
+        .bind(now)
+        .bind(family_id);
+        let mut q = bind_access(q, &issuance.access_token);
+        if let Some((f, t)) = &issuance.refresh {
+            q = q
+                .bind(&f.family_id)
+                .bind(&f.client_id)
+                .bind(&f.user_id)
+                .bind(&f.scope)
+                .bind(&f.audience)
+                .bind(&f.nonce)
+                .bind(f.auth_time)
+                .bind(&f.sid)
+                .bind(&f.dpop_jkt)
+                .bind(f.created_at)
+                .bind(f.absolute_expires_at)
+                .bind(f.revoked_at);
+            q = bind_token(q, t);
+        }
+        q
+    }
+
+    /// `$1` old hash, `$2` now, `$3` successor hash, `$4` sealed successor, `$5` family,
+    /// `$6..$13` the successor's columns, `$14..$18` the access token.
+    pub fn rotate(
+        old_hash: &str,
+        now: i64,
+        successor: &RefreshTokenRecord,
+        sealed_successor: Option<&str>,
+        access_token: &AccessTokenRecord,
+    ) -> Query {
+        // `family_id = $5` via the locked family: the old token must be the head of a live
+        // family, so a token of a revoked family cannot be superseded into another one.
+        let q = query(format!(
+            "WITH family AS (UPDATE refresh_families SET revoked_at = revoked_at \
+               WHERE family_id = $5 AND revoked_at IS NULL AND absolute_expires_at > $2 RETURNING family_id) \
+             , swapped AS (UPDATE refresh_tokens SET superseded_at = $2, successor_hash = $3, successor_token = $4 \
+               WHERE token_hash = $1 AND family_id IN (SELECT family_id FROM family) AND superseded_at IS NULL AND idle_expires_at > $2 \
+               RETURNING token_hash) \
+             , token AS ({INSERT_TOKEN} SELECT $6, $7, $8, $9, $10, $11, $12, $13 FROM swapped) \
+             , access AS ({INSERT_ACCESS} SELECT $14, $15, $16, $17, $18, NULL FROM swapped) \
+             SELECT token_hash FROM swapped"
+        ))
+        .bind(old_hash)
+        .bind(now)
+        .bind(&successor.token_hash)
+        .bind(sealed_successor)
+        .bind(&successor.family_id);
+        bind_access(bind_token(q, successor), access_token)
+    }
+}
+
 impl SqlStore {
     pub(super) async fn insert_family_tx(c: &mut dyn Conn, f: &RefreshFamily, t: &RefreshTokenRecord) -> StoreResult<()> {
         c.execute(
@@ -225,6 +329,9 @@ impl CodeStore for SqlStore {
     }
 
     async fn redeem_code(&self, code_hash: &str, now: i64, issuance: &Issuance) -> StoreResult<bool> {
+        if self.backend_kind() == super::Backend::Postgres {
+            return Ok(self.db().execute_returning(pg::redeem(code_hash, now, issuance)).await?.is_some());
+        }
         let (code_hash, issuance) = (code_hash.to_owned(), issuance.clone());
         self.db()
             .transaction(move |c| {
@@ -350,6 +457,10 @@ impl TokenStore for SqlStore {
         access_token: &AccessTokenRecord,
     ) -> StoreResult<bool> {
         let backend = self.backend_kind();
+        if backend == super::Backend::Postgres {
+            let q = pg::rotate(old_hash, now, successor, sealed_successor, access_token);
+            return Ok(self.db().execute_returning(q).await?.is_some());
+        }
         let (old_hash, successor, sealed_successor, access_token) =
             (old_hash.to_owned(), successor.clone(), sealed_successor.map(str::to_owned), access_token.clone());
         self.db()

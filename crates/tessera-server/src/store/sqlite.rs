@@ -10,6 +10,10 @@
 //!   (group commit): concurrent requests share one fsync, and an operation that fails or
 //!   decides to roll back is undone alone (`ROLLBACK TO`) without touching the others.
 //!   Answers go out only after the `COMMIT` returned.
+//! - **Checkpoints** (copying the WAL back into the database file, with its own fsync) run
+//!   on a third connection in a background thread, every [`CHECKPOINT_EVERY`], in `PASSIVE`
+//!   mode: they never stall the writer, which would otherwise pause every queued request
+//!   for the length of a checkpoint each time the WAL reaches 1000 pages.
 //! - A busy timeout covers another process holding the write lock (a CLI command against a
 //!   running server).
 
@@ -34,6 +38,8 @@ const PRAGMAS: &str =
 
 /// Most transactions committed together; a bound on how long the first one waits.
 const MAX_BATCH: usize = 128;
+/// How often the background checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Idle reader connections kept open.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -206,6 +212,8 @@ pub struct Engine {
     /// Set by [`Engine::close`]: every later operation fails, as on a closed pool.
     closed: AtomicBool,
     stats: Arc<WriterStats>,
+    /// Dropping it stops the checkpointer thread.
+    _checkpointer: mpsc::Sender<()>,
 }
 
 /// What the writer thread has done: transactions run and commits (fsyncs) they took.
@@ -221,6 +229,21 @@ impl Engine {
         let writer = SqliteConn::open(path, OpenFlags::default())?;
         // Touch the schema so a corrupt file is found now, before anything writes.
         writer.fetch_optional_now(super::db::query("SELECT count(*) FROM sqlite_master"))?;
+        writer.plain("PRAGMA wal_autocheckpoint = 0")?;
+        let checkpointer = SqliteConn::open(path, OpenFlags::default())?;
+        let (_checkpointer, stop) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                // Until the engine is dropped; a failed checkpoint is retried next time (the
+                // WAL keeps every frame until one succeeds).
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+                    if let Err(e) = checkpointer.plain("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(error = %e, "SQLite checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite checkpoint thread: {e}")))?;
         let (jobs, queue) = mpsc::channel();
         let stats = Arc::new(WriterStats::default());
         let counters = stats.clone();
@@ -228,7 +251,14 @@ impl Engine {
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(writer, queue, &counters))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite writer thread: {e}")))?;
-        Ok(Self { path: path.to_path_buf(), jobs, readers: Mutex::new(Vec::new()), closed: AtomicBool::new(false), stats })
+        Ok(Self {
+            path: path.to_path_buf(),
+            jobs,
+            readers: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            stats,
+            _checkpointer,
+        })
     }
 
     /// Runs a read on this thread with a pooled reader connection.
