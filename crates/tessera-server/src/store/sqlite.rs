@@ -223,6 +223,20 @@ pub struct WriterStats {
     pub commits: AtomicU64,
 }
 
+impl WriterStats {
+    /// Appends the counters in the Prometheus text format; their ratio is the group-commit
+    /// batch size.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        for (name, help, v) in [
+            ("tessera_sqlite_transactions_total", "Write transactions run by the SQLite writer.", &self.transactions),
+            ("tessera_sqlite_commits_total", "Commits (each one fsync) those transactions took.", &self.commits),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+        }
+    }
+}
+
 impl Engine {
     /// Opens (creating if missing) the database and starts the writer thread.
     fn open(path: &Path) -> StoreResult<Self> {

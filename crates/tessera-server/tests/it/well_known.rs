@@ -11,7 +11,7 @@ use tessera_core::model::SigningAlg;
 use tessera_core::routes;
 use tessera_core::tokens::KeyState;
 
-use crate::support::{backends, TestApp};
+use crate::support::{backends, Backend, TestApp};
 
 async fn get_json(app: &TestApp, path: &str) -> (reqwest::header::HeaderMap, Value) {
     let resp = app.http.get(app.url(path)).send().await.unwrap();
@@ -201,6 +201,19 @@ async fn health_readiness_and_metrics() {
         let text = app.http.get(app.url(routes::METRICS)).send().await.unwrap().text().await.unwrap();
         assert!(!text.contains("path-12345"), "[{backend}] raw paths never become labels");
         assert!(text.contains("route=\"unmatched\",method=\"GET\",status=\"404\"} 1"), "[{backend}]\n{text}");
+        // SQLite's group commit is observable: write transactions and the commits they took.
+        let counter = |text: &str, name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("{name} in\n{text}"))
+        };
+        if backend == Backend::Sqlite {
+            let (txns, commits) =
+                (counter(&text, "tessera_sqlite_transactions_total"), counter(&text, "tessera_sqlite_commits_total"));
+            assert!(txns >= 1 && (1..=txns).contains(&commits), "[{backend}] {txns} transactions, {commits} commits");
+        } else {
+            assert!(!text.contains("tessera_sqlite_"), "[{backend}] no SQLite counters");
+        }
         app.stop().await;
     }
 }
