@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use tessera_core::state::*;
 use tessera_core::store::*;
 
-use super::db::{query, Conn, Finish, Row};
+use super::db::{query, Conn, Finish, Query, Row};
 use super::sql::get;
 use super::SqlStore;
 
@@ -102,30 +102,45 @@ fn login_from_row(r: &Row) -> StoreResult<LoginTransaction> {
 /// data-modifying `WITH`; there the steps run as a transaction on the writer thread, where
 /// a statement is a function call, not a round trip. Each query returns a row only when
 /// the compare-and-set matched.
+/// Binds a family's [`FAMILY_COLUMNS`] as the next twelve parameters.
+fn bind_family(q: Query, f: &RefreshFamily) -> Query {
+    q.bind(&f.family_id)
+        .bind(&f.client_id)
+        .bind(&f.user_id)
+        .bind(&f.scope)
+        .bind(&f.audience)
+        .bind(&f.nonce)
+        .bind(f.auth_time)
+        .bind(&f.sid)
+        .bind(&f.dpop_jkt)
+        .bind(f.created_at)
+        .bind(f.absolute_expires_at)
+        .bind(f.revoked_at)
+}
+
+const INSERT_TOKEN: &str = "INSERT INTO refresh_tokens (token_hash, family_id, generation, created_at, idle_expires_at, superseded_at, successor_hash, successor_token)";
+
+/// Binds a refresh token's columns (for [`INSERT_TOKEN`]) as the next eight parameters.
+fn bind_token(q: Query, t: &RefreshTokenRecord) -> Query {
+    q.bind(&t.token_hash)
+        .bind(&t.family_id)
+        .bind(t.generation)
+        .bind(t.created_at)
+        .bind(t.idle_expires_at)
+        .bind(t.superseded_at)
+        .bind(&t.successor_hash)
+        .bind(&t.successor_token)
+}
+
+const INSERT_ACCESS: &str = "INSERT INTO access_tokens (jti, client_id, family_id, code_hash, expires_at, revoked_at)";
+
+/// Binds an access token's columns (for [`INSERT_ACCESS`], without `revoked_at`) as the next five.
+fn bind_access(q: Query, a: &AccessTokenRecord) -> Query {
+    q.bind(&a.jti).bind(&a.client_id).bind(&a.family_id).bind(&a.code_hash).bind(a.expires_at)
+}
+
 mod pg {
     use super::*;
-    use crate::store::db::Query;
-
-    const INSERT_FAMILY: &str = "INSERT INTO refresh_families (family_id, client_id, user_id, scope, audience, nonce, auth_time, sid, dpop_jkt, created_at, absolute_expires_at, revoked_at)";
-    const INSERT_TOKEN: &str = "INSERT INTO refresh_tokens (token_hash, family_id, generation, created_at, idle_expires_at, superseded_at, successor_hash, successor_token)";
-    const INSERT_ACCESS: &str = "INSERT INTO access_tokens (jti, client_id, family_id, code_hash, expires_at, revoked_at)";
-
-    /// Binds a refresh token's columns as `$n..$n+7` (for [`INSERT_TOKEN`]).
-    fn bind_token(q: Query, t: &RefreshTokenRecord) -> Query {
-        q.bind(&t.token_hash)
-            .bind(&t.family_id)
-            .bind(t.generation)
-            .bind(t.created_at)
-            .bind(t.idle_expires_at)
-            .bind(t.superseded_at)
-            .bind(&t.successor_hash)
-            .bind(&t.successor_token)
-    }
-
-    /// Binds an access token's columns as `$n..$n+4` (for [`INSERT_ACCESS`]).
-    fn bind_access(q: Query, a: &AccessTokenRecord) -> Query {
-        q.bind(&a.jti).bind(&a.client_id).bind(&a.family_id).bind(&a.code_hash).bind(a.expires_at)
-    }
 
     /// `$1` code hash, `$2` now, `$3` family id, `$4..$8` access token, then (with a
     /// refresh token) `$9..$20` the family and `$21..$28` its first token.
@@ -133,7 +148,7 @@ mod pg {
         let family_id = issuance.refresh.as_ref().map(|(f, _)| f.family_id.clone());
         let refresh = match issuance.refresh {
             Some(_) => format!(
-                ", family AS ({INSERT_FAMILY} SELECT $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 FROM used) \
+                ", family AS (INSERT INTO refresh_families ({FAMILY_COLUMNS}) SELECT $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 FROM used) \
                  , token AS ({INSERT_TOKEN} SELECT $21, $22, $23, $24, $25, $26, $27, $28 FROM used)"
             ),
             None => String::new(),
@@ -149,20 +164,7 @@ mod pg {
         .bind(family_id);
         let mut q = bind_access(q, &issuance.access_token);
         if let Some((f, t)) = &issuance.refresh {
-            q = q
-                .bind(&f.family_id)
-                .bind(&f.client_id)
-                .bind(&f.user_id)
-                .bind(&f.scope)
-                .bind(&f.audience)
-                .bind(&f.nonce)
-                .bind(f.auth_time)
-                .bind(&f.sid)
-                .bind(&f.dpop_jkt)
-                .bind(f.created_at)
-                .bind(f.absolute_expires_at)
-                .bind(f.revoked_at);
-            q = bind_token(q, t);
+            q = bind_token(bind_family(q, f), t);
         }
         q
     }
@@ -199,56 +201,18 @@ mod pg {
 
 impl SqlStore {
     pub(super) async fn insert_family_tx(c: &mut dyn Conn, f: &RefreshFamily, t: &RefreshTokenRecord) -> StoreResult<()> {
-        c.execute(
-            query(format!(
-                "INSERT INTO refresh_families ({FAMILY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-            ))
-            .bind(&f.family_id)
-            .bind(&f.client_id)
-            .bind(&f.user_id)
-            .bind(&f.scope)
-            .bind(&f.audience)
-            .bind(&f.nonce)
-            .bind(f.auth_time)
-            .bind(&f.sid)
-            .bind(&f.dpop_jkt)
-            .bind(f.created_at)
-            .bind(f.absolute_expires_at)
-            .bind(f.revoked_at),
-        )
-        .await?;
+        let values = "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+        c.execute(bind_family(query(format!("INSERT INTO refresh_families ({FAMILY_COLUMNS}) {values}")), f)).await?;
         Self::insert_refresh_token_tx(c, t).await
     }
 
     pub(super) async fn insert_refresh_token_tx(c: &mut dyn Conn, t: &RefreshTokenRecord) -> StoreResult<()> {
-        c.execute(
-            query(
-                "INSERT INTO refresh_tokens (token_hash, family_id, generation, created_at, idle_expires_at, superseded_at, successor_hash, successor_token) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&t.token_hash)
-            .bind(&t.family_id)
-            .bind(t.generation)
-            .bind(t.created_at)
-            .bind(t.idle_expires_at)
-            .bind(t.superseded_at)
-            .bind(&t.successor_hash)
-            .bind(&t.successor_token),
-        )
-        .await?;
+        c.execute(bind_token(query(format!("{INSERT_TOKEN} VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")), t)).await?;
         Ok(())
     }
 
     pub(super) async fn insert_access_tx(c: &mut dyn Conn, a: &AccessTokenRecord) -> StoreResult<()> {
-        c.execute(
-            query("INSERT INTO access_tokens (jti, client_id, family_id, code_hash, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, NULL)")
-                .bind(&a.jti)
-                .bind(&a.client_id)
-                .bind(&a.family_id)
-                .bind(&a.code_hash)
-                .bind(a.expires_at),
-        )
-        .await?;
+        c.execute(bind_access(query(format!("{INSERT_ACCESS} VALUES ($1, $2, $3, $4, $5, NULL)")), a)).await?;
         Ok(())
     }
 

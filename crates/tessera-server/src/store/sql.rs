@@ -479,24 +479,34 @@ impl GrantStore for SqlStore {
     }
 }
 
+/// Binds a user's columns from `email` to `blocked` (the order of [`USER_COLUMNS`]) as the
+/// next nine parameters.
+fn bind_profile(q: super::db::Query, u: &User) -> super::db::Query {
+    q.bind(&u.email)
+        .bind(i64::from(u.email_verified))
+        .bind(&u.username)
+        .bind(&u.name)
+        .bind(&u.given_name)
+        .bind(&u.family_name)
+        .bind(&u.picture)
+        .bind(&u.password_hash)
+        .bind(i64::from(u.blocked))
+}
+
 #[async_trait]
 impl UserStore for SqlStore {
     async fn insert_user(&self, u: &User) -> StoreResult<()> {
         self.db
             .execute(
-                query(format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
-                    .bind(&u.user_id)
-                    .bind(&u.email)
-                    .bind(i64::from(u.email_verified))
-                    .bind(&u.username)
-                    .bind(&u.name)
-                    .bind(&u.given_name)
-                    .bind(&u.family_name)
-                    .bind(&u.picture)
-                    .bind(&u.password_hash)
-                    .bind(i64::from(u.blocked))
-                    .bind(u.created_at)
-                    .bind(u.updated_at),
+                bind_profile(
+                    query(format!(
+                        "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                    ))
+                    .bind(&u.user_id),
+                    u,
+                )
+                .bind(u.created_at)
+                .bind(u.updated_at),
             )
             .await
             .map_err(|e| match e {
@@ -508,20 +518,14 @@ impl UserStore for SqlStore {
 
     async fn update_user(&self, u: &User) -> StoreResult<bool> {
         self.write_one(
-            query(
-                "UPDATE users SET email = $2, email_verified = $3, username = $4, name = $5, given_name = $6, family_name = $7, \
-                 picture = $8, password_hash = $9, blocked = $10, updated_at = $11 WHERE user_id = $1",
+            bind_profile(
+                query(
+                    "UPDATE users SET email = $2, email_verified = $3, username = $4, name = $5, given_name = $6, family_name = $7, \
+                     picture = $8, password_hash = $9, blocked = $10, updated_at = $11 WHERE user_id = $1",
+                )
+                .bind(&u.user_id),
+                u,
             )
-            .bind(&u.user_id)
-            .bind(&u.email)
-            .bind(i64::from(u.email_verified))
-            .bind(&u.username)
-            .bind(&u.name)
-            .bind(&u.given_name)
-            .bind(&u.family_name)
-            .bind(&u.picture)
-            .bind(&u.password_hash)
-            .bind(i64::from(u.blocked))
             .bind(u.updated_at),
         )
         .await

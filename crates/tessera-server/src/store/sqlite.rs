@@ -137,6 +137,12 @@ impl SqliteConn {
     fn plain(&self, sql: &str) -> StoreResult<()> {
         self.0.execute_batch(sql).map_err(err)
     }
+
+    /// One argument-less statement, prepared once per connection (the writer's BEGIN,
+    /// SAVEPOINT, RELEASE and COMMIT run for every transaction).
+    fn control(&self, sql: &'static str) -> StoreResult<()> {
+        self.0.prepare_cached(sql).and_then(|mut s| s.raw_execute()).map(drop).map_err(err)
+    }
 }
 
 #[async_trait]
@@ -362,7 +368,7 @@ fn commit_batch(conn: &mut SqliteConn, batch: Vec<Box<dyn WriteJob>>, stats: &Wr
     }
     stats.transactions.fetch_add(batch.len() as u64, Ordering::Relaxed);
     stats.commits.fetch_add(1, Ordering::Relaxed);
-    if let Err(e) = conn.plain("BEGIN IMMEDIATE") {
+    if let Err(e) = conn.control("BEGIN IMMEDIATE") {
         batch.into_iter().for_each(|job| job.finish(Err(e.clone())));
         return;
     }
@@ -375,11 +381,11 @@ fn commit_batch(conn: &mut SqliteConn, batch: Vec<Box<dyn WriteJob>>, stats: &Wr
         ran.push(job);
     }
     let outcome = match failed {
-        None => conn.plain("COMMIT"),
+        None => conn.control("COMMIT"),
         Some(e) => Err(e),
     };
     if outcome.is_err() && !conn.0.is_autocommit() {
-        let _ = conn.plain("ROLLBACK");
+        let _ = conn.control("ROLLBACK");
     }
     ran.into_iter().for_each(|job| job.finish(outcome.clone()));
 }
@@ -387,16 +393,15 @@ fn commit_batch(conn: &mut SqliteConn, batch: Vec<Box<dyn WriteJob>>, stats: &Wr
 /// One job inside the batch: its changes are released into the batch or rolled back alone.
 /// An error here (SQLite abandoned the whole transaction, say on a full disk) fails the batch.
 fn run_in_savepoint(conn: &mut SqliteConn, job: &mut dyn WriteJob) -> StoreResult<()> {
-    conn.plain("SAVEPOINT job")?;
+    conn.control("SAVEPOINT job")?;
     let keep = job.run(conn);
     if conn.0.is_autocommit() {
         return Err(StoreError::Unavailable("SQLite rolled the transaction back".into()));
     }
-    if keep {
-        conn.plain("RELEASE job")
-    } else {
-        conn.plain("ROLLBACK TO job; RELEASE job")
+    if !keep {
+        conn.control("ROLLBACK TO job")?;
     }
+    conn.control("RELEASE job")
 }
 
 /// The database file a `sqlite:` URL names.
