@@ -394,7 +394,12 @@ fn commit_batch(conn: &mut SqliteConn, batch: Vec<Box<dyn WriteJob>>, stats: &Wr
 /// An error here (SQLite abandoned the whole transaction, say on a full disk) fails the batch.
 fn run_in_savepoint(conn: &mut SqliteConn, job: &mut dyn WriteJob) -> StoreResult<()> {
     conn.control("SAVEPOINT job")?;
-    let keep = job.run(conn);
+    // A panicking operation (a bug) must not take the writer thread, and with it every later
+    // write, down: its changes are rolled back and its caller gets an error.
+    let keep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn))).unwrap_or_else(|_| {
+        tracing::error!("a SQLite write transaction panicked; rolled back");
+        false
+    });
     if conn.0.is_autocommit() {
         return Err(StoreError::Unavailable("SQLite rolled the transaction back".into()));
     }
@@ -519,6 +524,20 @@ mod tests {
         // A unique violation inside the batch undoes only its own transaction.
         assert_eq!(insert(&e, 0, "commit").await.map_err(|e| matches!(e, StoreError::Conflict(_))), Err(true));
         assert_eq!(insert(&e, 100, "commit").await, Ok(1));
+        // A panicking transaction is rolled back alone and the writer keeps serving.
+        let panicked = e
+            .write(|c| {
+                Box::pin(async move {
+                    c.execute(query("INSERT INTO t (k) VALUES (200)")).await?;
+                    panic!("a bug inside a write transaction");
+                    #[allow(unreachable_code)]
+                    Ok(Finish::Commit(()))
+                })
+            })
+            .await;
+        assert!(matches!(panicked, Err(StoreError::Unavailable(_))), "{panicked:?}");
+        assert_eq!(insert(&e, 201, "commit").await, Ok(1));
+        assert!(!keys(&e).contains(&200) && keys(&e).contains(&201));
         e.close().await.unwrap();
         assert!(matches!(insert(&e, 101, "commit").await, Err(StoreError::Unavailable(_))), "closed store refuses writes");
         assert!(e.read(|c| c.fetch_all_now(query("SELECT k FROM t"))).is_err(), "and reads");
