@@ -35,9 +35,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut body = state.metrics.render();
-    if let crate::store::db::Db::Sqlite(engine) = state.deployment.sql.db() {
-        engine.stats().render(&mut body);
-    }
+    state.deployment.sql.render_metrics(&mut body);
     let mut resp = body.into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     resp

@@ -12,29 +12,28 @@ use tessera_core::state::*;
 use tessera_core::store::*;
 
 use super::db::{query, Conn, Finish, Query, Row};
-use super::sql::get;
 use super::SqlStore;
 
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, audience, nonce, code_challenge, code_challenge_method, dpop_jkt, auth_time, sid, created_at, expires_at, consumed_at, family_id";
 
 fn code_from_row(r: &Row) -> StoreResult<AuthorizationCode> {
     Ok(AuthorizationCode {
-        code_hash: get(r, "code_hash")?,
-        client_id: get(r, "client_id")?,
-        user_id: get(r, "user_id")?,
-        redirect_uri: get(r, "redirect_uri")?,
-        scope: get(r, "scope")?,
-        audience: get(r, "audience")?,
-        nonce: get(r, "nonce")?,
-        code_challenge: get(r, "code_challenge")?,
-        code_challenge_method: get(r, "code_challenge_method")?,
-        dpop_jkt: get(r, "dpop_jkt")?,
-        auth_time: get(r, "auth_time")?,
-        sid: get(r, "sid")?,
-        created_at: get(r, "created_at")?,
-        expires_at: get(r, "expires_at")?,
-        consumed_at: get(r, "consumed_at")?,
-        family_id: get(r, "family_id")?,
+        code_hash: r.get("code_hash")?,
+        client_id: r.get("client_id")?,
+        user_id: r.get("user_id")?,
+        redirect_uri: r.get("redirect_uri")?,
+        scope: r.get("scope")?,
+        audience: r.get("audience")?,
+        nonce: r.get("nonce")?,
+        code_challenge: r.get("code_challenge")?,
+        code_challenge_method: r.get("code_challenge_method")?,
+        dpop_jkt: r.get("dpop_jkt")?,
+        auth_time: r.get("auth_time")?,
+        sid: r.get("sid")?,
+        created_at: r.get("created_at")?,
+        expires_at: r.get("expires_at")?,
+        consumed_at: r.get("consumed_at")?,
+        family_id: r.get("family_id")?,
     })
 }
 
@@ -45,18 +44,18 @@ const FAMILY_COLUMNS: &str = "family_id, client_id, user_id, scope, audience, no
 
 fn family_from_row(r: &Row) -> StoreResult<RefreshFamily> {
     Ok(RefreshFamily {
-        family_id: get(r, "family_id")?,
-        client_id: get(r, "client_id")?,
-        user_id: get(r, "user_id")?,
-        scope: get(r, "scope")?,
-        audience: get(r, "audience")?,
-        nonce: get(r, "nonce")?,
-        auth_time: get(r, "auth_time")?,
-        sid: get(r, "sid")?,
-        dpop_jkt: get(r, "dpop_jkt")?,
-        created_at: get(r, "created_at")?,
-        absolute_expires_at: get(r, "absolute_expires_at")?,
-        revoked_at: get(r, "revoked_at")?,
+        family_id: r.get("family_id")?,
+        client_id: r.get("client_id")?,
+        user_id: r.get("user_id")?,
+        scope: r.get("scope")?,
+        audience: r.get("audience")?,
+        nonce: r.get("nonce")?,
+        auth_time: r.get("auth_time")?,
+        sid: r.get("sid")?,
+        dpop_jkt: r.get("dpop_jkt")?,
+        created_at: r.get("created_at")?,
+        absolute_expires_at: r.get("absolute_expires_at")?,
+        revoked_at: r.get("revoked_at")?,
     })
 }
 
@@ -65,15 +64,15 @@ const SESSION_COLUMNS: &str =
 
 fn session_from_row(r: &Row) -> StoreResult<Session> {
     Ok(Session {
-        session_hash: get(r, "session_hash")?,
-        sid: get(r, "sid")?,
-        user_id: get(r, "user_id")?,
-        auth_time: get(r, "auth_time")?,
-        created_at: get(r, "created_at")?,
-        last_seen_at: get(r, "last_seen_at")?,
-        idle_expires_at: get(r, "idle_expires_at")?,
-        absolute_expires_at: get(r, "absolute_expires_at")?,
-        ended_at: get(r, "ended_at")?,
+        session_hash: r.get("session_hash")?,
+        sid: r.get("sid")?,
+        user_id: r.get("user_id")?,
+        auth_time: r.get("auth_time")?,
+        created_at: r.get("created_at")?,
+        last_seen_at: r.get("last_seen_at")?,
+        idle_expires_at: r.get("idle_expires_at")?,
+        absolute_expires_at: r.get("absolute_expires_at")?,
+        ended_at: r.get("ended_at")?,
     })
 }
 
@@ -81,15 +80,15 @@ const LOGIN_COLUMNS: &str = "txn_hash, client_id, request, csrf, user_id, auth_t
 
 fn login_from_row(r: &Row) -> StoreResult<LoginTransaction> {
     Ok(LoginTransaction {
-        txn_hash: get(r, "txn_hash")?,
-        client_id: get(r, "client_id")?,
-        request: get(r, "request")?,
-        csrf: get(r, "csrf")?,
-        user_id: get(r, "user_id")?,
-        auth_time: get(r, "auth_time")?,
-        created_at: get(r, "created_at")?,
-        expires_at: get(r, "expires_at")?,
-        completed_at: get(r, "completed_at")?,
+        txn_hash: r.get("txn_hash")?,
+        client_id: r.get("client_id")?,
+        request: r.get("request")?,
+        csrf: r.get("csrf")?,
+        user_id: r.get("user_id")?,
+        auth_time: r.get("auth_time")?,
+        created_at: r.get("created_at")?,
+        expires_at: r.get("expires_at")?,
+        completed_at: r.get("completed_at")?,
     })
 }
 
@@ -400,14 +399,14 @@ impl TokenStore for SqlStore {
         let Some(r) = row else { return Ok(None) };
         let family = family_from_row(&r)?;
         let token = RefreshTokenRecord {
-            token_hash: get(&r, "token_hash")?,
+            token_hash: r.get("token_hash")?,
             family_id: family.family_id.clone(),
-            generation: get(&r, "generation")?,
-            created_at: get(&r, "token_created_at")?,
-            idle_expires_at: get(&r, "idle_expires_at")?,
-            superseded_at: get(&r, "superseded_at")?,
-            successor_hash: get(&r, "successor_hash")?,
-            successor_token: get(&r, "successor_token")?,
+            generation: r.get("generation")?,
+            created_at: r.get("token_created_at")?,
+            idle_expires_at: r.get("idle_expires_at")?,
+            superseded_at: r.get("superseded_at")?,
+            successor_hash: r.get("successor_hash")?,
+            successor_token: r.get("successor_token")?,
         };
         Ok(Some((token, family)))
     }
@@ -420,20 +419,18 @@ impl TokenStore for SqlStore {
         sealed_successor: Option<&str>,
         access_token: &AccessTokenRecord,
     ) -> StoreResult<bool> {
-        let backend = self.backend_kind();
-        if backend == super::Backend::Postgres {
+        if self.backend_kind() == super::Backend::Postgres {
             let q = pg::rotate(old_hash, now, successor, sealed_successor, access_token);
             return Ok(self.db().execute_returning(q).await?.is_some());
         }
+        // SQLite: its one writer serialises every transaction, so the family's liveness rides
+        // in the compare-and-set ([`LIVE_FAMILY`]) instead of a row lock taken first.
         let (old_hash, successor, sealed_successor, access_token) =
             (old_hash.to_owned(), successor.clone(), sealed_successor.map(str::to_owned), access_token.clone());
         self.db()
             .transaction(move |c| {
                 Box::pin(async move {
-                    if !Self::lock_live_family(backend, c, &successor.family_id, now).await? {
-                        return Ok(Finish::Rollback(false));
-                    }
-                    // `family_id = $5`: the old token must be the head of the family locked above, so a
+                    // `family_id = $5`: the old token must be the head of that live family, so a
                     // token of a revoked family cannot be superseded into another, live one.
                     let swapped = c
                         .execute(
@@ -646,11 +643,11 @@ impl ConsentStore for SqlStore {
         self.db()
             .optional(q, |r| {
                 Ok(Consent {
-                    user_id: get(r, "user_id")?,
-                    client_id: get(r, "client_id")?,
-                    audience: get(r, "audience")?,
-                    scope: get(r, "scope")?,
-                    granted_at: get(r, "granted_at")?,
+                    user_id: r.get("user_id")?,
+                    client_id: r.get("client_id")?,
+                    audience: r.get("audience")?,
+                    scope: r.get("scope")?,
+                    granted_at: r.get("granted_at")?,
                 })
             })
             .await
@@ -707,7 +704,7 @@ impl ThrottleStore for SqlStore {
             )
             .await?
             .ok_or_else(|| StoreError::Unavailable("the throttle upsert returned no row".into()))?;
-        Ok(ThrottleState { failures: get(&row, "failures")?, blocked_until: get(&row, "blocked_until")? })
+        Ok(ThrottleState { failures: row.get("failures")?, blocked_until: row.get("blocked_until")? })
     }
 
     async fn blocked_until(&self, keys: &[&str], now: i64) -> StoreResult<Option<i64>> {

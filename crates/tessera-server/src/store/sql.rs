@@ -15,7 +15,7 @@ use tessera_core::model::{
 use tessera_core::store::*;
 use tessera_core::tokens::{KeyState, SigningKeyRecord};
 
-use super::db::{query, Conn, Db, Finish, FromCell, Row};
+use super::db::{query, Conn, Db, Finish, Row};
 use super::Backend;
 
 #[derive(Clone)]
@@ -37,44 +37,40 @@ fn from_json<T: DeserializeOwned>(s: &str, what: &str) -> StoreResult<T> {
     serde_json::from_str(s).map_err(|e| corrupt(what, e))
 }
 
-pub(super) fn get<T: FromCell>(row: &Row, col: &str) -> StoreResult<T> {
-    row.get(col)
-}
-
 fn flag(row: &Row, col: &str) -> StoreResult<bool> {
-    Ok(get::<i64>(row, col)? != 0)
+    Ok(row.get::<i64>(col)? != 0)
 }
 
 fn enum_str<T: DeserializeOwned>(row: &Row, col: &str) -> StoreResult<T> {
-    let s: String = get(row, col)?;
+    let s: String = row.get(col)?;
     serde_json::from_value(Value::String(s.clone())).map_err(|e| corrupt(&format!("{col} {s:?}"), e))
 }
 
 const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce";
 
 fn client_from_row(r: &Row) -> StoreResult<Client> {
-    let jwks: Option<String> = get(r, "jwks")?;
+    let jwks: Option<String> = r.get("jwks")?;
     Ok(Client {
-        client_id: get(r, "client_id")?,
-        name: get(r, "name")?,
+        client_id: r.get("client_id")?,
+        name: r.get("name")?,
         app_type: enum_str::<AppType>(r, "app_type")?,
         token_endpoint_auth_method: enum_str::<TokenEndpointAuthMethod>(r, "token_endpoint_auth_method")?,
-        grant_types: from_json(&get::<String>(r, "grant_types")?, "grant_types")?,
-        callbacks: from_json(&get::<String>(r, "callbacks")?, "callbacks")?,
-        allowed_logout_urls: from_json(&get::<String>(r, "allowed_logout_urls")?, "allowed_logout_urls")?,
+        grant_types: from_json(&r.get::<String>("grant_types")?, "grant_types")?,
+        callbacks: from_json(&r.get::<String>("callbacks")?, "callbacks")?,
+        allowed_logout_urls: from_json(&r.get::<String>("allowed_logout_urls")?, "allowed_logout_urls")?,
         is_first_party: flag(r, "is_first_party")?,
         jwks: jwks.map(|j| from_json(&j, "jwks")).transpose()?,
         refresh_token: RefreshTokenPolicy {
             rotation_type: enum_str::<RotationType>(r, "refresh_rotation_type")?,
-            leeway: get(r, "refresh_leeway")?,
-            token_lifetime: get(r, "refresh_token_lifetime")?,
-            idle_token_lifetime: get(r, "refresh_idle_token_lifetime")?,
+            leeway: r.get("refresh_leeway")?,
+            token_lifetime: r.get("refresh_token_lifetime")?,
+            idle_token_lifetime: r.get("refresh_idle_token_lifetime")?,
         },
         id_token_signed_response_alg: enum_str::<SigningAlg>(r, "id_token_signed_response_alg")?,
         require_dpop: flag(r, "require_dpop")?,
-        dpop_nonce: get::<Option<String>>(r, "dpop_nonce")?.map(|v| v == "on"),
-        created_at: get(r, "created_at")?,
-        updated_at: get(r, "updated_at")?,
+        dpop_nonce: r.get::<Option<String>>("dpop_nonce")?.map(|v| v == "on"),
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
     })
 }
 
@@ -83,14 +79,14 @@ fn dpop_nonce_text(v: Option<bool>) -> Option<&'static str> {
 }
 
 fn secret_from_row(r: &Row) -> StoreResult<ClientSecret> {
-    let kind: String = get(r, "kind")?;
+    let kind: String = r.get("kind")?;
     Ok(ClientSecret {
-        id: get(r, "id")?,
-        client_id: get(r, "client_id")?,
+        id: r.get("id")?,
+        client_id: r.get("client_id")?,
         kind: SecretKind::parse(&kind).ok_or_else(|| corrupt("secret kind", &kind))?,
-        value: get(r, "value")?,
-        created_at: get(r, "created_at")?,
-        expires_at: get(r, "expires_at")?,
+        value: r.get("value")?,
+        created_at: r.get("created_at")?,
+        expires_at: r.get("expires_at")?,
     })
 }
 
@@ -99,25 +95,25 @@ const API_COLUMNS: &str =
 
 fn api_from_row(r: &Row) -> StoreResult<ResourceServer> {
     Ok(ResourceServer {
-        id: get(r, "id")?,
-        identifier: get(r, "identifier")?,
-        name: get(r, "name")?,
-        scopes: from_json(&get::<String>(r, "scopes")?, "scopes")?,
+        id: r.get("id")?,
+        identifier: r.get("identifier")?,
+        name: r.get("name")?,
+        scopes: from_json(&r.get::<String>("scopes")?, "scopes")?,
         signing_alg: enum_str::<SigningAlg>(r, "signing_alg")?,
-        token_lifetime: get(r, "token_lifetime")?,
+        token_lifetime: r.get("token_lifetime")?,
         allow_offline_access: flag(r, "allow_offline_access")?,
         require_dpop: flag(r, "require_dpop")?,
-        created_at: get(r, "created_at")?,
-        updated_at: get(r, "updated_at")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
     })
 }
 
 fn grant_from_row(r: &Row) -> StoreResult<ClientGrant> {
     Ok(ClientGrant {
-        id: get(r, "id")?,
-        client_id: get(r, "client_id")?,
-        audience: get(r, "audience")?,
-        scope: from_json(&get::<String>(r, "scope")?, "scope")?,
+        id: r.get("id")?,
+        client_id: r.get("client_id")?,
+        audience: r.get("audience")?,
+        scope: from_json(&r.get::<String>("scope")?, "scope")?,
     })
 }
 
@@ -125,35 +121,35 @@ const USER_COLUMNS: &str = "user_id, email, email_verified, username, name, give
 
 fn user_from_row(r: &Row) -> StoreResult<User> {
     Ok(User {
-        user_id: get(r, "user_id")?,
-        email: get(r, "email")?,
+        user_id: r.get("user_id")?,
+        email: r.get("email")?,
         email_verified: flag(r, "email_verified")?,
-        username: get(r, "username")?,
-        name: get(r, "name")?,
-        given_name: get(r, "given_name")?,
-        family_name: get(r, "family_name")?,
-        picture: get(r, "picture")?,
-        password_hash: get(r, "password_hash")?,
+        username: r.get("username")?,
+        name: r.get("name")?,
+        given_name: r.get("given_name")?,
+        family_name: r.get("family_name")?,
+        picture: r.get("picture")?,
+        password_hash: r.get("password_hash")?,
         blocked: flag(r, "blocked")?,
-        created_at: get(r, "created_at")?,
-        updated_at: get(r, "updated_at")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
     })
 }
 
 const KEY_COLUMNS: &str = "kid, alg, state, public_jwk, private_key, created_at, activated_at, retired_at, publish_until";
 
 fn key_from_row(r: &Row) -> StoreResult<SigningKeyRecord> {
-    let state: String = get(r, "state")?;
+    let state: String = r.get("state")?;
     Ok(SigningKeyRecord {
-        kid: get(r, "kid")?,
+        kid: r.get("kid")?,
         alg: enum_str::<SigningAlg>(r, "alg")?,
         state: KeyState::parse(&state).ok_or_else(|| corrupt("key state", &state))?,
-        public_jwk: from_json(&get::<String>(r, "public_jwk")?, "public_jwk")?,
-        private_key: get(r, "private_key")?,
-        created_at: get(r, "created_at")?,
-        activated_at: get(r, "activated_at")?,
-        retired_at: get(r, "retired_at")?,
-        publish_until: get(r, "publish_until")?,
+        public_jwk: from_json(&r.get::<String>("public_jwk")?, "public_jwk")?,
+        private_key: r.get("private_key")?,
+        created_at: r.get("created_at")?,
+        activated_at: r.get("activated_at")?,
+        retired_at: r.get("retired_at")?,
+        publish_until: r.get("publish_until")?,
     })
 }
 
@@ -212,6 +208,13 @@ impl SqlStore {
         )
         .await?;
         Ok(())
+    }
+
+    /// Appends the store's own Prometheus counters (SQLite's writer; none on PostgreSQL).
+    pub fn render_metrics(&self, out: &mut String) {
+        if let Db::Sqlite(engine) = &self.db {
+            engine.stats().render(out);
+        }
     }
 
     /// Runs one write statement and reports whether it touched a row.
@@ -647,8 +650,8 @@ impl KeyStore for SqlStore {
                         )
                         .await?;
                     let Some(row) = row else { return Ok(Finish::Rollback(None)) };
-                    let before: String = get(&row, "state")?;
-                    let alg: String = get(&row, "alg")?;
+                    let before: String = row.get("state")?;
+                    let alg: String = row.get("alg")?;
                     let before = KeyState::parse(&before).ok_or_else(|| corrupt("key state", &before))?;
                     tx.execute(
                         query(
@@ -778,12 +781,12 @@ impl AuditStore for SqlStore {
             .iter()
             .map(|r| {
                 Ok(AuditEvent {
-                    at: get(r, "at")?,
-                    kind: get(r, "kind")?,
-                    client_id: get(r, "client_id")?,
-                    user_id: get(r, "user_id")?,
-                    ip: get(r, "ip")?,
-                    detail: from_json(&get::<String>(r, "detail")?, "audit detail")?,
+                    at: r.get("at")?,
+                    kind: r.get("kind")?,
+                    client_id: r.get("client_id")?,
+                    user_id: r.get("user_id")?,
+                    ip: r.get("ip")?,
+                    detail: from_json(&r.get::<String>("detail")?, "audit detail")?,
                 })
             })
             .collect()
