@@ -30,6 +30,9 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A refresh token, its family, and the family's user if it still exists.
+pub type RefreshGrantView = (RefreshTokenRecord, RefreshFamily, Option<User>);
+
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
@@ -160,6 +163,10 @@ pub trait CodeStore: Send + Sync {
     async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
     /// The code as stored, consumed or not (the grant checks binding before consuming).
     async fn get_code(&self, code_hash: &str) -> StoreResult<Option<AuthorizationCode>>;
+    /// The code and its user (`None` if the user was deleted since) in one read: the code
+    /// grant needs both, and one statement instead of two is what the token endpoint's
+    /// budget allows.
+    async fn get_code_and_user(&self, code_hash: &str) -> StoreResult<Option<(AuthorizationCode, Option<User>)>>;
     /// One transaction: consumes the code if it is unconsumed and unexpired at `now`
     /// (one conditional UPDATE), and records what was issued from it (access token, and
     /// the new refresh family with its first token). `false`, with nothing written, if the
@@ -182,6 +189,9 @@ pub trait TokenStore: Send + Sync {
     async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
     /// A refresh token with its family, whatever their state.
     async fn get_refresh_token(&self, token_hash: &str) -> StoreResult<Option<(RefreshTokenRecord, RefreshFamily)>>;
+    /// [`Self::get_refresh_token`] and the family's user (`None` if the user was deleted
+    /// since), in one read, for the refresh grant.
+    async fn get_refresh_token_and_user(&self, token_hash: &str) -> StoreResult<Option<RefreshGrantView>>;
     /// Rotation, one transaction: the family must be live (locked first, so a concurrent
     /// revocation is ordered before or after, never interleaved); `old_hash` is superseded
     /// by `successor` only if it is the live head and not idle-expired (compare-and-set),

@@ -23,7 +23,8 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
     let code_hash = ctx.registry.keyring().hash_handle(code_value);
 
     // RFC 6749 §4.1.3: ensure the code was issued to the authenticated client and is valid.
-    let code = store.get_code(&code_hash).await?.ok_or_else(|| invalid_grant("the authorization code is invalid"))?;
+    let (code, user) =
+        store.get_code_and_user(&code_hash).await?.ok_or_else(|| invalid_grant("the authorization code is invalid"))?;
     if code.client_id != client.client_id {
         return Err(invalid_grant("the authorization code is invalid")
             .with_detail(format!("code of client {} presented by {}", code.client_id, client.client_id)));
@@ -47,7 +48,7 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
         }
     }
 
-    let user = store.get_user(&code.user_id).await?.ok_or_else(|| invalid_grant("the user no longer exists"))?;
+    let user = user.ok_or_else(|| invalid_grant("the user no longer exists"))?;
     if user.blocked {
         return Err(invalid_grant("the user is blocked"));
     }

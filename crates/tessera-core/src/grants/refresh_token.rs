@@ -30,7 +30,8 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
     let store = ctx.registry.store();
     let presented = params.get("refresh_token").ok_or_else(|| Error::invalid_request("refresh_token is required"))?;
     let hash = ctx.registry.keyring().hash_handle(presented);
-    let (token, family) = store.get_refresh_token(&hash).await?.ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
+    let (token, family, user) =
+        store.get_refresh_token_and_user(&hash).await?.ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
 
     // RFC 6749 §6: the refresh token must have been issued to the authenticated client.
     if family.client_id != client.client_id {
@@ -44,12 +45,12 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
     }
     check_dpop_binding(ctx, &family)?;
     if token.superseded_at.is_some() {
-        return retry_or_reuse(ctx, params, client, &token, &family).await;
+        return retry_or_reuse(ctx, params, client, &token, &family, user).await;
     }
     if token.idle_expires_at <= ctx.now {
         return Err(invalid_grant("the refresh token has expired (unused for too long)"));
     }
-    let (api, scope, user) = check_scope_and_user(ctx, params, &family).await?;
+    let (api, scope, user) = check_scope_and_user(ctx, params, &family, user).await?;
     let rotating = client.refresh_token.rotation_type == RotationType::Rotating;
     let issued = issue(ctx, client, &family, &user, api.as_deref(), &scope).await?;
     let access_record = AccessTokenRecord {
@@ -85,14 +86,15 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
     }
     // Lost the compare-and-set: a concurrent request rotated this token first (or the
     // family was revoked meanwhile). Decide as for any superseded token.
-    let (token, family) = store.get_refresh_token(&hash).await?.ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
+    let (token, family, user) =
+        store.get_refresh_token_and_user(&hash).await?.ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
     if family.revoked_at.is_some() {
         return Err(invalid_grant("the refresh token has been revoked"));
     }
     if token.superseded_at.is_none() {
         return Err(invalid_grant("the refresh token is no longer valid"));
     }
-    retry_or_reuse(ctx, params, client, &token, &family).await
+    retry_or_reuse(ctx, params, client, &token, &family, user).await
 }
 
 /// A superseded token: the same successor inside the reuse interval when this token is the
@@ -103,6 +105,7 @@ async fn retry_or_reuse(
     client: &Client,
     token: &RefreshTokenRecord,
     family: &RefreshFamily,
+    user: Option<User>,
 ) -> Result<TokenResponse, Error> {
     let store = ctx.registry.store();
     let within_leeway = token.superseded_at.is_some_and(|at| ctx.now < at + client.refresh_token.leeway);
@@ -113,7 +116,7 @@ async fn retry_or_reuse(
             if successor_is_head {
                 let plain = ctx.registry.keyring().decrypt(&successor_context(&token.token_hash), sealed)?;
                 let plain = String::from_utf8(plain).map_err(|_| Error::server_error("successor token is not UTF-8"))?;
-                let (api, scope, user) = check_scope_and_user(ctx, params, family).await?;
+                let (api, scope, user) = check_scope_and_user(ctx, params, family, user).await?;
                 let issued = issue(ctx, client, family, &user, api.as_deref(), &scope).await?;
                 return Ok(issued.response(Some(plain)));
             }
@@ -141,14 +144,15 @@ fn check_dpop_binding(ctx: &TokenContext<'_>, family: &RefreshFamily) -> Result<
     }
 }
 
-/// The family's API still exists; the user exists and is not blocked; a `scope` parameter
-/// may only narrow (RFC 6749 §6: must not include any scope not originally granted).
+/// The family's API still exists; the user (read with the token) exists and is not
+/// blocked; a `scope` parameter may only narrow (RFC 6749 §6: must not include any scope
+/// not originally granted).
 async fn check_scope_and_user(
     ctx: &TokenContext<'_>,
     params: &Params,
     family: &RefreshFamily,
+    user: Option<User>,
 ) -> Result<(Option<std::sync::Arc<ResourceServer>>, Scope, User), Error> {
-    let store = ctx.registry.store();
     let granted = Scope::parse(&family.scope)?;
     let scope = match params.get("scope") {
         Some(s) => {
@@ -170,7 +174,7 @@ async fn check_scope_and_user(
         ),
         None => None,
     };
-    match store.get_user(&family.user_id).await? {
+    match user {
         Some(user) if !user.blocked => Ok((api, scope, user)),
         _ => Err(invalid_grant("the user is blocked or no longer exists")),
     }

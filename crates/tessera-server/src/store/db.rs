@@ -104,6 +104,14 @@ pub struct Row {
 }
 
 impl Row {
+    /// Splits off the columns from `at` on as a row of their own: the columns of a joined
+    /// table, read with the same names as in a query of that table alone.
+    pub fn split_off(&mut self, at: usize) -> Row {
+        let at = at.min(self.cells.len());
+        let names: Arc<[String]> = self.names.get(at..).unwrap_or_default().to_vec().into();
+        Row { names, cells: self.cells.split_off(at) }
+    }
+
     /// The named column, decoded; a missing column or a cell of the wrong kind is corruption.
     pub fn get<T: FromCell>(&self, col: &str) -> StoreResult<T> {
         let i = self.names.iter().position(|n| n == col).ok_or_else(|| StoreError::Corrupt(format!("no column {col}")))?;

@@ -8,10 +8,12 @@
 
 use async_trait::async_trait;
 
+use tessera_core::model::User;
 use tessera_core::state::*;
 use tessera_core::store::*;
 
 use super::db::{query, Conn, Finish, Query, Row};
+use super::sql::{joined_user, joined_user_columns, qualified};
 use super::SqlStore;
 
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, audience, nonce, code_challenge, code_challenge_method, dpop_jkt, auth_time, sid, created_at, expires_at, consumed_at, family_id";
@@ -61,6 +63,26 @@ fn family_from_row(r: &Row) -> StoreResult<RefreshFamily> {
 
 const SESSION_COLUMNS: &str =
     "session_hash, sid, user_id, auth_time, created_at, last_seen_at, idle_expires_at, absolute_expires_at, ended_at";
+
+/// A refresh token's columns and its family's, for [`TOKEN_JOIN`].
+const TOKEN_AND_FAMILY: &str = "t.token_hash, t.generation, t.created_at AS token_created_at, t.idle_expires_at, t.superseded_at, t.successor_hash, t.successor_token, \
+     f.family_id, f.client_id, f.user_id, f.scope, f.audience, f.nonce, f.auth_time, f.sid, f.dpop_jkt, f.created_at, f.absolute_expires_at, f.revoked_at";
+const TOKEN_JOIN: &str = "FROM refresh_tokens t JOIN refresh_families f ON f.family_id = t.family_id";
+
+fn token_and_family(r: &Row) -> StoreResult<(RefreshTokenRecord, RefreshFamily)> {
+    let family = family_from_row(r)?;
+    let token = RefreshTokenRecord {
+        token_hash: r.get("token_hash")?,
+        family_id: family.family_id.clone(),
+        generation: r.get("generation")?,
+        created_at: r.get("token_created_at")?,
+        idle_expires_at: r.get("idle_expires_at")?,
+        superseded_at: r.get("superseded_at")?,
+        successor_hash: r.get("successor_hash")?,
+        successor_token: r.get("successor_token")?,
+    };
+    Ok((token, family))
+}
 
 fn session_from_row(r: &Row) -> StoreResult<Session> {
     Ok(Session {
@@ -178,10 +200,12 @@ mod pg {
         access_token: &AccessTokenRecord,
     ) -> Query {
         // `family_id = $5` via the locked family: the old token must be the head of a live
-        // family, so a token of a revoked family cannot be superseded into another one.
+        // family, so a token of a revoked family cannot be superseded into another one. A
+        // row lock, not a no-op UPDATE: it orders a concurrent revocation the same way
+        // without writing a new row version.
         let q = query(format!(
-            "WITH family AS (UPDATE refresh_families SET revoked_at = revoked_at \
-               WHERE family_id = $5 AND revoked_at IS NULL AND absolute_expires_at > $2 RETURNING family_id) \
+            "WITH family AS (SELECT family_id FROM refresh_families \
+               WHERE family_id = $5 AND revoked_at IS NULL AND absolute_expires_at > $2 FOR NO KEY UPDATE) \
              , swapped AS (UPDATE refresh_tokens SET superseded_at = $2, successor_hash = $3, successor_token = $4 \
                WHERE token_hash = $1 AND family_id IN (SELECT family_id FROM family) AND superseded_at IS NULL AND idle_expires_at > $2 \
                RETURNING token_hash) \
@@ -215,8 +239,8 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Takes the family's row lock (a no-op UPDATE; PostgreSQL orders a concurrent revocation
-    /// before or after us) and tells whether it is live. On SQLite the one writer already
+    /// Takes the family's row lock (`FOR NO KEY UPDATE`, which a concurrent revocation's
+    /// UPDATE waits for, so it is ordered before or after us) and tells whether it is live. On SQLite the one writer already
     /// serialises every transaction, so the liveness check rides in the compare-and-set
     /// instead ([`LIVE_FAMILY`]) and this saves a statement.
     async fn lock_live_family(backend: super::Backend, c: &mut dyn Conn, family_id: &str, now: i64) -> StoreResult<bool> {
@@ -224,13 +248,16 @@ impl SqlStore {
             return Ok(true);
         }
         let locked = c
-            .execute(
-                query("UPDATE refresh_families SET revoked_at = revoked_at WHERE family_id = $1 AND revoked_at IS NULL AND absolute_expires_at > $2")
-                    .bind(family_id)
-                    .bind(now),
+            .fetch_optional(
+                query(
+                    "SELECT family_id FROM refresh_families WHERE family_id = $1 AND revoked_at IS NULL AND absolute_expires_at > $2 \
+                     FOR NO KEY UPDATE",
+                )
+                .bind(family_id)
+                .bind(now),
             )
             .await?;
-        Ok(locked == 1)
+        Ok(locked.is_some())
     }
 
     async fn revoke_family_tx(c: &mut dyn Conn, family_id: &str, now: i64, reason: &str) -> StoreResult<()> {
@@ -289,6 +316,17 @@ impl CodeStore for SqlStore {
                 code_from_row,
             )
             .await
+    }
+
+    async fn get_code_and_user(&self, code_hash: &str) -> StoreResult<Option<(AuthorizationCode, Option<User>)>> {
+        let sql = format!(
+            "SELECT {}, {} FROM authorization_codes c LEFT JOIN users u ON u.user_id = c.user_id WHERE c.code_hash = $1",
+            qualified(CODE_COLUMNS, "c"),
+            joined_user_columns()
+        );
+        let Some(r) = self.db().fetch_optional(query(sql).bind(code_hash)).await? else { return Ok(None) };
+        let code = code_from_row(&r)?;
+        Ok(Some((code, joined_user(r, CODE_COLUMNS.split(", ").count())?)))
     }
 
     async fn redeem_code(&self, code_hash: &str, now: i64, issuance: &Issuance) -> StoreResult<bool> {
@@ -387,28 +425,19 @@ impl TokenStore for SqlStore {
     async fn get_refresh_token(&self, token_hash: &str) -> StoreResult<Option<(RefreshTokenRecord, RefreshFamily)>> {
         let row = self
             .db()
-            .fetch_optional(
-                query(
-                    "SELECT t.token_hash, t.generation, t.created_at AS token_created_at, t.idle_expires_at, t.superseded_at, t.successor_hash, t.successor_token, \
-                     f.family_id, f.client_id, f.user_id, f.scope, f.audience, f.nonce, f.auth_time, f.sid, f.dpop_jkt, f.created_at, f.absolute_expires_at, f.revoked_at \
-                     FROM refresh_tokens t JOIN refresh_families f ON f.family_id = t.family_id WHERE t.token_hash = $1",
-                )
-                .bind(token_hash),
-            )
+            .fetch_optional(query(format!("SELECT {TOKEN_AND_FAMILY} {TOKEN_JOIN} WHERE t.token_hash = $1")).bind(token_hash))
             .await?;
-        let Some(r) = row else { return Ok(None) };
-        let family = family_from_row(&r)?;
-        let token = RefreshTokenRecord {
-            token_hash: r.get("token_hash")?,
-            family_id: family.family_id.clone(),
-            generation: r.get("generation")?,
-            created_at: r.get("token_created_at")?,
-            idle_expires_at: r.get("idle_expires_at")?,
-            superseded_at: r.get("superseded_at")?,
-            successor_hash: r.get("successor_hash")?,
-            successor_token: r.get("successor_token")?,
-        };
-        Ok(Some((token, family)))
+        row.map(|r| token_and_family(&r)).transpose()
+    }
+
+    async fn get_refresh_token_and_user(&self, token_hash: &str) -> StoreResult<Option<RefreshGrantView>> {
+        let sql = format!(
+            "SELECT {TOKEN_AND_FAMILY}, {} {TOKEN_JOIN} LEFT JOIN users u ON u.user_id = f.user_id WHERE t.token_hash = $1",
+            joined_user_columns()
+        );
+        let Some(r) = self.db().fetch_optional(query(sql).bind(token_hash)).await? else { return Ok(None) };
+        let (token, family) = token_and_family(&r)?;
+        Ok(Some((token, family, joined_user(r, TOKEN_AND_FAMILY.split(", ").count())?)))
     }
 
     async fn rotate_refresh_token(

@@ -117,9 +117,29 @@ fn grant_from_row(r: &Row) -> StoreResult<ClientGrant> {
     })
 }
 
-const USER_COLUMNS: &str = "user_id, email, email_verified, username, name, given_name, family_name, picture, password_hash, blocked, created_at, updated_at";
+pub(super) const USER_COLUMNS: &str = "user_id, email, email_verified, username, name, given_name, family_name, picture, password_hash, blocked, created_at, updated_at";
 
-fn user_from_row(r: &Row) -> StoreResult<User> {
+/// The user of a `LEFT JOIN users` whose columns were split off the row: `None` when no
+/// user matched (deleted since).
+pub(super) fn joined_user(mut r: Row, user_columns_at: usize) -> StoreResult<Option<User>> {
+    let user = r.split_off(user_columns_at);
+    match user.get::<Option<String>>("user_id")? {
+        Some(_) => user_from_row(&user).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// `USER_COLUMNS` qualified with the alias `u`, for a `LEFT JOIN users u`.
+pub(super) fn joined_user_columns() -> String {
+    qualified(USER_COLUMNS, "u")
+}
+
+/// `a, b` as `t.a, t.b`.
+pub(super) fn qualified(columns: &str, alias: &str) -> String {
+    columns.split(", ").map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
+}
+
+pub(super) fn user_from_row(r: &Row) -> StoreResult<User> {
     Ok(User {
         user_id: r.get("user_id")?,
         email: r.get("email")?,

@@ -12,6 +12,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use tessera_core::model::{User, UserPatch};
 use tessera_core::state::{
     AccessTokenRecord, AuthorizationCode, Consent, Issuance, LoginTransaction, RefreshFamily, RefreshTokenRecord, Session,
     ThrottleState,
@@ -562,6 +563,51 @@ async fn access_tokens_are_revoked_by_jti_recorded_or_not() {
         assert_eq!(rows.count("access_tokens").await, 2, "[{b}] revoking a recorded jti adds no row");
         assert!(!revoked(s, "never-seen").await, "[{b}] others stay unrevoked");
         rows.close().await;
+    }
+}
+
+/// The token endpoint's reads: a code or a refresh token together with its user, in one
+/// statement; the user is `None` once deleted, and the rest reads as it does alone.
+#[tokio::test]
+async fn codes_and_refresh_tokens_are_read_with_their_user() {
+    for ts in test_stores().await {
+        let (b, s) = (ts.name(), ts.store.as_ref());
+        let mut alice = User::create(
+            "auth0|alice".into(),
+            UserPatch { email: Some("alice@example.com".into()), name: Some("Alice".into()), ..Default::default() },
+            NOW - 100,
+        )
+        .unwrap();
+        alice.blocked = true;
+        s.insert_user(&alice).await.unwrap_or_else(|e| panic!("[{b}] insert user: {e}"));
+        let with_user = code("code-alice", "client_a", "auth0|alice", NOW, NOW + 60);
+        let orphan = bare_code("code-nobody", "client_a", "auth0|nobody", NOW, NOW + 60);
+        s.insert_code(&with_user).await.unwrap();
+        s.insert_code(&orphan).await.unwrap();
+        assert_eq!(
+            s.get_code_and_user("code-alice").await.unwrap(),
+            Some((with_user.clone(), Some(alice.clone()))),
+            "[{b}] the code and every field of its user"
+        );
+        assert_eq!(s.get_code_and_user("code-nobody").await.unwrap(), Some((orphan, None)), "[{b}] a code whose user is gone");
+        assert_eq!(s.get_code_and_user("nope").await.unwrap(), None, "[{b}] unknown code");
+
+        let f = family("fam-alice", "client_a", "auth0|alice", NOW, NOW + 86_400);
+        let t = refresh("rt-alice", "fam-alice", 0, NOW, NOW + 3600);
+        seed_family(b, s, &f, &t, "at-alice").await;
+        assert_eq!(
+            s.get_refresh_token_and_user("rt-alice").await.unwrap(),
+            Some((t.clone(), f.clone(), Some(alice.clone()))),
+            "[{b}] token, family and user"
+        );
+        assert_eq!(s.get_refresh_token_and_user("nope").await.unwrap(), None, "[{b}] unknown refresh token");
+        assert!(s.delete_user("auth0|alice").await.unwrap(), "[{b}] delete user");
+        assert_eq!(
+            s.get_refresh_token_and_user("rt-alice").await.unwrap(),
+            Some((t, f, None)),
+            "[{b}] the token of a deleted user still reads, without a user"
+        );
+        assert_eq!(s.get_code_and_user("code-alice").await.unwrap(), Some((with_user, None)), "[{b}] likewise a code");
     }
 }
 
