@@ -29,6 +29,7 @@ mod run;
 mod scenarios;
 mod seed;
 mod server;
+mod storeops;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -87,6 +88,11 @@ struct Args {
     /// The server's log level while measured (its default is info).
     #[arg(long, default_value = "info")]
     server_log_level: String,
+    /// Instead of the HTTP scenarios: the store's own CPU time per token-endpoint store
+    /// sequence, in this process (see `storeops`); tasks from --connections (default 16),
+    /// seconds from --duration.
+    #[arg(long)]
+    store_ops: bool,
     /// Where results go.
     #[arg(long, default_value = "bench-results")]
     out: PathBuf,
@@ -236,8 +242,49 @@ fn write_outputs(report: &report::Report, out: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// `--store-ops`: the store sequences in this process, store by store, on the server's
+/// runtime shape (two worker threads).
+fn store_ops(args: Args) -> Result<(), String> {
+    let stores = parse_stores(&args.store)?;
+    if stores.contains(&StoreKind::Postgres) {
+        check_loopback(&args.pg_url)?;
+    }
+    let tasks = args.connections.as_ref().and_then(|c| c.first().copied()).unwrap_or(16).clamp(1, 1024);
+    let duration = Duration::from_secs_f64(args.duration.unwrap_or(5.0).clamp(0.1, 3600.0));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let mut results = Vec::new();
+    for kind in stores {
+        results.extend(runtime.block_on(storeops::run(kind, &args.pg_url, tasks, duration))?);
+    }
+    let md = format!(
+        "# Tessera store sequences, {}\n\n{} tasks, {:.1} s per sequence, load average {}.\n\n{}",
+        timestamp(),
+        tasks,
+        duration.as_secs_f64(),
+        procstat::loadavg().unwrap_or_else(|| "n/a".into()),
+        storeops::markdown(&results)
+    );
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+    std::fs::write(args.out.join("store-ops.md"), &md).map_err(|e| format!("cannot write store-ops.md: {e}"))?;
+    println!("{md}");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.store_ops {
+        return match store_ops(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let threads = args.client_threads.max(1);
     let (opts, out) = match options(args) {
         Ok(v) => v,
