@@ -22,6 +22,7 @@ use tessera_core::model::User;
 use tessera_core::state::{AccessTokenRecord, AuthorizationCode, Issuance, RefreshFamily, RefreshTokenRecord};
 use tessera_core::store::{Store, UserStore};
 
+use crate::growth::now;
 use crate::procstat;
 use crate::server::{Store as BenchStore, StoreKind};
 
@@ -39,14 +40,9 @@ pub struct OpsResult {
     pub batch: Option<f64>,
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
+/// A random 32-character handle, the length of the server's keyed hashes.
 fn random_id() -> String {
-    use rand::Rng;
-    let bytes: [u8; 24] = rand::thread_rng().gen();
-    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+    tessera_core::crypto::random_token::<24>()
 }
 
 /// CPU ticks of every PostgreSQL process (the server forks one backend per connection).
@@ -227,15 +223,16 @@ pub async fn run(kind: StoreKind, pg_url: &str, tasks: usize, duration: Duration
     let tick = procstat::ticks_per_second();
     let me = std::process::id();
     let mut results = Vec::new();
+    // SQLite's group-commit counters, as `/metrics` shows them.
+    let metrics = |s: &tessera_server::store::SqlStore| {
+        let mut out = String::new();
+        s.render_metrics(&mut out);
+        let read = |name: &str| out.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<f64>().ok());
+        (read("tessera_sqlite_transactions_total"), read("tessera_sqlite_commits_total"))
+    };
     for sequence in ["rotation", "exchange"] {
         // The exchange's timed loop also inserts its code (as /authorize does): the figure
         // is the store work of authorize + exchange.
-        let metrics = |s: &tessera_server::store::SqlStore| {
-            let mut out = String::new();
-            s.render_metrics(&mut out);
-            let read = |name: &str| out.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<f64>().ok());
-            (read("tessera_sqlite_transactions_total"), read("tessera_sqlite_commits_total"))
-        };
         let (cpu0, pg0, m0) = (procstat::cpu_ticks(me).unwrap_or(0), postgres_ticks(), metrics(&store));
         let (n, elapsed) = drive(store.clone() as Arc<dyn Store>, sequence, tasks, duration, user_id).await?;
         let (cpu1, pg1, m1) = (procstat::cpu_ticks(me).unwrap_or(0), postgres_ticks(), metrics(&store));

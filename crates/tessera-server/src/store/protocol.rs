@@ -6,6 +6,8 @@
 //! (`UPDATE ... WHERE consumed_at IS NULL AND expires_at > $now`), never read-then-write:
 //! of N concurrent redemptions exactly one sees a changed row.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 
 use tessera_core::model::User;
@@ -69,6 +71,22 @@ const TOKEN_AND_FAMILY: &str = "t.token_hash, t.generation, t.created_at AS toke
      f.family_id, f.client_id, f.user_id, f.scope, f.audience, f.nonce, f.auth_time, f.sid, f.dpop_jkt, f.created_at, f.absolute_expires_at, f.revoked_at";
 const TOKEN_JOIN: &str = "FROM refresh_tokens t JOIN refresh_families f ON f.family_id = t.family_id";
 
+/// The token endpoint's two reads, a code or a refresh token with its user (`LEFT JOIN
+/// users`), built once: they run on every exchange and every refresh.
+static CODE_AND_USER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {}, {} FROM authorization_codes c LEFT JOIN users u ON u.user_id = c.user_id WHERE c.code_hash = $1",
+        qualified(CODE_COLUMNS, "c"),
+        joined_user_columns()
+    )
+});
+static TOKEN_AND_USER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {TOKEN_AND_FAMILY}, {} {TOKEN_JOIN} LEFT JOIN users u ON u.user_id = f.user_id WHERE t.token_hash = $1",
+        joined_user_columns()
+    )
+});
+
 fn token_and_family(r: &Row) -> StoreResult<(RefreshTokenRecord, RefreshFamily)> {
     let family = family_from_row(r)?;
     let token = RefreshTokenRecord {
@@ -114,15 +132,6 @@ fn login_from_row(r: &Row) -> StoreResult<LoginTransaction> {
     })
 }
 
-/// PostgreSQL runs the two hottest transactions as one statement each: data-modifying
-/// `WITH` clauses do the compare-and-set and the inserts that depend on it, in one round
-/// trip instead of six (BEGIN, four statements, COMMIT). The statement is atomic and takes
-/// the same row locks in the same order as the transaction it replaces; under READ
-/// COMMITTED a row changed by a concurrent commit is re-checked against the `WHERE`, so of
-/// two concurrent redemptions (or rotations) exactly one finds its row. SQLite has no
-/// data-modifying `WITH`; there the steps run as a transaction on the writer thread, where
-/// a statement is a function call, not a round trip. Each query returns a row only when
-/// the compare-and-set matched.
 /// Binds a family's [`FAMILY_COLUMNS`] as the next twelve parameters.
 fn bind_family(q: Query, f: &RefreshFamily) -> Query {
     q.bind(&f.family_id)
@@ -160,6 +169,15 @@ fn bind_access(q: Query, a: &AccessTokenRecord) -> Query {
     q.bind(&a.jti).bind(&a.client_id).bind(&a.family_id).bind(&a.code_hash).bind(a.expires_at)
 }
 
+/// PostgreSQL runs the two hottest transactions as one statement each: data-modifying
+/// `WITH` clauses do the compare-and-set and the inserts that depend on it, in one round
+/// trip instead of six (BEGIN, four statements, COMMIT). The statement is atomic and takes
+/// the same row locks in the same order as the transaction it replaces; under READ
+/// COMMITTED a row changed by a concurrent commit is re-checked against the `WHERE`, so of
+/// two concurrent redemptions (or rotations) exactly one finds its row. SQLite has no
+/// data-modifying `WITH`; there the steps run as a transaction on the writer thread, where
+/// a statement is a function call, not a round trip. Each query returns a row only when
+/// the compare-and-set matched.
 mod pg {
     use super::*;
 
@@ -319,12 +337,7 @@ impl CodeStore for SqlStore {
     }
 
     async fn get_code_and_user(&self, code_hash: &str) -> StoreResult<Option<(AuthorizationCode, Option<User>)>> {
-        let sql = format!(
-            "SELECT {}, {} FROM authorization_codes c LEFT JOIN users u ON u.user_id = c.user_id WHERE c.code_hash = $1",
-            qualified(CODE_COLUMNS, "c"),
-            joined_user_columns()
-        );
-        let Some(r) = self.db().fetch_optional(query(sql).bind(code_hash)).await? else { return Ok(None) };
+        let Some(r) = self.db().fetch_optional(query(CODE_AND_USER.as_str()).bind(code_hash)).await? else { return Ok(None) };
         let code = code_from_row(&r)?;
         Ok(Some((code, joined_user(r, CODE_COLUMNS.split(", ").count())?)))
     }
@@ -431,11 +444,7 @@ impl TokenStore for SqlStore {
     }
 
     async fn get_refresh_token_and_user(&self, token_hash: &str) -> StoreResult<Option<RefreshGrantView>> {
-        let sql = format!(
-            "SELECT {TOKEN_AND_FAMILY}, {} {TOKEN_JOIN} LEFT JOIN users u ON u.user_id = f.user_id WHERE t.token_hash = $1",
-            joined_user_columns()
-        );
-        let Some(r) = self.db().fetch_optional(query(sql).bind(token_hash)).await? else { return Ok(None) };
+        let Some(r) = self.db().fetch_optional(query(TOKEN_AND_USER.as_str()).bind(token_hash)).await? else { return Ok(None) };
         let (token, family) = token_and_family(&r)?;
         Ok(Some((token, family, joined_user(r, TOKEN_AND_FAMILY.split(", ").count())?)))
     }
