@@ -85,7 +85,7 @@ pub fn sign_access_token(key: &SigningKey, spec: &AccessTokenSpec<'_>) -> Signed
 pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
     match alg {
         SigningAlg::EdDSA => {
-            let d = ring::digest::digest(&ring::digest::SHA512, access_token.as_bytes());
+            let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, access_token.as_bytes());
             b64url(&d.as_ref()[..32])
         }
         _ => {

@@ -4,7 +4,7 @@
 //! never from `jku`/`x5u`. Algorithms are an allow-list matched to the key type
 //! (RSA → RS256/PS256, EC P-256 → ES256, OKP Ed25519 → EdDSA); `none` never verifies.
 
-use ring::signature::{self, UnparsedPublicKey};
+use aws_lc_rs::signature::{self, UnparsedPublicKey};
 use serde_json::{Map, Value};
 
 use crate::crypto::{b64url, b64url_decode, sha256};
@@ -232,8 +232,8 @@ impl Jws {
         if self.alg() != Some("HS256") {
             return false;
         }
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
-        ring::hmac::verify(&key, self.signing_input.as_bytes(), &self.signature).is_ok()
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+        aws_lc_rs::hmac::verify(&key, self.signing_input.as_bytes(), &self.signature).is_ok()
     }
 }
 

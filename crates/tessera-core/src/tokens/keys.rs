@@ -6,14 +6,16 @@
 //! keys are never published. Private parts are stored AES-256-GCM-encrypted under the
 //! master key; a key that does not decrypt fails closed.
 //!
-//! Signing keys are parsed once into ring key pairs: re-parsing an RSA key per signature
+//! Signing keys are parsed once into aws-lc-rs key pairs: re-parsing an RSA key per signature
 //! costs more than the signature itself.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ring::rand::SystemRandom;
-use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use serde_json::{json, Map, Value};
 
 use super::jose::PublicKey;
@@ -51,11 +53,10 @@ fn key_err(e: impl std::fmt::Display) -> Error {
 pub fn generate_pkcs8(alg: SigningAlg) -> Result<Vec<u8>, Error> {
     let rng = SystemRandom::new();
     match alg {
-        // ring cannot generate RSA keys; the rsa crate does, and ring signs with them.
         SigningAlg::RS256 | SigningAlg::PS256 => {
-            use rsa::pkcs8::EncodePrivateKey;
-            let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(key_err)?;
-            Ok(key.to_pkcs8_der().map_err(key_err)?.as_bytes().to_vec())
+            let key = RsaKeyPair::generate(KeySize::Rsa2048).map_err(key_err)?;
+            let der: Pkcs8V1Der<'static> = key.as_der().map_err(key_err)?;
+            Ok(der.as_ref().to_vec())
         }
         SigningAlg::ES256 => Ok(EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
             .map_err(key_err)?
@@ -75,11 +76,11 @@ impl SigningKey {
         let (pair, public) = match alg {
             SigningAlg::RS256 | SigningAlg::PS256 => {
                 let kp = RsaKeyPair::from_pkcs8(der).map_err(key_err)?;
-                let c: ring::rsa::PublicKeyComponents<Vec<u8>> = kp.public().into();
+                let c: aws_lc_rs::rsa::PublicKeyComponents<Vec<u8>> = kp.public_key().into();
                 (Pair::Rsa(kp), PublicKey::Rsa { n: c.n, e: c.e })
             }
             SigningAlg::ES256 => {
-                let kp = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng).map_err(key_err)?;
+                let kp = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(key_err)?;
                 let point = kp.public_key().as_ref().to_vec();
                 (Pair::Ecdsa(kp), PublicKey::P256(point))
             }
@@ -111,7 +112,7 @@ impl SigningKey {
 
     /// Raw JWS signature over `msg` (RFC 7518 §3: PKCS#1 v1.5, PSS, fixed-size ECDSA r||s).
     pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
-        // Signing with a valid parsed key only fails on RNG failure, which ring treats as
+        // Signing with a valid parsed key only fails on RNG failure, which aws-lc treats as
         // unrecoverable; an empty signature would then be refused by every verifier.
         match &self.pair {
             Pair::Rsa(kp) => {
@@ -119,7 +120,7 @@ impl SigningKey {
                     SigningAlg::PS256 => &signature::RSA_PSS_SHA256,
                     _ => &signature::RSA_PKCS1_SHA256,
                 };
-                let mut sig = vec![0u8; kp.public().modulus_len()];
+                let mut sig = vec![0u8; kp.public_modulus_len()];
                 match kp.sign(padding, &self.rng, msg, &mut sig) {
                     Ok(()) => sig,
                     Err(_) => Vec::new(),
