@@ -244,7 +244,8 @@ async fn serve_becomes_ready_and_stops_gracefully_on_sigterm() {
     let data = TestData::new(Backend::Sqlite);
     let port = free_port();
     let mut cmd = tokio::process::Command::from(tessera_command(data.dir.path()));
-    cmd.arg("--data-dir")
+    cmd.env("TESSERA_LOG_LEVEL", "info")
+        .arg("--data-dir")
         .arg(data.dir.path())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdin(Stdio::null())
@@ -278,9 +279,15 @@ async fn serve_becomes_ready_and_stops_gracefully_on_sigterm() {
 
     let killed = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(killed.success());
-    let status =
-        tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("serve stops within 10 s of SIGTERM").unwrap();
-    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("serve stops within 10 s of SIGTERM")
+        .unwrap();
+    assert!(out.status.success(), "graceful shutdown exits 0, got {}", out.status);
+    // Logs go to stderr; piped (not a terminal), they are plain text without colour codes.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("shutdown requested"), "{log}");
+    assert!(!log.contains('\u{1b}'), "no terminal escape codes in a piped log: {log:?}");
     assert!(http.get(&readyz).send().await.is_err(), "nothing listens on the port after shutdown");
     // A clean stop leaves the database closed and reusable.
     Cli::new(&data).run(&["migrate"]).ok();
