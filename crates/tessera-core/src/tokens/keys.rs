@@ -306,6 +306,7 @@ impl KeySet {
 mod tests {
     use super::*;
     use crate::crypto::MasterKey;
+    use crate::tokens::jose::Jws;
 
     #[test]
     fn keyset_publishes_current_next_and_unexpired_retired_only() {
@@ -338,5 +339,48 @@ mod tests {
         let other = Keyring::new(&MasterKey::generate());
         assert!(KeySet::load(std::slice::from_ref(&rec), &other, 0).is_err());
         assert!(KeySet::load(&[rec], &kr, 0).is_ok());
+    }
+
+    /// What a deployment of the ring-based build (up to 40a88eb) stored, made by that build
+    /// (its keyring, ring's Ed25519 and P-256 keys, the rsa crate's RSA key): an upgraded
+    /// server must still match its hashes, open its sealed values and sign with its keys,
+    /// under the same `kid`s.
+    #[test]
+    fn state_written_by_the_ring_build_still_reads() {
+        let old: Value = serde_json::from_str(include_str!("testdata/ring_build_state.json")).unwrap();
+        let s = |v: &Value| v.as_str().unwrap().to_string();
+        let kr = Keyring::new(&MasterKey::from_base64(old["master_key"].as_str().unwrap()).unwrap());
+        assert_eq!(kr.hash_handle("a handle"), s(&old["hash_handle"]));
+        assert_eq!(kr.hash_secret("s3cret"), s(&old["hash_secret"]));
+        assert!(kr.verify_secret("s3cret", &s(&old["hash_secret"])));
+        assert_eq!(b64url(&kr.mac(b"data")), s(&old["mac"]));
+        assert_eq!(kr.decrypt("a context", &s(&old["sealed"])).unwrap(), b"sealed by the previous build");
+        assert!(kr.verify_check_value(&s(&old["check_value"])));
+
+        let mut records = Vec::new();
+        for k in old["keys"].as_array().unwrap() {
+            let alg = SigningAlg::parse(k["alg"].as_str().unwrap()).unwrap();
+            let rec = SigningKeyRecord {
+                kid: s(&k["kid"]),
+                alg,
+                state: KeyState::Current,
+                public_jwk: k["public_jwk"].clone(),
+                private_key: s(&k["private_key"]),
+                created_at: 1_700_000_000,
+                activated_at: Some(1_700_000_000),
+                retired_at: None,
+                publish_until: None,
+            };
+            let key = rec.open(&kr).unwrap_or_else(|e| panic!("{alg:?} key of the ring build: {e:?}"));
+            assert_eq!(key.kid(), rec.kid, "{alg:?}: the same key, the same thumbprint");
+            let token = key.sign_jwt("JWT", &json!({"sub": "upgrade"}));
+            let public = PublicKey::from_jwk(&rec.public_jwk).unwrap();
+            assert!(Jws::parse(&token).unwrap().verify_with(&public), "{alg:?}: verifies with the published key");
+            records.push(rec);
+        }
+        let set = KeySet::load(&records, &kr, 1_700_000_000).unwrap();
+        for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA] {
+            assert!(set.signer(alg).is_some(), "{alg:?} signs after the upgrade");
+        }
     }
 }
