@@ -71,20 +71,29 @@ const TOKEN_AND_FAMILY: &str = "t.token_hash, t.generation, t.created_at AS toke
      f.family_id, f.client_id, f.user_id, f.scope, f.audience, f.nonce, f.auth_time, f.sid, f.dpop_jkt, f.created_at, f.absolute_expires_at, f.revoked_at";
 const TOKEN_JOIN: &str = "FROM refresh_tokens t JOIN refresh_families f ON f.family_id = t.family_id";
 
-/// The token endpoint's two reads, a code or a refresh token with its user (`LEFT JOIN
-/// users`), built once: they run on every exchange and every refresh.
-static CODE_AND_USER: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {}, {} FROM authorization_codes c LEFT JOIN users u ON u.user_id = c.user_id WHERE c.code_hash = $1",
-        qualified(CODE_COLUMNS, "c"),
-        joined_user_columns()
+/// A read of some columns followed by a `LEFT JOIN users u`'s: the statement, and where
+/// the user's columns start in its rows.
+struct WithUser {
+    sql: String,
+    user_at: usize,
+}
+
+impl WithUser {
+    fn new(columns: &str, from: &str) -> Self {
+        Self { sql: format!("SELECT {columns}, {} {from}", joined_user_columns()), user_at: columns.split(", ").count() }
+    }
+}
+
+/// The token endpoint's two reads, a code or a refresh token with its user, built once:
+/// they run on every exchange and every refresh.
+static CODE_AND_USER: LazyLock<WithUser> = LazyLock::new(|| {
+    WithUser::new(
+        &qualified(CODE_COLUMNS, "c"),
+        "FROM authorization_codes c LEFT JOIN users u ON u.user_id = c.user_id WHERE c.code_hash = $1",
     )
 });
-static TOKEN_AND_USER: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {TOKEN_AND_FAMILY}, {} {TOKEN_JOIN} LEFT JOIN users u ON u.user_id = f.user_id WHERE t.token_hash = $1",
-        joined_user_columns()
-    )
+static TOKEN_AND_USER: LazyLock<WithUser> = LazyLock::new(|| {
+    WithUser::new(TOKEN_AND_FAMILY, &format!("{TOKEN_JOIN} LEFT JOIN users u ON u.user_id = f.user_id WHERE t.token_hash = $1"))
 });
 
 fn token_and_family(r: &Row) -> StoreResult<(RefreshTokenRecord, RefreshFamily)> {
@@ -258,9 +267,9 @@ impl SqlStore {
     }
 
     /// Takes the family's row lock (`FOR NO KEY UPDATE`, which a concurrent revocation's
-    /// UPDATE waits for, so it is ordered before or after us) and tells whether it is live. On SQLite the one writer already
-    /// serialises every transaction, so the liveness check rides in the compare-and-set
-    /// instead ([`LIVE_FAMILY`]) and this saves a statement.
+    /// UPDATE waits for, so it is ordered before or after us) and tells whether it is live.
+    /// On SQLite the one writer already serialises every transaction, so the liveness check
+    /// rides in the compare-and-set instead ([`LIVE_FAMILY`]) and this saves a statement.
     async fn lock_live_family(backend: super::Backend, c: &mut dyn Conn, family_id: &str, now: i64) -> StoreResult<bool> {
         if backend == super::Backend::Sqlite {
             return Ok(true);
@@ -337,9 +346,10 @@ impl CodeStore for SqlStore {
     }
 
     async fn get_code_and_user(&self, code_hash: &str) -> StoreResult<Option<(AuthorizationCode, Option<User>)>> {
-        let Some(r) = self.db().fetch_optional(query(CODE_AND_USER.as_str()).bind(code_hash)).await? else { return Ok(None) };
+        let read = &*CODE_AND_USER;
+        let Some(r) = self.db().fetch_optional(query(read.sql.as_str()).bind(code_hash)).await? else { return Ok(None) };
         let code = code_from_row(&r)?;
-        Ok(Some((code, joined_user(r, CODE_COLUMNS.split(", ").count())?)))
+        Ok(Some((code, joined_user(r, read.user_at)?)))
     }
 
     async fn redeem_code(&self, code_hash: &str, now: i64, issuance: &Issuance) -> StoreResult<bool> {
@@ -444,9 +454,10 @@ impl TokenStore for SqlStore {
     }
 
     async fn get_refresh_token_and_user(&self, token_hash: &str) -> StoreResult<Option<RefreshGrantView>> {
-        let Some(r) = self.db().fetch_optional(query(TOKEN_AND_USER.as_str()).bind(token_hash)).await? else { return Ok(None) };
+        let read = &*TOKEN_AND_USER;
+        let Some(r) = self.db().fetch_optional(query(read.sql.as_str()).bind(token_hash)).await? else { return Ok(None) };
         let (token, family) = token_and_family(&r)?;
-        Ok(Some((token, family, joined_user(r, TOKEN_AND_FAMILY.split(", ").count())?)))
+        Ok(Some((token, family, joined_user(r, read.user_at)?)))
     }
 
     async fn rotate_refresh_token(
