@@ -6,7 +6,8 @@
 //!   (`aud: {issuer}userinfo`).
 //! - ID tokens: OIDC Core §2 / §3.1.3.6 (`at_hash`), signed with the client's algorithm.
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::jose::Jws;
 use super::keys::{KeySet, SigningKey};
@@ -47,36 +48,77 @@ pub struct SignedAccessToken {
     pub expires_at: i64,
 }
 
+/// An access token's claims (RFC 9068 §2.2), serialised straight into the JWS payload.
+#[derive(Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: Audience<'a>,
+    iat: i64,
+    exp: i64,
+    jti: &'a str,
+    client_id: &'a str,
+    azp: &'a str,
+    #[serde(serialize_with = "as_display")]
+    scope: &'a Scope,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gty: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<'a>>,
+}
+
+/// RFC 7519 §4.1.3: one audience is a string, several an array.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Audience<'a> {
+    One(&'a str),
+    Two([&'a str; 2]),
+}
+
+/// RFC 9449 §6.1: the confirmation claim of a DPoP-bound token.
+#[derive(Serialize)]
+struct Confirmation<'a> {
+    jkt: &'a str,
+}
+
+fn as_display<S: serde::Serializer>(v: &&Scope, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(*v)
+}
+
 pub fn sign_access_token(key: &SigningKey, spec: &AccessTokenSpec<'_>) -> SignedAccessToken {
     let jti = random_token::<16>();
     let exp = spec.now + spec.lifetime;
     // RFC 9068 §2.2: `aud` names the resource server; Auth0 adds the userinfo audience when
     // `openid` was granted so one token serves both.
-    let mut auds: Vec<String> = spec.audience.map(str::to_string).into_iter().collect();
-    if spec.audience.is_none() || spec.scope.contains("openid") {
-        auds.push(userinfo_audience(spec.issuer));
-    }
-    let aud = if auds.len() == 1 { Value::String(auds.remove(0)) } else { json!(auds) };
-    let mut claims = Map::new();
-    claims.insert("iss".into(), spec.issuer.into());
-    claims.insert("sub".into(), spec.subject.into());
-    claims.insert("aud".into(), aud);
-    claims.insert("iat".into(), spec.now.into());
-    claims.insert("exp".into(), exp.into());
-    claims.insert("jti".into(), jti.clone().into());
-    claims.insert("client_id".into(), spec.client_id.into());
-    claims.insert("azp".into(), spec.client_id.into());
-    claims.insert("scope".into(), spec.scope.to_string().into());
-    if let Some(t) = spec.auth_time {
-        claims.insert("auth_time".into(), t.into());
-    }
-    if let Some(g) = spec.gty {
-        claims.insert("gty".into(), g.into());
-    }
-    if let Some(jkt) = spec.jkt {
-        claims.insert("cnf".into(), json!({ "jkt": jkt }));
-    }
-    let token = key.sign_jwt("at+jwt", &Value::Object(claims));
+    let userinfo;
+    let aud = match spec.audience {
+        Some(api) if !spec.scope.contains("openid") => Audience::One(api),
+        Some(api) => {
+            userinfo = userinfo_audience(spec.issuer);
+            Audience::Two([api, &userinfo])
+        }
+        None => {
+            userinfo = userinfo_audience(spec.issuer);
+            Audience::One(&userinfo)
+        }
+    };
+    let claims = AccessClaims {
+        iss: spec.issuer,
+        sub: spec.subject,
+        aud,
+        iat: spec.now,
+        exp,
+        jti: &jti,
+        client_id: spec.client_id,
+        azp: spec.client_id,
+        scope: spec.scope,
+        auth_time: spec.auth_time,
+        gty: spec.gty,
+        cnf: spec.jkt.map(|jkt| Confirmation { jkt }),
+    };
+    let token = key.sign_jwt("at+jwt", &claims);
     SignedAccessToken { token, jti, expires_at: exp }
 }
 
@@ -256,6 +298,65 @@ mod tests {
         let mut tampered = t.token.clone();
         tampered.insert(tampered.len() - 2, 'A');
         assert!(verify_access_token(&keys, "https://id.example.com/", &tampered, 1000).is_err());
+    }
+
+    #[test]
+    fn access_token_claims_and_header_are_exactly_these() {
+        let key = SigningKey::generate(SigningAlg::EdDSA).unwrap();
+        let api_scope = Scope::parse("read:x write:x").unwrap();
+        let oidc_scope = Scope::parse("openid read:x").unwrap();
+        let spec = |audience, scope, auth_time, gty, jkt| AccessTokenSpec {
+            issuer: "https://id.example.com/",
+            subject: "auth0|1",
+            client_id: "c1",
+            audience,
+            scope,
+            now: 1000,
+            lifetime: 60,
+            auth_time,
+            gty,
+            jkt,
+        };
+        let decoded = |spec: &AccessTokenSpec<'_>| {
+            let t = sign_access_token(&key, spec);
+            let jws = Jws::parse(&t.token).unwrap();
+            assert_eq!(Value::Object(jws.header), serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": key.kid()}),);
+            assert_eq!(jws.claims["jti"], t.jti.as_str());
+            assert_eq!(t.expires_at, 1060);
+            let mut claims = jws.claims;
+            claims.remove("jti");
+            Value::Object(claims)
+        };
+        let common = |aud: Value| {
+            serde_json::json!({"iss": "https://id.example.com/", "sub": "auth0|1", "aud": aud, "iat": 1000, "exp": 1060,
+                "client_id": "c1", "azp": "c1"})
+        };
+        let with = |mut base: Value, extra: Value| {
+            base.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            base
+        };
+
+        // An API token: one audience, a string (RFC 7519 §4.1.3); Auth0's gty.
+        let api = spec(Some("https://api.example.com"), &api_scope, None, Some("client-credentials"), None);
+        let want = with(
+            common("https://api.example.com".into()),
+            serde_json::json!({"scope": "read:x write:x", "gty": "client-credentials"}),
+        );
+        assert_eq!(decoded(&api), want);
+        // With openid: the userinfo audience too, so the audience is an array.
+        let both = spec(Some("https://api.example.com"), &oidc_scope, Some(990), None, Some("thumb"));
+        let want = with(
+            common(serde_json::json!(["https://api.example.com", "https://id.example.com/userinfo"])),
+            serde_json::json!({"scope": "openid read:x", "auth_time": 990, "cnf": {"jkt": "thumb"}}),
+        );
+        assert_eq!(decoded(&both), want);
+        // Without an API: good for /userinfo only.
+        let userinfo = spec(None, &oidc_scope, Some(990), None, None);
+        let want = with(
+            common("https://id.example.com/userinfo".into()),
+            serde_json::json!({"scope": "openid read:x", "auth_time": 990}),
+        );
+        assert_eq!(decoded(&userinfo), want);
     }
 
     #[test]

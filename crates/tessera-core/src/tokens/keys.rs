@@ -9,6 +9,7 @@
 //! Signing keys are parsed once into aws-lc-rs key pairs: re-parsing an RSA key per signature
 //! costs more than the signature itself.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -16,6 +17,9 @@ use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::jose::PublicKey;
@@ -37,6 +41,10 @@ pub struct SigningKey {
     pair: Pair,
     public: PublicKey,
     rng: SystemRandom,
+    /// The encoded JOSE headers of the two token types Tessera signs (access tokens and
+    /// ID tokens), made once: every token of a key carries the same header.
+    header_at_jwt: String,
+    header_jwt: String,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -90,7 +98,9 @@ impl SigningKey {
                 (Pair::Ed25519(kp), PublicKey::Ed25519(x))
             }
         };
-        Ok(Self { alg, kid: public.thumbprint(), pair, public, rng })
+        let kid = public.thumbprint();
+        let (header_at_jwt, header_jwt) = (encoded_header(alg, "at+jwt", &kid), encoded_header(alg, "JWT", &kid));
+        Ok(Self { alg, kid, pair, public, rng, header_at_jwt, header_jwt })
     }
 
     pub fn alg(&self) -> SigningAlg {
@@ -131,17 +141,32 @@ impl SigningKey {
         }
     }
 
-    /// A compact JWS with header `{alg, typ, kid}` over `claims`.
-    pub fn sign_jwt(&self, typ: &str, claims: &Value) -> String {
-        let header = json!({"alg": self.alg.as_str(), "typ": typ, "kid": self.kid});
-        let mut out = b64url(header.to_string().as_bytes());
+    /// A compact JWS (RFC 7515 §7.1) with header `{alg, typ, kid}` over `claims`, built in
+    /// one buffer: header (made once per key for Tessera's two token types), payload encoded
+    /// straight from the claims, signature.
+    pub fn sign_jwt<C: Serialize + ?Sized>(&self, typ: &str, claims: &C) -> String {
+        // Claims are JSON objects with string keys, which serialise without error; were one
+        // not to, the empty payload is no JSON object and every verifier refuses the token.
+        let payload = serde_json::to_vec(claims).unwrap_or_default();
+        let header = match typ {
+            "at+jwt" => Cow::Borrowed(self.header_at_jwt.as_str()),
+            "JWT" => Cow::Borrowed(self.header_jwt.as_str()),
+            other => Cow::Owned(encoded_header(self.alg, other, &self.kid)),
+        };
+        let mut out = String::with_capacity(header.len() + 1 + payload.len().div_ceil(3) * 4 + 1 + 512 * 4 / 3);
+        out.push_str(&header);
         out.push('.');
-        out.push_str(&b64url(claims.to_string().as_bytes()));
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
         let sig = self.sign(out.as_bytes());
         out.push('.');
-        out.push_str(&b64url(&sig));
+        URL_SAFE_NO_PAD.encode_string(&sig, &mut out);
         out
     }
+}
+
+/// The base64url JOSE header `{alg, typ, kid}` (RFC 7515 §4.1).
+fn encoded_header(alg: SigningAlg, typ: &str, kid: &str) -> String {
+    b64url(json!({"alg": alg.as_str(), "typ": typ, "kid": kid}).to_string().as_bytes())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
