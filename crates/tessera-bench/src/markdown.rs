@@ -246,7 +246,12 @@ impl Report {
             for r in &st.scenarios {
                 for p in r.sweep.iter().chain(r.at_80.iter()) {
                     let conns = match p.offered_rate {
-                        Some(rate) => format!("{} (paced {}/s)", p.connections, num(rate)),
+                        Some(rate) => format!(
+                            "{} (paced {}/s, {} % sent late)",
+                            p.connections,
+                            num(rate),
+                            num(100.0 * p.late as f64 / p.requests.max(1) as f64)
+                        ),
                         None => p.connections.to_string(),
                     };
                     let _ = writeln!(

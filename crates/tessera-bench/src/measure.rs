@@ -66,7 +66,7 @@ impl Prepared {
 }
 
 fn progress(scenario: Scenario, s: &RunStats) {
-    let paced = s.offered_rate.map(|r| format!(" paced at {r:.0}/s")).unwrap_or_default();
+    let paced = s.offered_rate.map(|r| format!(" paced at {r:.0}/s ({} late)", s.late)).unwrap_or_default();
     eprintln!(
         "  {:<26} conns {:>3}{paced}: {:>9.1} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
         scenario.name(),
