@@ -57,7 +57,7 @@ impl Report {
         let _ = writeln!(
             md,
             "{} cores shared by server and load generator ({} client thread{}); connections {:?}; \
-             warm-up {} s, {} s per point{}; server log level `{}`{}.\n",
+             warm-up {} s, {} s per point{}{}; server log level `{}`{}.\n",
             self.cores,
             s.client_threads,
             if s.client_threads == 1 { "" } else { "s" },
@@ -65,6 +65,11 @@ impl Report {
             s.warmup_s,
             s.duration_s,
             s.requests.map(|r| format!(" or {r} requests")).unwrap_or_default(),
+            if s.repeat > 1 {
+                format!(", each point the best of {} runs (highest throughput; paced: lowest p99)", s.repeat)
+            } else {
+                String::new()
+            },
             s.server_log_level,
             if s.quick { "; **quick mode** (short runs: indicative only)" } else { "" },
         );

@@ -116,6 +116,8 @@ pub struct Settings {
     pub warmup_s: f64,
     pub duration_s: f64,
     pub requests: Option<u64>,
+    /// Runs per point, the best kept.
+    pub repeat: usize,
     pub client_threads: usize,
     pub sign_threads: usize,
     pub server_log_level: String,

@@ -93,6 +93,7 @@ pub async fn run(opts: &Options, started_at: String) -> Report {
             warmup_s: settings.warmup.as_secs_f64(),
             duration_s: settings.duration.as_secs_f64(),
             requests: settings.requests,
+            repeat: settings.repeat,
             client_threads: opts.client_threads,
             sign_threads: threads,
             server_log_level: opts.server_log_level.clone(),
@@ -237,7 +238,7 @@ async fn growth_row(
         error: None,
     };
     let outcome = match Prepared::new(r.scenario, flows, best.connections).await {
-        Ok(p) => p.run(server, measure::plan(settings, best.connections, None), best.throughput * 1.2, settings.max_codes).await,
+        Ok(p) => p.best_of(server, measure::plan(settings, best.connections, None), best.throughput * 1.2, settings).await,
         Err(e) => Err(format!("cannot prepare: {e}")),
     };
     match outcome {
