@@ -7,16 +7,18 @@
 //!   one `resource` (which RFC 8707 allows the client to send) is `invalid_target` too, as
 //!   are an `audience` and a `resource` that disagree.
 
+use std::sync::Arc;
+
 use super::params::Params;
 use crate::error::{Error, ErrorCode};
 use crate::model::ResourceServer;
-use crate::store::Store;
+use crate::registry::Registry;
 
 fn invalid_target(d: impl Into<std::borrow::Cow<'static, str>>) -> Error {
     Error::new(ErrorCode::InvalidTarget, d)
 }
 
-pub async fn run(store: &dyn Store, params: &Params) -> Result<Option<ResourceServer>, Error> {
+pub async fn run(registry: &Registry, params: &Params) -> Result<Option<Arc<ResourceServer>>, Error> {
     if params.is_repeated("resource") {
         return Err(invalid_target("only one resource may be requested"));
     }
@@ -33,7 +35,7 @@ pub async fn run(store: &dyn Store, params: &Params) -> Result<Option<ResourceSe
         }
     }
     let Some(identifier) = resource.or(audience) else { return Ok(None) };
-    match store.get_api_by_identifier(identifier).await? {
+    match registry.api_by_identifier(identifier).await? {
         Some(api) => Ok(Some(api)),
         None if resource.is_some() => Err(invalid_target("the resource is not an API served here")),
         None => Err(Error::access_denied(format!("Service not enabled within domain: {identifier}"))),

@@ -32,14 +32,17 @@ pub use params::Params;
 pub use request::{AuthorizeRequest, Prompt, Reply, ResponseMode};
 pub use response::AuthorizationResponse;
 
-use crate::model::Client;
-use crate::store::Store;
+use std::sync::Arc;
 
-/// Runs the checks in order. Returns the request with the client it names.
-pub async fn validate(store: &dyn Store, params: &Params) -> Result<(AuthorizeRequest, Client), AuthorizeError> {
+use crate::model::Client;
+use crate::registry::Registry;
+
+/// Runs the checks in order. Returns the request with the client it names. Clients and APIs
+/// come from the registry's cache.
+pub async fn validate(registry: &Registry, params: &Params) -> Result<(AuthorizeRequest, Arc<Client>), AuthorizeError> {
     // Not redirectable: nothing yet says where a response may go.
     check_params::unambiguous_target(params).map_err(AuthorizeError::Page)?;
-    let client = check_client::run(store, params).await?;
+    let client = check_client::run(registry, params).await?;
     let (redirect_uri, redirect_uri_sent) = check_redirect_uri::run(&client, params)?;
 
     // From here on errors are redirected, in the requested mode when it is a valid one.
@@ -53,8 +56,8 @@ pub async fn validate(store: &dyn Store, params: &Params) -> Result<(AuthorizeRe
     check_response_type::run(&client, params).map_err(fail)?;
     check_response_mode::run(params).map_err(fail)?;
     let requested = check_scope::parse(params).map_err(fail)?;
-    let api = check_audience::run(store, params).await.map_err(fail)?;
-    let scope = check_scope::grant(&requested, &client, api.as_ref());
+    let api = check_audience::run(registry, params).await.map_err(fail)?;
+    let scope = check_scope::grant(&requested, &client, api.as_deref());
     let (code_challenge, code_challenge_method) = check_pkce::run(&client, params).map_err(fail)?;
     let interaction = check_prompt::run(params).map_err(fail)?;
     let dpop_jkt = check_dpop_jkt::run(params).map_err(fail)?;
@@ -64,7 +67,7 @@ pub async fn validate(store: &dyn Store, params: &Params) -> Result<(AuthorizeRe
         reply,
         redirect_uri_sent,
         scope,
-        audience: api.map(|a| a.identifier),
+        audience: api.map(|a| a.identifier.clone()),
         nonce: params.get("nonce").map(str::to_string),
         code_challenge,
         code_challenge_method,

@@ -4,6 +4,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use tessera_core::model::ClientPatch;
 use tessera_core::routes;
 
 use crate::support_web::*;
@@ -147,6 +148,34 @@ async fn every_check_gives_its_exact_error_and_is_redirected_only_when_allowed()
         let r = http.get(app.web_authorize(&[("audience", "https://unknown.example")])).send().await.unwrap();
         let q = query_of(&location(&r));
         assert_eq!(q["error_description"], "Service not enabled within domain: https://unknown.example");
+    }
+}
+
+/// Clients and APIs come from the registry's cache; a change made through the registry
+/// reaches /authorize at once (the cache is cleared with the write).
+#[tokio::test]
+async fn registry_changes_reach_authorize_at_once() {
+    for backend in backends() {
+        let app = WebApp::start(backend).await;
+        let http = Browser::new().http;
+        let registry = &app.state.deployment.registry;
+        let to_login = |r: &reqwest::Response| r.status() == 302 && location(r).contains(routes::LOGIN);
+        // Both served (and now cached).
+        let r = http.get(app.web_authorize(&[("audience", API)])).send().await.unwrap();
+        assert!(to_login(&r), "[{backend}] {r:?}");
+
+        // The callback is unregistered: the same request is refused on a page.
+        let patch = ClientPatch { callbacks: Some(vec![CALLBACK_2.into()]), ..Default::default() };
+        registry.update_client(&app.web.id, patch).await.unwrap();
+        let r = http.get(app.web_authorize(&[])).send().await.unwrap();
+        check(&app, "callback removed", r, Want::Page("invalid_request"), Some("st-1"), CALLBACK).await;
+        let r = http.get(app.web_authorize(&[("redirect_uri", CALLBACK_2)])).send().await.unwrap();
+        assert!(to_login(&r), "[{backend}] the new callback is served: {r:?}");
+
+        // The API is deleted: asking for it is refused.
+        registry.delete_api(API).await.unwrap();
+        let r = http.get(app.web_authorize(&[("redirect_uri", CALLBACK_2), ("audience", API)])).send().await.unwrap();
+        check(&app, "API deleted", r, Want::Redirect("access_denied"), Some("st-1"), CALLBACK_2).await;
     }
 }
 
