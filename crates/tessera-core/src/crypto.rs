@@ -68,6 +68,11 @@ pub fn b64url(data: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(data)
 }
 
+/// [`b64url`] appended to `out`, without a String of its own.
+pub fn b64url_into(data: &[u8], out: &mut String) {
+    URL_SAFE_NO_PAD.encode_string(data, out);
+}
+
 pub fn b64url_decode(s: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(s.as_bytes()).ok()
 }

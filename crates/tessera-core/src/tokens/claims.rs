@@ -320,7 +320,7 @@ mod tests {
         let decoded = |spec: &AccessTokenSpec<'_>| {
             let t = sign_access_token(&key, spec);
             let jws = Jws::parse(&t.token).unwrap();
-            assert_eq!(Value::Object(jws.header), serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": key.kid()}),);
+            assert_eq!(Value::Object(jws.header), serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": key.kid()}));
             assert_eq!(jws.claims["jti"], t.jti.as_str());
             assert_eq!(t.expires_at, 1060);
             let mut claims = jws.claims;

@@ -17,13 +17,11 @@ use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::jose::PublicKey;
-use crate::crypto::{b64url, Keyring};
+use crate::crypto::{b64url, b64url_into, Keyring};
 use crate::error::Error;
 use crate::model::SigningAlg;
 
@@ -153,13 +151,14 @@ impl SigningKey {
             "JWT" => Cow::Borrowed(self.header_jwt.as_str()),
             other => Cow::Owned(encoded_header(self.alg, other, &self.kid)),
         };
-        let mut out = String::with_capacity(header.len() + 1 + payload.len().div_ceil(3) * 4 + 1 + 512 * 4 / 3);
+        // Room for the signature of the largest key (RSA-4096: 512 bytes, 683 characters).
+        let mut out = String::with_capacity(header.len() + 1 + payload.len().div_ceil(3) * 4 + 1 + 683);
         out.push_str(&header);
         out.push('.');
-        URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
+        b64url_into(&payload, &mut out);
         let sig = self.sign(out.as_bytes());
         out.push('.');
-        URL_SAFE_NO_PAD.encode_string(&sig, &mut out);
+        b64url_into(&sig, &mut out);
         out
     }
 }
