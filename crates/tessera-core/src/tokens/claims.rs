@@ -137,30 +137,75 @@ pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
     }
 }
 
-/// OIDC Core §5.4: standard claims released per scope.
-pub fn user_claims(user: &User, scope: &Scope, out: &mut Map<String, Value>) {
-    if scope.contains("profile") {
-        let pairs = [
-            ("name", &user.name),
-            ("given_name", &user.given_name),
-            ("family_name", &user.family_name),
-            ("picture", &user.picture),
-            ("nickname", &user.username),
-            ("preferred_username", &user.username),
-        ];
-        for (k, v) in pairs {
-            if let Some(v) = v {
-                out.insert(k.into(), v.clone().into());
-            }
+/// OIDC Core §5.4: the standard claims a scope releases (`profile`, `email`), in an ID
+/// token and at /userinfo; a claim the user has no value for is left out (§5.3.2).
+#[derive(Serialize)]
+pub struct UserClaims<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    given_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    picture: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nickname: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
+}
+
+impl<'a> UserClaims<'a> {
+    pub fn of(user: &'a User, scope: &Scope) -> Self {
+        let profile = scope.contains("profile");
+        let shown = |v: &'a Option<String>| v.as_deref().filter(|_| profile);
+        let email = user.email.as_deref().filter(|_| scope.contains("email"));
+        UserClaims {
+            name: shown(&user.name),
+            given_name: shown(&user.given_name),
+            family_name: shown(&user.family_name),
+            picture: shown(&user.picture),
+            nickname: shown(&user.username),
+            preferred_username: shown(&user.username),
+            updated_at: profile.then_some(user.updated_at),
+            email,
+            email_verified: email.map(|_| user.email_verified),
         }
-        out.insert("updated_at".into(), user.updated_at.into());
     }
-    if scope.contains("email") {
-        if let Some(e) = &user.email {
-            out.insert("email".into(), e.clone().into());
-            out.insert("email_verified".into(), user.email_verified.into());
-        }
-    }
+}
+
+/// The /userinfo answer (OIDC Core §5.3.2): `sub` and the claims the scope releases.
+#[derive(Serialize)]
+pub struct UserInfo<'a> {
+    pub sub: &'a str,
+    #[serde(flatten)]
+    pub claims: UserClaims<'a>,
+}
+
+/// An ID token's claims (OIDC Core §2, §3.1.3.6), serialised straight into the JWS payload.
+#[derive(Serialize)]
+struct IdClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+    auth_time: i64,
+    azp: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at_hash: Option<String>,
+    #[serde(flatten)]
+    user: UserClaims<'a>,
 }
 
 #[derive(Debug, Clone)]
@@ -178,25 +223,20 @@ pub struct IdTokenSpec<'a> {
 }
 
 pub fn sign_id_token(key: &SigningKey, spec: &IdTokenSpec<'_>) -> String {
-    let mut claims = Map::new();
-    claims.insert("iss".into(), spec.issuer.into());
-    claims.insert("sub".into(), spec.user.user_id.clone().into());
-    claims.insert("aud".into(), spec.client_id.into());
-    claims.insert("iat".into(), spec.now.into());
-    claims.insert("exp".into(), (spec.now + spec.lifetime).into());
-    claims.insert("auth_time".into(), spec.auth_time.into());
-    claims.insert("azp".into(), spec.client_id.into());
-    if let Some(n) = spec.nonce {
-        claims.insert("nonce".into(), n.into());
-    }
-    if let Some(s) = spec.sid {
-        claims.insert("sid".into(), s.into());
-    }
-    if let Some(at) = spec.access_token {
-        claims.insert("at_hash".into(), at_hash(key.alg(), at).into());
-    }
-    user_claims(spec.user, spec.scope, &mut claims);
-    key.sign_jwt("JWT", &Value::Object(claims))
+    let claims = IdClaims {
+        iss: spec.issuer,
+        sub: &spec.user.user_id,
+        aud: spec.client_id,
+        iat: spec.now,
+        exp: spec.now + spec.lifetime,
+        auth_time: spec.auth_time,
+        azp: spec.client_id,
+        nonce: spec.nonce,
+        sid: spec.sid,
+        at_hash: spec.access_token.map(|at| at_hash(key.alg(), at)),
+        user: UserClaims::of(spec.user, spec.scope),
+    };
+    key.sign_jwt("JWT", &claims)
 }
 
 /// An access token presented back to Tessera (at /userinfo, introspection, revocation),
@@ -357,6 +397,64 @@ mod tests {
             serde_json::json!({"scope": "openid read:x", "auth_time": 990}),
         );
         assert_eq!(decoded(&userinfo), want);
+    }
+
+    #[test]
+    fn id_token_claims_and_header_are_exactly_these() {
+        let key = SigningKey::generate(SigningAlg::ES256).unwrap();
+        let user = User {
+            user_id: "auth0|1".into(),
+            email: Some("ada@example.com".into()),
+            email_verified: true,
+            username: Some("ada".into()),
+            name: Some("Ada Lovelace".into()),
+            given_name: None,
+            family_name: Some("Lovelace".into()),
+            picture: None,
+            password_hash: Some("secret".into()),
+            blocked: false,
+            created_at: 500,
+            updated_at: 700,
+        };
+        let decoded = |scope: &str, nonce, sid, access_token| {
+            let scope = Scope::parse(scope).unwrap();
+            let spec = IdTokenSpec {
+                issuer: "https://id.example.com/",
+                user: &user,
+                client_id: "c1",
+                scope: &scope,
+                now: 1000,
+                lifetime: 60,
+                auth_time: 990,
+                nonce,
+                sid,
+                access_token,
+            };
+            let jws = Jws::parse(&sign_id_token(&key, &spec)).unwrap();
+            assert_eq!(Value::Object(jws.header), serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": key.kid()}));
+            Value::Object(jws.claims)
+        };
+        let core = serde_json::json!({"iss": "https://id.example.com/", "sub": "auth0|1", "aud": "c1", "iat": 1000,
+            "exp": 1060, "auth_time": 990, "azp": "c1"});
+        // `openid` alone releases no user claim (OIDC Core §5.4).
+        assert_eq!(decoded("openid", None, None, None), core);
+        // profile and email release what the user has, and nothing they lack (§5.3.2);
+        // nonce, sid and at_hash (§3.1.3.6) when given.
+        let mut full = core.clone();
+        full.as_object_mut().unwrap().extend(
+            serde_json::json!({"nonce": "n-0S6", "sid": "s1", "at_hash": at_hash(SigningAlg::ES256, "the-access-token"),
+                "name": "Ada Lovelace", "family_name": "Lovelace", "nickname": "ada", "preferred_username": "ada",
+                "updated_at": 700, "email": "ada@example.com", "email_verified": true})
+            .as_object()
+            .unwrap()
+            .clone(),
+        );
+        assert_eq!(decoded("openid profile email", Some("n-0S6"), Some("s1"), Some("the-access-token")), full);
+        // No email address: neither email claim, even with the email scope.
+        let no_email = User { email: None, ..user.clone() };
+        let scope = Scope::parse("openid email").unwrap();
+        let info = serde_json::to_value(UserInfo { sub: &no_email.user_id, claims: UserClaims::of(&no_email, &scope) });
+        assert_eq!(info.unwrap(), serde_json::json!({"sub": "auth0|1"}));
     }
 
     #[test]

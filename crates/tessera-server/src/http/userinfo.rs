@@ -19,9 +19,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{Map, Value};
 use tessera_core::authorize::Params;
-use tessera_core::tokens::claims::{user_claims, userinfo_audience, verify_access_token};
+use tessera_core::model::User;
+use tessera_core::scope::Scope;
+use tessera_core::tokens::claims::{userinfo_audience, verify_access_token, UserClaims, UserInfo};
 use tessera_core::{routes, Error, ErrorCode};
 
 use super::dpop;
@@ -87,7 +88,7 @@ async fn claims(
     headers: &HeaderMap,
     scheme: TokenScheme,
     token: &str,
-) -> Result<(Map<String, Value>, Option<String>), Refusal> {
+) -> Result<(User, Scope, Option<String>), Refusal> {
     let verified = verify_access_token(&state.keys.get(), &state.issuer, token, state.now())?;
     if !verified.has_audience(&userinfo_audience(&state.issuer)) {
         return Err(invalid_token("the access token is not valid for /userinfo").into());
@@ -130,10 +131,7 @@ async fn claims(
     let Some(user) = user else {
         return Err(Refusal(invalid_token("the user of this access token no longer has access"), nonce));
     };
-    let mut out = Map::new();
-    out.insert("sub".into(), user.user_id.clone().into());
-    user_claims(&user, &verified.scope, &mut out);
-    Ok((out, nonce))
+    Ok((user, verified.scope, nonce))
 }
 
 pub async fn userinfo(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
@@ -141,8 +139,9 @@ pub async fn userinfo(State(state): State<AppState>, method: Method, headers: He
         Err(e) => resource_error(e, TokenScheme::Bearer, None),
         Ok(None) => missing_access_token(),
         Ok(Some((scheme, token))) => match claims(&state, &method, &headers, scheme, &token).await {
-            Ok((c, nonce)) => {
-                let mut r = dpop::with_nonce(Json(Value::Object(c)).into_response(), nonce);
+            Ok((user, scope, nonce)) => {
+                let info = UserInfo { sub: &user.user_id, claims: UserClaims::of(&user, &scope) };
+                let mut r = dpop::with_nonce(Json(info).into_response(), nonce);
                 r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 r
             }
