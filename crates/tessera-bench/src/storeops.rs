@@ -38,6 +38,9 @@ pub struct OpsResult {
     pub database_cpu_us: Option<f64>,
     /// Transactions per commit of SQLite's writer (`None` on PostgreSQL).
     pub batch: Option<f64>,
+    /// Mean microseconds a transaction waited for SQLite's writer thread (`None` on
+    /// PostgreSQL).
+    pub queue_wait_us: Option<f64>,
 }
 
 /// A random 32-character handle, the length of the server's keyed hashes.
@@ -228,7 +231,8 @@ pub async fn run(kind: StoreKind, pg_url: &str, tasks: usize, duration: Duration
         let mut out = String::new();
         s.render_metrics(&mut out);
         let read = |name: &str| out.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<f64>().ok());
-        (read("tessera_sqlite_transactions_total"), read("tessera_sqlite_commits_total"))
+        let counters = ["transactions", "commits", "queue_wait_seconds"];
+        counters.map(|c| read(&format!("tessera_sqlite_{c}_total")))
     };
     for sequence in ["rotation", "exchange"] {
         // The exchange's timed loop also inserts its code (as /authorize does): the figure
@@ -237,9 +241,11 @@ pub async fn run(kind: StoreKind, pg_url: &str, tasks: usize, duration: Duration
         let (n, elapsed) = drive(store.clone() as Arc<dyn Store>, sequence, tasks, duration, user_id).await?;
         let (cpu1, pg1, m1) = (procstat::cpu_ticks(me).unwrap_or(0), postgres_ticks(), metrics(&store));
         let per = |ticks: u64| ticks as f64 / tick * 1e6 / n.max(1) as f64;
-        let batch = match (m0, m1) {
-            ((Some(t0), Some(c0)), (Some(t1), Some(c1))) if c1 > c0 => Some((t1 - t0) / (c1 - c0)),
-            _ => None,
+        let (batch, queue_wait_us) = match (m0, m1) {
+            ([Some(t0), Some(c0), Some(w0)], [Some(t1), Some(c1), Some(w1)]) if c1 > c0 => {
+                (Some((t1 - t0) / (c1 - c0)), Some((w1 - w0) * 1e6 / (t1 - t0)))
+            }
+            _ => (None, None),
         };
         results.push(OpsResult {
             store: kind.as_str(),
@@ -249,6 +255,7 @@ pub async fn run(kind: StoreKind, pg_url: &str, tasks: usize, duration: Duration
             client_cpu_us: per(cpu1.saturating_sub(cpu0)),
             database_cpu_us: (kind == StoreKind::Postgres).then(|| per(pg1.saturating_sub(pg0))),
             batch,
+            queue_wait_us,
         });
     }
     store.close().await;
@@ -259,20 +266,21 @@ pub async fn run(kind: StoreKind, pg_url: &str, tasks: usize, duration: Duration
 /// The results as a Markdown table.
 pub fn markdown(results: &[OpsResult]) -> String {
     let mut out = String::from(
-        "| store | sequence | tasks | sequences/s | this process CPU µs/seq | database server CPU µs/seq | SQLite transactions per commit |\n\
-         |---|---|--:|--:|--:|--:|--:|\n",
+        "| store | sequence | tasks | sequences/s | this process CPU µs/seq | database server CPU µs/seq | SQLite transactions per commit | SQLite queue wait µs/transaction |\n\
+         |---|---|--:|--:|--:|--:|--:|--:|\n",
     );
     let opt = |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or_else(|| "—".into());
     for r in results {
         out.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {:.0} | {} | {} |\n",
+            "| {} | {} | {} | {:.0} | {:.0} | {} | {} | {} |\n",
             r.store,
             r.sequence,
             r.tasks,
             r.per_second,
             r.client_cpu_us,
             opt(r.database_cpu_us, 0),
-            opt(r.batch, 2)
+            opt(r.batch, 2),
+            opt(r.queue_wait_us, 0)
         ));
     }
     out

@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -218,7 +219,8 @@ where
 }
 
 enum Msg {
-    Job(Box<dyn WriteJob>),
+    /// A transaction and when it was queued.
+    Job(Box<dyn WriteJob>, Instant),
     /// Copy the WAL into the database file and truncate it (a clean stop).
     Checkpoint(oneshot::Sender<StoreResult<()>>),
 }
@@ -241,6 +243,9 @@ pub struct WriterStats {
     pub commits: AtomicU64,
     /// Background checkpoints that completed.
     pub checkpoints: AtomicU64,
+    /// Nanoseconds transactions waited in the queue for the writer thread to take them:
+    /// behind the batch being committed, and for the thread to get a core.
+    pub queue_wait_ns: AtomicU64,
 }
 
 impl WriterStats {
@@ -255,6 +260,10 @@ impl WriterStats {
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
         }
+        let name = "tessera_sqlite_queue_wait_seconds_total";
+        let waited = self.queue_wait_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        let help = "Time write transactions waited for the SQLite writer to take them.";
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {waited}");
     }
 }
 
@@ -336,7 +345,7 @@ impl Engine {
         self.check_open()?;
         let (reply, answer) = oneshot::channel();
         let job = Box::new(TxJob { op: Some(op), result: None, reply });
-        self.jobs.send(Msg::Job(job)).map_err(|_| stopped())?;
+        self.jobs.send(Msg::Job(job, Instant::now())).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -373,7 +382,10 @@ fn writer_loop(mut conn: SqliteConn, queue: mpsc::Receiver<Msg>, stats: &WriterS
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
-                Msg::Job(job) => batch.push(job),
+                Msg::Job(job, queued) => {
+                    stats.queue_wait_ns.fetch_add(queued.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                    batch.push(job);
+                }
                 Msg::Checkpoint(reply) => {
                     commit_batch(&mut conn, std::mem::take(&mut batch), stats);
                     let _ = reply.send(conn.plain("PRAGMA wal_checkpoint(TRUNCATE)"));
@@ -597,25 +609,34 @@ mod tests {
         .await
         .unwrap();
         // Hold the writer inside a transaction until 30 more are queued behind it.
+        const HELD: std::time::Duration = std::time::Duration::from_millis(50);
         let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (running, is_running) = oneshot::channel();
         let held = e.write(move |_| {
+            let _ = running.send(());
             let _ = hold.recv();
             Box::pin(async { Ok(Finish::Commit(())) })
         });
         let before = e.stats().commits.load(Ordering::Relaxed);
+        let waited_before = e.stats().queue_wait_ns.load(Ordering::Relaxed);
         let queued = async {
             let ends = ["commit", "rollback", "error"];
             let ops = (0..30).map(|k| insert(&e, k, ends[k as usize % 3]));
-            let (first, rest) = tokio::join!(held, futures_join(ops.collect()));
+            let behind = async {
+                // Once the writer is inside the held transaction, one poll queues all 30;
+                // the held transaction is released 50 ms later.
+                is_running.await.unwrap();
+                let mut all = std::pin::pin!(futures_join(ops.collect()));
+                assert!(std::future::poll_fn(|cx| Poll::Ready(std::future::Future::poll(all.as_mut(), cx).is_pending())).await);
+                tokio::time::sleep(HELD).await;
+                release.send(()).unwrap();
+                all.await
+            };
+            let (first, rest) = tokio::join!(held, behind);
             first.unwrap();
             rest
         };
-        let started = tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            release.send(()).unwrap();
-        });
         let answers = queued.await;
-        started.await.unwrap();
         for (k, a) in answers.iter().enumerate() {
             match k % 3 {
                 0 => assert_eq!(a, &Ok(1), "key {k} committed"),
@@ -626,6 +647,9 @@ mod tests {
         // The held transaction and the 30 queued behind it: at most two commits, not 31.
         let commits = e.stats().commits.load(Ordering::Relaxed) - before;
         assert!(commits <= 2, "{commits} commits");
+        // Each of the 30 waited in the queue at least as long as the writer was held.
+        let waited = std::time::Duration::from_nanos(e.stats().queue_wait_ns.load(Ordering::Relaxed) - waited_before);
+        assert!(waited >= HELD * 30, "queue wait {waited:?}");
         assert_eq!(keys(&e), (0..30).filter(|k| k % 3 == 0).collect::<Vec<_>>());
         // A unique violation inside the batch undoes only its own transaction.
         assert_eq!(insert(&e, 0, "commit").await.map_err(|e| matches!(e, StoreError::Conflict(_))), Err(true));
