@@ -60,7 +60,7 @@ struct Args {
     #[arg(long)]
     warmup: Option<f64>,
     /// Runs per point; the report keeps the best (highest throughput; for the paced pass,
-    /// lowest p99): other work on shared cores only ever lowers throughput and raises
+    /// N peak-then-paced pairs, lowest p99): other work on shared cores only ever lowers throughput and raises
     /// latency, and the signing bound is likewise the better of two measurements.
     #[arg(long, default_value_t = 1)]
     repeat: usize,

@@ -73,6 +73,11 @@ impl Report {
             s.server_log_level,
             if s.quick { "; **quick mode** (short runs: indicative only)" } else { "" },
         );
+        let _ = writeln!(
+            md,
+            "p99 @80 %: each paced run offers 80 % of the throughput a closed-loop run at the best connection count \
+             measured just before it (the capacity of shared cores drifts within minutes).\n"
+        );
         let signs: Vec<String> = self
             .sign_rate
             .iter()

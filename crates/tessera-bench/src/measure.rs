@@ -1,6 +1,6 @@
 //! One scenario against one running server: prepare, sweep the connection counts (closed
-//! loop), then a paced pass at 80 % of the best throughput for token scenarios, and apply
-//! the targets. Authorization codes are topped up before every timed run, sized from the
+//! loop), then for token scenarios a paced pass at 80 % of the peak (see [`paced_pass`]),
+//! and apply the targets. Authorization codes are topped up before every timed run, sized from the
 //! expected throughput, so they are fresh and never the bottleneck.
 
 use std::collections::BTreeMap;
@@ -66,19 +66,14 @@ impl Prepared {
         Ok(stats)
     }
 
-    /// `repeat` timed runs of one plan; keeps the one with the highest throughput (closed
-    /// loop) or the lowest p99 (paced). Each run is reported as it ends.
+    /// `repeat` timed closed-loop runs of one plan; keeps the one with the highest
+    /// throughput. Each run is reported as it ends.
     pub async fn best_of(&self, server: &Server, plan: Plan, expected: f64, settings: &Settings) -> Result<RunStats, String> {
         let mut best: Option<RunStats> = None;
         for _ in 0..settings.repeat.max(1) {
             let s = self.run(server, plan, expected, settings.max_codes).await?;
             progress(self.scenario, &s);
-            let better = match &best {
-                None => true,
-                Some(b) if plan.rate.is_some() => s.p99_ms < b.p99_ms,
-                Some(b) => s.throughput > b.throughput,
-            };
-            if better {
+            if best.as_ref().is_none_or(|b| s.throughput > b.throughput) {
                 best = Some(s);
             }
         }
@@ -158,16 +153,46 @@ pub async fn scenario(
         return result;
     };
     if scenario.issues_tokens() {
-        let rate = 0.8 * best.throughput;
-        match prepared.best_of(server, plan(settings, best.connections, Some(rate)), rate, settings).await {
-            Ok(s) => {
-                result.at_80 = Some(s);
-            }
+        let prepared = &prepared;
+        let run = |rate: Option<f64>| async move {
+            let expected = rate.unwrap_or(best.throughput * 1.2);
+            let s = prepared.run(server, plan(settings, best.connections, rate), expected, settings.max_codes).await?;
+            progress(scenario, &s);
+            Ok(s)
+        };
+        match paced_pass(settings.repeat, run).await {
+            Ok(s) => result.at_80 = Some(s),
             Err(e) => result.error = Some(format!("paced run: {e}")),
         }
     }
     apply_targets(&mut result, &settings.sign_rate, floor);
     result
+}
+
+/// The latency at 80 % of the peak: `repeat` times, a closed-loop run (`run(None)`) measures
+/// the peak as it is now, and a paced run right after it (`run(Some(rate))`) offers 80 % of
+/// that; the paced run with the lowest p99 is kept.
+///
+/// The capacity of shared cores drifts by ±15 % within minutes, and the sweep's peak is the
+/// best of its runs: 80 % of it is often 90–100 % of what the machine has a minute later,
+/// where the paced run measures a queue that never drains instead of the latency at 80 %.
+async fn paced_pass<F, Fut>(repeat: usize, mut run: F) -> Result<RunStats, String>
+where
+    F: FnMut(Option<f64>) -> Fut,
+    Fut: std::future::Future<Output = Result<RunStats, String>>,
+{
+    let mut kept: Option<RunStats> = None;
+    for _ in 0..repeat.max(1) {
+        let peak = run(None).await?;
+        if peak.throughput <= 0.0 {
+            return Err(format!("the peak run before it completed no operation ({} errors)", peak.errors));
+        }
+        let s = run(Some(0.8 * peak.throughput)).await?;
+        if kept.as_ref().is_none_or(|k| s.p99_ms < k.p99_ms) {
+            kept = Some(s);
+        }
+    }
+    kept.ok_or_else(|| "no run".into())
 }
 
 /// Sets the bound, ratio and checks of a measured scenario (again when the final bounds
@@ -178,5 +203,64 @@ pub fn apply_targets(r: &mut ScenarioResult, sign_rate: &BTreeMap<String, f64>, 
         r.bound = bound;
         r.ratio = ratio;
         r.checks = checks;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(rate: Option<f64>, throughput: f64, p99_ms: f64) -> RunStats {
+        RunStats {
+            connections: 16,
+            offered_rate: rate,
+            requests: 1000,
+            errors: 0,
+            seconds: 1.0,
+            throughput,
+            p50_ms: p99_ms / 4.0,
+            p90_ms: p99_ms / 2.0,
+            p99_ms,
+            p999_ms: p99_ms,
+            max_ms: p99_ms,
+            server_cpu_pct: None,
+            server_cpu_us_per_op: None,
+            server_rss_peak_mib: None,
+            late: 0,
+            exhausted: false,
+            first_error: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_paced_run_offers_80_percent_of_the_peak_measured_just_before_it() {
+        // The machine's capacity drifts: 1000, 700, 900 operations per second. Each paced run
+        // follows its own peak run, and the one with the lowest p99 is kept.
+        let peaks = [1000.0, 700.0, 900.0];
+        let p99s = [12.0, 4.0, 7.0];
+        let mut calls = Vec::new();
+        let (mut peak, mut paced) = (0, 0);
+        let kept = paced_pass(3, |rate| {
+            calls.push(rate);
+            let s = match rate {
+                None => {
+                    peak += 1;
+                    stats(None, peaks[peak - 1], 9.0)
+                }
+                Some(r) => {
+                    paced += 1;
+                    stats(Some(r), r, p99s[paced - 1])
+                }
+            };
+            async move { Ok(s) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(calls, [None, Some(800.0), None, Some(560.0), None, Some(720.0)]);
+        assert_eq!((kept.offered_rate, kept.p99_ms), (Some(560.0), 4.0));
+
+        // A peak run with no completed operation cannot set a rate.
+        let err = paced_pass(1, |_| async { Ok(stats(None, 0.0, 0.0)) }).await.unwrap_err();
+        assert!(err.contains("no operation"), "{err}");
     }
 }

@@ -57,7 +57,7 @@ pub struct ScenarioResult {
     pub sweep: Vec<RunStats>,
     /// The sweep point with the highest throughput.
     pub best: Option<RunStats>,
-    /// Paced run at 80 % of the best throughput (token scenarios).
+    /// Paced run at 80 % of the peak measured just before it (token scenarios).
     pub at_80: Option<RunStats>,
     pub bound: Option<Bound>,
     pub ratio: Option<f64>,
