@@ -81,7 +81,8 @@ impl From<tessera_core::store::StoreError> for Refusal {
     }
 }
 
-/// The claims for `token`, and the DPoP nonce for the response (if nonces are in use).
+/// The user `token` speaks for and the scope it was granted (which decides the claims
+/// released), and the DPoP nonce for the response (if nonces are in use).
 async fn claims(
     state: &AppState,
     method: &Method,
