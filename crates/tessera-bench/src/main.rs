@@ -60,8 +60,9 @@ struct Args {
     #[arg(long)]
     warmup: Option<f64>,
     /// Runs per point; the report keeps the best (highest throughput; for the paced pass,
-    /// N peak-then-paced pairs, lowest p99): other work on shared cores only ever lowers throughput and raises
-    /// latency, and the signing bound is likewise the better of two measurements.
+    /// N peak-then-paced pairs, lowest p99): other work on shared cores only ever lowers
+    /// throughput and raises latency, and the signing bound is likewise the better of two
+    /// measurements.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
     /// Stop each point after this many measured operations (the duration still bounds it).

@@ -1,7 +1,7 @@
 //! One scenario against one running server: prepare, sweep the connection counts (closed
 //! loop), then for token scenarios a paced pass at 80 % of the peak (see [`paced_pass`]),
-//! and apply the targets. Authorization codes are topped up before every timed run, sized from the
-//! expected throughput, so they are fresh and never the bottleneck.
+//! and apply the targets. Authorization codes are topped up before every timed run, sized
+//! from the expected throughput, so they are fresh and never the bottleneck.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

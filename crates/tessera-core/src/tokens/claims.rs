@@ -340,6 +340,12 @@ mod tests {
         assert!(verify_access_token(&keys, "https://id.example.com/", &tampered, 1000).is_err());
     }
 
+    /// `base` with the members of `extra` added.
+    fn merged(mut base: Value, extra: Value) -> Value {
+        base.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        base
+    }
+
     #[test]
     fn access_token_claims_and_header_are_exactly_these() {
         let key = SigningKey::generate(SigningAlg::EdDSA).unwrap();
@@ -371,28 +377,24 @@ mod tests {
             serde_json::json!({"iss": "https://id.example.com/", "sub": "auth0|1", "aud": aud, "iat": 1000, "exp": 1060,
                 "client_id": "c1", "azp": "c1"})
         };
-        let with = |mut base: Value, extra: Value| {
-            base.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-            base
-        };
 
         // An API token: one audience, a string (RFC 7519 §4.1.3); Auth0's gty.
         let api = spec(Some("https://api.example.com"), &api_scope, None, Some("client-credentials"), None);
-        let want = with(
+        let want = merged(
             common("https://api.example.com".into()),
             serde_json::json!({"scope": "read:x write:x", "gty": "client-credentials"}),
         );
         assert_eq!(decoded(&api), want);
         // With openid: the userinfo audience too, so the audience is an array.
         let both = spec(Some("https://api.example.com"), &oidc_scope, Some(990), None, Some("thumb"));
-        let want = with(
+        let want = merged(
             common(serde_json::json!(["https://api.example.com", "https://id.example.com/userinfo"])),
             serde_json::json!({"scope": "openid read:x", "auth_time": 990, "cnf": {"jkt": "thumb"}}),
         );
         assert_eq!(decoded(&both), want);
         // Without an API: good for /userinfo only.
         let userinfo = spec(None, &oidc_scope, Some(990), None, None);
-        let want = with(
+        let want = merged(
             common("https://id.example.com/userinfo".into()),
             serde_json::json!({"scope": "openid read:x", "auth_time": 990}),
         );
@@ -440,14 +442,11 @@ mod tests {
         assert_eq!(decoded("openid", None, None, None), core);
         // profile and email release what the user has, and nothing they lack (§5.3.2);
         // nonce, sid and at_hash (§3.1.3.6) when given.
-        let mut full = core.clone();
-        full.as_object_mut().unwrap().extend(
+        let full = merged(
+            core.clone(),
             serde_json::json!({"nonce": "n-0S6", "sid": "s1", "at_hash": at_hash(SigningAlg::ES256, "the-access-token"),
                 "name": "Ada Lovelace", "family_name": "Lovelace", "nickname": "ada", "preferred_username": "ada",
-                "updated_at": 700, "email": "ada@example.com", "email_verified": true})
-            .as_object()
-            .unwrap()
-            .clone(),
+                "updated_at": 700, "email": "ada@example.com", "email_verified": true}),
         );
         assert_eq!(decoded("openid profile email", Some("n-0S6"), Some("s1"), Some("the-access-token")), full);
         // No email address: neither email claim, even with the email scope.

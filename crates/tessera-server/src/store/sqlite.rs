@@ -249,21 +249,23 @@ pub struct WriterStats {
 }
 
 impl WriterStats {
-    /// Appends the counters in the Prometheus text format; their ratio is the group-commit
-    /// batch size.
+    /// Appends the counters in the Prometheus text format; transactions over commits is the
+    /// group-commit batch size, queue wait over transactions the mean wait.
     pub fn render(&self, out: &mut String) {
         use std::fmt::Write;
+        let count = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
         for (name, help, v) in [
-            ("tessera_sqlite_transactions_total", "Write transactions run by the SQLite writer.", &self.transactions),
-            ("tessera_sqlite_commits_total", "Commits (each one fsync) those transactions took.", &self.commits),
-            ("tessera_sqlite_checkpoints_total", "Background WAL checkpoints completed.", &self.checkpoints),
+            ("tessera_sqlite_transactions_total", "Write transactions run by the SQLite writer.", count(&self.transactions)),
+            ("tessera_sqlite_commits_total", "Commits (each one fsync) those transactions took.", count(&self.commits)),
+            ("tessera_sqlite_checkpoints_total", "Background WAL checkpoints completed.", count(&self.checkpoints)),
+            (
+                "tessera_sqlite_queue_wait_seconds_total",
+                "Time write transactions waited for the SQLite writer to take them.",
+                count(&self.queue_wait_ns) / 1e9,
+            ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
         }
-        let name = "tessera_sqlite_queue_wait_seconds_total";
-        let waited = self.queue_wait_ns.load(Ordering::Relaxed) as f64 / 1e9;
-        let help = "Time write transactions waited for the SQLite writer to take them.";
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {waited}");
     }
 }
 
