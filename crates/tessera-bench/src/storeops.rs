@@ -111,7 +111,7 @@ fn token(family_id: &str, generation: i64, at: i64) -> RefreshTokenRecord {
 
 fn access(family_id: Option<&str>, code_hash: Option<&str>, at: i64) -> AccessTokenRecord {
     AccessTokenRecord {
-        jti: random_id(),
+        jti: tessera_core::crypto::ordered_id::<12>(""),
         client_id: "store-bench-client".into(),
         family_id: family_id.map(Into::into),
         code_hash: code_hash.map(Into::into),
@@ -121,7 +121,7 @@ fn access(family_id: Option<&str>, code_hash: Option<&str>, at: i64) -> AccessTo
 
 /// The issuance a code redemption writes: an access token and a new family.
 fn issuance(c: &AuthorizationCode, at: i64) -> Issuance {
-    let family_id = random_id();
+    let family_id = tessera_core::crypto::ordered_id::<15>("rtf_");
     let family = RefreshFamily {
         family_id: family_id.clone(),
         client_id: c.client_id.clone(),

@@ -30,6 +30,22 @@ pub fn random_token<const N: usize>() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<N>())
 }
 
+/// A unique identifier that sorts by creation time: `prefix`, 12 hex digits of the
+/// milliseconds since the Unix epoch, then `N` random bytes in base64url (the uniqueness).
+/// For keys of B-tree indexes written on every token request (access-token `jti`s, refresh
+/// families): a random key lands on a random leaf page, which each commit then writes to
+/// the WAL whole, while keys made in the same millisecond share the index's last page.
+pub fn ordered_id<const N: usize>(prefix: &str) -> String {
+    use std::fmt::Write;
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let mut out = String::with_capacity(prefix.len() + 12 + (N * 4).div_ceil(3));
+    out.push_str(prefix);
+    // 48 bits of milliseconds last until the year 10889.
+    let _ = write!(out, "{:012x}", ms & 0xffff_ffff_ffff);
+    b64url_into(&random_bytes::<N>(), &mut out);
+    out
+}
+
 /// Lower-case hex of `N` random bytes (Auth0-style user ids).
 pub fn random_hex<const N: usize>() -> String {
     random_bytes::<N>().iter().map(|b| format!("{b:02x}")).collect()
@@ -227,6 +243,19 @@ impl Keyring {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ordered_ids_sort_by_creation_time_and_never_repeat() {
+        let first = ordered_id::<12>("rtf_");
+        assert_eq!(first.len(), 4 + 12 + 16);
+        assert!(first.starts_with("rtf_"));
+        assert!(first[4..16].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let same_ms: Vec<String> = (0..1000).map(|_| ordered_id::<12>("rtf_")).collect();
+        assert!(same_ms.iter().all(|id| *id > first), "a later id sorts after an earlier one");
+        let distinct: std::collections::HashSet<&String> = same_ms.iter().collect();
+        assert_eq!(distinct.len(), 1000);
+    }
 
     #[test]
     fn secrets_verify_only_with_the_same_key() {

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{check_target, Params, TokenContext, TokenResponse};
 use crate::client_auth::AuthenticatedClient;
-use crate::crypto::{random_alnum, random_token};
+use crate::crypto::{ordered_id, random_token};
 use crate::error::Error;
 use crate::model::{GrantType, SigningAlg};
 use crate::pkce;
@@ -184,7 +184,7 @@ fn new_family(
     dpop_jkt: Option<String>,
 ) -> (String, RefreshFamily, RefreshTokenRecord) {
     let plain = random_token::<32>();
-    let family_id = format!("rtf_{}", random_alnum(24));
+    let family_id = ordered_id::<15>("rtf_");
     let absolute = ctx.now + policy.token_lifetime;
     let family = RefreshFamily {
         family_id: family_id.clone(),

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::jose::Jws;
 use super::keys::{KeySet, SigningKey};
-use crate::crypto::{b64url, random_token};
+use crate::crypto::{b64url, ordered_id};
 use crate::error::Error;
 use crate::model::{SigningAlg, User};
 use crate::scope::Scope;
@@ -88,7 +88,7 @@ fn as_display<S: serde::Serializer>(v: &&Scope, s: S) -> Result<S::Ok, S::Error>
 }
 
 pub fn sign_access_token(key: &SigningKey, spec: &AccessTokenSpec<'_>) -> SignedAccessToken {
-    let jti = random_token::<16>();
+    let jti = ordered_id::<12>("");
     let exp = spec.now + spec.lifetime;
     // RFC 9068 §2.2: `aud` names the resource server; Auth0 adds the userinfo audience when
     // `openid` was granted so one token serves both.
