@@ -43,9 +43,17 @@ pub struct OpsResult {
     pub queue_wait_us: Option<f64>,
 }
 
-/// A random 32-character handle, the length of the server's keyed hashes.
+/// A random 32-character value (nonce, PKCE challenge, session id).
 fn random_id() -> String {
     tessera_core::crypto::random_token::<24>()
+}
+
+/// What the server stores for a code or refresh token it issues: the keyed hash of an
+/// ordered handle, which starts with the time.
+fn stored_handle() -> String {
+    use tessera_core::crypto::{ordered_handle, Keyring, MasterKey};
+    static KEYRING: std::sync::OnceLock<Keyring> = std::sync::OnceLock::new();
+    KEYRING.get_or_init(|| Keyring::new(&MasterKey::generate())).hash_handle(&ordered_handle())
 }
 
 /// CPU ticks of every PostgreSQL process (the server forks one backend per connection).
@@ -77,7 +85,7 @@ fn user(id: &str, at: i64) -> User {
 
 fn code(user_id: &str, at: i64) -> AuthorizationCode {
     AuthorizationCode {
-        code_hash: random_id(),
+        code_hash: stored_handle(),
         client_id: "store-bench-client".into(),
         user_id: user_id.into(),
         redirect_uri: Some("https://app.bench.test/callback".into()),
@@ -98,7 +106,7 @@ fn code(user_id: &str, at: i64) -> AuthorizationCode {
 
 fn token(family_id: &str, generation: i64, at: i64) -> RefreshTokenRecord {
     RefreshTokenRecord {
-        token_hash: random_id(),
+        token_hash: stored_handle(),
         family_id: family_id.into(),
         generation,
         created_at: at,

@@ -36,14 +36,38 @@ pub fn random_token<const N: usize>() -> String {
 /// families): a random key lands on a random leaf page, which each commit then writes to
 /// the WAL whole, while keys made in the same millisecond share the index's last page.
 pub fn ordered_id<const N: usize>(prefix: &str) -> String {
-    use std::fmt::Write;
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let mut out = String::with_capacity(prefix.len() + 12 + (N * 4).div_ceil(3));
+    let mut out = String::with_capacity(prefix.len() + TIME_DIGITS + (N * 4).div_ceil(3));
     out.push_str(prefix);
-    // 48 bits of milliseconds last until the year 10889.
-    let _ = write!(out, "{:012x}", ms & 0xffff_ffff_ffff);
+    push_time(&mut out);
     b64url_into(&random_bytes::<N>(), &mut out);
     out
+}
+
+/// A bearer handle (authorization code, refresh token) whose keyed hash sorts by creation
+/// time, for the same reason as [`ordered_id`]: the time as there, a `.`, then 256 random
+/// bits in base64url. [`Keyring::hash_handle`] keeps the time in front of the hash.
+pub fn ordered_handle() -> String {
+    let mut out = String::with_capacity(TIME_DIGITS + 1 + 43);
+    push_time(&mut out);
+    out.push('.');
+    b64url_into(&random_bytes::<32>(), &mut out);
+    out
+}
+
+const TIME_DIGITS: usize = 12;
+
+fn push_time(out: &mut String) {
+    use std::fmt::Write;
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    // 48 bits of milliseconds last until the year 10889.
+    let _ = write!(out, "{:012x}", ms & 0xffff_ffff_ffff);
+}
+
+/// The time in front of an [`ordered_handle`]; `None` for any other string (a handle made
+/// before handles were ordered is 43 base64url characters, which never include a `.`).
+fn handle_time(handle: &str) -> Option<&str> {
+    let (time, rest) = handle.split_at_checked(TIME_DIGITS)?;
+    (rest.starts_with('.') && time.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(time)
 }
 
 /// Lower-case hex of `N` random bytes (Auth0-style user ids).
@@ -187,9 +211,15 @@ impl Keyring {
     }
 
     /// Keyed hash of an opaque handle (authorization code, refresh token, session id):
-    /// the store only ever sees this.
+    /// the store only ever sees this. An [`ordered_handle`]'s time stays in front, so stored
+    /// hashes sort by creation time; the MAC covers the whole handle, time included, so a
+    /// presented handle matches a stored hash only if it is the very handle issued.
     pub fn hash_handle(&self, handle: &str) -> String {
-        b64url(hmac::sign(&self.handle_hmac, handle.as_bytes()).as_ref())
+        let tag = hmac::sign(&self.handle_hmac, handle.as_bytes());
+        let mut out = String::with_capacity(TIME_DIGITS + 43);
+        out.push_str(handle_time(handle).unwrap_or_default());
+        b64url_into(tag.as_ref(), &mut out);
+        out
     }
 
     /// MAC for stateless server values (DPoP nonces, CSRF tokens).
@@ -255,6 +285,30 @@ mod tests {
         assert!(same_ms.iter().all(|id| *id > first), "a later id sorts after an earlier one");
         let distinct: std::collections::HashSet<&String> = same_ms.iter().collect();
         assert_eq!(distinct.len(), 1000);
+    }
+
+    #[test]
+    fn an_ordered_handles_hash_keeps_its_time_in_front_and_covers_all_of_it() {
+        let k = Keyring::new(&MasterKey::generate());
+        let h = ordered_handle();
+        assert_eq!(h.len(), 12 + 1 + 43);
+        assert_eq!(&h[12..13], ".");
+        let stored = k.hash_handle(&h);
+        assert_eq!(stored.len(), 12 + 43);
+        assert_eq!(&stored[..12], &h[..12]);
+        assert_eq!(&stored[12..], b64url(hmac::sign(&k.handle_hmac, h.as_bytes()).as_ref()));
+        // Another time in front of the same random part is another handle.
+        let other_time = format!("{:012x}{}", u64::from_str_radix(&h[..12], 16).unwrap() + 1, &h[12..]);
+        assert_ne!(&k.hash_handle(&other_time)[12..], &stored[12..]);
+        // A handle from before (43 base64url characters) hashes as it always did.
+        let old = random_token::<32>();
+        assert_eq!(k.hash_handle(&old), b64url(hmac::sign(&k.handle_hmac, old.as_bytes()).as_ref()));
+        // Anything else that is not an ordered handle: no time in front.
+        for s in ["", "0123456789ab", "0123456789AB.x", "0123456789ab-x", "0123456789a.x"] {
+            assert_eq!(k.hash_handle(s).len(), 43, "{s:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(k.hash_handle(&ordered_handle()) > stored);
     }
 
     #[test]

@@ -1,10 +1,10 @@
-//! Issuing the authorization code (RFC 6749 §4.1.2): 256 random bits for the client, only
-//! their keyed hash stored, with everything the token request is checked against
-//! (RFC 6749 §4.1.3 redirect_uri, RFC 7636 §4.4 challenge, RFC 9449 §10 dpop_jkt, OIDC
-//! nonce, auth_time and sid).
+//! Issuing the authorization code (RFC 6749 §4.1.2): 256 random bits (after the time, see
+//! [`crate::crypto::ordered_handle`]) for the client, only their keyed hash stored, with
+//! everything the token request is checked against (RFC 6749 §4.1.3 redirect_uri, RFC 7636
+//! §4.4 challenge, RFC 9449 §10 dpop_jkt, OIDC nonce, auth_time and sid).
 
 use super::request::AuthorizeRequest;
-use crate::crypto::{random_token, Keyring};
+use crate::crypto::{ordered_handle, Keyring};
 use crate::state::{AuthorizationCode, Session};
 
 /// The code to hand out and the record to store. `lifetime` is at most 600 seconds
@@ -16,7 +16,7 @@ pub fn issue_code(
     now: i64,
     lifetime: i64,
 ) -> (String, AuthorizationCode) {
-    let code = random_token::<32>();
+    let code = ordered_handle();
     let record = AuthorizationCode {
         code_hash: keyring.hash_handle(&code),
         client_id: req.client_id.clone(),

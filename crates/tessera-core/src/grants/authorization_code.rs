@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{check_target, Params, TokenContext, TokenResponse};
 use crate::client_auth::AuthenticatedClient;
-use crate::crypto::{ordered_id, random_token};
+use crate::crypto::{ordered_handle, ordered_id};
 use crate::error::Error;
 use crate::model::{GrantType, SigningAlg};
 use crate::pkce;
@@ -183,7 +183,7 @@ fn new_family(
     policy: &crate::model::RefreshTokenPolicy,
     dpop_jkt: Option<String>,
 ) -> (String, RefreshFamily, RefreshTokenRecord) {
-    let plain = random_token::<32>();
+    let plain = ordered_handle();
     let family_id = ordered_id::<15>("rtf_");
     let absolute = ctx.now + policy.token_lifetime;
     let family = RefreshFamily {

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{Params, TokenContext, TokenResponse};
 use crate::client_auth::AuthenticatedClient;
-use crate::crypto::random_token;
+use crate::crypto::ordered_handle;
 use crate::error::Error;
 use crate::model::{Client, ResourceServer, RotationType, SigningAlg, User};
 use crate::scope::Scope;
@@ -67,7 +67,7 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
         }
         return Ok(issued.response(None));
     }
-    let successor_plain = random_token::<32>();
+    let successor_plain = ordered_handle();
     let successor = RefreshTokenRecord {
         token_hash: ctx.registry.keyring().hash_handle(&successor_plain),
         family_id: family.family_id.clone(),

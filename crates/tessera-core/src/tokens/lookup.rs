@@ -30,8 +30,9 @@ pub async fn find_token(
             return Ok(Some(found));
         }
     }
-    // JWTs have dots; our refresh tokens never do, so skip the store round trip for them.
-    if !token.contains('.') {
+    // A compact JWS has two dots; our refresh tokens have at most one (see
+    // `crypto::ordered_handle`), so skip the store round trip for JWTs.
+    if token.matches('.').count() != 2 {
         let hash = registry.keyring().hash_handle(token);
         if let Some((t, f)) = registry.store().get_refresh_token(&hash).await? {
             return Ok(Some(FoundToken::Refresh(Box::new((t, f)))));

@@ -38,7 +38,10 @@ async fn the_code_is_stored_as_the_token_endpoint_expects() {
         let keyring = &app.state.deployment.keyring;
         let session = app.store().get_session(&keyring.hash_handle(&cookie)).await.unwrap().expect("session");
         let code = app.store().get_code(&keyring.hash_handle(&q["code"])).await.unwrap().expect("code row");
-        assert_eq!(q["code"].len(), 43, "256-bit code");
+        // The issue time, then 256 random bits (crypto::ordered_handle).
+        let (time, random) = q["code"].split_once('.').expect("time.random");
+        assert!(time.len() == 12 && time.bytes().all(|b| b.is_ascii_hexdigit()), "{time}");
+        assert_eq!(random.len(), 43, "256-bit code");
         assert_eq!(code.client_id, app.web.id);
         assert_eq!(code.user_id, app.user_id);
         assert_eq!(code.redirect_uri.as_deref(), Some(CALLBACK));
