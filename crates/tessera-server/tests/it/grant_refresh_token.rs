@@ -6,6 +6,7 @@ use openidconnect::core::{CoreClient, CoreProviderMetadata};
 use openidconnect::{ClientId, ClientSecret, IssuerUrl, OAuth2TokenResponse, RefreshToken, TokenResponse};
 use serde_json::Value;
 use tessera_core::model::{ClientPatch, RotationType};
+use tessera_core::state::{AccessTokenRecord, Issuance, RefreshFamily, RefreshTokenRecord};
 
 use crate::oauth_fixture::{backends, jwt_parts, Fixture, API};
 
@@ -247,5 +248,63 @@ async fn blocking_the_user_or_disabling_rotation_revokes_families() {
         assert_eq!(refresh(&f, &t, &[]).await.0, 400, "{backend}: blocked user");
         f.state.deployment.registry.set_blocked(&f.user_id, false).await.unwrap();
         assert_eq!(refresh(&f, &t, &[]).await.0, 400, "{backend}: unblocking does not resurrect the family");
+    }
+}
+
+/// A refresh token issued before codes and refresh tokens carried their issue time (43
+/// base64url characters, stored under its plain keyed hash) still rotates after the upgrade;
+/// its successor is an ordered one, and the old token is then spent.
+#[tokio::test]
+async fn a_refresh_token_issued_before_ordered_handles_still_rotates() {
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        set_policy(&f, RotationType::Rotating, 0).await;
+        let (keyring, store) = (&f.state.deployment.keyring, &f.state.deployment.store);
+        let scope = "openid offline_access read:things";
+        let code = f.code(&f.post.id, scope, Some(API), None, None).await;
+        let now = f.now();
+        let old = tessera_core::crypto::random_token::<32>();
+        let family_id = "rtf_issued_before".to_string();
+        let family = RefreshFamily {
+            family_id: family_id.clone(),
+            client_id: f.post.id.clone(),
+            user_id: f.user_id.clone(),
+            scope: scope.into(),
+            audience: Some(API.into()),
+            nonce: None,
+            auth_time: now - 5,
+            sid: None,
+            dpop_jkt: None,
+            created_at: now,
+            absolute_expires_at: now + 30 * 86_400,
+            revoked_at: None,
+        };
+        let token = RefreshTokenRecord {
+            token_hash: keyring.hash_handle(&old),
+            family_id: family_id.clone(),
+            generation: 0,
+            created_at: now,
+            idle_expires_at: now + 86_400,
+            superseded_at: None,
+            successor_hash: None,
+            successor_token: None,
+        };
+        let access_token = AccessTokenRecord {
+            jti: "jti-issued-before".into(),
+            client_id: f.post.id.clone(),
+            family_id: Some(family_id),
+            code_hash: Some(keyring.hash_handle(&code)),
+            expires_at: now + 3600,
+        };
+        let issuance = Issuance { access_token, refresh: Some((family, token)) };
+        assert!(store.redeem_code(&keyring.hash_handle(&code), now, &issuance).await.unwrap(), "{backend}");
+        assert_eq!(old.len(), 43);
+        let (s, v) = refresh(&f, &old, &[]).await;
+        assert_eq!(s, 200, "{backend}: {v}");
+        let next = v["refresh_token"].as_str().unwrap();
+        let (time, random) = next.split_once('.').expect("an ordered successor");
+        assert_eq!((time.len(), random.len()), (12, 43), "{backend}: {next}");
+        let (s, v) = refresh(&f, &old, &[]).await;
+        assert_eq!((s, v["error"].as_str()), (400, Some("invalid_grant")), "{backend}: the old token is spent");
     }
 }
