@@ -140,7 +140,9 @@ impl Fixture {
         tessera_core::clock::Clock::now(&self.clock)
     }
 
-    /// Issues a code as /authorize would after login and consent; returns the code value.
+    /// Issues a code as /authorize would after login and consent; returns the code value. The
+    /// value has the 43-character shape of codes issued before they carried their issue time
+    /// (`crypto::ordered_handle`), so every code-grant test also redeems a pre-upgrade code.
     pub async fn code(
         &self,
         client_id: &str,
