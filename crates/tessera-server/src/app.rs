@@ -192,21 +192,32 @@ impl Application {
                 let _ = state.deployment.store.purge_replay_cache(state.now()).await;
             }
         });
-        // Registry changes made by another node or the CLI show up within a second.
+        // Registry changes made by another node or the CLI show up within a second. A new
+        // client or API may sign with an algorithm that got its first key with it (the CLI
+        // creates one), so the keys are re-read then too, not only every reload interval.
         let state = self.state.clone();
         let cache_sync = tokio::spawn(async move {
+            let registry = &state.deployment.registry;
             let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut keys_seen_at = registry.cached_version();
             loop {
                 tick.tick().await;
-                if let Err(e) = state.deployment.registry.sync_cache().await {
+                if let Err(e) = registry.sync_cache().await {
                     tracing::warn!(error = ?e, "cannot check the registry version");
+                    continue;
+                }
+                // Changed here or elsewhere since the keys were last read.
+                let version = registry.cached_version();
+                if version != keys_seen_at {
+                    match state.keys.reload(&state.deployment).await {
+                        Ok(_) => keys_seen_at = version,
+                        Err(e) => tracing::error!(error = %e, "cannot reload signing keys; keeping the loaded set"),
+                    }
                 }
             }
         });
         let router = http::router(self.state.clone());
-        let result = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = crate::workers::serve(self.listener, router, shutdown).await;
         reloader.abort();
         cache_sync.abort();
         self.state.deployment.close().await;

@@ -17,3 +17,4 @@ pub mod demo;
 pub mod http;
 pub mod passwords;
 pub mod store;
+pub mod workers;

@@ -125,6 +125,12 @@ impl Registry {
         }
     }
 
+    /// The registry version this node's cache holds: it moves on every change, made here
+    /// or (after [`Registry::sync_cache`]) elsewhere.
+    pub fn cached_version(&self) -> i64 {
+        self.cache.version.load(Ordering::SeqCst)
+    }
+
     /// Clears the cache if the registry changed elsewhere. Run periodically by the server.
     pub async fn sync_cache(&self) -> Result<bool, Error> {
         let v = self.store.registry_version().await?;

@@ -179,7 +179,7 @@ pub type TxFuture<'c, T> = Pin<Box<dyn Future<Output = StoreResult<Finish<T>>> +
 #[derive(Clone)]
 pub enum Db {
     Sqlite(Arc<super::sqlite::Engine>),
-    Postgres(sqlx::AnyPool),
+    Postgres(Arc<super::postgres::Pools>),
 }
 
 impl Db {

@@ -41,7 +41,7 @@ pub async fn run(store: &SqlStore) -> Result<Vec<i64>, String> {
     // migrations run on others, so two nodes starting together apply each one once.
     let lock = match store.db() {
         Db::Postgres(pool) => {
-            let mut conn = pool.acquire().await.map_err(|e| format!("migration failed (connect): {e}"))?;
+            let mut conn = pool.main().acquire().await.map_err(|e| format!("migration failed (connect): {e}"))?;
             sqlx::query("SELECT pg_advisory_lock($1)")
                 .bind(ADVISORY_LOCK)
                 .execute(&mut *conn)

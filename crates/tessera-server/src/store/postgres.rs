@@ -1,8 +1,15 @@
 //! PostgreSQL: for deployments with many stateless nodes sharing one database. One pool
 //! serves reads and writes; single-use operations rely on row locks taken by conditional
 //! `UPDATE ... RETURNING`, so concurrent nodes never both win.
+//!
+//! A connection's socket is driven by the runtime that opened it. Each HTTP worker (see
+//! [`crate::workers`]) runs its own single-threaded runtime, so each keeps its own pool:
+//! a query from a worker then never waits for another thread to notice its answer. The
+//! main pool serves everything else (migrations, the CLI, background tasks).
 
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,17 +21,87 @@ use tessera_core::store::{StoreError, StoreResult};
 use super::db::{Cell, Conn, Db, Finish, Query, Row, TxFuture, Value};
 use super::{redact_url, Backend, SqlStore};
 
-pub async fn connect(url: &str) -> Result<SqlStore, String> {
+/// Connections of the main pool, and of each worker's.
+const MAIN_POOL_SIZE: u32 = 16;
+const WORKER_POOL_SIZE: u32 = 8;
+
+/// One deployment's pools: the main one, opened at start, and one per worker thread,
+/// opened there on first use.
+pub struct Pools {
+    /// Tells this deployment's worker pools from another's in the same process (tests).
+    id: u64,
+    url: String,
+    main: AnyPool,
+    /// Every worker pool opened so far, so that closing the store closes them too.
+    workers: Mutex<Vec<AnyPool>>,
+}
+
+thread_local! {
+    /// This worker thread's pools, by [`Pools::id`].
+    static WORKER_POOLS: RefCell<Vec<(u64, AnyPool)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn options(size: u32) -> AnyPoolOptions {
     // No ping before each checkout: it is a round trip per statement; a connection that
     // died fails its next statement instead, which answers 503 and is dropped by the pool.
-    let pool = AnyPoolOptions::new()
-        .max_connections(16)
-        .test_before_acquire(false)
-        .acquire_timeout(Duration::from_secs(10))
+    AnyPoolOptions::new().max_connections(size).test_before_acquire(false).acquire_timeout(Duration::from_secs(10))
+}
+
+impl Pools {
+    /// The pool whose connections this thread's runtime drives.
+    pub fn current(&self) -> AnyPool {
+        if !crate::workers::on_worker_thread() || self.main.is_closed() {
+            return self.main.clone();
+        }
+        WORKER_POOLS.with(|pools| {
+            let mut pools = pools.borrow_mut();
+            if let Some((_, pool)) = pools.iter().find(|(id, _)| *id == self.id) {
+                return pool.clone();
+            }
+            // The URL was parsed when the main pool connected, so this cannot fail in practice;
+            // if it did, the main pool still works, one thread hop slower.
+            match options(WORKER_POOL_SIZE).connect_lazy(&self.url) {
+                Ok(pool) => {
+                    pools.push((self.id, pool.clone()));
+                    self.workers.lock().unwrap_or_else(|p| p.into_inner()).push(pool.clone());
+                    pool
+                }
+                Err(_) => self.main.clone(),
+            }
+        })
+    }
+
+    /// The pool opened at start, for work outside the workers.
+    pub fn main(&self) -> &AnyPool {
+        &self.main
+    }
+
+    /// Closes every pool: later operations fail, on every thread.
+    pub async fn close(&self) {
+        self.main.close().await;
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
+        for pool in workers {
+            pool.close().await;
+        }
+    }
+}
+
+/// Closes the pools this worker thread opened (before its runtime stops).
+pub async fn close_worker_pools() {
+    let pools = WORKER_POOLS.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    for (_, pool) in pools {
+        pool.close().await;
+    }
+}
+
+pub async fn connect(url: &str) -> Result<SqlStore, String> {
+    let main = options(MAIN_POOL_SIZE)
         .connect(url)
         .await
         .map_err(|e| format!("cannot connect to PostgreSQL at {}: {e}", redact_url(url)))?;
-    Ok(SqlStore::new(Backend::Postgres, Db::Postgres(pool)))
+    static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+    let pools = Pools { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), url: url.to_string(), main, workers: Mutex::default() };
+    Ok(SqlStore::new(Backend::Postgres, Db::Postgres(Arc::new(pools))))
 }
 
 /// Maps a driver error to the store's error classes.
@@ -38,15 +115,15 @@ pub(super) fn err(e: sqlx::Error) -> StoreError {
     }
 }
 
-pub(super) async fn acquire(pool: &AnyPool) -> StoreResult<PoolConnection<Any>> {
-    pool.acquire().await.map_err(err)
+pub(super) async fn acquire(pools: &Pools) -> StoreResult<PoolConnection<Any>> {
+    pools.current().acquire().await.map_err(err)
 }
 
-pub(super) async fn transaction<T, F>(pool: &AnyPool, f: F) -> StoreResult<T>
+pub(super) async fn transaction<T, F>(pools: &Pools, f: F) -> StoreResult<T>
 where
     F: for<'c> FnOnce(&'c mut dyn Conn) -> TxFuture<'c, T>,
 {
-    let mut tx = pool.begin().await.map_err(err)?;
+    let mut tx = pools.current().begin().await.map_err(err)?;
     let conn: &mut AnyConnection = &mut tx;
     match f(conn).await {
         Ok(Finish::Commit(v)) => {

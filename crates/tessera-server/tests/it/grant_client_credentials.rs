@@ -81,3 +81,37 @@ async fn client_credentials_with_and_without_a_grant() {
         assert_eq!((s, v["error"].as_str()), (400, Some("unauthorized_client")), "{backend}");
     }
 }
+
+/// An API created while the server runs, signing with an algorithm that had no key until
+/// then (the registry creates it with the API), issues tokens within a second or two: the
+/// server re-reads its keys when it sees the registry change, not only every
+/// `keys.reload_interval` (15 s), and never answers 500 for long.
+#[tokio::test]
+async fn an_api_with_a_new_signing_algorithm_is_usable_at_once() {
+    use tessera_core::model::{ResourceServerPatch, SigningAlg};
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let r = &f.state.deployment.registry;
+        assert!(f.state.keys.get().signer(SigningAlg::ES256).is_none(), "{backend}: no ES256 key yet");
+        let identifier = "https://es256.example";
+        r.create_api(ResourceServerPatch {
+            identifier: Some(identifier.into()),
+            signing_alg: Some(SigningAlg::ES256),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        r.create_grant(&f.m2m.id, identifier, None).await.unwrap();
+        let started = std::time::Instant::now();
+        let (s, v) = loop {
+            let (s, v) = cc(&f, &[("audience", identifier)]).await;
+            if s == 200 || started.elapsed() > std::time::Duration::from_secs(5) {
+                break (s, v);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        assert_eq!(s, 200, "{backend}: {v}");
+        assert_eq!(jwt_parts(v["access_token"].as_str().unwrap()).0["alg"], "ES256");
+        drop(f);
+    }
+}

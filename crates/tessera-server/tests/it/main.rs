@@ -10,6 +10,7 @@ mod authorize;
 mod authorize_session;
 mod browser;
 mod cli;
+mod connections;
 mod dpop_proof;
 mod dpop_token;
 mod grant_authorization_code;

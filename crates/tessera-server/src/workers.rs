@@ -1,0 +1,189 @@
+//! HTTP workers: one single-threaded runtime per core, each serving the connections the
+//! acceptor hands it in turn, and the deadlines every connection is held to.
+//!
+//! A work-stealing runtime moves a connection's tasks between cores: with two cores and a
+//! busy server, every other request woke the idle worker (a futex, a context switch, and in
+//! a virtual machine an inter-processor interrupt) to steal work the busy one would have
+//! reached microseconds later. Here a connection lives on one thread for its whole life,
+//! and a thread sleeps only when none of its connections has anything to do. The acceptor
+//! deals connections round-robin, so each core gets an equal share of them.
+//!
+//! A client that opens a connection and then sends nothing, sends its headers a byte at a
+//! time, stops halfway through a body, or keeps an idle connection forever would otherwise
+//! hold a socket, and with enough of them every file descriptor (RFC 9112 §9.8 lets a
+//! server close such connections). Headers, including the wait for the next request on a
+//! kept-alive connection, must arrive within [`HEADER_TIMEOUT`]; a body within
+//! [`BODY_TIMEOUT`] of the moment the server starts waiting for it.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::Request;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Sleep;
+
+/// How long a client may take to send a request's headers, or to start the next request
+/// on a kept-alive connection.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a request body may stall before the request fails.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(20);
+
+thread_local! {
+    static ON_WORKER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is an HTTP worker (whose runtime drives only its own I/O).
+pub fn on_worker_thread() -> bool {
+    ON_WORKER.with(Cell::get)
+}
+
+type Handoff = mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>;
+
+/// Serves `router` on `listener` with one worker per core until `shutdown` resolves, then
+/// stops accepting and waits for every worker to finish its in-flight requests.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    let count = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Dropped (this future cancelled) or set: either way the workers shut down gracefully.
+    let (stop, stopped) = watch::channel(false);
+    let mut workers: Vec<(Handoff, oneshot::Receiver<()>)> = Vec::with_capacity(count);
+    for i in 0..count {
+        let (handoff, incoming) = mpsc::unbounded_channel();
+        let (done, finished) = oneshot::channel();
+        let (router, stopped) = (router.clone(), stopped.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        std::thread::Builder::new().name(format!("tessera-http-{i}")).spawn(move || {
+            ON_WORKER.with(|w| w.set(true));
+            runtime.block_on(async move {
+                worker(incoming, router, stopped).await;
+                crate::store::postgres::close_worker_pools().await;
+            });
+            let _ = done.send(());
+        })?;
+        workers.push((handoff, finished));
+    }
+    tokio::pin!(shutdown);
+    let mut next = 0;
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted.and_then(|(stream, peer)| Ok((stream.into_std()?, peer))) {
+            Ok(connection) => {
+                let _ = workers[next].0.send(connection);
+                next = (next + 1) % count;
+            }
+            // The peer gave up before we took the connection: nothing to do.
+            Err(e) if is_connection_error(&e) => {}
+            // Out of file descriptors or the like: back off instead of spinning.
+            Err(e) => {
+                tracing::error!(error = %e, "accept failed; retrying in a second");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let mut result = Ok(());
+    for (handoff, finished) in workers {
+        drop(handoff);
+        if finished.await.is_err() {
+            result = Err(io::Error::other("an HTTP worker thread panicked"));
+        }
+    }
+    result
+}
+
+/// One worker: serves each connection handed to it until told to stop, then lets the
+/// connections finish what they are doing (idle ones close at once).
+async fn worker(
+    mut incoming: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    router: Router,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => break,
+            next = incoming.recv() => match next {
+                Some(connection) => connection,
+                None => break,
+            },
+        };
+        // Registered with this worker's runtime, so its I/O is driven on this thread.
+        let stream = match TcpStream::from_std(stream) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot take over an accepted connection");
+                continue;
+            }
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let req = req.map(|body| Deadline { body, timer: None });
+            let mut router = router.clone();
+            async move { tower_service::Service::call(&mut router, req).await }
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // A peer that went away or timed out: nothing anyone can act on.
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    graceful.shutdown().await;
+}
+
+/// A request body that fails when it has not fully arrived [`BODY_TIMEOUT`] after the
+/// server first had to wait for it. A body that came with its headers costs no timer.
+struct Deadline {
+    body: Incoming,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Body for Deadline {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Pending => {
+                let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(BODY_TIMEOUT)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err("the request body stalled".into()))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset)
+}
