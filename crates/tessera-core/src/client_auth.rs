@@ -26,6 +26,13 @@ pub const ASSERTION_MAX_FUTURE: i64 = 60;
 pub const ASSERTION_MAX_LIFETIME: i64 = 300;
 /// Replay-cache namespace for assertion `jti`s.
 pub const ASSERTION_JTI_NAMESPACE: &str = "client_assertion";
+/// The JWS algorithms a client assertion may be signed with, at every endpoint that
+/// authenticates clients (token, revocation, introspection: one code path). Discovery
+/// publishes exactly this list for each of them (RFC 8414 §2), so it is also what the
+/// verifier enforces. `private_key_jwt` further needs the algorithm to fit the registered
+/// key's type; `client_secret_jwt` is HS256 only.
+pub const ASSERTION_SIGNING_ALGS: &[&str] =
+    &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA", "Ed25519", "HS256"];
 
 /// The credentials a request carried, before any of them is trusted.
 #[derive(Default, Clone)]
@@ -184,6 +191,10 @@ impl ClientCredentials {
         let entry = lookup(ctx, iss).await?;
         let client = &entry.client;
         let alg = jws.alg().unwrap_or("none");
+        // RFC 8414 §2: the algorithms accepted are the ones the metadata advertises.
+        if !ASSERTION_SIGNING_ALGS.contains(&alg) {
+            return Err(failed().with_detail(format!("client assertion algorithm {alg} is not supported")));
+        }
         let verified = match client.token_endpoint_auth_method {
             // The key comes from the client's registered JWK Set, never from the token; the
             // algorithm must fit the key type (RSA→RS/PS, EC→ES, OKP→EdDSA), never none/HS*.

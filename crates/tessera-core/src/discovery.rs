@@ -5,6 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::client_auth::ASSERTION_SIGNING_ALGS;
 use crate::model::SigningAlg;
 use crate::routes;
 
@@ -25,8 +26,17 @@ pub struct Capabilities {
     pub claims: Vec<&'static str>,
 }
 
-/// Algorithms accepted for `private_key_jwt`/`client_secret_jwt` assertions.
-pub const ASSERTION_SIGNING_ALGS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA", "HS256"];
+/// `{endpoint}_endpoint_auth_methods_supported` and its signing algorithms. The token,
+/// revocation and introspection endpoints authenticate clients with one code path
+/// ([`crate::client_auth`]), so they share both lists.
+fn client_auth(m: &mut Map<String, Value>, endpoint: &str, methods: &[&'static str]) {
+    m.insert(format!("{endpoint}_endpoint_auth_methods_supported"), json!(methods));
+    // RFC 8414 §2: `{endpoint}_endpoint_auth_signing_alg_values_supported` MUST be present
+    // when private_key_jwt or client_secret_jwt is among the endpoint's methods.
+    if methods.iter().any(|a| matches!(*a, "private_key_jwt" | "client_secret_jwt")) {
+        m.insert(format!("{endpoint}_endpoint_auth_signing_alg_values_supported"), json!(ASSERTION_SIGNING_ALGS));
+    }
+}
 
 pub fn metadata(issuer: &str, caps: &Capabilities, id_token_algs: &[SigningAlg]) -> Value {
     let u = |p: &str| Value::String(routes::url(issuer, p));
@@ -45,19 +55,18 @@ pub fn metadata(issuer: &str, caps: &Capabilities, id_token_algs: &[SigningAlg])
     if !caps.grant_types.is_empty() {
         m.insert("token_endpoint".into(), u(routes::TOKEN));
         m.insert("grant_types_supported".into(), json!(caps.grant_types));
-        m.insert("token_endpoint_auth_methods_supported".into(), json!(caps.token_endpoint_auth_methods));
-        m.insert("token_endpoint_auth_signing_alg_values_supported".into(), json!(ASSERTION_SIGNING_ALGS));
+        client_auth(&mut m, "token", &caps.token_endpoint_auth_methods);
     }
     if caps.userinfo {
         m.insert("userinfo_endpoint".into(), u(routes::USERINFO));
     }
     if caps.revocation {
         m.insert("revocation_endpoint".into(), u(routes::REVOKE));
-        m.insert("revocation_endpoint_auth_methods_supported".into(), json!(caps.token_endpoint_auth_methods));
+        client_auth(&mut m, "revocation", &caps.token_endpoint_auth_methods);
     }
     if caps.introspection {
         m.insert("introspection_endpoint".into(), u(routes::INTROSPECT));
-        m.insert("introspection_endpoint_auth_methods_supported".into(), json!(caps.token_endpoint_auth_methods));
+        client_auth(&mut m, "introspection", &caps.token_endpoint_auth_methods);
     }
     if caps.end_session {
         m.insert("end_session_endpoint".into(), u(routes::OIDC_LOGOUT));
@@ -98,5 +107,25 @@ mod tests {
         let with_token = metadata("https://id.example.com/", &caps, &[SigningAlg::RS256]);
         assert_eq!(with_token["token_endpoint"], "https://id.example.com/oauth/token");
         assert_eq!(with_token["grant_types_supported"], json!(["authorization_code"]));
+        assert!(with_token.get("token_endpoint_auth_signing_alg_values_supported").is_none(), "no JWT method, no algs");
+    }
+
+    #[test]
+    fn jwt_client_authentication_comes_with_its_algorithms_at_every_endpoint() {
+        let caps = Capabilities {
+            grant_types: vec!["client_credentials"],
+            token_endpoint_auth_methods: vec!["client_secret_basic", "private_key_jwt"],
+            revocation: true,
+            introspection: true,
+            ..Default::default()
+        };
+        let m = metadata("https://id.example.com/", &caps, &[SigningAlg::RS256]);
+        for endpoint in ["token", "revocation", "introspection"] {
+            assert_eq!(
+                m[format!("{endpoint}_endpoint_auth_methods_supported")],
+                json!(["client_secret_basic", "private_key_jwt"])
+            );
+            assert_eq!(m[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")], json!(ASSERTION_SIGNING_ALGS));
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! decided here.
 //!
 //! - RP-Initiated Logout §2: `id_token_hint` is an ID token Tessera issued; it is accepted
-//!   even when expired (§4). `client_id`, when also given, must be one of its audiences.
+//!   even when expired (§4, [`crate::tokens::id_token_hint`]). `client_id`, when also
+//!   given, must be one of its audiences.
 //! - §3: `post_logout_redirect_uri` must have been registered by the client (Auth0:
 //!   "Allowed Logout URLs"), compared like redirect URIs (exact, loopback port exception);
 //!   it needs the client to be known. `state` is passed back on it.
@@ -11,14 +12,12 @@
 //!   `client_id` and no `returnTo`, the first allowed logout URL is used.
 //! - An unregistered URL is an error page, never a redirect (no open redirector).
 
-use serde_json::Value;
-
 use crate::authorize::Params;
 use crate::error::Error;
 use crate::model::Client;
 use crate::redirect_uri::find_match;
 use crate::store::Store;
-use crate::tokens::jose::Jws;
+use crate::tokens::id_token_hint;
 use crate::tokens::KeySet;
 
 /// What a logout request resolved to.
@@ -28,34 +27,6 @@ pub struct LogoutPlan {
     pub redirect: Option<String>,
     /// The session named by the ID token hint (`sid`), ended as well.
     pub sid: Option<String>,
-}
-
-/// The claims of a verified `id_token_hint` that logout uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdTokenHint {
-    pub audiences: Vec<String>,
-    pub sid: Option<String>,
-}
-
-/// Verifies an ID token Tessera issued: a published kid, its algorithm, a valid signature
-/// and our issuer. Expiry is deliberately not checked (RP-Initiated Logout §4).
-pub fn verify_id_token_hint(keys: &KeySet, issuer: &str, token: &str) -> Result<IdTokenHint, Error> {
-    let invalid = || Error::invalid_request("id_token_hint is not an ID token issued here");
-    let jws = Jws::parse(token).map_err(|_| invalid())?;
-    let (alg, key) = jws.kid().and_then(|kid| keys.verifier(kid)).ok_or_else(invalid)?;
-    if jws.alg() != Some(alg.as_str()) || !jws.verify_with(key) {
-        return Err(invalid());
-    }
-    if jws.claims.get("iss").and_then(Value::as_str) != Some(issuer) {
-        return Err(invalid());
-    }
-    let audiences = match jws.claims.get("aud") {
-        Some(Value::String(a)) => vec![a.clone()],
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-        _ => return Err(invalid()),
-    };
-    let sid = jws.claims.get("sid").and_then(Value::as_str).map(str::to_string);
-    Ok(IdTokenHint { audiences, sid })
 }
 
 fn no_repeats(params: &Params) -> Result<(), Error> {
@@ -85,7 +56,7 @@ fn with_state(uri: &str, state: Option<&str>) -> String {
 /// `GET /oidc/logout`.
 pub async fn rp_initiated(store: &dyn Store, keys: &KeySet, issuer: &str, params: &Params) -> Result<LogoutPlan, Error> {
     no_repeats(params)?;
-    let hint = params.get("id_token_hint").map(|t| verify_id_token_hint(keys, issuer, t)).transpose()?;
+    let hint = params.get("id_token_hint").map(|t| id_token_hint::verify(keys, issuer, t)).transpose()?;
     let client_id = match (params.get("client_id"), &hint) {
         (Some(c), Some(h)) if !h.audiences.iter().any(|a| a == c) => {
             return Err(Error::invalid_request("client_id is not an audience of id_token_hint"));

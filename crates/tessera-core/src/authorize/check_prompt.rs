@@ -3,9 +3,11 @@
 //! - `prompt`: a space-delimited set of `none`, `login`, `consent` (`select_account` is
 //!   accepted and has no effect: there is one account per session). `none` with any other
 //!   value is an error.
-//! - `max_age`: a non-negative number of seconds.
-//! - `login_hint` pre-fills the login form. `ui_locales`, `display`, `acr_values`,
-//!   `claims_locales` and `id_token_hint` are accepted and do not change the flow.
+//! - `max_age`: a non-negative number of seconds (0 demands a fresh login, see
+//!   [`super::decide`]).
+//! - `login_hint` pre-fills the login form. `ui_locales`, `display`, `acr_values` and
+//!   `claims_locales` are accepted and do not change the flow. `id_token_hint` has its own
+//!   check ([`super::check_id_token_hint`]).
 
 use super::params::Params;
 use super::request::Prompt;

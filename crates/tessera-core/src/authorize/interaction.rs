@@ -1,7 +1,10 @@
 //! What happens after the checks pass: log in, ask for consent, or issue a code.
 //!
 //! - OIDC Core §3.1.2.3: the user must (re-)authenticate without an active session, with
-//!   `prompt=login`, or when more than `max_age` seconds passed since `auth_time`.
+//!   `prompt=login`, or when more than `max_age` seconds passed since `auth_time`
+//!   (`max_age=0` always: it is equivalent to `prompt=login`, §3.1.2.1 errata set 2).
+//! - OIDC Core §3.1.2.1: a session of another user than the one an `id_token_hint` names
+//!   is not used: log in again, or `login_required` with `prompt=none`.
 //! - OIDC Core §3.1.2.6: with `prompt=none`, needing a login is `login_required` and
 //!   needing consent is `consent_required`, sent to the client.
 //!
@@ -38,8 +41,15 @@ pub fn decide(
     now: i64,
 ) -> Result<AuthorizeOutcome, AuthorizeError> {
     // OIDC Core §3.1.2.1: prompt=login and an elapsed max_age both demand a fresh login.
-    let fresh =
-        session.filter(|s| s.is_active(now) && !req.prompt.login && req.max_age.is_none_or(|max| now - s.auth_time <= max));
+    // id_token_hint: answer positively only if the End-User it identifies is the one logged
+    // in; otherwise SHOULD be an error such as login_required (below, with prompt=none),
+    // or a login in which that user can identify themselves.
+    let fresh = session.filter(|s| {
+        s.is_active(now)
+            && !req.prompt.login
+            && within_max_age(req.max_age, s.auth_time, now)
+            && req.hinted_sub.as_deref().is_none_or(|sub| sub == s.user_id)
+    });
     let refuse = |code, d: &'static str| Err(AuthorizeError::redirect(Error::new(code, d), &req.reply));
     let Some(session) = fresh else {
         // OIDC Core §3.1.2.6: prompt=none and no usable session: login_required.
@@ -56,6 +66,15 @@ pub fn decide(
         return Ok(AuthorizeOutcome::NeedsConsent { session });
     }
     Ok(AuthorizeOutcome::IssueCode { session })
+}
+
+/// OIDC Core §3.1.2.1: once more than `max_age` seconds have passed since the user last
+/// authenticated, the OP MUST actively re-authenticate them. Times are whole seconds, so a
+/// session whose age is exactly `max_age` may really be up to a second older: only a
+/// smaller age is surely within it. This also makes `max_age=0` always demand a login, as
+/// the errata (set 2) says: it is equivalent to `prompt=login`.
+fn within_max_age(max_age: Option<i64>, auth_time: i64, now: i64) -> bool {
+    max_age.is_none_or(|max| now - auth_time < max)
 }
 
 /// A parked authorization: the request, and the browser it belongs to (the keyed hash of
@@ -99,4 +118,27 @@ pub fn resume(txn: &LoginTransaction, now: i64) -> Result<Pending, Error> {
         return Err(Error::invalid_request("this login page has expired; return to the application and try again"));
     }
     serde_json::from_str(&txn.request).map_err(|e| Error::server_error(format!("parked request does not decode: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within_max_age;
+
+    #[test]
+    fn max_age_is_judged_conservatively_in_whole_seconds() {
+        // (max_age, seconds since auth_time, session usable)
+        let table = [
+            (None, 0, true),
+            (None, 86_400, true),
+            (Some(0), 0, false),
+            (Some(0), 5, false),
+            (Some(60), 0, true),
+            (Some(60), 59, true),
+            (Some(60), 60, false),
+            (Some(60), 61, false),
+        ];
+        for (max_age, age, usable) in table {
+            assert_eq!(within_max_age(max_age, 1000, 1000 + age), usable, "max_age {max_age:?}, age {age}");
+        }
+    }
 }

@@ -9,6 +9,7 @@
 mod check_audience;
 mod check_client;
 mod check_dpop_jkt;
+mod check_id_token_hint;
 mod check_params;
 mod check_pkce;
 mod check_prompt;
@@ -36,10 +37,16 @@ use std::sync::Arc;
 
 use crate::model::Client;
 use crate::registry::Registry;
+use crate::tokens::KeySet;
 
 /// Runs the checks in order. Returns the request with the client it names. Clients and APIs
-/// come from the registry's cache.
-pub async fn validate(registry: &Registry, params: &Params) -> Result<(AuthorizeRequest, Arc<Client>), AuthorizeError> {
+/// come from the registry's cache; `keys` and `issuer` verify an `id_token_hint`.
+pub async fn validate(
+    registry: &Registry,
+    keys: &KeySet,
+    issuer: &str,
+    params: &Params,
+) -> Result<(AuthorizeRequest, Arc<Client>), AuthorizeError> {
     // Not redirectable: nothing yet says where a response may go.
     check_params::unambiguous_target(params).map_err(AuthorizeError::Page)?;
     let client = check_client::run(registry, params).await?;
@@ -60,6 +67,7 @@ pub async fn validate(registry: &Registry, params: &Params) -> Result<(Authorize
     let scope = check_scope::grant(&requested, &client, api.as_deref());
     let (code_challenge, code_challenge_method) = check_pkce::run(&client, params).map_err(fail)?;
     let interaction = check_prompt::run(params).map_err(fail)?;
+    let hinted_sub = check_id_token_hint::run(keys, issuer, params).map_err(fail)?;
     let dpop_jkt = check_dpop_jkt::run(params).map_err(fail)?;
 
     let request = AuthorizeRequest {
@@ -74,6 +82,7 @@ pub async fn validate(registry: &Registry, params: &Params) -> Result<(Authorize
         prompt: interaction.prompt,
         max_age: interaction.max_age,
         login_hint: interaction.login_hint,
+        hinted_sub,
         dpop_jkt,
     };
     Ok((request, client))

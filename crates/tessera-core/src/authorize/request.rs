@@ -56,6 +56,10 @@ pub struct AuthorizeRequest {
     pub max_age: Option<i64>,
     /// Pre-fills the login form.
     pub login_hint: Option<String>,
+    /// OIDC Core §3.1.2.1: the `sub` of a verified `id_token_hint`, the only user whose
+    /// session may answer. (Absent from requests parked before it existed.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hinted_sub: Option<String>,
     /// RFC 9449 §10: the DPoP key the code is bound to.
     pub dpop_jkt: Option<String>,
 }

@@ -28,7 +28,8 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
 
 async fn run(state: &AppState, headers: &HeaderMap, params: &Params, after_post: bool) -> Response {
     let store = state.deployment.store.as_ref();
-    let (req, client) = match authorize::validate(&state.deployment.registry, params).await {
+    let keys = state.keys.get();
+    let (req, client) = match authorize::validate(&state.deployment.registry, &keys, &state.issuer, params).await {
         Ok(v) => v,
         Err(e) => return reply_error(state, e, after_post),
     };

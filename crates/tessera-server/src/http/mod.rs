@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod consent;
 pub mod cookies;
+pub mod cors;
 pub mod demo;
 pub mod dpop;
 pub mod error;
@@ -48,13 +49,13 @@ pub fn router(state: AppState) -> Router {
         .route(routes::OPENID_CONFIGURATION, get(well_known::openid_configuration))
         .route(routes::OAUTH_AUTHORIZATION_SERVER, get(well_known::oauth_authorization_server))
         .route(routes::JWKS, get(well_known::jwks))
-        .route(routes::TOKEN, post(token::token).layer(DefaultBodyLimit::max(params::MAX_BODY)))
-        .route(routes::REVOKE, post(revoke::revoke).layer(DefaultBodyLimit::max(params::MAX_BODY)))
+        .route(routes::TOKEN, cors::any_origin(post(token::token), "POST").layer(DefaultBodyLimit::max(params::MAX_BODY)))
+        .route(routes::REVOKE, cors::any_origin(post(revoke::revoke), "POST").layer(DefaultBodyLimit::max(params::MAX_BODY)))
         .route(routes::INTROSPECT, post(introspect::introspect).layer(DefaultBodyLimit::max(params::MAX_BODY)))
         .route(routes::AUTHORIZE, get(authorize::get).post(authorize::post))
         .route(routes::LOGIN, get(login::page).post(login::submit))
         .route(routes::CONSENT, get(consent::page).post(consent::submit))
-        .route(routes::USERINFO, get(userinfo::userinfo).post(userinfo::userinfo).options(userinfo::preflight))
+        .route(routes::USERINFO, cors::any_origin(get(userinfo::userinfo).post(userinfo::userinfo), "GET, POST"))
         .route(routes::OIDC_LOGOUT, get(logout::oidc_get).post(logout::oidc_post))
         .route(routes::V2_LOGOUT, get(logout::auth0_v2))
         .route(routes::HEALTHZ, get(health::healthz))

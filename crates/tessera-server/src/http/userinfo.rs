@@ -11,12 +11,12 @@
 //! - RFC 6750 §3.1: no token → 401 with bare challenges; an expired, revoked, forged or
 //!   wrong-audience token → 401 `invalid_token`; a token without `openid` → 403
 //!   `insufficient_scope`.
-//! - Cross-origin reads are allowed (`Access-Control-Allow-Origin: *`): SPAs call this with
-//!   a header token, never with cookies.
+//! - Cross-origin reads are allowed (`Access-Control-Allow-Origin: *`, see [`super::cors`]):
+//!   SPAs call this with a header token, never with cookies.
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tessera_core::authorize::Params;
@@ -136,7 +136,7 @@ async fn claims(
 }
 
 pub async fn userinfo(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
-    let mut resp = match presented_token(&method, &headers, &body) {
+    match presented_token(&method, &headers, &body) {
         Err(e) => resource_error(e, TokenScheme::Bearer, None),
         Ok(None) => missing_access_token(),
         Ok(Some((scheme, token))) => match claims(&state, &method, &headers, scheme, &token).await {
@@ -148,20 +148,5 @@ pub async fn userinfo(State(state): State<AppState>, method: Method, headers: He
             }
             Err(Refusal(e, nonce)) => resource_error(e, scheme, nonce),
         },
-    };
-    let h = resp.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("WWW-Authenticate, DPoP-Nonce"));
-    resp
-}
-
-/// CORS preflight (the Authorization and DPoP headers are not CORS-safelisted).
-pub async fn preflight() -> Response {
-    let mut resp = StatusCode::NO_CONTENT.into_response();
-    let h = resp.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Authorization, Content-Type, DPoP"));
-    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-    resp
+    }
 }

@@ -1,8 +1,11 @@
 //! /authorize with SSO sessions and consent: the stored code matches the token endpoint's
-//! contract; `prompt=none`, `prompt=login` and `max_age`; idle and absolute session
-//! lifetimes; consent asked, remembered per scope, denied.
+//! contract; `prompt=none`, `prompt=login`, `max_age` (0 included) and `id_token_hint`;
+//! idle and absolute session lifetimes; consent asked, remembered per scope, denied.
 
+use tessera_core::model::{SigningAlg, UserPatch};
 use tessera_core::routes;
+use tessera_core::scope::Scope;
+use tessera_core::tokens::claims::{sign_access_token, sign_id_token, AccessTokenSpec, IdTokenSpec};
 
 use crate::support_web::*;
 
@@ -98,6 +101,148 @@ async fn prompt_none_prompt_login_and_max_age() {
         assert!(old.ended_at.is_some(), "the previous session ends at a new login");
         assert_ne!(old.sid, new.sid);
         assert_eq!(code.sid.as_deref(), Some(new.sid.as_str()));
+    }
+}
+
+/// The exact error `prompt=none` gets without a usable session (OIDC Core §3.1.2.6), sent to
+/// the callback with `state` and `iss` (RFC 9207).
+fn assert_login_required(app: &WebApp, r: &reqwest::Response, ctx: &str) {
+    assert_eq!(r.status(), 302, "[{}] {ctx}", app.backend);
+    let to = location(r);
+    assert!(to.starts_with(&format!("{CALLBACK}?")), "[{}] {ctx}: {to}", app.backend);
+    let want = [("error", "login_required"), ("error_description", "the user must log in"), ("state", "st-1")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain([("iss".to_string(), app.issuer.clone())])
+        .collect();
+    assert_eq!(query_of(&to), want, "[{}] {ctx}", app.backend);
+}
+
+/// OIDC Core §3.1.2.1 (errata set 2): max_age=0 is equivalent to prompt=login, even in
+/// the very second of the last login.
+#[tokio::test]
+async fn max_age_zero_always_demands_a_fresh_login() {
+    for backend in backends() {
+        let app = WebApp::start(backend).await;
+        let b = Browser::new();
+        let keyring = &app.state.deployment.keyring;
+        let t0 = app.state.now();
+        let first = b.login(&app, &app.web_authorize(&[])).await;
+        assert!(query_of(&location(&first)).contains_key("code"), "[{backend}]");
+
+        // The clock has not moved since the login: the session is 0 s old.
+        let r = b.get(&app.web_authorize(&[("max_age", "0")])).await;
+        assert_eq!(r.status(), 302, "[{backend}]");
+        assert!(location(&r).contains(&format!("{}?txn=", routes::LOGIN)), "[{backend}] max_age=0 shows the login page");
+        let r = b.get(&app.web_authorize(&[("max_age", "0"), ("prompt", "none")])).await;
+        assert_login_required(&app, &r, "prompt=none max_age=0");
+
+        // Logging in answers the request (no loop back to the login page) with a new auth_time.
+        app.clock.advance(5);
+        let r = b.login(&app, &app.web_authorize(&[("max_age", "0")])).await;
+        assert_eq!(r.status(), 303, "[{backend}]");
+        let code = query_of(&location(&r))["code"].clone();
+        let code = app.store().get_code(&keyring.hash_handle(&code)).await.unwrap().expect("code");
+        assert_eq!(code.auth_time, t0 + 5, "[{backend}] the fresh login's time");
+        let r = b.get(&app.web_authorize(&[("max_age", "0"), ("prompt", "none")])).await;
+        assert_login_required(&app, &r, "again right after that login");
+
+        // Seconds are whole: a session exactly max_age old may be older, so it must log in.
+        app.clock.advance(100);
+        let r = b.get(&app.web_authorize(&[("max_age", "100"), ("prompt", "none")])).await;
+        assert_login_required(&app, &r, "max_age=100 after 100 s");
+        let r = b.get(&app.web_authorize(&[("max_age", "101"), ("prompt", "none")])).await;
+        assert!(query_of(&location(&r)).contains_key("code"), "[{backend}] max_age=101 after 100 s");
+    }
+}
+
+/// An ID token for `user` from `issuer`, signed with the server's current RS256 key, valid
+/// for 60 s.
+fn id_token_for(app: &WebApp, issuer: &str, user: &tessera_core::model::User) -> String {
+    let key = app.state.keys.get().signer(SigningAlg::RS256).unwrap();
+    let scope = Scope::parse("openid").unwrap();
+    let now = app.state.now();
+    let spec = IdTokenSpec {
+        issuer,
+        user,
+        client_id: &app.web.id,
+        scope: &scope,
+        now,
+        lifetime: 60,
+        auth_time: now,
+        nonce: None,
+        sid: None,
+        access_token: None,
+    };
+    sign_id_token(&key, &spec)
+}
+
+/// OIDC Core §3.1.2.1 `id_token_hint`: the session answers only for the user the hint names.
+#[tokio::test]
+async fn id_token_hint_must_name_the_sessions_user() {
+    for backend in backends() {
+        let app = WebApp::start(backend).await;
+        let registry = &app.state.deployment.registry;
+        let bob_patch = UserPatch { email: Some("bob@example.com".into()), email_verified: Some(true), ..Default::default() };
+        let bob = registry.create_user(bob_patch, Some("bob's horse battery")).await.unwrap();
+        let alice = app.store().get_user(&app.user_id).await.unwrap().unwrap();
+        let (alice_hint, bob_hint) = (id_token_for(&app, &app.issuer, &alice), id_token_for(&app, &app.issuer, &bob));
+        let keyring = &app.state.deployment.keyring;
+        let user_of = async |r: &reqwest::Response| {
+            let code = query_of(&location(r)).get("code").cloned().unwrap_or_else(|| panic!("no code: {}", location(r)));
+            app.store().get_code(&keyring.hash_handle(&code)).await.unwrap().expect("code").user_id
+        };
+        let b = Browser::new();
+        b.login(&app, &app.web_authorize(&[])).await;
+
+        // Alice's session and a hint naming Alice: a code, even after the hint expired.
+        app.clock.advance(120);
+        let r = b.get(&app.web_authorize(&[("prompt", "none"), ("id_token_hint", &alice_hint)])).await;
+        assert_eq!(user_of(&r).await, app.user_id, "[{backend}] an expired hint is still a hint");
+
+        // A hint naming Bob: prompt=none cannot answer for Alice ...
+        let r = b.get(&app.web_authorize(&[("prompt", "none"), ("id_token_hint", &bob_hint)])).await;
+        assert_login_required(&app, &r, "Bob's hint, Alice's session");
+        // ... and otherwise the session is not used: Bob logs in, and the code is his.
+        let url = app.web_authorize(&[("id_token_hint", &bob_hint)]);
+        let (txn, csrf) = b.open_login(&url).await;
+        let r = b.submit_login(&app, &txn, &csrf, "bob@example.com", "bob's horse battery").await;
+        assert_eq!(user_of(&r).await, bob.user_id, "[{backend}]");
+        // Now the session is Bob's: Alice's hint is the one that cannot be answered silently.
+        let r = b.get(&app.web_authorize(&[("prompt", "none"), ("id_token_hint", &alice_hint)])).await;
+        assert_login_required(&app, &r, "Alice's hint, Bob's session");
+
+        // Not an ID token from this issuer: invalid_request, to the callback.
+        let scope = Scope::parse("openid").unwrap();
+        let key = app.state.keys.get().signer(SigningAlg::RS256).unwrap();
+        let access_token = sign_access_token(
+            &key,
+            &AccessTokenSpec {
+                issuer: &app.issuer,
+                subject: &bob.user_id,
+                client_id: &app.web.id,
+                audience: None,
+                scope: &scope,
+                now: app.state.now(),
+                lifetime: 60,
+                auth_time: None,
+                gty: None,
+                jkt: None,
+            },
+        )
+        .token;
+        let other_issuer = id_token_for(&app, "https://elsewhere.example/", &bob);
+        let mut tampered = bob_hint.clone();
+        tampered.insert(tampered.len() - 2, 'A');
+        for (name, hint) in [("access token", access_token), ("another issuer", other_issuer), ("bad signature", tampered)] {
+            let r = b.get(&app.web_authorize(&[("prompt", "none"), ("id_token_hint", &hint)])).await;
+            assert_eq!(r.status(), 302, "[{backend}] {name}");
+            let q = query_of(&location(&r));
+            assert!(location(&r).starts_with(&format!("{CALLBACK}?")), "[{backend}] {name}");
+            assert_eq!(q["error"], "invalid_request", "[{backend}] {name}");
+            assert_eq!(q["error_description"], "id_token_hint is not an ID token issued here", "[{backend}] {name}");
+            assert_eq!((q["state"].as_str(), &q["iss"]), ("st-1", &app.issuer), "[{backend}] {name}");
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod authorize_session;
 mod browser;
 mod cli;
 mod connections;
+mod cors;
 mod dpop_proof;
 mod dpop_token;
 mod grant_authorization_code;

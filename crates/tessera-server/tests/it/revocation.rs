@@ -1,8 +1,9 @@
 //! POST /oauth/revoke (RFC 7009) and POST /oauth/introspect (RFC 7662), on every store.
 
-use serde_json::Value;
+use serde_json::{json, Value};
+use tessera_core::client_auth::JWT_BEARER_ASSERTION_TYPE;
 
-use crate::oauth_fixture::{backends, Fixture, API};
+use crate::oauth_fixture::{backends, Fixture, API, CALLBACK};
 
 async fn issue(f: &Fixture) -> (String, String) {
     let v = f.post_tokens().await;
@@ -109,6 +110,46 @@ async fn revocation_of_each_token_kind_and_of_foreign_tokens() {
         assert_eq!(as_post(&f, "/oauth/revoke", "no-such-token", &[]).await.0, 200);
         assert_eq!(as_post(&f, "/oauth/revoke", "", &[]).await.1["error"], "invalid_request");
         assert_eq!(f.post_form("/oauth/revoke", &[("token", &rt3)], None).await.0, 401);
+    }
+}
+
+/// Discovery advertises client_secret_jwt and private_key_jwt, with the token endpoint's
+/// algorithms, at both endpoints (RFC 8414 §2): both work there.
+#[tokio::test]
+async fn client_assertions_authenticate_revocation_and_introspection() {
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let with_assertion = async |path: &str, token: &str, assertion: String| {
+            let form = [("token", token), ("client_assertion_type", JWT_BEARER_ASSERTION_TYPE), ("client_assertion", &assertion)];
+            f.post_form(path, &form, None).await
+        };
+        // The private_key_jwt client (ES256) redeems a code, introspects and revokes its token.
+        let code = f.code(&f.key_jwt.id, "openid read:things", Some(API), None, None).await;
+        let assertion = f.key_assertion(json!({}));
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("client_assertion_type", JWT_BEARER_ASSERTION_TYPE),
+            ("client_assertion", assertion.as_str()),
+        ];
+        let (s, _, v) = f.token(&form, None).await;
+        assert_eq!(s, 200, "{backend}: {v}");
+        let at = v["access_token"].as_str().unwrap();
+        let (s, v) = with_assertion("/oauth/introspect", at, f.key_assertion(json!({}))).await;
+        assert_eq!((s, &v["active"], &v["client_id"]), (200, &json!(true), &json!(f.key_jwt.id)), "{backend}: {v}");
+        let (s, _) = with_assertion("/oauth/revoke", at, f.key_assertion(json!({}))).await;
+        assert_eq!(s, 200, "{backend}");
+        let (s, v) = with_assertion("/oauth/introspect", at, f.key_assertion(json!({}))).await;
+        assert_eq!((s, v), (200, json!({"active": false})), "{backend}: revoked");
+        // The client_secret_jwt client (HS256) at both endpoints.
+        let (s, v) = with_assertion("/oauth/introspect", "garbage", f.secret_assertion(json!({}))).await;
+        assert_eq!((s, v), (200, json!({"active": false})), "{backend}");
+        let (s, _) = with_assertion("/oauth/revoke", "garbage", f.secret_assertion(json!({}))).await;
+        assert_eq!(s, 200, "{backend}");
+        // A replayed assertion is refused there as at the token endpoint.
+        let (s, v) = with_assertion("/oauth/revoke", "garbage", assertion.clone()).await;
+        assert_eq!((s, v["error"].as_str()), (401, Some("invalid_client")), "{backend}: replayed jti");
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tessera_core::clock::Clock;
 use tessera_core::model::SigningAlg;
 use tessera_core::routes;
@@ -49,6 +49,18 @@ async fn discovery_documents_describe_this_issuer() {
             let algs = doc["id_token_signing_alg_values_supported"].as_array().unwrap();
             assert!(algs.iter().any(|a| a == "RS256"), "[{backend}] RS256 ID tokens: {doc}");
             assert!(!algs.iter().any(|a| a == "none"), "[{backend}] never alg none");
+            // RFC 8414 §2: an endpoint that lists client_secret_jwt or private_key_jwt lists the
+            // assertion algorithms it accepts; the three endpoints verify assertions alike.
+            for endpoint in ["token", "revocation", "introspection"] {
+                let methods = &doc[format!("{endpoint}_endpoint_auth_methods_supported")];
+                let want = json!(["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"]);
+                assert_eq!(methods, &want, "[{backend}] {path} {endpoint}");
+                assert_eq!(
+                    doc[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
+                    json!(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA", "Ed25519", "HS256"]),
+                    "[{backend}] {path} {endpoint}"
+                );
+            }
             documents.push(doc);
         }
         assert_eq!(documents[0], documents[1], "[{backend}] both documents carry the same metadata");

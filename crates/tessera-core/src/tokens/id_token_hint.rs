@@ -1,0 +1,132 @@
+//! `id_token_hint`: an ID token Tessera issued, handed back by the client as a hint about
+//! the End-User (OIDC Core §3.1.2.1 at /authorize, RP-Initiated Logout §2 at logout).
+//!
+//! It is verified as our own token — a published kid, the key's own algorithm, a valid
+//! signature, our `iss`, and not an access token — but its expiry is not checked: both
+//! specifications allow a hint that has expired (OIDC Core §3.1.2.1, RP-Initiated Logout
+//! §4), since it names a user and is not used to grant anything.
+
+use serde_json::Value;
+
+use super::jose::Jws;
+use super::keys::KeySet;
+use crate::error::Error;
+
+/// The claims of a verified hint that /authorize and logout use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenHint {
+    /// The End-User the client expects (OIDC Core §2 `sub`).
+    pub sub: String,
+    pub audiences: Vec<String>,
+    pub sid: Option<String>,
+}
+
+/// Verifies `token` as an ID token this issuer signed; any failure is `invalid_request`.
+pub fn verify(keys: &KeySet, issuer: &str, token: &str) -> Result<IdTokenHint, Error> {
+    let invalid = || Error::invalid_request("id_token_hint is not an ID token issued here");
+    let jws = Jws::parse(token).map_err(|_| invalid())?;
+    // An access token is signed with the same keys; RFC 9068 §2.1 marks it `at+jwt`.
+    if jws.header.get("typ").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
+        return Err(invalid());
+    }
+    let (alg, key) = jws.kid().and_then(|kid| keys.verifier(kid)).ok_or_else(invalid)?;
+    if jws.alg() != Some(alg.as_str()) || !jws.verify_with(key) {
+        return Err(invalid());
+    }
+    if jws.claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+        return Err(invalid());
+    }
+    let sub = jws.claims.get("sub").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(invalid)?.to_string();
+    let audiences = match jws.claims.get("aud") {
+        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        _ => return Err(invalid()),
+    };
+    let sid = jws.claims.get("sid").and_then(Value::as_str).map(str::to_string);
+    Ok(IdTokenHint { sub, audiences, sid })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{Keyring, MasterKey};
+    use crate::model::{SigningAlg, User};
+    use crate::scope::Scope;
+    use crate::tokens::claims::{sign_access_token, sign_id_token, AccessTokenSpec, IdTokenSpec};
+    use crate::tokens::{KeyState, SigningKeyRecord};
+
+    const ISS: &str = "https://id.example.com/";
+
+    #[test]
+    fn only_our_id_tokens_are_hints_expired_or_not() {
+        let kr = Keyring::new(&MasterKey::generate());
+        let rec = SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Current, &kr, 0).unwrap();
+        let keys = KeySet::load(&[rec], &kr, 0).unwrap();
+        let key = keys.signer(SigningAlg::ES256).unwrap();
+        let user = User {
+            user_id: "auth0|1".into(),
+            email: None,
+            email_verified: false,
+            username: None,
+            name: None,
+            given_name: None,
+            family_name: None,
+            picture: None,
+            password_hash: None,
+            blocked: false,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let scope = Scope::parse("openid").unwrap();
+        let id_token = |issuer| {
+            sign_id_token(
+                &key,
+                &IdTokenSpec {
+                    issuer,
+                    user: &user,
+                    client_id: "c1",
+                    scope: &scope,
+                    now: 1000,
+                    lifetime: 60,
+                    auth_time: 990,
+                    nonce: None,
+                    sid: Some("s1"),
+                    access_token: None,
+                },
+            )
+        };
+        // Long expired (exp 1060) and still a hint: nothing here reads the clock.
+        let hint = verify(&keys, ISS, &id_token(ISS)).unwrap();
+        assert_eq!(hint, IdTokenHint { sub: "auth0|1".into(), audiences: vec!["c1".into()], sid: Some("s1".into()) });
+
+        let access_token = sign_access_token(
+            &key,
+            &AccessTokenSpec {
+                issuer: ISS,
+                subject: "auth0|1",
+                client_id: "c1",
+                audience: None,
+                scope: &scope,
+                now: 1000,
+                lifetime: 60,
+                auth_time: Some(990),
+                gty: None,
+                jkt: None,
+            },
+        );
+        let mut tampered = id_token(ISS);
+        tampered.insert(tampered.len() - 2, 'A');
+        let other_key = SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Current, &kr, 0).unwrap();
+        let other_keys = KeySet::load(&[other_key], &kr, 0).unwrap();
+        let refused = [
+            ("another issuer", verify(&keys, ISS, &id_token("https://other.example.com/"))),
+            ("an access token", verify(&keys, ISS, &access_token.token)),
+            ("a bad signature", verify(&keys, ISS, &tampered)),
+            ("an unknown key", verify(&other_keys, ISS, &id_token(ISS))),
+            ("not a JWT", verify(&keys, ISS, "not.a.token")),
+        ];
+        for (name, result) in refused {
+            assert_eq!(result.unwrap_err().code, crate::ErrorCode::InvalidRequest, "{name}");
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! CORS (Fetch Standard §3.2) for the endpoints a browser app calls cross-origin:
+//! `POST /oauth/token`, `POST /oauth/revoke` (a SPA redeems its PKCE code, refreshes and
+//! revokes there, as with Auth0) and `/userinfo`.
+//!
+//! Any origin may call them, without credentials (`Access-Control-Allow-Origin: *`, never
+//! `Access-Control-Allow-Credentials`): they read no cookie and have no ambient authority.
+//! The request itself carries what authenticates it (the client's credentials or PKCE
+//! verifier, the access token), so a page can learn nothing it could not learn without a
+//! browser.
+//!
+//! - Every actual response, success or error (4xx JSON included), allows the origin and
+//!   exposes `WWW-Authenticate` (the challenge of a 401) and `DPoP-Nonce` (RFC 9449 §8: the
+//!   client must read the nonce to retry).
+//! - A preflight (`OPTIONS`) is answered 204 with the route's methods and the request
+//!   headers that are not CORS-safelisted: `Authorization` (Basic client credentials, the
+//!   access token), `Content-Type` (a JSON body) and `DPoP` (the proof).
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+
+use crate::app::AppState;
+
+/// Request headers a preflight may ask for.
+const ALLOW_HEADERS: &str = "Authorization, Content-Type, DPoP";
+/// Response headers a page may read.
+const EXPOSE_HEADERS: &str = "WWW-Authenticate, DPoP-Nonce";
+/// Seconds a browser may cache a preflight answer.
+const MAX_AGE: &str = "600";
+
+/// Opens `route` to cross-origin calls: its responses allow any origin, and `OPTIONS`
+/// answers the preflight for `methods` (e.g. `"POST"`).
+pub fn any_origin(route: MethodRouter<AppState>, methods: &'static str) -> MethodRouter<AppState> {
+    route.layer(middleware::map_response(allow_origin)).options(move || preflight(methods))
+}
+
+async fn allow_origin(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSE_HEADERS));
+    resp
+}
+
+async fn preflight(methods: &'static str) -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(methods));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS));
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(MAX_AGE));
+    resp
+}
