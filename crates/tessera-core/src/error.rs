@@ -31,6 +31,8 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     /// Management API / CLI: the named object does not exist.
     NotFound,
+    /// RFC 9110 §15.5.6: the endpoint exists, the method is not one it supports.
+    MethodNotAllowed,
     /// Management API / CLI: the object conflicts with an existing one.
     Conflict,
     /// Management API / CLI: the submitted object is not valid.
@@ -59,13 +61,14 @@ impl ErrorCode {
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
             Self::InvalidBody => "invalid_body",
         }
     }
 
     /// Every code, for metrics pre-registration and exhaustive tests.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -85,6 +88,7 @@ impl ErrorCode {
         Self::ServerError,
         Self::TemporarilyUnavailable,
         Self::NotFound,
+        Self::MethodNotAllowed,
         Self::Conflict,
         Self::InvalidBody,
     ];

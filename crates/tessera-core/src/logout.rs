@@ -41,7 +41,7 @@ async fn client(store: &dyn Store, client_id: &str) -> Result<Client, Error> {
 }
 
 fn registered<'a>(client: &Client, uri: &'a str, what: &str) -> Result<&'a str, Error> {
-    find_match(&client.allowed_logout_urls, uri)
+    find_match(&client.allowed_logout_urls, uri, client.app_type)
         .map(|_| uri)
         .ok_or_else(|| Error::invalid_request(format!("{what} is not an allowed logout URL of the client")))
 }

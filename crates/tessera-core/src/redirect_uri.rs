@@ -4,8 +4,11 @@
 //!   no userinfo, no wildcard; `https`, or `http` on a loopback host, or (native apps only) a
 //!   private-use reverse-domain scheme.
 //! - Matching at /authorize and /oauth/token (RFC 9700 §4.1.3: exact string comparison). The
-//!   one exception is RFC 8252 §7.3: for `http` on the loopback IP literals `127.0.0.1` and
-//!   `[::1]` the port may differ, because native apps bind an ephemeral port.
+//!   one exception is RFC 8252 §7.3, for native apps only (RFC 9700 §2.1: "except for port
+//!   numbers in localhost redirection URIs of native apps"): for `http` on the loopback IP
+//!   literals `127.0.0.1` and `[::1]` the port may differ, because such an app binds an
+//!   ephemeral port. A web app's loopback callback is a fixed development server, matched
+//!   exactly like any other.
 
 use url::Url;
 
@@ -60,10 +63,14 @@ pub fn validate_registration(uri: &str, app_type: AppType) -> Result<(), String>
     }
 }
 
-/// Returns the registered URI that `presented` matches, if any.
-pub fn find_match<'a>(registered: &'a [String], presented: &str) -> Option<&'a String> {
+/// Returns the registered URI that `presented` matches, if any, for a client of `app_type`.
+pub fn find_match<'a>(registered: &'a [String], presented: &str, app_type: AppType) -> Option<&'a String> {
     if let Some(exact) = registered.iter().find(|r| r.as_str() == presented) {
         return Some(exact);
+    }
+    // RFC 8252 §7.3 / RFC 9700 §2.1: any port on a loopback IP literal, for native apps only.
+    if app_type != AppType::Native {
+        return None;
     }
     let presented_portless = strip_loopback_port(presented)?;
     registered.iter().find(|r| strip_loopback_port(r).as_deref() == Some(presented_portless.as_str()))
@@ -149,7 +156,12 @@ mod tests {
             ("http://localhost:3000/cb", Some("http://localhost:3000/cb")),
         ];
         for (presented, want) in cases {
-            assert_eq!(find_match(&reg, presented).map(String::as_str), *want, "{presented}");
+            assert_eq!(find_match(&reg, presented, AppType::Native).map(String::as_str), *want, "{presented}");
+            // Any other app type: exact matches only.
+            let exact = want.filter(|w| w == presented);
+            for other in [AppType::RegularWeb, AppType::Spa] {
+                assert_eq!(find_match(&reg, presented, other).map(String::as_str), exact, "{other:?} {presented}");
+            }
         }
     }
 }

@@ -46,7 +46,7 @@ pub struct ClientFields {
     /// Allowed grant type; repeat or comma-separate (authorization_code, refresh_token, client_credentials).
     #[arg(long = "grant-type")]
     pub grant_types: Vec<String>,
-    /// Allowed callback (redirect URI), matched exactly; repeat or comma-separate.
+    /// Allowed callback (redirect URI), matched exactly (a native app's `http://127.0.0.1` or `http://[::1]` callback with any port, RFC 8252 §7.3); repeat or comma-separate.
     #[arg(long = "callback", alias = "redirect-uri")]
     pub callbacks: Vec<String>,
     /// Allowed logout URL; repeat or comma-separate.

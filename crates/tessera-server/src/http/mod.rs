@@ -62,12 +62,20 @@ pub fn router(state: AppState) -> Router {
         .route(routes::READYZ, get(health::readyz))
         .route(routes::METRICS, get(health::metrics))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 
 async fn not_found() -> Response {
     error::HttpError::from(tessera_core::Error::not_found("no such endpoint")).into_response()
+}
+
+/// RFC 9110 §15.5.6: 405 for a method the endpoint does not support (the router adds the
+/// `Allow` header it requires), with the same JSON error body as every other refusal.
+async fn method_not_allowed(method: axum::http::Method) -> Response {
+    let e = tessera_core::Error::new(ErrorCode::MethodNotAllowed, format!("{method} is not supported by this endpoint"));
+    error::HttpError::from(e).into_response()
 }
 
 /// A JSON body with RFC 6749 §5.1's `Cache-Control: no-store` and `Pragma: no-cache`, for

@@ -269,6 +269,16 @@ async fn no_crafted_redirect_uri_is_ever_redirected_to() {
         let r = http.get(app.authorize_url(&ok)).send().await.unwrap();
         assert_eq!(r.status(), 302);
         assert!(location(&r).contains(routes::LOGIN));
+        // ... and only for native apps (RFC 9700 §2.1): a web app's loopback callback is
+        // matched exactly, port included.
+        let callbacks = Some(vec![CALLBACK.to_string(), NATIVE_CALLBACK.to_string()]);
+        app.state.deployment.registry.update_client(&app.web.id, ClientPatch { callbacks, ..Default::default() }).await.unwrap();
+        for (uri, status) in [("http://127.0.0.1:54321/native", 400), (NATIVE_CALLBACK, 302)] {
+            let params = [("client_id", app.web.id.as_str()), ("redirect_uri", uri), ("response_type", "code"), ("state", "s")];
+            let r = http.get(app.authorize_url(&params)).send().await.unwrap();
+            assert_eq!(r.status(), status, "[{backend}] web app, {uri}");
+            assert_eq!(r.headers().get("location").is_some(), status == 302, "[{backend}] web app, {uri}");
+        }
     }
 }
 

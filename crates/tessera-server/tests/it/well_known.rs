@@ -267,5 +267,20 @@ async fn request_ids_and_unknown_paths() {
     assert!(body["error_description"].is_string(), "{body}");
     let resp = app.http.post(app.url(routes::HEALTHZ)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "a known path with the wrong method");
+    // RFC 9110 §15.5.6: a 405 names the methods the endpoint supports; the body is the same
+    // JSON error as every other refusal.
+    for (method, path, allowed) in [
+        (Method::GET, routes::TOKEN, "POST,OPTIONS"),
+        (Method::DELETE, routes::REVOKE, "POST,OPTIONS"),
+        (Method::PUT, routes::JWKS, "GET,HEAD"),
+    ] {
+        let resp = app.http.request(method.clone(), app.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(resp.headers()["allow"], allowed, "{method} {path}");
+        assert!(resp.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("application/json"), "{method} {path}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "method_not_allowed", "{method} {path}: {body}");
+        assert_eq!(body["error_description"], format!("{method} is not supported by this endpoint"));
+    }
     app.stop().await;
 }
