@@ -2,9 +2,10 @@
 //! acceptor hands it in turn, and the deadlines every connection is held to.
 //!
 //! A work-stealing runtime moves a connection's tasks between cores: with two cores and a
-//! busy server, every other request woke the idle worker (a futex, a context switch, and in
-//! a virtual machine an inter-processor interrupt) to steal work the busy one would have
-//! reached microseconds later. Here a connection lives on one thread for its whole life,
+//! busy server, about every third request woke the idle worker (measured: 0.30 futex calls
+//! and 0.26 context switches per request; in a virtual machine each wake-up is also an
+//! inter-processor interrupt) to steal work the busy one would have reached microseconds
+//! later. Here a connection lives on one thread for its whole life,
 //! and a thread sleeps only when none of its connections has anything to do. The acceptor
 //! deals connections round-robin, so each core gets an equal share of them.
 //!
@@ -38,7 +39,7 @@ use tokio::time::Sleep;
 /// How long a client may take to send a request's headers, or to start the next request
 /// on a kept-alive connection.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long a request body may stall before the request fails.
+/// How long after the server first waits for a request body the whole body must be in.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(20);
 
 thread_local! {
