@@ -303,14 +303,10 @@ pub fn verify_access_token(keys: &KeySet, issuer: &str, token: &str, now: i64) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::{Keyring, MasterKey};
-    use crate::tokens::{KeyState, SigningKeyRecord};
 
     #[test]
     fn access_tokens_verify_and_expire() {
-        let kr = Keyring::new(&MasterKey::generate());
-        let rec = SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Current, &kr, 0).unwrap();
-        let keys = KeySet::load(&[rec], &kr, 0).unwrap();
+        let keys = KeySet::with_one_current_key(SigningAlg::ES256);
         let signer = keys.signer(SigningAlg::ES256).unwrap();
         let scope = Scope::parse("openid read:x").unwrap();
         let spec = AccessTokenSpec {

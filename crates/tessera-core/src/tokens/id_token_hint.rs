@@ -49,34 +49,17 @@ pub fn verify(keys: &KeySet, issuer: &str, token: &str) -> Result<IdTokenHint, E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::{Keyring, MasterKey};
-    use crate::model::{SigningAlg, User};
+    use crate::model::{SigningAlg, User, UserPatch};
     use crate::scope::Scope;
     use crate::tokens::claims::{sign_access_token, sign_id_token, AccessTokenSpec, IdTokenSpec};
-    use crate::tokens::{KeyState, SigningKeyRecord};
 
     const ISS: &str = "https://id.example.com/";
 
     #[test]
     fn only_our_id_tokens_are_hints_expired_or_not() {
-        let kr = Keyring::new(&MasterKey::generate());
-        let rec = SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Current, &kr, 0).unwrap();
-        let keys = KeySet::load(&[rec], &kr, 0).unwrap();
+        let keys = KeySet::with_one_current_key(SigningAlg::ES256);
         let key = keys.signer(SigningAlg::ES256).unwrap();
-        let user = User {
-            user_id: "auth0|1".into(),
-            email: None,
-            email_verified: false,
-            username: None,
-            name: None,
-            given_name: None,
-            family_name: None,
-            picture: None,
-            password_hash: None,
-            blocked: false,
-            created_at: 0,
-            updated_at: 0,
-        };
+        let user = User::create("auth0|1".into(), UserPatch { username: Some("alice".into()), ..Default::default() }, 0).unwrap();
         let scope = Scope::parse("openid").unwrap();
         let id_token = |issuer| {
             sign_id_token(
@@ -116,8 +99,7 @@ mod tests {
         );
         let mut tampered = id_token(ISS);
         tampered.insert(tampered.len() - 2, 'A');
-        let other_key = SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Current, &kr, 0).unwrap();
-        let other_keys = KeySet::load(&[other_key], &kr, 0).unwrap();
+        let other_keys = KeySet::with_one_current_key(SigningAlg::ES256);
         let refused = [
             ("another issuer", verify(&keys, ISS, &id_token("https://other.example.com/"))),
             ("an access token", verify(&keys, ISS, &access_token.token)),

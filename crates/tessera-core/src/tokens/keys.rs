@@ -270,6 +270,14 @@ pub struct KeySet {
 }
 
 impl KeySet {
+    /// A set holding one fresh current key of `alg`, under a fresh master key (unit tests).
+    #[cfg(test)]
+    pub(crate) fn with_one_current_key(alg: SigningAlg) -> Self {
+        let kr = Keyring::new(&crate::crypto::MasterKey::generate());
+        let rec = SigningKeyRecord::generate(alg, KeyState::Current, &kr, 0).expect("a test key");
+        Self::load(&[rec], &kr, 0).expect("a test key set")
+    }
+
     /// Builds the set from stored records. Every non-revoked key must decrypt with this
     /// keyring, so a wrong master key is found at start-up, not at the first token.
     pub fn load(records: &[SigningKeyRecord], keyring: &Keyring, now: i64) -> Result<Self, Error> {
