@@ -122,15 +122,21 @@ pub fn capabilities() -> Capabilities {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    tls: Option<crate::tls::Tls>,
 }
 
 impl Application {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, String> {
         let addr = config.listen_addr()?;
+        // Before the deployment is opened: a bad certificate stops the start with nothing
+        // written.
+        let tls = config.tls.files().map(|(cert, key)| crate::tls::Tls::load(&cert, &key)).transpose()?;
         let deployment = Deployment::open(&config, clock).await?;
         let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let bound = listener.local_addr().map_err(|e| e.to_string())?;
-        Self::from_parts(listener, config.issuer_for(bound), deployment).await
+        let mut app = Self::from_parts(listener, config.issuer_for(bound), deployment).await?;
+        app.tls = tls;
+        Ok(app)
     }
 
     /// Serves an already-opened deployment on a bound listener.
@@ -151,7 +157,7 @@ impl Application {
             demo: None,
             passwords: crate::passwords::PasswordPool::per_core(),
         });
-        Ok(Self { listener, state })
+        Ok(Self { listener, state, tls: None })
     }
 
     /// Seeds the demo registry and serves its callback page. Before `run_until_stopped`.
@@ -217,9 +223,14 @@ impl Application {
             }
         });
         let router = http::router(self.state.clone());
-        let result = crate::workers::serve(self.listener, router, shutdown).await;
+        let tls_watcher = self.tls.as_ref().map(crate::tls::Tls::spawn_watcher);
+        let acceptor = self.tls.as_ref().map(|t| t.acceptor().clone());
+        let result = crate::workers::serve(self.listener, router, acceptor, shutdown).await;
         reloader.abort();
         cache_sync.abort();
+        if let Some(w) = tls_watcher {
+            w.abort();
+        }
         self.state.deployment.close().await;
         result
     }

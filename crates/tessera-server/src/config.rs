@@ -28,6 +28,14 @@ data_dir = "./tessera-data"
 # Nodes sharing a PostgreSQL database must share this key (env TESSERA_MASTER_KEY).
 # master_key = "..."
 
+[tls]
+# Serve https directly: PEM files of the certificate chain and its private key (both or
+# neither; env TESSERA_TLS_CERT / TESSERA_TLS_KEY, flags --tls-cert / --tls-key). Checked at
+# start; a changed pair is picked up within seconds without a restart. With TLS on, the
+# default issuer is https://<listen>/ .
+cert = ""
+key = ""
+
 [database]
 # Empty: SQLite at <data_dir>/tessera.db. Or postgres://user:password@host:5432/db
 # (env TESSERA_DATABASE_URL, flag --database-url).
@@ -82,6 +90,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     #[serde(default)]
     pub master_key: Option<String>,
+    pub tls: TlsConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub tokens: TokenConfig,
@@ -89,6 +98,20 @@ pub struct Config {
     pub dpop: DpopConfig,
     pub sessions: SessionsConfig,
     pub login: LoginConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: String,
+    pub key: String,
+}
+
+impl TlsConfig {
+    /// The certificate and key files, when TLS is on.
+    pub fn files(&self) -> Option<(PathBuf, PathBuf)> {
+        (!self.cert.is_empty()).then(|| (PathBuf::from(&self.cert), PathBuf::from(&self.key)))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -155,6 +178,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub log_format: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
 }
 
 /// Environment variables and the config path each sets.
@@ -164,6 +189,8 @@ const ENV: &[(&str, &[&str])] = &[
     ("TESSERA_DATA_DIR", &["data_dir"]),
     ("TESSERA_MASTER_KEY", &["master_key"]),
     ("TESSERA_DATABASE_URL", &["database", "url"]),
+    ("TESSERA_TLS_CERT", &["tls", "cert"]),
+    ("TESSERA_TLS_KEY", &["tls", "key"]),
     ("TESSERA_LOG_FORMAT", &["log", "format"]),
     ("TESSERA_LOG_LEVEL", &["log", "level"]),
     ("TESSERA_CODE_LIFETIME", &["tokens", "code_lifetime"]),
@@ -239,12 +266,14 @@ impl Config {
                 set_path(&mut table, &["log", "level"], toml::Value::String(rust_log));
             }
         }
-        let flags: [(&[&str], Option<String>); 5] = [
+        let flags: [(&[&str], Option<String>); 7] = [
             (&["listen"], over.listen.clone()),
             (&["issuer"], over.issuer.clone()),
             (&["data_dir"], over.data_dir.as_ref().map(|p| p.display().to_string())),
             (&["database", "url"], over.database_url.clone()),
             (&["log", "format"], over.log_format.clone()),
+            (&["tls", "cert"], over.tls_cert.clone()),
+            (&["tls", "key"], over.tls_key.clone()),
         ];
         for (path, v) in flags {
             if let Some(v) = v {
@@ -261,6 +290,9 @@ impl Config {
         self.listen_addr()?;
         if let Some(issuer) = &self.issuer {
             validate_issuer(issuer)?;
+        }
+        if self.tls.cert.is_empty() != self.tls.key.is_empty() {
+            return Err("tls.cert and tls.key must be set together (the certificate chain and its private key)".into());
         }
         if !self.database.url.is_empty() {
             crate::store::Backend::from_url(&self.database.url).map_err(|e| format!("database.url: {e}"))?;
@@ -312,11 +344,12 @@ impl Config {
             .map_err(|_| format!("listen must be an IP address and port such as 127.0.0.1:8080, got {:?}", self.listen))
     }
 
-    /// The configured issuer, or `http://<bound address>/`, always with a trailing slash.
+    /// The configured issuer, or `http(s)://<bound address>/`, always with a trailing slash.
     pub fn issuer_for(&self, bound: SocketAddr) -> String {
         match &self.issuer {
             Some(i) if i.ends_with('/') => i.clone(),
             Some(i) => format!("{i}/"),
+            None if self.tls.files().is_some() => format!("https://{bound}/"),
             None => format!("http://{bound}/"),
         }
     }

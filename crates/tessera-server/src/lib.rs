@@ -17,4 +17,5 @@ pub mod demo;
 pub mod http;
 pub mod passwords;
 pub mod store;
+pub mod tls;
 pub mod workers;

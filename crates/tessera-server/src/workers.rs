@@ -14,7 +14,9 @@
 //! hold a socket, and with enough of them every file descriptor (RFC 9112 §9.8 lets a
 //! server close such connections). Headers, including the wait for the next request on a
 //! kept-alive connection, must arrive within [`HEADER_TIMEOUT`]; a body within
-//! [`BODY_TIMEOUT`] of the moment the server starts waiting for it.
+//! [`BODY_TIMEOUT`] of the moment the server starts waiting for it. With TLS on
+//! ([`crate::tls`]), the handshake runs on the worker too and must finish within
+//! [`HEADER_TIMEOUT`].
 
 use std::cell::Cell;
 use std::future::Future;
@@ -35,6 +37,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
+use tokio_rustls::TlsAcceptor;
 
 /// How long a client may take to send a request's headers, or to start the next request
 /// on a kept-alive connection.
@@ -53,9 +56,15 @@ pub fn on_worker_thread() -> bool {
 
 type Handoff = mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>;
 
-/// Serves `router` on `listener` with one worker per core until `shutdown` resolves, then
-/// stops accepting and waits for every worker to finish its in-flight requests.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+/// Serves `router` on `listener` (over TLS when `tls` is given) with one worker per core
+/// until `shutdown` resolves, then stops accepting and waits for every worker to finish its
+/// in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     let count = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Dropped (this future cancelled) or set: either way the workers shut down gracefully.
     let (stop, stopped) = watch::channel(false);
@@ -63,12 +72,12 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
     for i in 0..count {
         let (handoff, incoming) = mpsc::unbounded_channel();
         let (done, finished) = oneshot::channel();
-        let (router, stopped) = (router.clone(), stopped.clone());
+        let (router, stopped, tls) = (router.clone(), stopped.clone(), tls.clone());
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         std::thread::Builder::new().name(format!("tessera-http-{i}")).spawn(move || {
             ON_WORKER.with(|w| w.set(true));
             runtime.block_on(async move {
-                worker(incoming, router, stopped).await;
+                worker(incoming, router, tls, stopped).await;
                 crate::store::postgres::close_worker_pools().await;
             });
             let _ = done.send(());
@@ -113,6 +122,7 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
 async fn worker(
     mut incoming: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
     router: Router,
+    tls: Option<TlsAcceptor>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -141,10 +151,26 @@ async fn worker(
             let mut router = router.clone();
             async move { tower_service::Service::call(&mut router, req).await }
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let Some(tls) = &tls else {
+            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                // A peer that went away or timed out: nothing anyone can act on.
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                }
+            });
+            continue;
+        };
+        let (tls, http, watcher) = (tls.clone(), http.clone(), graceful.watcher());
         tokio::spawn(async move {
-            // A peer that went away or timed out: nothing anyone can act on.
-            if let Err(e) = connection.await {
+            // A handshake is held to the same deadline as a request's headers, so a peer
+            // that opens a connection and sends half a ClientHello is closed too.
+            let stream = match tokio::time::timeout(HEADER_TIMEOUT, tls.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            };
+            if let Err(e) = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
         });

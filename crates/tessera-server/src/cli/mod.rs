@@ -89,6 +89,12 @@ pub struct ServeArgs {
     /// Issuer URL (default http://<listen>/).
     #[arg(long, value_name = "URL", env = "TESSERA_ISSUER")]
     pub issuer: Option<String>,
+    /// Serve https: PEM file of the certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", env = "TESSERA_TLS_CERT")]
+    pub tls_cert: Option<String>,
+    /// Serve https: PEM file of the certificate's private key (with --tls-cert).
+    #[arg(long, value_name = "FILE", env = "TESSERA_TLS_KEY")]
+    pub tls_key: Option<String>,
     /// Seed a demo API, clients and user (idempotent) and print the walkthrough.
     #[arg(long)]
     pub demo: bool,
@@ -156,6 +162,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     if let Command::Serve(s) = &cli.command {
         over.listen = s.listen.clone();
         over.issuer = s.issuer.clone();
+        over.tls_cert = s.tls_cert.clone();
+        over.tls_key = s.tls_key.clone();
     }
     if let Command::Config(ConfigCommand::PrintDefault) = cli.command {
         print!("{DEFAULT_TOML}");

@@ -40,7 +40,10 @@ impl From<Error> for HttpError {
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
-        ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+        // Auth0 answers a token request it refuses on policy (no client grant, an API not
+        // enabled, a blocked user) with 403 `access_denied`; RFC 6749 §5.2 leaves the
+        // status of codes beyond its own list to the server.
+        ErrorCode::InsufficientScope | ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::Conflict => StatusCode::CONFLICT,
@@ -179,6 +182,7 @@ mod tests {
         assert_eq!(status_of(ErrorCode::InvalidRequest), StatusCode::BAD_REQUEST);
         assert_eq!(status_of(ErrorCode::InvalidGrant), StatusCode::BAD_REQUEST);
         assert_eq!(status_of(ErrorCode::InvalidClient), StatusCode::UNAUTHORIZED);
+        assert_eq!(status_of(ErrorCode::AccessDenied), StatusCode::FORBIDDEN);
         assert_eq!(status_of(ErrorCode::ServerError), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(status_of(ErrorCode::TemporarilyUnavailable), StatusCode::SERVICE_UNAVAILABLE);
     }

@@ -20,7 +20,7 @@ async fn client_credentials_with_and_without_a_grant() {
     for backend in backends() {
         let f = Fixture::start(backend).await;
         let (s, v) = cc(&f, &[("audience", API)]).await;
-        assert_eq!((s, v["error"].as_str()), (400, Some("access_denied")), "{backend}: no client grant yet");
+        assert_eq!((s, v["error"].as_str()), (403, Some("access_denied")), "{backend}: no client grant yet");
         assert_eq!(v["error_description"], format!("Client '{}' is not authorized to access resource server '{API}'", f.m2m.id));
         let r = &f.state.deployment.registry;
         let grant = r.create_grant(&f.m2m.id, API, Some(vec!["read:things".into()])).await.unwrap();
@@ -47,9 +47,9 @@ async fn client_credentials_with_and_without_a_grant() {
         assert_eq!((s, v["error"].as_str()), (400, Some("invalid_scope")), "{backend}");
         // Unknown API, missing audience.
         let (s, v) = cc(&f, &[("audience", "https://nope.example")]).await;
-        assert_eq!((s, v["error_description"].as_str()), (400, Some("Service not enabled within domain: https://nope.example")));
+        assert_eq!((s, v["error_description"].as_str()), (403, Some("Service not enabled within domain: https://nope.example")));
         let (s, v) = cc(&f, &[]).await;
-        assert_eq!((s, v["error"].as_str()), (400, Some("access_denied")));
+        assert_eq!((s, v["error"].as_str()), (403, Some("access_denied")));
         // ... unless the tenant has a default audience.
         r.set_default_audience(Some(API)).await.unwrap();
         let (s, v) = cc(&f, &[]).await;
@@ -57,7 +57,7 @@ async fn client_credentials_with_and_without_a_grant() {
         assert_eq!(jwt_parts(v["access_token"].as_str().unwrap()).1["aud"], API);
         assert!(r.set_default_audience(Some("https://nope.example")).await.is_err(), "must name an API");
         r.set_default_audience(None).await.unwrap();
-        assert_eq!(cc(&f, &[]).await.0, 400, "{backend}: cleared");
+        assert_eq!(cc(&f, &[]).await.0, 403, "{backend}: cleared");
         // A wrong secret is still a 401.
         let (s, _, _) = f
             .token(
