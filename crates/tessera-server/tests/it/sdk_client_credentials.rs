@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::support::Backend;
 use crate::support_live::{LiveOptions, LiveServer};
-use crate::support_sdk::{node, python, sdk_available, Runtime};
+use crate::support_sdk::{run, sdk_available, Runtime};
 use crate::tls::m2m_client;
 
 const AUDIENCE: &str = "https://api.sdk.test";
@@ -29,30 +29,25 @@ async fn server() -> (LiveServer, String, String) {
     (live, id, secret)
 }
 
-#[tokio::test]
-async fn node_auth0_authentication_client() {
-    if !sdk_available(Runtime::Node) {
+/// Runs one SDK's client_credentials script against a fresh server and checks its token
+/// and the refusal it parsed.
+async fn check(rt: Runtime, script: &str) {
+    if !sdk_available(rt) {
         return;
     }
     let (live, id, secret) = server().await;
-    let out =
-        node(&live, "node/client_credentials.mjs", &[("CLIENT_ID", &id), ("CLIENT_SECRET", &secret), ("AUDIENCE", AUDIENCE)])
-            .await;
+    let out = run(rt, &live, script, &[("CLIENT_ID", &id), ("CLIENT_SECRET", &secret), ("AUDIENCE", AUDIENCE)]).await;
     assert_token(&out);
     assert_eq!(out["refused"]["status"], 403, "{out}");
     assert_eq!(out["refused"]["error"], "access_denied", "{out}");
 }
 
 #[tokio::test]
+async fn node_auth0_authentication_client() {
+    check(Runtime::Node, "node/client_credentials.mjs").await;
+}
+
+#[tokio::test]
 async fn auth0_python_get_token() {
-    if !sdk_available(Runtime::Python) {
-        return;
-    }
-    let (live, id, secret) = server().await;
-    let out =
-        python(&live, "python/client_credentials.py", &[("CLIENT_ID", &id), ("CLIENT_SECRET", &secret), ("AUDIENCE", AUDIENCE)])
-            .await;
-    assert_token(&out);
-    assert_eq!(out["refused"]["status"], 403, "{out}");
-    assert_eq!(out["refused"]["error"], "access_denied", "{out}");
+    check(Runtime::Python, "python/client_credentials.py").await;
 }

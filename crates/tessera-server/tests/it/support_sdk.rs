@@ -102,11 +102,3 @@ pub async fn run(rt: Runtime, live: &LiveServer, script: &str, env: &[(&str, &st
     let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{script} printed no JSON last ({e}):\n{stdout}\n{stderr}"))
 }
-
-pub async fn node(live: &LiveServer, script: &str, env: &[(&str, &str)]) -> Value {
-    run(Runtime::Node, live, script, env).await
-}
-
-pub async fn python(live: &LiveServer, script: &str, env: &[(&str, &str)]) -> Value {
-    run(Runtime::Python, live, script, env).await
-}
