@@ -104,6 +104,8 @@ pub trait UserStore: Send + Sync {
     /// By username (exact) or email (case-insensitive: emails are stored lower-cased).
     async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<User>>;
     async fn list_users(&self, limit: i64, offset: i64) -> StoreResult<Vec<User>>;
+    /// How many users there are (the Management API's `include_totals`).
+    async fn count_users(&self) -> StoreResult<i64>;
 }
 
 #[async_trait]

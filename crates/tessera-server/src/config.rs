@@ -354,6 +354,17 @@ impl Config {
         }
     }
 
+    /// The issuer a `serve` with this configuration would use, for commands that run
+    /// without a listener (`admin bootstrap`); refused when it depends on a port chosen at
+    /// start (`:0`).
+    pub fn default_issuer(&self) -> Result<String, String> {
+        let addr = self.listen_addr()?;
+        if self.issuer.is_none() && addr.port() == 0 {
+            return Err("the issuer depends on the port chosen at start; pass --issuer".into());
+        }
+        Ok(self.issuer_for(addr))
+    }
+
     pub fn database_url(&self) -> String {
         if self.database.url.is_empty() {
             crate::store::sqlite_url_for(&self.data_dir)

@@ -9,6 +9,7 @@ mod apis;
 mod cache;
 mod clients;
 mod keys;
+mod management;
 mod users;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub use cache::ClientEntry;
 pub const DEFAULT_AUDIENCE: &str = "default_audience";
 pub use clients::CreatedClient;
 pub use keys::required_algorithms;
+pub use management::{management_audience, BootstrapClient, BOOTSTRAP_CLIENT_NAME, MANAGEMENT_SCOPES};
 
 #[derive(Clone)]
 pub struct Registry {

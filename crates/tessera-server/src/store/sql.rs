@@ -599,6 +599,11 @@ impl UserStore for SqlStore {
             )
             .await
     }
+
+    async fn count_users(&self) -> StoreResult<i64> {
+        let n = self.db.optional(query("SELECT COUNT(*) AS n FROM users"), |r| r.get::<i64>("n")).await?;
+        Ok(n.unwrap_or(0))
+    }
 }
 
 #[async_trait]

@@ -436,9 +436,10 @@ async fn users_insert_find_list_update_delete() {
 }
 
 #[tokio::test]
-async fn users_list_pages_with_limit_and_offset() {
+async fn users_list_pages_with_limit_and_offset_and_are_counted() {
     for ts in test_stores().await {
         let (b, s) = (ts.name(), ts.store.as_ref());
+        assert_eq!(s.count_users().await.unwrap(), 0, "[{b}] empty");
         let ids: Vec<String> = (0..5).map(|i| format!("auth0|u{i}")).collect();
         // Inserted out of order; listed by creation time.
         for i in [3, 0, 4, 1, 2] {
@@ -452,6 +453,9 @@ async fn users_list_pages_with_limit_and_offset() {
         assert_eq!(page(2, 2).await, ids[2..4], "[{b}] second page");
         assert_eq!(page(2, 4).await, ids[4..5], "[{b}] last page");
         assert!(page(2, 5).await.is_empty(), "[{b}] past the end");
+        assert_eq!(s.count_users().await.unwrap(), 5, "[{b}] count");
+        s.delete_user("auth0|u0").await.unwrap();
+        assert_eq!(s.count_users().await.unwrap(), 4, "[{b}] count after a delete");
     }
 }
 
