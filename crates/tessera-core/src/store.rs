@@ -142,11 +142,43 @@ pub trait SettingsStore: Send + Sync {
     async fn bump_registry_version(&self) -> StoreResult<i64>;
 }
 
+/// A stored [`AuditEvent`] with its id (ids grow with insertion order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub event: AuditEvent,
+}
+
+/// Which audit records to read: filters (all must hold), then a window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditQuery {
+    /// Only these kinds (an empty list matches nothing).
+    pub kinds: Option<Vec<String>>,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    /// Only records with a larger id (checkpoint pagination), read oldest first.
+    pub after_id: Option<i64>,
+    /// Newest first (ignored with `after_id`).
+    pub newest_first: bool,
+    pub offset: i64,
+    pub limit: i64,
+}
+
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     async fn record_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// Several events in one transaction (the batched writer of the request path).
+    async fn record_audit_batch(&self, events: &[AuditEvent]) -> StoreResult<()>;
     /// Newest first.
     async fn list_audit(&self, limit: i64) -> StoreResult<Vec<AuditEvent>>;
+    async fn query_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+    /// How many records match the filters of `q` (its window is ignored).
+    async fn count_audit(&self, q: &AuditQuery) -> StoreResult<i64>;
+    async fn get_audit(&self, id: i64) -> StoreResult<Option<AuditRecord>>;
+    /// The distinct kinds recorded (to answer a search by Auth0 type code).
+    async fn audit_kinds(&self) -> StoreResult<Vec<String>>;
+    /// Deletes up to `limit` of the oldest records from before `before`; how many went.
+    async fn purge_audit(&self, before: i64, limit: i64) -> StoreResult<u64>;
 }
 
 /// Replay caches for one-time values (client assertion `jti`, DPoP proof `jti`), shared by

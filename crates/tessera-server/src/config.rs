@@ -79,6 +79,15 @@ ip_max_failures = 100
 block_seconds = 900
 # How long a login or consent page stays usable, in seconds.
 transaction_lifetime = 600
+
+[audit]
+# Days the audit log (the Management API's /logs) keeps an entry; older ones are purged.
+retention_days = 30
+# Events of the request path (token exchanges) are written in batches off the request,
+# every 200 ms; at most this many wait in memory (more are counted and dropped; a crash
+# loses those waiting). 0 turns off the log of token exchanges (failed client
+# authentication, logins, logouts and management changes are still logged).
+queue = 10000
 "#;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +107,14 @@ pub struct Config {
     pub dpop: DpopConfig,
     pub sessions: SessionsConfig,
     pub login: LoginConfig,
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    pub retention_days: i64,
+    pub queue: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -196,6 +213,7 @@ const ENV: &[(&str, &[&str])] = &[
     ("TESSERA_CODE_LIFETIME", &["tokens", "code_lifetime"]),
     ("TESSERA_ID_TOKEN_LIFETIME", &["tokens", "id_token_lifetime"]),
     ("TESSERA_DPOP_NONCE", &["dpop", "nonce"]),
+    ("TESSERA_AUDIT_QUEUE", &["audit", "queue"]),
 ];
 
 fn set_path(table: &mut toml::Table, path: &[&str], value: toml::Value) {
@@ -331,6 +349,12 @@ impl Config {
         }
         if !(1..=600).contains(&self.dpop.max_age) {
             return Err(format!("dpop.max_age must be 1 to 600 seconds, got {}", self.dpop.max_age));
+        }
+        if !(1..=3650).contains(&self.audit.retention_days) {
+            return Err(format!("audit.retention_days must be 1 to 3650, got {}", self.audit.retention_days));
+        }
+        if self.audit.queue != 0 && !(100..=1_000_000).contains(&self.audit.queue) {
+            return Err(format!("audit.queue must be 0 (off) or 100 to 1000000, got {}", self.audit.queue));
         }
         if !(1..=3600).contains(&self.keys.reload_interval) {
             return Err(format!("keys.reload_interval must be 1 to 3600 seconds, got {}", self.keys.reload_interval));

@@ -469,3 +469,89 @@ async fn bootstrap_is_idempotent_and_grants_every_scope() {
         assert_eq!(grants[0].scope, MANAGEMENT_SCOPES.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "[{backend}]");
     }
 }
+
+/// Polls `/logs` until `pred` holds on the answer (the request path's events are written in
+/// batches every 200 ms by a background task); bounded.
+async fn logs_until(m: &Mgmt, query: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (s, v) = m.call(Method::GET, &format!("/logs{query}"), None).await;
+        assert_eq!(s, 200, "{v}");
+        if pred(&v) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "logs{query} never matched: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn logs_carry_auth0_event_types_with_search_and_pagination() {
+    for backend in backends() {
+        let m = Mgmt::start(backend).await;
+        let audience = management_audience(&m.app.issuer);
+        let cc = |secret: &str, aud: &str| {
+            let form = vec![
+                ("grant_type".to_string(), "client_credentials".to_string()),
+                ("client_id".into(), m.client_id.clone()),
+                ("client_secret".into(), secret.to_string()),
+                ("audience".into(), aud.to_string()),
+            ];
+            m.app.http.post(m.app.url("/oauth/token")).header("User-Agent", "logs-test/1").form(&form).send()
+        };
+        // seccft (the Mgmt setup made one already), feccft, a management change (sapi) and a
+        // failed client authentication (f).
+        assert_eq!(cc(&m.secret, &audience).await.unwrap().status(), 200);
+        assert_eq!(cc(&m.secret, "https://unknown.test").await.unwrap().status(), 403);
+        assert_eq!(cc("wrong", &audience).await.unwrap().status(), 401);
+        let (s, _) = m.call(Method::POST, "/clients", Some(json!({"name": "Logged"}))).await;
+        assert_eq!(s, 201);
+
+        let v = logs_until(&m, "?q=type%3Aseccft", |v| v.as_array().is_some_and(|a| a.len() >= 2)).await;
+        let first = &v[0];
+        assert_eq!(
+            (first["type"].clone(), first["client_id"].clone()),
+            (json!("seccft"), json!(m.client_id)),
+            "[{backend}] {first}"
+        );
+        assert_eq!(first["user_agent"], "logs-test/1", "[{backend}] {first}");
+        assert_eq!(first["ip"], "127.0.0.1", "[{backend}] {first}");
+        assert!(first["date"].as_str().is_some_and(|d| d.ends_with('Z')), "[{backend}] {first}");
+        let failed = logs_until(&m, "?q=type%3Afeccft", |v| v.as_array().is_some_and(|a| a.len() == 1)).await;
+        assert_eq!(failed[0]["details"]["data"]["error"], "access_denied", "[{backend}] {failed}");
+        let (_, api) = m.call(Method::GET, "/logs?q=type%3Asapi", None).await;
+        assert!(!api.as_array().unwrap().is_empty(), "[{backend}] management changes are logged: {api}");
+        let (_, f) = m.call(Method::GET, "/logs?q=type%3Af", None).await;
+        assert_eq!(f.as_array().unwrap().len(), 1, "[{backend}] failed client authentication: {f}");
+        let (_, by_client) =
+            m.call(Method::GET, &format!("/logs?q=client_id%3A%22{}%22%20AND%20type%3Aseccft", m.client_id), None).await;
+        assert_eq!(by_client.as_array().unwrap().len(), v.as_array().unwrap().len(), "[{backend}]");
+
+        // Offset pages with totals, newest first; checkpoints after a log_id, oldest first.
+        let (_, page) = m.call(Method::GET, "/logs?per_page=2&page=0&include_totals=true", None).await;
+        let total = page["total"].as_i64().unwrap();
+        assert!(total >= 5, "[{backend}] {page}");
+        assert_eq!((page["length"].clone(), page["limit"].clone()), (json!(2), json!(2)), "[{backend}] {page}");
+        let ids: Vec<i64> =
+            page["logs"].as_array().unwrap().iter().map(|l| l["log_id"].as_str().unwrap().parse().unwrap()).collect();
+        assert!(ids[0] > ids[1], "[{backend}] newest first: {ids:?}");
+        let (_, oldest) = m.call(Method::GET, "/logs?sort=date:1&per_page=1", None).await;
+        let oldest_id: i64 = oldest[0]["log_id"].as_str().unwrap().parse().unwrap();
+        let (_, after) = m.call(Method::GET, &format!("/logs?from={oldest_id}&take=3"), None).await;
+        let after_ids: Vec<i64> =
+            after.as_array().unwrap().iter().map(|l| l["log_id"].as_str().unwrap().parse().unwrap()).collect();
+        assert_eq!(after_ids.len(), 3, "[{backend}] {after}");
+        assert!(after_ids[0] > oldest_id && after_ids.windows(2).all(|w| w[0] < w[1]), "[{backend}] {after_ids:?}");
+        let (s, one) = m.call(Method::GET, &format!("/logs/{oldest_id}"), None).await;
+        assert_eq!((s, one["log_id"].clone()), (200, json!(oldest_id.to_string())), "[{backend}] {one}");
+        let (s, v) = m.call(Method::GET, "/logs/999999999", None).await;
+        assert_eq!((s, v["errorCode"].clone()), (404, json!("inexistent_log")), "[{backend}] {v}");
+        for bad in ["?per_page=101", "?q=colour%3Ablue", "?sort=user_id:1", "?page=1&from=3", "?bogus=1"] {
+            let (s, v) = m.call(Method::GET, &format!("/logs{bad}"), None).await;
+            assert_eq!((s, v["errorCode"].clone()), (400, json!("invalid_query_string")), "[{backend}] {bad}: {v}");
+        }
+        let narrow = m.token_for(Some("read:users")).await;
+        let (s, v) = m.call_with(Method::GET, "/logs", Some(&narrow), None).await;
+        assert_eq!((s, v["message"].clone()), (403, json!("Insufficient scope, expected any of: read:logs")), "[{backend}] {v}");
+    }
+}

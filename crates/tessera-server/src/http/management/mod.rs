@@ -13,6 +13,7 @@ mod clients;
 mod connections;
 pub mod error;
 mod keys;
+mod logs;
 mod resource_servers;
 mod tenant;
 mod users;
@@ -61,6 +62,8 @@ pub fn router() -> Router<AppState> {
         .route("/keys/signing/{kid}", get(keys::get))
         .route("/keys/signing/{kid}/revoke", put(keys::revoke))
         .route("/tenants/settings", get(tenant::get).patch(tenant::update))
+        .route("/logs", get(logs::list))
+        .route("/logs/{id}", get(logs::get))
         .route("/connections", get(connections::list))
         .route("/connections/{id}", get(connections::get))
         .fallback(not_found)
