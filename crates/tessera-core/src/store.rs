@@ -106,6 +106,10 @@ pub trait UserStore: Send + Sync {
     async fn list_users(&self, limit: i64, offset: i64) -> StoreResult<Vec<User>>;
     /// How many users there are (the Management API's `include_totals`).
     async fn count_users(&self) -> StoreResult<i64>;
+    /// A user's `(user_metadata, app_metadata)`; `None` when none was ever stored.
+    async fn get_user_metadata(&self, user_id: &str) -> StoreResult<Option<(Value, Value)>>;
+    /// Replaces both metadata objects; false when the user does not exist.
+    async fn put_user_metadata(&self, user_id: &str, user_metadata: &Value, app_metadata: &Value) -> StoreResult<bool>;
 }
 
 #[async_trait]

@@ -24,12 +24,14 @@ pub const SQLITE: &[Migration] = &[
     migration!(1, "0001_registry", "sqlite"),
     migration!(2, "0002_protocol_state", "sqlite"),
     migration!(3, "0003_audit_log", "sqlite"),
+    migration!(4, "0004_user_metadata", "sqlite"),
 ];
 
 pub const POSTGRES: &[Migration] = &[
     migration!(1, "0001_registry", "postgres"),
     migration!(2, "0002_protocol_state", "postgres"),
     migration!(3, "0003_audit_log", "postgres"),
+    migration!(4, "0004_user_metadata", "postgres"),
 ];
 
 pub fn for_backend(b: Backend) -> &'static [Migration] {

@@ -604,6 +604,44 @@ impl UserStore for SqlStore {
         let n = self.db.optional(query("SELECT COUNT(*) AS n FROM users"), |r| r.get::<i64>("n")).await?;
         Ok(n.unwrap_or(0))
     }
+
+    async fn get_user_metadata(&self, user_id: &str) -> StoreResult<Option<(Value, Value)>> {
+        let row = self
+            .db
+            .fetch_optional(query("SELECT user_metadata, app_metadata FROM user_metadata WHERE user_id = $1").bind(user_id))
+            .await?;
+        row.map(|r| {
+            Ok((
+                from_json(&r.get::<String>("user_metadata")?, "user_metadata")?,
+                from_json(&r.get::<String>("app_metadata")?, "app_metadata")?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn put_user_metadata(&self, user_id: &str, user_metadata: &Value, app_metadata: &Value) -> StoreResult<bool> {
+        let (id, um, am) = (user_id.to_owned(), json_text(user_metadata), json_text(app_metadata));
+        self.db
+            .transaction(move |tx| {
+                Box::pin(async move {
+                    let exists = tx.fetch_optional(query("SELECT 1 AS one FROM users WHERE user_id = $1").bind(&id)).await?.is_some();
+                    if exists {
+                        tx.execute(
+                            query(
+                                "INSERT INTO user_metadata (user_id, user_metadata, app_metadata) VALUES ($1, $2, $3) \
+                                 ON CONFLICT (user_id) DO UPDATE SET user_metadata = excluded.user_metadata, app_metadata = excluded.app_metadata",
+                            )
+                            .bind(&id)
+                            .bind(um)
+                            .bind(am),
+                        )
+                        .await?;
+                    }
+                    Ok(Finish::Commit(exists))
+                })
+            })
+            .await
+    }
 }
 
 #[async_trait]

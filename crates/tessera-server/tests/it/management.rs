@@ -555,3 +555,59 @@ async fn logs_carry_auth0_event_types_with_search_and_pagination() {
         assert_eq!((s, v["message"].clone()), (403, json!("Insufficient scope, expected any of: read:logs")), "[{backend}] {v}");
     }
 }
+
+#[tokio::test]
+async fn user_metadata_is_merged_as_auth0_does_and_refusals_change_nothing() {
+    for backend in backends() {
+        let m = Mgmt::start(backend).await;
+        let body = json!({"connection": "Username-Password-Authentication", "email": "meta@example.com",
+            "password": "a long passphrase 1", "user_metadata": {"theme": "dark", "lang": "en"}, "app_metadata": {"plan": "pro"}});
+        let (s, u) = m.call(Method::POST, "/users", Some(body)).await;
+        assert_eq!(s, 201, "[{backend}] {u}");
+        assert_eq!(
+            (u["user_metadata"].clone(), u["app_metadata"].clone()),
+            (json!({"theme": "dark", "lang": "en"}), json!({"plan": "pro"})),
+            "[{backend}]"
+        );
+        let path = format!("/users/{}", u["user_id"].as_str().unwrap().replace('|', "%7C"));
+
+        let (s, v) = m.call(Method::PATCH, &path, Some(json!({"user_metadata": {"lang": null, "tz": "UTC"}}))).await;
+        assert_eq!(s, 200, "[{backend}] {v}");
+        assert_eq!(v["user_metadata"], json!({"theme": "dark", "tz": "UTC"}), "[{backend}] merged, null removed");
+        assert_eq!(v["app_metadata"], json!({"plan": "pro"}), "[{backend}] untouched");
+
+        // app_metadata alone needs only update:users_app_metadata; anything else needs update:users.
+        let app_only = m.token_for(Some("update:users_app_metadata")).await;
+        let (s, v) = m.call_with(Method::PATCH, &path, Some(&app_only), Some(json!({"app_metadata": {"plan": "free"}}))).await;
+        assert_eq!((s, v["app_metadata"].clone()), (200, json!({"plan": "free"})), "[{backend}] {v}");
+        let (s, v) = m.call_with(Method::PATCH, &path, Some(&app_only), Some(json!({"name": "X"}))).await;
+        assert_eq!((s, v["errorCode"].clone()), (403, json!("insufficient_scope")), "[{backend}] {v}");
+
+        // A refused update writes nothing: a weak password with a new name and metadata.
+        let (s, v) =
+            m.call(Method::PATCH, &path, Some(json!({"name": "Changed", "password": "short", "user_metadata": {"x": 1}}))).await;
+        assert_eq!(s, 400, "[{backend}] {v}");
+        let (_, after) = m.call(Method::GET, &path, None).await;
+        assert_eq!(
+            (after["name"].clone(), after["user_metadata"].clone()),
+            (json!("meta@example.com"), json!({"theme": "dark", "tz": "UTC"})),
+            "[{backend}] {after}"
+        );
+        for bad in [
+            json!({"user_metadata": "dark"}),
+            json!({"app_metadata": [1]}),
+            json!({"user_metadata": {"big": "x".repeat(17_000)}}),
+        ] {
+            let (s, v) = m.call(Method::PATCH, &path, Some(bad.clone())).await;
+            assert_eq!((s, v["errorCode"].clone()), (400, json!("invalid_body")), "[{backend}] {bad}: {v}");
+        }
+        // Deleting the user deletes its metadata too; a new user of the same email starts empty.
+        assert_eq!(m.call(Method::DELETE, &path, None).await.0, 204);
+        let (_, again) = m.call(Method::POST, "/users", Some(json!({"connection": "Username-Password-Authentication", "email": "meta@example.com", "password": "a long passphrase 1"}))).await;
+        assert_eq!(
+            (again["user_metadata"].clone(), again["app_metadata"].clone()),
+            (json!({}), json!({})),
+            "[{backend}] {again}"
+        );
+    }
+}

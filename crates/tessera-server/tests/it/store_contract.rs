@@ -460,6 +460,22 @@ async fn users_list_pages_with_limit_and_offset_and_are_counted() {
 }
 
 #[tokio::test]
+async fn user_metadata_is_stored_replaced_and_removed_with_its_user() {
+    for ts in test_stores().await {
+        let (b, s) = (ts.name(), ts.store.as_ref());
+        assert!(!s.put_user_metadata("auth0|ghost", &json!({}), &json!({})).await.unwrap(), "[{b}] no such user");
+        s.insert_user(&user("auth0|m", Some("m@example.com"), None, NOW)).await.unwrap();
+        assert_eq!(s.get_user_metadata("auth0|m").await.unwrap(), None, "[{b}] none yet");
+        assert!(s.put_user_metadata("auth0|m", &json!({"a": 1}), &json!({"plan": "pro"})).await.unwrap(), "[{b}]");
+        assert_eq!(s.get_user_metadata("auth0|m").await.unwrap(), Some((json!({"a": 1}), json!({"plan": "pro"}))), "[{b}]");
+        assert!(s.put_user_metadata("auth0|m", &json!({}), &json!({"n": {"deep": [1, 2]}})).await.unwrap(), "[{b}] replace");
+        assert_eq!(s.get_user_metadata("auth0|m").await.unwrap(), Some((json!({}), json!({"n": {"deep": [1, 2]}}))), "[{b}]");
+        assert!(s.delete_user("auth0|m").await.unwrap(), "[{b}]");
+        assert_eq!(s.get_user_metadata("auth0|m").await.unwrap(), None, "[{b}] gone with the user");
+    }
+}
+
+#[tokio::test]
 async fn signing_keys_insert_list_and_one_active_key_per_state() {
     let kr = keyring();
     for ts in test_stores().await {
