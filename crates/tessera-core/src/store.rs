@@ -255,6 +255,8 @@ pub trait TokenStore: Send + Sync {
     /// Revokes every live family of a client and/or a user (at least one must be given);
     /// returns how many.
     async fn revoke_families(&self, client_id: Option<&str>, user_id: Option<&str>, now: i64, reason: &str) -> StoreResult<u64>;
+    /// A user's live families (not revoked, not past their absolute lifetime), oldest first.
+    async fn list_user_families(&self, user_id: &str, now: i64) -> StoreResult<Vec<RefreshFamily>>;
 }
 
 #[async_trait]
@@ -268,6 +270,11 @@ pub trait SessionStore: Send + Sync {
     async fn end_session(&self, session_hash: &str, now: i64) -> StoreResult<bool>;
     /// Ends a session by its public `sid` (logout with an ID token hint).
     async fn end_session_by_sid(&self, sid: &str, now: i64) -> StoreResult<bool>;
+    async fn get_session_by_sid(&self, sid: &str) -> StoreResult<Option<Session>>;
+    /// A user's active sessions, oldest first.
+    async fn list_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<Vec<Session>>;
+    /// Ends every active session of a user; how many.
+    async fn end_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<u64>;
 }
 
 #[async_trait]

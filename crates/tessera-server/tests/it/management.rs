@@ -611,3 +611,95 @@ async fn user_metadata_is_merged_as_auth0_does_and_refusals_change_nothing() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_users_sessions_and_refresh_tokens_are_listed_and_ended() {
+    use tessera_core::state::Session;
+    for backend in backends() {
+        let f = crate::oauth_fixture::Fixture::start(backend).await;
+        let b = f.state.deployment.registry.bootstrap_management_client(&f.issuer).await.unwrap();
+        let audience = management_audience(&f.issuer);
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", b.client_id.as_str()),
+            ("client_secret", b.client_secret.as_deref().unwrap()),
+            ("audience", audience.as_str()),
+        ];
+        let tok: Value = f.http.post(f.url("/oauth/token")).form(&form).send().await.unwrap().json().await.unwrap();
+        let mt = tok["access_token"].as_str().unwrap().to_string();
+        let call = |method: Method, path: String| {
+            let req = f.http.request(method, f.url(&format!("/api/v2{path}"))).bearer_auth(&mt);
+            async move {
+                let r = req.send().await.unwrap();
+                let s = r.status().as_u16();
+                let t = r.text().await.unwrap();
+                (s, if t.is_empty() { Value::Null } else { serde_json::from_str::<Value>(&t).unwrap() })
+            }
+        };
+        let uid = f.user_id.replace('|', "%7C");
+
+        // Two refresh tokens (two code redemptions) and a session.
+        let first = f.post_tokens().await;
+        f.post_tokens().await;
+        let now = f.now();
+        let session = Session {
+            session_hash: "h-1".into(),
+            sid: "sid-mgmt-1".into(),
+            user_id: f.user_id.clone(),
+            auth_time: now,
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: now + 3600,
+            absolute_expires_at: now + 7200,
+            ended_at: None,
+        };
+        f.state.deployment.store.insert_session(&session).await.unwrap();
+
+        let (s, v) = call(Method::GET, format!("/users/{uid}/refresh-tokens")).await;
+        assert_eq!(s, 200, "[{backend}] {v}");
+        let tokens = v["tokens"].as_array().unwrap().clone();
+        assert_eq!(tokens.len(), 2, "[{backend}] {v}");
+        assert_eq!(tokens[0]["client_id"], f.post.id, "[{backend}]");
+        let (_, page) = call(Method::GET, format!("/users/{uid}/refresh-tokens?take=1")).await;
+        assert_eq!(page["tokens"].as_array().unwrap().len(), 1, "[{backend}] {page}");
+        let next = page["next"].as_str().expect("a next checkpoint").to_string();
+        let (_, rest) = call(Method::GET, format!("/users/{uid}/refresh-tokens?take=1&from={next}")).await;
+        assert_eq!((rest["tokens"][0]["id"].clone(), rest.get("next").cloned()), (tokens[1]["id"].clone(), None), "[{backend}] {rest}");
+
+        // Deleting one token revokes it: the refresh grant refuses it.
+        let (s, one) = call(Method::GET, format!("/refresh-tokens/{}", tokens[0]["id"].as_str().unwrap())).await;
+        assert_eq!(s, 200, "[{backend}] {one}");
+        let (s, _) = call(Method::DELETE, format!("/refresh-tokens/{}", tokens[0]["id"].as_str().unwrap())).await;
+        assert_eq!(s, 204, "[{backend}]");
+        let (s, v) = call(Method::GET, format!("/refresh-tokens/{}", tokens[0]["id"].as_str().unwrap())).await;
+        assert_eq!((s, v["errorCode"].clone()), (404, json!("inexistent_refresh_token")), "[{backend}] {v}");
+        let secret = f.post.secret.clone().unwrap();
+        let refresh = |rt: String| {
+            let form = vec![
+                ("grant_type", "refresh_token".to_string()),
+                ("refresh_token", rt),
+                ("client_id", f.post.id.clone()),
+                ("client_secret", secret.clone()),
+            ];
+            f.http.post(f.url("/oauth/token")).form(&form).send()
+        };
+        let first_rt = first["refresh_token"].as_str().unwrap().to_string();
+        assert_eq!(refresh(first_rt).await.unwrap().status(), 400, "[{backend}] a deleted refresh token is refused");
+        // Deleting all of the user's refresh tokens: 202, and none is left.
+        assert_eq!(call(Method::DELETE, format!("/users/{uid}/refresh-tokens")).await.0, 202, "[{backend}]");
+        let (_, v) = call(Method::GET, format!("/users/{uid}/refresh-tokens")).await;
+        assert_eq!(v["tokens"], json!([]), "[{backend}] {v}");
+
+        let (s, v) = call(Method::GET, format!("/users/{uid}/sessions")).await;
+        assert_eq!((s, v["sessions"][0]["id"].clone()), (200, json!("sid-mgmt-1")), "[{backend}] {v}");
+        let (s, v) = call(Method::GET, "/sessions/sid-mgmt-1".into()).await;
+        assert_eq!((s, v["user_id"].clone()), (200, json!(f.user_id)), "[{backend}] {v}");
+        assert_eq!(call(Method::DELETE, "/sessions/sid-mgmt-1".into()).await.0, 204, "[{backend}]");
+        let (s, v) = call(Method::GET, "/sessions/sid-mgmt-1".into()).await;
+        assert_eq!((s, v["errorCode"].clone()), (404, json!("inexistent_session")), "[{backend}] ended: {v}");
+        assert!(!f.state.deployment.store.get_session("h-1").await.unwrap().unwrap().is_active(f.now()), "[{backend}] ended in the store");
+        let (s, v) = call(Method::GET, "/users/auth0%7Cnobody/sessions".into()).await;
+        assert_eq!((s, v["errorCode"].clone()), (404, json!("inexistent_user")), "[{backend}] {v}");
+        assert_eq!(call(Method::DELETE, format!("/users/{uid}/sessions")).await.0, 202, "[{backend}]");
+    }
+}

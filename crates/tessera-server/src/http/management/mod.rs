@@ -14,7 +14,9 @@ mod connections;
 pub mod error;
 mod keys;
 mod logs;
+mod refresh_tokens;
 mod resource_servers;
+mod sessions;
 mod tenant;
 mod users;
 
@@ -57,6 +59,10 @@ pub fn router() -> Router<AppState> {
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", get(users::get).patch(users::update).delete(users::delete))
         .route("/users-by-email", get(users::by_email))
+        .route("/users/{id}/sessions", get(sessions::list_for_user).delete(sessions::delete_for_user))
+        .route("/users/{id}/refresh-tokens", get(refresh_tokens::list_for_user).delete(refresh_tokens::delete_for_user))
+        .route("/sessions/{id}", get(sessions::get).delete(sessions::delete))
+        .route("/refresh-tokens/{id}", get(refresh_tokens::get).delete(refresh_tokens::delete))
         .route("/keys/signing", get(keys::list))
         .route("/keys/signing/rotate", post(keys::rotate))
         .route("/keys/signing/{kid}", get(keys::get))
@@ -102,6 +108,11 @@ impl Caller {
 
     pub fn ok(&self, body: Value) -> Response {
         self.respond(StatusCode::OK, body)
+    }
+
+    /// 202: a change accepted for a set of things (all of a user's sessions or tokens).
+    pub fn accepted(&self) -> Response {
+        super::dpop::with_nonce(StatusCode::ACCEPTED.into_response(), self.dpop_nonce.clone())
     }
 
     pub fn no_content(&self) -> Response {
@@ -295,6 +306,15 @@ impl ListQuery {
 }
 
 impl Paging {
+    /// For the lists Auth0 pages by checkpoint only: always `{<key>: [...], next}`.
+    pub fn checkpointed(mut self) -> Self {
+        if !self.checkpoint {
+            self.checkpoint = true;
+            self.from = self.page * self.per_page;
+        }
+        self
+    }
+
     pub fn offset(&self) -> usize {
         if self.checkpoint {
             self.from
