@@ -24,6 +24,11 @@ pub struct Capabilities {
     pub dpop_algs: Vec<&'static str>,
     pub scopes: Vec<String>,
     pub claims: Vec<&'static str>,
+    /// RFC 9126 §5: the PAR endpoint, and whether every authorization request must use it.
+    pub pushed_authorization: bool,
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 8628 §4: the device authorization endpoint.
+    pub device_authorization: bool,
 }
 
 /// `{endpoint}_endpoint_auth_methods_supported` and its signing algorithms. The token,
@@ -56,6 +61,13 @@ pub fn metadata(issuer: &str, caps: &Capabilities, id_token_algs: &[SigningAlg])
         m.insert("token_endpoint".into(), u(routes::TOKEN));
         m.insert("grant_types_supported".into(), json!(caps.grant_types));
         client_auth(&mut m, "token", &caps.token_endpoint_auth_methods);
+    }
+    if caps.pushed_authorization {
+        m.insert("pushed_authorization_request_endpoint".into(), u(routes::PAR));
+        m.insert("require_pushed_authorization_requests".into(), caps.require_pushed_authorization_requests.into());
+    }
+    if caps.device_authorization {
+        m.insert("device_authorization_endpoint".into(), u(routes::DEVICE_CODE));
     }
     if caps.userinfo {
         m.insert("userinfo_endpoint".into(), u(routes::USERINFO));

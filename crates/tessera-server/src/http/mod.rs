@@ -17,6 +17,7 @@ pub mod introspect;
 pub mod login;
 pub mod logout;
 pub mod metrics;
+pub mod par;
 pub mod params;
 pub mod revoke;
 pub mod token;
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::TOKEN, cors::any_origin(post(token::token), "POST").layer(DefaultBodyLimit::max(params::MAX_BODY)))
         .route(routes::REVOKE, cors::any_origin(post(revoke::revoke), "POST").layer(DefaultBodyLimit::max(params::MAX_BODY)))
         .route(routes::INTROSPECT, post(introspect::introspect).layer(DefaultBodyLimit::max(params::MAX_BODY)))
+        .route(routes::PAR, post(par::par).layer(DefaultBodyLimit::max(params::MAX_BODY)))
         .route(routes::AUTHORIZE, get(authorize::get).post(authorize::post))
         .route(routes::LOGIN, get(login::page).post(login::submit))
         .route(routes::CONSENT, get(consent::page).post(consent::submit))
