@@ -82,8 +82,13 @@ pub fn capabilities(config: &Config) -> Capabilities {
     Capabilities {
         pushed_authorization: true,
         require_pushed_authorization_requests: config.par.required,
-        device_authorization: false,
-        grant_types: vec!["authorization_code", "refresh_token", "client_credentials"],
+        device_authorization: true,
+        grant_types: vec![
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            tessera_core::model::GrantType::DeviceCode.as_str(),
+        ],
         revocation: true,
         authorize: true,
         userinfo: true,

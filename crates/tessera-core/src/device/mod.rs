@@ -4,6 +4,7 @@
 //! `crate::grants::device_code`; the page where the user enters the code lives in the
 //! server crate (`/activate`, §3.3).
 
+pub mod activation;
 pub mod polls;
 pub mod user_code;
 

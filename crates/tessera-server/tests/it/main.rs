@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod connections;
 mod cors;
+mod device;
 mod dpop_proof;
 mod dpop_token;
 mod grant_authorization_code;
