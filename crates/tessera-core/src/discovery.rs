@@ -140,4 +140,24 @@ mod tests {
             assert_eq!(m[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")], json!(ASSERTION_SIGNING_ALGS));
         }
     }
+
+    #[test]
+    fn par_and_device_endpoints_follow_their_capabilities() {
+        let bare = metadata("https://id.example.com/", &Capabilities::default(), &[SigningAlg::RS256]);
+        for field in
+            ["pushed_authorization_request_endpoint", "require_pushed_authorization_requests", "device_authorization_endpoint"]
+        {
+            assert!(bare.get(field).is_none(), "{field} without its capability");
+        }
+        let caps = Capabilities {
+            pushed_authorization: true,
+            require_pushed_authorization_requests: true,
+            device_authorization: true,
+            ..Default::default()
+        };
+        let m = metadata("https://id.example.com/", &caps, &[SigningAlg::RS256]);
+        assert_eq!(m["pushed_authorization_request_endpoint"], "https://id.example.com/oauth/par");
+        assert_eq!(m["require_pushed_authorization_requests"], true);
+        assert_eq!(m["device_authorization_endpoint"], "https://id.example.com/oauth/device/code");
+    }
 }

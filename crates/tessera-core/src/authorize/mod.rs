@@ -63,10 +63,8 @@ pub async fn validate(
     if let Some(pushed) = check_request_uri::run(registry, &client, params).await? {
         return Ok((pushed, client));
     }
-    let (redirect_uri, _) = check_redirect_uri::run(&client, params)?;
-    let reply = reply_to(redirect_uri, params);
-    check_request_uri::required(&client, tenant_requires_par).map_err(|e| AuthorizeError::redirect(e, &reply))?;
     let request = validate_for(registry, keys, issuer, params, &client).await?;
+    check_request_uri::required(&client, tenant_requires_par).map_err(|e| AuthorizeError::redirect(e, &request.reply))?;
     Ok((request, client))
 }
 
@@ -89,6 +87,7 @@ async fn validate_for(
     params: &Params,
     client: &Client,
 ) -> Result<AuthorizeRequest, AuthorizeError> {
+    // Not redirectable: nothing yet says where a response may go (a push starts here).
     check_params::unambiguous_target(params).map_err(AuthorizeError::Page)?;
     let (redirect_uri, redirect_uri_sent) = check_redirect_uri::run(client, params)?;
     let reply = reply_to(redirect_uri, params);

@@ -365,3 +365,66 @@ fn the_cli_sets_require_pushed_authorization_requests() {
     let updated = cli.run(&["clients", "update", id, "--require-pushed-authorization-requests", "false", "--json"]).json();
     assert_eq!(updated["require_pushed_authorization_requests"], false, "{updated}");
 }
+
+/// RFC 9126 §2: the PAR endpoint authenticates clients as the token endpoint does, every
+/// method; an assertion's `aud` may be the issuer, the token endpoint or the PAR endpoint.
+#[tokio::test]
+async fn every_client_authentication_method_can_push() {
+    use crate::oauth_fixture::{Fixture, CALLBACK as FIXTURE_CALLBACK};
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde_json::json;
+    const ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+    for backend in backends() {
+        let f = Fixture::start(backend).await;
+        let (_, challenge) = pkce_pair();
+        let request = |client_id: &str| -> Form {
+            vec![
+                ("client_id", client_id.to_string()),
+                ("redirect_uri", FIXTURE_CALLBACK.to_string()),
+                ("response_type", "code".to_string()),
+                ("scope", "openid".to_string()),
+                ("code_challenge", challenge.clone()),
+                ("code_challenge_method", "S256".to_string()),
+            ]
+        };
+        let par = f.url(routes::PAR);
+        let send = |form: Form, basic: Option<String>| {
+            let mut req = reqwest::Client::new().post(&par).form(&form);
+            if let Some(b) = basic {
+                req = req.header("Authorization", b);
+            }
+            async move {
+                let r = req.send().await.unwrap();
+                (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let basic = format!("Basic {}", STANDARD.encode(format!("{}:{}", f.basic.id, f.basic.secret.as_deref().unwrap())));
+        let mut post = request(&f.post.id);
+        post.push(("client_secret", f.post.secret.clone().unwrap()));
+        let with_assertion = |id: &str, assertion: String| {
+            let mut p = request(id);
+            p.push(("client_assertion_type", ASSERTION.into()));
+            p.push(("client_assertion", assertion));
+            p
+        };
+        let cases: Vec<(&str, Form, Option<String>)> = vec![
+            ("client_secret_basic", request(&f.basic.id), Some(basic)),
+            ("client_secret_post", post, None),
+            ("client_secret_jwt, aud the token endpoint", with_assertion(&f.secret_jwt.id, f.secret_assertion(json!({}))), None),
+            ("private_key_jwt, aud the PAR endpoint", with_assertion(&f.key_jwt.id, f.key_assertion(json!({"aud": par}))), None),
+            ("private_key_jwt, aud the issuer", with_assertion(&f.key_jwt.id, f.key_assertion(json!({"aud": f.issuer}))), None),
+            ("none (public client)", request(&f.public.id), None),
+        ];
+        for (name, form, basic) in cases {
+            let (status, body) = send(form, basic).await;
+            assert_eq!(status, 201, "[{backend}] {name}: {body}");
+            assert!(body["request_uri"].as_str().is_some_and(|u| u.starts_with("urn:ietf:params:oauth:request_uri:")));
+        }
+        // An assertion for another audience is refused.
+        let other = with_assertion(&f.key_jwt.id, f.key_assertion(json!({"aud": "https://elsewhere.example/"})));
+        let (status, body) = send(other, None).await;
+        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "[{backend}] {body}");
+    }
+}
