@@ -203,6 +203,9 @@ async fn decide(state: &AppState, headers: &HeaderMap, params: &Params) -> Resul
     if !recorded {
         return Err(Error::invalid_request("this code has expired or was already used; start again on your device").into());
     }
+    let kind = if approved { "device_authorization_approved" } else { "device_authorization_denied" };
+    let client_id = &txn.pending.request.client_id;
+    state.deployment.registry.record(kind, Some(client_id), Some(&session.user_id), serde_json::json!({})).await;
     let body = if approved {
         "<h1>Device connected</h1><p>You can return to your device; it will continue on its own.</p>"
     } else {

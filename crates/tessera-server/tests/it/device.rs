@@ -203,6 +203,7 @@ async fn every_polling_answer() {
         // Denied.
         let page = activate(app, &Browser::new(), complete, false).await;
         assert!(page.contains("denied"), "[{backend}] {page}");
+        assert_eq!(app.audit_count("device_authorization_denied").await, 1, "[{backend}] the decision is audited");
         app.clock.advance(20);
         assert_eq!(error(&poll(&tv, dc).await), (403, Some("access_denied")), "[{backend}]");
 
