@@ -166,6 +166,10 @@ pub fn bound_and_checks(
             (floor.map(|f| ("HTTP floor".to_string(), f)), None)
         }
         Scenario::LoginFlow => (None, None),
+        // Issue 20: a poll before approval costs an HTTP-floor request and one indexed read.
+        Scenario::DevicePoll => (floor.map(|f| ("HTTP floor".to_string(), f)), None),
+        // Two requests, neither signing anything.
+        Scenario::ParAuthorize => (floor.map(|f| ("HTTP floor / 2".to_string(), f / 2.0)), None),
     };
     let bound = bound.map(|(what, rate)| Bound { what, rate });
     let ratio = bound.as_ref().filter(|b| b.rate > 0.0).map(|b| best.throughput / b.rate);

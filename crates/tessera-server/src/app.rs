@@ -80,9 +80,17 @@ impl AppInner {
 pub type AppState = Arc<AppInner>;
 
 /// What this build serves; discovery is generated from it.
-pub fn capabilities() -> Capabilities {
+pub fn capabilities(config: &Config) -> Capabilities {
     Capabilities {
-        grant_types: vec!["authorization_code", "refresh_token", "client_credentials"],
+        pushed_authorization: true,
+        require_pushed_authorization_requests: config.par.required,
+        device_authorization: true,
+        grant_types: vec![
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            tessera_core::model::GrantType::DeviceCode.as_str(),
+        ],
         revocation: true,
         authorize: true,
         userinfo: true,
@@ -151,12 +159,13 @@ impl Application {
         }
         let _ = deployment.store.init_setting("issuer", &issuer).await;
         let deployment_audit_queue = deployment.config.audit.queue;
+        let caps = capabilities(&deployment.config);
         let state = Arc::new(AppInner {
             issuer,
             deployment,
             keys,
             metrics: Metrics::new(),
-            capabilities: capabilities(),
+            capabilities: caps,
             demo: None,
             passwords: crate::passwords::PasswordPool::per_core(),
             audit: crate::audit_log::AuditWriter::new(deployment_audit_queue),
@@ -200,6 +209,8 @@ impl Application {
                     Err(e) => tracing::error!(error = %e, "cannot reload signing keys; keeping the loaded set"),
                 }
                 let _ = state.deployment.store.purge_replay_cache(state.now()).await;
+                let _ = state.deployment.store.purge_pushed_requests(state.now()).await;
+                let _ = state.deployment.store.purge_device_codes(state.now()).await;
             }
         });
         // Registry changes made by another node or the CLI show up within a second. A new

@@ -7,6 +7,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod refresh_token;
 
 use std::collections::BTreeMap;
@@ -83,6 +84,7 @@ pub async fn exchange(
         GrantType::AuthorizationCode => authorization_code::exchange(ctx, params, client).await,
         GrantType::RefreshToken => refresh_token::exchange(ctx, params, client).await,
         GrantType::ClientCredentials => client_credentials::exchange(ctx, params, client).await,
+        GrantType::DeviceCode => device_code::exchange(ctx, params, client).await,
     }
 }
 

@@ -88,15 +88,19 @@ pub enum GrantType {
     RefreshToken,
     #[serde(rename = "client_credentials")]
     ClientCredentials,
+    /// RFC 8628 §3.4 (Auth0 spells it the same).
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [Self; 3] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials];
+    pub const ALL: [Self; 4] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials, Self::DeviceCode];
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -181,6 +185,8 @@ pub struct Client {
     /// Whether DPoP proofs must carry a server nonce; `None` follows the deployment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dpop_nonce: Option<bool>,
+    /// RFC 9126 §6 (Auth0's field name): /authorize accepts only pushed requests.
+    pub require_pushed_authorization_requests: bool,
     #[serde(serialize_with = "super::time::serialize")]
     pub created_at: i64,
     #[serde(serialize_with = "super::time::serialize")]
@@ -207,6 +213,7 @@ pub struct ClientPatch {
     pub require_dpop: Option<bool>,
     /// `Some(None)` resets to the deployment default.
     pub dpop_nonce: Option<Option<bool>>,
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 impl Client {
@@ -228,6 +235,7 @@ impl Client {
             id_token_signed_response_alg: SigningAlg::RS256,
             require_dpop: false,
             dpop_nonce: None,
+            require_pushed_authorization_requests: false,
             created_at: now,
             updated_at: now,
         };
@@ -252,7 +260,7 @@ impl Client {
                 .map(|g| {
                     GrantType::parse(g).ok_or_else(|| {
                         Error::invalid_body(format!(
-                            "grant type {g:?} is not supported (authorization_code, refresh_token, client_credentials)"
+                            "grant type {g:?} is not supported (authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code)"
                         ))
                     })
                 })
@@ -291,6 +299,9 @@ impl Client {
         }
         if let Some(v) = p.dpop_nonce {
             self.dpop_nonce = v;
+        }
+        if let Some(v) = p.require_pushed_authorization_requests {
+            self.require_pushed_authorization_requests = v;
         }
         self.updated_at = now;
         self.validate()
@@ -437,7 +448,6 @@ impl Client {
         obj.insert("oidc_conformant".into(), true.into());
         obj.insert("web_origins".into(), json!([]));
         obj.insert("allowed_origins".into(), json!([]));
-        obj.insert("require_pushed_authorization_requests".into(), false.into());
         obj.insert("client_authentication_methods".into(), Value::Null);
         v
     }

@@ -43,7 +43,7 @@ pub struct ClientFields {
     /// client_secret_basic | client_secret_post | client_secret_jwt | private_key_jwt | none.
     #[arg(long = "auth-method", value_parser = parse_auth_method)]
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
-    /// Allowed grant type; repeat or comma-separate (authorization_code, refresh_token, client_credentials).
+    /// Allowed grant type; repeat or comma-separate (authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code).
     #[arg(long = "grant-type")]
     pub grant_types: Vec<String>,
     /// Allowed callback (redirect URI), matched exactly (a native app's `http://127.0.0.1` or `http://[::1]` callback with any port, RFC 8252 §7.3); repeat or comma-separate.
@@ -79,6 +79,9 @@ pub struct ClientFields {
     /// DPoP server nonces for this client: on | off | default (follow the deployment).
     #[arg(long, value_parser = parse_nonce_mode)]
     pub dpop_nonce: Option<NonceMode>,
+    /// Accept /authorize only with a request_uri from /oauth/par (RFC 9126).
+    #[arg(long)]
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 /// `--dpop-nonce` values.
@@ -136,6 +139,7 @@ impl ClientFields {
             id_token_signed_response_alg: self.id_token_alg,
             require_dpop: self.require_dpop,
             dpop_nonce: self.dpop_nonce.map(|m| m.0),
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
         })
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod db;
 pub mod migrations;
+pub mod par_device;
 pub mod postgres;
 pub mod protocol;
 pub mod sql;

@@ -644,7 +644,9 @@ impl SessionStore for SqlStore {
     }
 
     async fn get_session_by_sid(&self, sid: &str) -> StoreResult<Option<Session>> {
-        self.db().optional(query(format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE sid = $1")).bind(sid), session_from_row).await
+        self.db()
+            .optional(query(format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE sid = $1")).bind(sid), session_from_row)
+            .await
     }
 
     async fn list_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<Vec<Session>> {

@@ -230,8 +230,14 @@ async fn clients_in_auth0_shape_with_pagination_and_secret_rotation() {
             (200, json!("Worker 2"), json!(true)),
             "[{backend}] {v}"
         );
-        let (s, v) = m.call(Method::PATCH, &format!("/clients/{id}"), Some(json!({"require_proof_of_possession": false}))).await;
-        assert_eq!(s, 200, "[{backend}] {v}");
+        let (s, v) = m
+            .call(
+                Method::PATCH,
+                &format!("/clients/{id}"),
+                Some(json!({"require_proof_of_possession": false, "require_pushed_authorization_requests": true})),
+            )
+            .await;
+        assert_eq!((s, v["require_pushed_authorization_requests"].clone()), (200, json!(true)), "[{backend}] {v}");
 
         // rotate-secret: the new secret works, the old one no longer does.
         m.app
@@ -664,7 +670,11 @@ async fn a_users_sessions_and_refresh_tokens_are_listed_and_ended() {
         assert_eq!(page["tokens"].as_array().unwrap().len(), 1, "[{backend}] {page}");
         let next = page["next"].as_str().expect("a next checkpoint").to_string();
         let (_, rest) = call(Method::GET, format!("/users/{uid}/refresh-tokens?take=1&from={next}")).await;
-        assert_eq!((rest["tokens"][0]["id"].clone(), rest.get("next").cloned()), (tokens[1]["id"].clone(), None), "[{backend}] {rest}");
+        assert_eq!(
+            (rest["tokens"][0]["id"].clone(), rest.get("next").cloned()),
+            (tokens[1]["id"].clone(), None),
+            "[{backend}] {rest}"
+        );
 
         // Deleting one token revokes it: the refresh grant refuses it.
         let (s, one) = call(Method::GET, format!("/refresh-tokens/{}", tokens[0]["id"].as_str().unwrap())).await;
@@ -697,7 +707,10 @@ async fn a_users_sessions_and_refresh_tokens_are_listed_and_ended() {
         assert_eq!(call(Method::DELETE, "/sessions/sid-mgmt-1".into()).await.0, 204, "[{backend}]");
         let (s, v) = call(Method::GET, "/sessions/sid-mgmt-1".into()).await;
         assert_eq!((s, v["errorCode"].clone()), (404, json!("inexistent_session")), "[{backend}] ended: {v}");
-        assert!(!f.state.deployment.store.get_session("h-1").await.unwrap().unwrap().is_active(f.now()), "[{backend}] ended in the store");
+        assert!(
+            !f.state.deployment.store.get_session("h-1").await.unwrap().unwrap().is_active(f.now()),
+            "[{backend}] ended in the store"
+        );
         let (s, v) = call(Method::GET, "/users/auth0%7Cnobody/sessions".into()).await;
         assert_eq!((s, v["errorCode"].clone()), (404, json!("inexistent_user")), "[{backend}] {v}");
         assert_eq!(call(Method::DELETE, format!("/users/{uid}/sessions")).await.0, 202, "[{backend}]");

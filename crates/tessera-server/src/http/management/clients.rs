@@ -58,6 +58,8 @@ pub struct ClientBody {
     dpop_nonce: Option<Option<bool>>,
     /// Tessera: the client's public JWK Set for `private_key_jwt`.
     jwks: Option<Value>,
+    /// RFC 9126 §5 (Auth0's name): /authorize only through /oauth/par.
+    require_pushed_authorization_requests: Option<bool>,
 }
 
 /// Tells a field that is absent (`None`) from one that is `null` (`Some(None)`).
@@ -104,6 +106,7 @@ impl ClientBody {
             id_token_signed_response_alg: jwt.alg,
             require_dpop: self.require_proof_of_possession,
             dpop_nonce: self.dpop_nonce,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
         })
     }
 }

@@ -51,7 +51,11 @@ pub async fn list_for_user(
     Ok(caller.ok(paging.page_of("tokens", families.iter().map(token_json).collect())))
 }
 
-pub async fn delete_for_user(State(state): State<AppState>, caller: Caller, Path(user_id): Path<String>) -> Result<Response, ApiError> {
+pub async fn delete_for_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+) -> Result<Response, ApiError> {
     caller.require(&["delete:refresh_tokens"])?;
     user_exists(&state, &user_id).await?;
     state.deployment.store.revoke_families(None, Some(&user_id), state.now(), "management_api").await?;

@@ -50,7 +50,11 @@ pub async fn list_for_user(
     Ok(caller.ok(paging.page_of("sessions", sessions.iter().map(session_json).collect())))
 }
 
-pub async fn delete_for_user(State(state): State<AppState>, caller: Caller, Path(user_id): Path<String>) -> Result<Response, ApiError> {
+pub async fn delete_for_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+) -> Result<Response, ApiError> {
     caller.require(&["delete:sessions"])?;
     user_exists(&state, &user_id).await?;
     state.deployment.store.end_user_sessions(&user_id, state.now()).await?;
