@@ -17,6 +17,7 @@ mod check_redirect_uri;
 mod check_response_mode;
 mod check_response_type;
 mod check_scope;
+mod check_web_message;
 mod code;
 mod consent;
 mod error;
@@ -51,12 +52,15 @@ pub async fn validate(
     check_params::unambiguous_target(params).map_err(AuthorizeError::Page)?;
     let client = check_client::run(registry, params).await?;
     let (redirect_uri, redirect_uri_sent) = check_redirect_uri::run(&client, params)?;
+    let mode = check_response_mode::parse(params);
+    let web_message_origin = check_web_message::run(&client, params, mode, &redirect_uri)?;
 
     // From here on errors are redirected, in the requested mode when it is a valid one.
     let reply = Reply {
         redirect_uri,
-        response_mode: check_response_mode::parse(params).unwrap_or(ResponseMode::Query),
+        response_mode: mode.unwrap_or(ResponseMode::Query),
         state: params.get("state").filter(|_| !params.is_repeated("state")).map(str::to_string),
+        web_message_origin,
     };
     let fail = |e| AuthorizeError::redirect(e, &reply);
     check_params::run(params).map_err(fail)?;

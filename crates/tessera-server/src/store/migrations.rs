@@ -25,6 +25,7 @@ pub const SQLITE: &[Migration] = &[
     migration!(2, "0002_protocol_state", "sqlite"),
     migration!(3, "0003_audit_log", "sqlite"),
     migration!(4, "0004_user_metadata", "sqlite"),
+    migration!(6, "0006_client_origins", "sqlite"),
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -32,6 +33,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!(2, "0002_protocol_state", "postgres"),
     migration!(3, "0003_audit_log", "postgres"),
     migration!(4, "0004_user_metadata", "postgres"),
+    migration!(6, "0006_client_origins", "postgres"),
 ];
 
 pub fn for_backend(b: Backend) -> &'static [Migration] {

@@ -46,7 +46,7 @@ fn enum_str<T: DeserializeOwned>(row: &Row, col: &str) -> StoreResult<T> {
     serde_json::from_value(Value::String(s.clone())).map_err(|e| corrupt(&format!("{col} {s:?}"), e))
 }
 
-const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce";
+const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce, web_origins, allowed_origins";
 
 fn client_from_row(r: &Row) -> StoreResult<Client> {
     let jwks: Option<String> = r.get("jwks")?;
@@ -58,6 +58,8 @@ fn client_from_row(r: &Row) -> StoreResult<Client> {
         grant_types: from_json(&r.get::<String>("grant_types")?, "grant_types")?,
         callbacks: from_json(&r.get::<String>("callbacks")?, "callbacks")?,
         allowed_logout_urls: from_json(&r.get::<String>("allowed_logout_urls")?, "allowed_logout_urls")?,
+        web_origins: from_json(&r.get::<String>("web_origins")?, "web_origins")?,
+        allowed_origins: from_json(&r.get::<String>("allowed_origins")?, "allowed_origins")?,
         is_first_party: flag(r, "is_first_party")?,
         jwks: jwks.map(|j| from_json(&j, "jwks")).transpose()?,
         refresh_token: RefreshTokenPolicy {
@@ -247,7 +249,7 @@ impl SqlStore {
 impl ClientStore for SqlStore {
     async fn insert_client(&self, c: &Client, secret: Option<&ClientSecret>) -> StoreResult<()> {
         let insert = query(format!(
-            "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
         ))
         .bind(&c.client_id)
         .bind(&c.name)
@@ -266,7 +268,9 @@ impl ClientStore for SqlStore {
         .bind(c.created_at)
         .bind(c.updated_at)
         .bind(i64::from(c.require_dpop))
-        .bind(dpop_nonce_text(c.dpop_nonce));
+        .bind(dpop_nonce_text(c.dpop_nonce))
+        .bind(json_text(&c.web_origins))
+        .bind(json_text(&c.allowed_origins));
         let secret = secret.cloned();
         self.db
             .transaction(move |tx| {
@@ -287,7 +291,7 @@ impl ClientStore for SqlStore {
                 "UPDATE clients SET name = $2, app_type = $3, token_endpoint_auth_method = $4, grant_types = $5, callbacks = $6, \
                  allowed_logout_urls = $7, is_first_party = $8, jwks = $9, refresh_rotation_type = $10, refresh_leeway = $11, \
                  refresh_token_lifetime = $12, refresh_idle_token_lifetime = $13, id_token_signed_response_alg = $14, updated_at = $15, \
-                 require_dpop = $16, dpop_nonce = $17 WHERE client_id = $1",
+                 require_dpop = $16, dpop_nonce = $17, web_origins = $18, allowed_origins = $19 WHERE client_id = $1",
             )
             .bind(&c.client_id)
             .bind(&c.name)
@@ -305,7 +309,9 @@ impl ClientStore for SqlStore {
             .bind(c.id_token_signed_response_alg.as_str())
             .bind(c.updated_at)
             .bind(i64::from(c.require_dpop))
-            .bind(dpop_nonce_text(c.dpop_nonce)),
+            .bind(dpop_nonce_text(c.dpop_nonce))
+            .bind(json_text(&c.web_origins))
+            .bind(json_text(&c.allowed_origins)),
         )
         .await
     }
