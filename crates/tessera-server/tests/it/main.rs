@@ -33,4 +33,5 @@ mod support_sdk;
 mod support_web;
 mod tls;
 mod userinfo;
+mod web_message;
 mod well_known;

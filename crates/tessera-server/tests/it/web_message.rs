@@ -1,0 +1,198 @@
+//! `response_mode=web_message` (issue 17: auth0-spa-js's `getTokenSilently` without refresh
+//! tokens runs `/authorize?prompt=none&response_mode=web_message` in a hidden iframe): the
+//! page that posts the response to the client's verified web origin, framable by exactly
+//! that origin; the refusals (an origin not in `web_origins`, a foreign `web_message_uri`)
+//! as unframeable error pages that post nothing; discovery advertising it. The browser side
+//! (the message really arriving in auth0-spa-js) is in `spa_js.rs`.
+
+use serde_json::Value;
+use tessera_core::model::{AppType, ClientPatch};
+use tessera_core::routes;
+
+use crate::support_web::*;
+
+const SPA_ORIGIN: &str = "https://spa.example.com";
+const SPA_CALLBACK: &str = "https://spa.example.com/callback";
+/// RFC 7636 appendix B: the verifier of [`CHALLENGE`].
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+async fn spa(app: &WebApp, name: &str, web_origins: &[&str]) -> String {
+    let c = app
+        .state
+        .deployment
+        .registry
+        .create_client(ClientPatch {
+            name: Some(name.into()),
+            app_type: Some(AppType::Spa),
+            callbacks: Some(vec![SPA_CALLBACK.into()]),
+            web_origins: Some(web_origins.iter().map(|o| o.to_string()).collect()),
+            ..Default::default()
+        })
+        .await
+        .expect("spa client");
+    c.client.client_id
+}
+
+fn silent(app: &WebApp, client_id: &str, extra: &[(&str, &str)]) -> String {
+    let mut p = vec![
+        ("client_id", client_id),
+        ("redirect_uri", SPA_CALLBACK),
+        ("response_type", "code"),
+        ("response_mode", "web_message"),
+        ("prompt", "none"),
+        ("scope", "openid profile email"),
+        ("state", "s-42"),
+        ("nonce", "n-42"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+        // auth0-spa-js adds its SDK name and version; unknown parameters are ignored.
+        ("auth0Client", "eyJuYW1lIjoiYXV0aDAtc3BhLWpzIn0="),
+    ];
+    p.extend_from_slice(extra);
+    app.authorize_url(&p)
+}
+
+/// The value of the HTML attribute `name` (unescaped).
+fn attr(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = html[at..].find('"')?;
+    Some(
+        html[at..at + end]
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+fn header(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers().get(name).map(|v| v.to_str().unwrap().to_string())
+}
+
+/// The (status, CSP, X-Frame-Options, body) of a GET.
+async fn get(b: &Browser, url: &str) -> (u16, String, Option<String>, String) {
+    let r = b.get(url).await;
+    let (status, csp, xfo) =
+        (r.status().as_u16(), header(&r, "content-security-policy").unwrap_or_default(), header(&r, "x-frame-options"));
+    (status, csp, xfo, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn web_message_posts_the_response_to_the_registered_web_origin_only() {
+    for backend in backends() {
+        let app = WebApp::start(backend).await;
+        let allowed = spa(&app, "SPA", &[SPA_ORIGIN, "http://localhost:3000"]).await;
+        let b = Browser::new();
+
+        // No session: the error goes back by message, as auth0-spa-js expects (login_required).
+        let (status, csp, xfo, html) = get(&b, &silent(&app, &allowed, &[])).await;
+        assert_eq!(status, 200, "[{backend}] {html}");
+        assert!(csp.contains(&format!("frame-ancestors {SPA_ORIGIN};")), "[{backend}] framable by the origin only: {csp}");
+        assert!(csp.contains("script-src 'sha256-"), "[{backend}] {csp}");
+        assert_eq!(xfo, None, "[{backend}] no X-Frame-Options on the one framable page");
+        assert_eq!(attr(&html, "data-origin").as_deref(), Some(SPA_ORIGIN), "[{backend}]");
+        let response: Value = serde_json::from_str(&attr(&html, "data-response").unwrap()).unwrap();
+        assert_eq!(response["error"], "login_required", "[{backend}] {response}");
+        assert_eq!(response["state"], "s-42", "[{backend}] {response}");
+        assert_eq!(response["iss"], app.issuer.as_str(), "[{backend}] {response}");
+        assert!(response.get("code").is_none(), "[{backend}] {response}");
+
+        // With a session: a code, which the SPA redeems with its PKCE verifier.
+        assert_eq!(b.login(&app, &app.web_authorize(&[])).await.status(), 303, "[{backend}] log in");
+        let (status, _, _, html) = get(&b, &silent(&app, &allowed, &[])).await;
+        assert_eq!(status, 200, "[{backend}] {html}");
+        let response: Value = serde_json::from_str(&attr(&html, "data-response").unwrap()).unwrap();
+        assert_eq!(response["state"], "s-42", "[{backend}] {response}");
+        let code = response["code"].as_str().unwrap_or_else(|| panic!("[{backend}] no code: {response}"));
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("client_id", allowed.as_str()),
+            ("code", code),
+            ("code_verifier", VERIFIER),
+            ("redirect_uri", SPA_CALLBACK),
+        ];
+        let token = b.post_form(&app.url(routes::TOKEN), &form).await;
+        assert_eq!(token.status(), 200, "[{backend}] the posted code is a real one");
+        let token: Value = token.json().await.unwrap();
+        assert!(token["id_token"].is_string(), "[{backend}] {token}");
+
+        // web_message_uri may name another registered web origin; the message goes there.
+        let (status, csp, _, html) = get(&b, &silent(&app, &allowed, &[("web_message_uri", "http://localhost:3000/app")])).await;
+        assert_eq!(status, 200, "[{backend}] {html}");
+        assert!(csp.contains("frame-ancestors http://localhost:3000;"), "[{backend}] {csp}");
+        assert_eq!(attr(&html, "data-origin").as_deref(), Some("http://localhost:3000"), "[{backend}]");
+
+        // Refusals: an error page, unframeable, with nothing to post.
+        let unlisted = spa(&app, "SPA without web origins", &[]).await;
+        for (url, says) in [
+            (silent(&app, &unlisted, &[]), "https://spa.example.com is not an allowed web origin of this application"),
+            (
+                silent(&app, &allowed, &[("web_message_uri", "https://evil.example.net/x")]),
+                "https://evil.example.net is not an allowed web origin of this application",
+            ),
+        ] {
+            let (status, csp, xfo, html) = get(&b, &url).await;
+            assert_eq!(status, 400, "[{backend}] {url}: {html}");
+            assert!(html.contains("invalid_request") && html.contains(says), "[{backend}] {html}");
+            assert!(!html.contains("data-response") && !html.contains("postMessage"), "[{backend}] nothing is posted: {html}");
+            assert!(csp.contains("frame-ancestors 'none';"), "[{backend}] {csp}");
+            assert_eq!(xfo.as_deref(), Some("DENY"), "[{backend}]");
+        }
+
+        // Every other page stays unframeable: the login page a web_message login goes to.
+        let fresh = Browser::new();
+        let r = fresh.get(&silent(&app, &allowed, &[]).replace("prompt=none", "prompt=login")).await;
+        assert_eq!(r.status(), 302, "[{backend}] interactive web_message goes to the login page");
+        let login = fresh.get(&location(&r)).await;
+        assert_eq!(header(&login, "x-frame-options").as_deref(), Some("DENY"), "[{backend}]");
+        assert!(header(&login, "content-security-policy").unwrap().contains("frame-ancestors 'none';"), "[{backend}]");
+
+        // Discovery advertises the mode.
+        let d: Value = b.get(&app.url(routes::OPENID_CONFIGURATION)).await.json().await.unwrap();
+        assert_eq!(d["response_modes_supported"], serde_json::json!(["query", "form_post", "web_message"]), "[{backend}]");
+    }
+}
+
+#[tokio::test]
+async fn web_origins_are_validated_and_shown_in_auth0_shape() {
+    for backend in backends() {
+        let app = WebApp::start(backend).await;
+        let r = &app.state.deployment.registry;
+        for (bad, says) in [
+            ("https://spa.example.com/", "must be an origin: scheme://host[:port], without path"),
+            ("http://spa.example.com", "must use https"),
+            ("https://*.example.com", "wildcard"),
+        ] {
+            let e = r
+                .create_client(ClientPatch {
+                    name: Some("Bad".into()),
+                    web_origins: Some(vec![bad.into()]),
+                    ..Default::default()
+                })
+                .await
+                .expect_err(bad);
+            assert!(e.description().contains(says), "[{backend}] {bad}: {}", e.description());
+            let e = r
+                .create_client(ClientPatch {
+                    name: Some("Bad".into()),
+                    allowed_origins: Some(vec![bad.into()]),
+                    ..Default::default()
+                })
+                .await
+                .expect_err(bad);
+            assert!(e.description().starts_with("allowed origin"), "[{backend}] {bad}: {}", e.description());
+        }
+        let id = spa(&app, "SPA", &[SPA_ORIGIN]).await;
+        let c = r
+            .update_client(
+                &id,
+                ClientPatch { allowed_origins: Some(vec!["https://login.example.com".into()]), ..Default::default() },
+            )
+            .await
+            .unwrap();
+        let json = c.client.auth0_json();
+        assert_eq!(json["web_origins"], serde_json::json!([SPA_ORIGIN]), "[{backend}] {json}");
+        assert_eq!(json["allowed_origins"], serde_json::json!(["https://login.example.com"]), "[{backend}] {json}");
+    }
+}
