@@ -24,6 +24,7 @@ mod oauth_fixture;
 mod revocation;
 mod sdk_client_credentials;
 mod sdk_management;
+mod spa_js;
 mod startup;
 mod store_contract;
 mod store_contract_protocol;
