@@ -196,3 +196,86 @@ async fn web_origins_are_validated_and_shown_in_auth0_shape() {
         assert_eq!(json["allowed_origins"], serde_json::json!(["https://login.example.com"]), "[{backend}] {json}");
     }
 }
+
+#[tokio::test]
+async fn web_and_allowed_origins_are_set_with_the_cli() {
+    for backend in backends() {
+        let data = crate::support::TestData::new(backend);
+        let cli = crate::support::Cli::new(&data);
+        let created = cli
+            .run(&[
+                "clients",
+                "create",
+                "--name",
+                "SPA",
+                "--app-type",
+                "spa",
+                "--callback",
+                SPA_CALLBACK,
+                "--web-origin",
+                SPA_ORIGIN,
+                "--web-origin",
+                "http://localhost:3000",
+                "--allowed-origin",
+                "https://login.example.com",
+                "--json",
+            ])
+            .json();
+        assert_eq!(created["web_origins"], serde_json::json!([SPA_ORIGIN, "http://localhost:3000"]), "[{backend}] {created}");
+        assert_eq!(created["allowed_origins"], serde_json::json!(["https://login.example.com"]), "[{backend}] {created}");
+        let id = created["client_id"].as_str().unwrap();
+        let updated = cli.run(&["clients", "update", id, "--web-origin", "https://other.example.com", "--json"]).json();
+        assert_eq!(updated["web_origins"], serde_json::json!(["https://other.example.com"]), "[{backend}] replaced");
+        assert_eq!(updated["allowed_origins"], serde_json::json!(["https://login.example.com"]), "[{backend}] kept");
+        let shown = cli.run(&["clients", "show", id]).ok().to_string();
+        assert!(shown.contains("web origins:   https://other.example.com\n"), "[{backend}] {shown}");
+        assert!(shown.contains("cors origins:  https://login.example.com\n"), "[{backend}] {shown}");
+        let err = cli.run(&["clients", "update", id, "--web-origin", "https://other.example.com/app"]).err().to_string();
+        assert!(err.contains("web origin 'https://other.example.com/app' must be an origin"), "[{backend}] {err}");
+    }
+}
+
+#[tokio::test]
+async fn web_and_allowed_origins_are_set_through_the_management_api() {
+    for backend in backends() {
+        let app = crate::support::TestApp::spawn_with(backend).await;
+        let b = app.state.deployment.registry.bootstrap_management_client(&app.issuer).await.unwrap();
+        let audience = tessera_core::registry::management_audience(&app.issuer);
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", b.client_id.as_str()),
+            ("client_secret", b.client_secret.as_deref().unwrap()),
+            ("audience", audience.as_str()),
+        ];
+        let t: Value = app.http.post(app.url(routes::TOKEN)).form(&form).send().await.unwrap().json().await.unwrap();
+        let token = t["access_token"].as_str().unwrap_or_else(|| panic!("[{backend}] {t}")).to_string();
+        let call = |method: reqwest::Method, path: String, body: Value| {
+            let req = app.http.request(method, app.url(&format!("/api/v2{path}"))).bearer_auth(&token).json(&body);
+            async move {
+                let r = req.send().await.unwrap();
+                (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            }
+        };
+        let body = serde_json::json!({
+            "name": "SPA", "app_type": "spa", "callbacks": [SPA_CALLBACK],
+            "web_origins": [SPA_ORIGIN], "allowed_origins": ["https://login.example.com"],
+        });
+        let (s, c) = call(reqwest::Method::POST, "/clients".into(), body).await;
+        assert_eq!(s, 201, "[{backend}] {c}");
+        assert_eq!(c["web_origins"], serde_json::json!([SPA_ORIGIN]), "[{backend}] {c}");
+        assert_eq!(c["allowed_origins"], serde_json::json!(["https://login.example.com"]), "[{backend}] {c}");
+        let id = c["client_id"].as_str().unwrap().to_string();
+        let (s, c) = call(reqwest::Method::PATCH, format!("/clients/{id}"), serde_json::json!({"web_origins": []})).await;
+        assert_eq!((s, &c["web_origins"]), (200, &serde_json::json!([])), "[{backend}] {c}");
+        let (s, c) = call(reqwest::Method::GET, format!("/clients/{id}"), Value::Null).await;
+        assert_eq!((s, &c["allowed_origins"]), (200, &serde_json::json!(["https://login.example.com"])), "[{backend}] {c}");
+        let (s, e) = call(
+            reqwest::Method::PATCH,
+            format!("/clients/{id}"),
+            serde_json::json!({"allowed_origins": ["https://x.example.com/p"]}),
+        )
+        .await;
+        assert_eq!(s, 400, "[{backend}] {e}");
+        assert!(e["message"].as_str().unwrap_or_default().contains("allowed origin"), "[{backend}] {e}");
+    }
+}
