@@ -43,7 +43,7 @@ pub fn of(uri: &str) -> Option<String> {
 
 /// Whether the origin of `uri` is one of `registered`.
 pub fn is_allowed(registered: &[String], uri: &str) -> bool {
-    of(uri).is_some_and(|o| registered.iter().any(|r| *r == o))
+    of(uri).is_some_and(|o| registered.contains(&o))
 }
 
 #[cfg(test)]

@@ -124,7 +124,7 @@ pub async fn start_interaction(
     };
     let txn = match stored {
         Ok(txn) => txn,
-        Err(e) => return reply_error(state, AuthorizeError::Redirect { error: e, reply }, after_post),
+        Err(e) => return reply_error(state, AuthorizeError::redirect(e, &reply), after_post),
     };
     let mut resp = html::redirect(after_post, &format!("{}?txn={txn}", routes::url(&state.issuer, page)));
     if existing.is_none() {
