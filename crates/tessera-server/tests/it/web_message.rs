@@ -142,11 +142,24 @@ async fn web_message_posts_the_response_to_the_registered_web_origin_only() {
 
         // Every other page stays unframeable: the login page a web_message login goes to.
         let fresh = Browser::new();
-        let r = fresh.get(&silent(&app, &allowed, &[]).replace("prompt=none", "prompt=login")).await;
+        let interactive = silent(&app, &allowed, &[]).replace("prompt=none", "prompt=login");
+        let r = fresh.get(&interactive).await;
         assert_eq!(r.status(), 302, "[{backend}] interactive web_message goes to the login page");
         let login = fresh.get(&location(&r)).await;
         assert_eq!(header(&login, "x-frame-options").as_deref(), Some("DENY"), "[{backend}]");
         assert!(header(&login, "content-security-policy").unwrap().contains("frame-ancestors 'none';"), "[{backend}]");
+        // After the login (a popup, as loginWithPopup): the code by message to the same origin.
+        let (txn, csrf) = fresh.open_login(&interactive).await;
+        let r = fresh.submit_login(&app, &txn, &csrf, EMAIL, PASSWORD).await;
+        assert_eq!(r.status(), 200, "[{backend}] the login answers with the web_message page");
+        assert!(
+            header(&r, "content-security-policy").unwrap().contains(&format!("frame-ancestors {SPA_ORIGIN};")),
+            "[{backend}]"
+        );
+        let html = r.text().await.unwrap();
+        assert_eq!(attr(&html, "data-origin").as_deref(), Some(SPA_ORIGIN), "[{backend}]");
+        let response: Value = serde_json::from_str(&attr(&html, "data-response").unwrap()).unwrap();
+        assert!(response["code"].is_string() && response["state"] == "s-42", "[{backend}] {response}");
 
         // Discovery advertises the mode.
         let d: Value = b.get(&app.url(routes::OPENID_CONFIGURATION)).await.json().await.unwrap();
