@@ -24,6 +24,7 @@ pub fn log_type(kind: &str) -> (&'static str, &'static str) {
         "access_token_revoked" => ("srrt", "Success Revocation: access token"),
         "revocation_of_foreign_token_ignored" => ("w", "Revocation of another client's token ignored"),
         "user_blocked" => ("sapi", "Success API Operation: user blocked"),
+        "management_api_failed" => ("fapi", "Failed API Operation"),
         _ => ("sapi", "Success API Operation"),
     }
 }

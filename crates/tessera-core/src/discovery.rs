@@ -51,7 +51,7 @@ pub fn metadata(issuer: &str, caps: &Capabilities, id_token_algs: &[SigningAlg])
     if caps.authorize {
         m.insert("authorization_endpoint".into(), u(routes::AUTHORIZE));
         m.insert("response_types_supported".into(), json!(["code"]));
-        m.insert("response_modes_supported".into(), json!(["query", "form_post"]));
+        m.insert("response_modes_supported".into(), json!(["query", "form_post", "web_message"]));
         m.insert("code_challenge_methods_supported".into(), json!(["S256"]));
         m.insert("prompt_values_supported".into(), json!(["none", "login", "consent"]));
         // RFC 9207 §3: `iss` in every authorization response.

@@ -12,7 +12,8 @@
 //! - [`password`]: Argon2id hashing of user passwords and imported low-entropy secrets.
 //! - [`model`]: the registry's domain types (clients, APIs, client grants, users), each
 //!   validated when built from input.
-//! - [`redirect_uri`], [`scope`]: validators for the two most attacked parameters.
+//! - [`redirect_uri`], [`scope`]: validators for the two most attacked parameters;
+//!   [`origin`]: registered web origins (web_message targets, cross-origin authentication).
 //! - [`tokens`]: JOSE (JWS signing/verification, JWK), signing-key lifecycle and JWKS.
 //! - [`state`]: protocol state records (codes, refresh families, sessions, logins).
 //! - [`authorize`], [`login`], [`session`], [`logout`]: the browser flow — the /authorize
@@ -38,6 +39,7 @@ pub mod introspection;
 pub mod login;
 pub mod logout;
 pub mod model;
+pub mod origin;
 pub mod password;
 pub mod pkce;
 pub mod redirect_uri;

@@ -69,6 +69,8 @@ pub struct AppInner {
     pub passwords: crate::passwords::PasswordPool,
     /// Audit events of the request path, written in batches (see [`crate::audit_log`]).
     pub audit: crate::audit_log::AuditWriter,
+    /// The Management API's per-client rate limit.
+    pub management_limits: crate::http::management::rate_limit::RateLimiter,
 }
 
 impl AppInner {
@@ -159,6 +161,7 @@ impl Application {
         }
         let _ = deployment.store.init_setting("issuer", &issuer).await;
         let deployment_audit_queue = deployment.config.audit.queue;
+        let management_rate_limit = deployment.config.management.rate_limit;
         let caps = capabilities(&deployment.config);
         let state = Arc::new(AppInner {
             issuer,
@@ -169,6 +172,7 @@ impl Application {
             demo: None,
             passwords: crate::passwords::PasswordPool::per_core(),
             audit: crate::audit_log::AuditWriter::new(deployment_audit_queue),
+            management_limits: crate::http::management::rate_limit::RateLimiter::new(management_rate_limit),
         });
         Ok(Self { listener, state, tls: None })
     }

@@ -88,6 +88,11 @@ retention_days = 30
 # loses those waiting). 0 turns off the log of token exchanges (failed client
 # authentication, logins, logouts and management changes are still logged).
 queue = 10000
+[management]
+# Management API requests per second per calling client, on each node (Auth0's token
+# bucket: also the burst); over it, 429 with Retry-After. 0 turns the limit off.
+rate_limit = 50
+
 [par]
 # Pushed authorization requests (RFC 9126): how long a request_uri from /oauth/par stays
 # usable, in seconds (10 to 600).
@@ -128,8 +133,15 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub login: LoginConfig,
     pub audit: AuditConfig,
+    pub management: ManagementConfig,
     pub par: ParConfig,
     pub device: DeviceConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagementConfig {
+    pub rate_limit: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -394,6 +406,9 @@ impl Config {
         }
         if self.audit.queue != 0 && !(100..=1_000_000).contains(&self.audit.queue) {
             return Err(format!("audit.queue must be 0 (off) or 100 to 1000000, got {}", self.audit.queue));
+        }
+        if !(0..=100_000).contains(&self.management.rate_limit) {
+            return Err(format!("management.rate_limit must be 0 (off) to 100000, got {}", self.management.rate_limit));
         }
         if !(10..=600).contains(&self.par.request_uri_lifetime) {
             return Err(format!("par.request_uri_lifetime must be 10 to 600 seconds, got {}", self.par.request_uri_lifetime));

@@ -10,8 +10,9 @@ pub enum AuthorizeError {
     /// Shown on an HTML error page (the client or redirect URI is missing, unknown or
     /// mismatched, or a parameter that decides them is repeated).
     Page(Error),
-    /// Sent back to the client's verified redirect URI, with `state` and `iss`.
-    Redirect { error: Error, reply: Reply },
+    /// Sent back to the client's verified redirect URI, with `state` and `iss`. (Boxed:
+    /// every check returns this error, so it stays small.)
+    Redirect { error: Error, reply: Box<Reply> },
 }
 
 impl AuthorizeError {
@@ -26,6 +27,6 @@ impl AuthorizeError {
     }
 
     pub fn redirect(error: Error, reply: &Reply) -> Self {
-        Self::Redirect { error, reply: reply.clone() }
+        Self::Redirect { error, reply: Box::new(reply.clone()) }
     }
 }

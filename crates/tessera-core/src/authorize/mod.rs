@@ -22,6 +22,7 @@ mod check_request_uri;
 mod check_response_mode;
 mod check_response_type;
 mod check_scope;
+mod check_web_message;
 mod code;
 mod consent;
 mod error;
@@ -69,13 +70,17 @@ pub async fn validate(
 }
 
 /// The reply of a request whose redirect URI is verified: errors are redirected there from
-/// now on, in the requested mode when it is a valid one.
-fn reply_to(redirect_uri: String, params: &Params) -> Reply {
-    Reply {
+/// now on, in the requested mode when it is a valid one (a web_message reply only to an
+/// origin the client allows).
+fn reply_to(client: &Client, redirect_uri: String, params: &Params) -> Result<Reply, AuthorizeError> {
+    let mode = check_response_mode::parse(params);
+    let web_message_origin = check_web_message::run(client, params, mode, &redirect_uri)?;
+    Ok(Reply {
         redirect_uri,
-        response_mode: check_response_mode::parse(params).unwrap_or(ResponseMode::Query),
+        response_mode: mode.unwrap_or(ResponseMode::Query),
         state: params.get("state").filter(|_| !params.is_repeated("state")).map(str::to_string),
-    }
+        web_message_origin,
+    })
 }
 
 /// The checks after the client is known: what /authorize runs on a request sent by the
@@ -90,7 +95,7 @@ async fn validate_for(
     // Not redirectable: nothing yet says where a response may go (a push starts here).
     check_params::unambiguous_target(params).map_err(AuthorizeError::Page)?;
     let (redirect_uri, redirect_uri_sent) = check_redirect_uri::run(client, params)?;
-    let reply = reply_to(redirect_uri, params);
+    let reply = reply_to(client, redirect_uri, params)?;
     let fail = |e| AuthorizeError::redirect(e, &reply);
     check_params::run(params).map_err(fail)?;
     check_response_type::run(client, params).map_err(fail)?;

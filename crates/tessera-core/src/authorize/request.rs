@@ -14,6 +14,9 @@ pub enum ResponseMode {
     Query,
     /// Parameters as an HTML form auto-submitted by the browser with POST.
     FormPost,
+    /// Auth0's `web_message`: a page that posts the parameters to the window that opened
+    /// or framed it (`postMessage`), for silent authentication in an iframe and popups.
+    WebMessage,
 }
 
 /// OIDC Core §3.1.2.1 `prompt`: a set of values.
@@ -35,6 +38,10 @@ pub struct Reply {
     pub response_mode: ResponseMode,
     /// RFC 6749 §4.1.2: echoed exactly as received.
     pub state: Option<String>,
+    /// For [`ResponseMode::WebMessage`]: the verified origin the response is posted to
+    /// (one of the client's `web_origins`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_message_origin: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! The authorization response (RFC 6749 §4.1.2 and §4.1.2.1) and its encodings: the query
 //! component of the redirect URI (RFC 6749 §3.1.2: a registered query component is kept,
-//! parameters are appended) or an auto-submitted form (Form Post Response Mode §2).
+//! parameters are appended), an auto-submitted form (Form Post Response Mode §2), or a
+//! message posted to a verified web origin (Auth0's web_message).
 //!
 //! RFC 9207 §2: every response, success or error, carries `iss`.
 
@@ -13,6 +14,8 @@ pub struct AuthorizationResponse {
     pub response_mode: ResponseMode,
     /// In order: `code` or `error`/`error_description`, then `state`, then `iss`.
     pub params: Vec<(&'static str, String)>,
+    /// For web_message: the verified origin the page posts to.
+    pub web_message_origin: Option<String>,
 }
 
 impl AuthorizationResponse {
@@ -31,7 +34,12 @@ impl AuthorizationResponse {
             params.push(("state", s.clone()));
         }
         params.push(("iss", issuer.to_string()));
-        Self { redirect_uri: reply.redirect_uri.clone(), response_mode: reply.response_mode, params }
+        Self {
+            redirect_uri: reply.redirect_uri.clone(),
+            response_mode: reply.response_mode,
+            params,
+            web_message_origin: reply.web_message_origin.clone(),
+        }
     }
 
     /// The redirect URI with the parameters appended to its query component, for the
@@ -56,7 +64,12 @@ mod tests {
     use super::*;
 
     fn reply(uri: &str, state: Option<&str>) -> Reply {
-        Reply { redirect_uri: uri.into(), response_mode: ResponseMode::Query, state: state.map(Into::into) }
+        Reply {
+            redirect_uri: uri.into(),
+            response_mode: ResponseMode::Query,
+            state: state.map(Into::into),
+            web_message_origin: None,
+        }
     }
 
     #[test]

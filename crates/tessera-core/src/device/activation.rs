@@ -78,7 +78,12 @@ pub async fn find(
 pub fn activation_request(code: &DeviceCode, activate_url: &str) -> Result<AuthorizeRequest, Error> {
     Ok(AuthorizeRequest {
         client_id: code.client_id.clone(),
-        reply: Reply { redirect_uri: activate_url.to_string(), response_mode: ResponseMode::Query, state: None },
+        reply: Reply {
+            redirect_uri: activate_url.to_string(),
+            response_mode: ResponseMode::Query,
+            state: None,
+            web_message_origin: None,
+        },
         redirect_uri_sent: false,
         scope: Scope::parse(&code.scope)?,
         audience: code.audience.clone(),

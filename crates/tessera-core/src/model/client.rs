@@ -174,6 +174,11 @@ pub struct Client {
     /// Registered redirect URIs (Auth0: "Allowed Callback URLs").
     pub callbacks: Vec<String>,
     pub allowed_logout_urls: Vec<String>,
+    /// Auth0's Allowed Web Origins: origins `response_mode=web_message` may post an
+    /// authorization response to (silent authentication in an iframe, popups).
+    pub web_origins: Vec<String>,
+    /// Auth0's Allowed Origins (CORS): origins allowed for cross-origin authentication.
+    pub allowed_origins: Vec<String>,
     pub is_first_party: bool,
     /// Inline JWK Set for `private_key_jwt` (RFC 7591 `jwks`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -203,6 +208,8 @@ pub struct ClientPatch {
     pub grant_types: Option<Vec<String>>,
     pub callbacks: Option<Vec<String>>,
     pub allowed_logout_urls: Option<Vec<String>>,
+    pub web_origins: Option<Vec<String>>,
+    pub allowed_origins: Option<Vec<String>>,
     pub is_first_party: Option<bool>,
     pub jwks: Option<serde_json::Value>,
     pub rotation_type: Option<RotationType>,
@@ -229,6 +236,8 @@ impl Client {
             grant_types: app_type.default_grant_types(),
             callbacks: vec![],
             allowed_logout_urls: vec![],
+            web_origins: vec![],
+            allowed_origins: vec![],
             is_first_party: true,
             jwks: None,
             refresh_token: RefreshTokenPolicy::default_for(method),
@@ -272,6 +281,12 @@ impl Client {
         }
         if let Some(v) = p.allowed_logout_urls {
             self.allowed_logout_urls = v;
+        }
+        if let Some(v) = p.web_origins {
+            self.web_origins = v;
+        }
+        if let Some(v) = p.allowed_origins {
+            self.allowed_origins = v;
         }
         if let Some(v) = p.is_first_party {
             self.is_first_party = v;
@@ -326,6 +341,12 @@ impl Client {
         for uri in &self.allowed_logout_urls {
             redirect_uri::validate_registration(uri, self.app_type)
                 .map_err(|e| Error::invalid_body(e.replace("redirect URI", "logout URL")))?;
+        }
+        for o in &self.web_origins {
+            crate::origin::validate_registration(o, "web origin").map_err(Error::invalid_body)?;
+        }
+        for o in &self.allowed_origins {
+            crate::origin::validate_registration(o, "allowed origin").map_err(Error::invalid_body)?;
         }
         if self.is_public() {
             // RFC 6749 §4.4: client_credentials is for confidential clients only.
@@ -446,8 +467,6 @@ impl Client {
         );
         obj.insert("require_proof_of_possession".into(), self.require_dpop.into());
         obj.insert("oidc_conformant".into(), true.into());
-        obj.insert("web_origins".into(), json!([]));
-        obj.insert("allowed_origins".into(), json!([]));
         obj.insert("client_authentication_methods".into(), Value::Null);
         v
     }

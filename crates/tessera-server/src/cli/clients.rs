@@ -52,6 +52,12 @@ pub struct ClientFields {
     /// Allowed logout URL; repeat or comma-separate.
     #[arg(long = "logout-url")]
     pub logout_urls: Vec<String>,
+    /// Allowed web origin (scheme://host[:port]) that `response_mode=web_message` may answer, e.g. a SPA's silent authentication; repeat or comma-separate.
+    #[arg(long = "web-origin")]
+    pub web_origins: Vec<String>,
+    /// Allowed origin (scheme://host[:port]) for cross-origin authentication (Auth0's allowed_origins); repeat or comma-separate.
+    #[arg(long = "allowed-origin")]
+    pub allowed_origins: Vec<String>,
     /// First-party applications skip the consent screen (default true).
     #[arg(long)]
     pub first_party: Option<bool>,
@@ -130,6 +136,8 @@ impl ClientFields {
             grant_types: non_empty(split_list(&self.grant_types)),
             callbacks: non_empty(split_list(&self.callbacks)),
             allowed_logout_urls: non_empty(split_list(&self.logout_urls)),
+            web_origins: non_empty(split_list(&self.web_origins)),
+            allowed_origins: non_empty(split_list(&self.allowed_origins)),
             is_first_party: self.first_party,
             jwks,
             rotation_type: self.rotation_type,
@@ -155,7 +163,7 @@ fn client_json(c: &Client, secret: Option<&str>) -> Value {
 
 fn human(c: &Client, secret: Option<&str>) -> String {
     let mut s = format!(
-        "client_id:     {}\nname:          {}\napp_type:      {}\nauth method:   {}\ngrant types:   {}\ncallbacks:     {}\nlogout urls:   {}\nfirst party:   {}\nrefresh:       {} (leeway {}s, lifetime {}s, idle {}s)",
+        "client_id:     {}\nname:          {}\napp_type:      {}\nauth method:   {}\ngrant types:   {}\ncallbacks:     {}\nlogout urls:   {}\nweb origins:   {}\ncors origins:  {}\nfirst party:   {}\nrefresh:       {} (leeway {}s, lifetime {}s, idle {}s)",
         c.client_id,
         c.name,
         c.app_type.as_str(),
@@ -163,6 +171,8 @@ fn human(c: &Client, secret: Option<&str>) -> String {
         c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
         c.callbacks.join(" "),
         c.allowed_logout_urls.join(" "),
+        c.web_origins.join(" "),
+        c.allowed_origins.join(" "),
         c.is_first_party,
         c.refresh_token.rotation_type.as_str(),
         c.refresh_token.leeway,

@@ -13,7 +13,10 @@
 //!   client must read the nonce to retry).
 //! - A preflight (`OPTIONS`) is answered 204 with the route's methods and the request
 //!   headers that are not CORS-safelisted: `Authorization` (Basic client credentials, the
-//!   access token), `Content-Type` (a JSON body) and `DPoP` (the proof).
+//!   access token), `Content-Type` (a JSON body), `DPoP` (the proof) and `Auth0-Client`
+//!   (the base64 JSON SDK name and version that auth0-spa-js and Auth0's other SDKs send
+//!   on every call; Tessera ignores its value, but a preflight that refused it would make
+//!   the browser block the call).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware;
@@ -23,7 +26,7 @@ use axum::routing::MethodRouter;
 use crate::app::AppState;
 
 /// Request headers a preflight may ask for.
-const ALLOW_HEADERS: &str = "Authorization, Content-Type, DPoP";
+const ALLOW_HEADERS: &str = "Authorization, Content-Type, DPoP, Auth0-Client";
 /// Response headers a page may read.
 const EXPOSE_HEADERS: &str = "WWW-Authenticate, DPoP-Nonce";
 /// Seconds a browser may cache a preflight answer.

@@ -4,11 +4,15 @@
 //! No template engine and no third-party resources. Every page has:
 //! - `Content-Security-Policy`: `default-src 'self'`, no framing, forms only to ourselves
 //!   (and to the client's redirect origin where a form's answer goes there); the one inline
-//!   style and the form_post auto-submit script are allowed by their SHA-256 hashes
-//!   (CSP3 §2.3.1 hash-source), so no `'unsafe-inline'`.
+//!   style and the two fixed scripts (form_post's auto-submit, web_message's postMessage)
+//!   are allowed by their SHA-256 hashes (CSP3 §2.3.1 hash-source), so no `'unsafe-inline'`.
 //! - `X-Frame-Options: DENY` (clickjacking, for browsers without frame-ancestors),
 //!   `Referrer-Policy: no-referrer` (codes and transaction ids stay out of Referer),
 //!   `X-Content-Type-Options: nosniff`, `Cache-Control: no-store`.
+//!
+//! The one exception to "no framing" is the web_message response page: a SPA loads it in a
+//! hidden iframe, so it may be framed by exactly the one verified web origin it posts to
+//! (`frame-ancestors <origin>`, and no `X-Frame-Options`, which cannot name an origin).
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +30,15 @@ button.secondary{background:#e3e6ee;color:#1d2330;margin-right:.5rem}.error{colo
 
 /// Submits the form_post response (Form Post Response Mode §5 uses an onload handler,
 /// which CSP would block; a hashed script does the same).
-const AUTO_SUBMIT: &str = "document.forms[0].submit();";
+pub const AUTO_SUBMIT: &str = "document.forms[0].submit();";
+
+/// Posts the web_message response (Auth0's `{type: "authorization_response", response}`)
+/// to the window that opened (popup) or framed (silent authentication) this page. The
+/// target origin and the parameters are data attributes, so the script is one fixed text
+/// allowed by its hash, and the browser itself delivers the message to that origin only.
+pub const POST_MESSAGE: &str = "var e=document.getElementById(\"r\");\
+var w=window.opener||(window.parent!==window?window.parent:null);\
+if(w){w.postMessage({type:\"authorization_response\",response:JSON.parse(e.dataset.response)},e.dataset.origin);}";
 
 /// Escapes text for HTML element content and double-quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -59,29 +71,34 @@ pub fn origin_of(uri: &str) -> Option<String> {
 }
 
 /// The Content-Security-Policy of a page whose forms may post to (or be redirected to)
-/// `form_targets` besides this server.
-pub fn csp(form_targets: &[String], script: bool) -> String {
+/// `form_targets` besides this server, that runs `script` (one of the fixed scripts) and
+/// that only `frame_ancestor` may frame.
+pub fn csp(form_targets: &[String], script: Option<&str>, frame_ancestor: Option<&str>) -> String {
     let mut form_action = String::from("'self'");
     for t in form_targets {
         form_action.push(' ');
         form_action.push_str(t);
     }
+    let frame_ancestors = frame_ancestor.unwrap_or("'none'");
     let mut policy = format!(
-        "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action {form_action}; style-src {}",
+        "default-src 'self'; base-uri 'none'; frame-ancestors {frame_ancestors}; form-action {form_action}; style-src {}",
         hash_source(STYLE)
     );
-    if script {
-        policy.push_str(&format!("; script-src {}", hash_source(AUTO_SUBMIT)));
+    if let Some(script) = script {
+        policy.push_str(&format!("; script-src {}", hash_source(script)));
     }
     policy
 }
 
 /// The security headers of every HTML page (and of redirects that carry protocol values).
-pub fn security_headers(h: &mut HeaderMap, csp: &str) {
+/// `framable`: the CSP names the one origin that may frame it, so no `X-Frame-Options`.
+pub fn security_headers(h: &mut HeaderMap, csp: &str, framable: bool) {
     if let Ok(v) = HeaderValue::from_str(csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !framable {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -95,19 +112,21 @@ pub struct Page {
     pub body: String,
     /// Origins forms on this page may submit or be redirected to, besides this server.
     pub form_targets: Vec<String>,
-    /// Whether the page auto-submits its form (form_post).
-    pub auto_submit: bool,
+    /// The fixed script the page runs ([`AUTO_SUBMIT`] or [`POST_MESSAGE`]), if any.
+    pub script: Option<&'static str>,
+    /// The one origin that may frame the page (web_message); otherwise none may.
+    pub frame_ancestor: Option<String>,
 }
 
 impl Page {
     pub fn new(status: StatusCode, title: &str, body: String) -> Self {
-        Self { status, title: title.to_string(), body, form_targets: vec![], auto_submit: false }
+        Self { status, title: title.to_string(), body, form_targets: vec![], script: None, frame_ancestor: None }
     }
 }
 
 impl IntoResponse for Page {
     fn into_response(self) -> Response {
-        let script = if self.auto_submit { format!("<script>{AUTO_SUBMIT}</script>") } else { String::new() };
+        let script = self.script.map(|s| format!("<script>{s}</script>")).unwrap_or_default();
         let html = format!(
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -119,7 +138,8 @@ impl IntoResponse for Page {
         let mut resp = (self.status, html).into_response();
         let h = resp.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-        security_headers(h, &csp(&self.form_targets, self.auto_submit));
+        let policy = csp(&self.form_targets, self.script, self.frame_ancestor.as_deref());
+        security_headers(h, &policy, self.frame_ancestor.is_some());
         resp
     }
 }
@@ -137,7 +157,7 @@ pub fn redirect(after_post: bool, location: &str) -> Response {
         // Every location is built from validated, percent-encoded parts.
         Err(_) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &Error::server_error("unencodable Location")),
     }
-    security_headers(h, &csp(&[], false));
+    security_headers(h, &csp(&[], None, None), false);
     resp
 }
 
@@ -164,7 +184,9 @@ mod tests {
         assert_eq!(origin_of("https://app.example.com/cb?x=1").as_deref(), Some("https://app.example.com"));
         assert_eq!(origin_of("http://127.0.0.1:8080/cb").as_deref(), Some("http://127.0.0.1:8080"));
         assert_eq!(origin_of("com.example.app:/cb").as_deref(), Some("com.example.app:"));
-        assert!(csp(&["https://a.example".into()], false).contains("form-action 'self' https://a.example;"));
-        assert!(!csp(&[], false).contains("script-src"));
+        assert!(csp(&["https://a.example".into()], None, None).contains("form-action 'self' https://a.example;"));
+        assert!(!csp(&[], None, None).contains("script-src"));
+        assert!(csp(&[], None, None).contains("frame-ancestors 'none';"));
+        assert!(csp(&[], Some(POST_MESSAGE), Some("https://a.example")).contains("frame-ancestors https://a.example;"));
     }
 }

@@ -1,6 +1,6 @@
 //! What /authorize, the login page and the consent page share: the browser's session and
 //! binding cookie, the client's IP, the parked login transaction (with its CSRF check),
-//! and answering the client (issuing the code; query or form_post encoding).
+//! and answering the client (issuing the code; query, form_post or web_message encoding).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -55,10 +55,11 @@ pub async fn current_session(state: &AppState, headers: &HeaderMap) -> Result<Op
     session::resume(d.store.as_ref(), &d.keyring, &cookie, state.now(), &session_policy(state)).await
 }
 
-/// The `Set-Cookie` value of a new session.
+/// The `Set-Cookie` value of a new session: cross-site over https, so that a SPA's silent
+/// authentication iframe carries it (see [`cookies`]).
 pub fn session_cookie(state: &AppState, value: &str) -> Option<HeaderValue> {
     let c = cookies(state);
-    c.set(c.session_name(), value, Some(state.deployment.config.sessions.absolute_lifetime))
+    c.set_cross_site(c.session_name(), value, Some(state.deployment.config.sessions.absolute_lifetime))
 }
 
 /// Parses a form body; only `application/x-www-form-urlencoded` is accepted.
@@ -123,7 +124,7 @@ pub async fn start_interaction(
     };
     let txn = match stored {
         Ok(txn) => txn,
-        Err(e) => return reply_error(state, AuthorizeError::Redirect { error: e, reply }, after_post),
+        Err(e) => return reply_error(state, AuthorizeError::redirect(e, &reply), after_post),
     };
     let mut resp = html::redirect(after_post, &format!("{}?txn={txn}", routes::url(&state.issuer, page)));
     if existing.is_none() {
@@ -163,8 +164,9 @@ pub fn reply_error(state: &AppState, e: AuthorizeError, after_post: bool) -> Res
     }
 }
 
-/// Encodes the response in its mode: a redirect with the query (RFC 6749 §4.1.2), or an
-/// auto-submitting form (Form Post Response Mode §2).
+/// Encodes the response in its mode: a redirect with the query (RFC 6749 §4.1.2), an
+/// auto-submitting form (Form Post Response Mode §2), or a page posting it to the opener
+/// or parent window (Auth0's web_message).
 pub fn respond(r: AuthorizationResponse, after_post: bool) -> Response {
     match r.response_mode {
         ResponseMode::Query => html::redirect(after_post, &r.location()),
@@ -181,8 +183,30 @@ pub fn respond(r: AuthorizationResponse, after_post: bool) -> Response {
             );
             let mut page = Page::new(StatusCode::OK, "Returning to the application", body);
             page.form_targets = html::origin_of(&r.redirect_uri).into_iter().collect();
-            page.auto_submit = true;
+            page.script = Some(html::AUTO_SUBMIT);
             page.into_response()
         }
+        ResponseMode::WebMessage => web_message(&r),
     }
+}
+
+/// Auth0's web_message page: posts `{type: "authorization_response", response: {code,
+/// state, iss} or {error, error_description, state, iss}}` to the verified web origin,
+/// and only that origin may frame it. Without a verified origin (which the checks never
+/// let through) it refuses rather than post anywhere.
+fn web_message(r: &AuthorizationResponse) -> Response {
+    let Some(origin) = r.web_message_origin.clone() else {
+        return html::error_page(StatusCode::BAD_REQUEST, &Error::invalid_request("web_message without a verified web origin"));
+    };
+    let response: serde_json::Map<String, serde_json::Value> =
+        r.params.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone()))).collect();
+    let body = format!(
+        "<h1>Returning to the application</h1><div id=\"r\" data-origin=\"{}\" data-response=\"{}\"></div>",
+        escape(&origin),
+        escape(&serde_json::Value::Object(response).to_string())
+    );
+    let mut page = Page::new(StatusCode::OK, "Returning to the application", body);
+    page.script = Some(html::POST_MESSAGE);
+    page.frame_ancestor = Some(origin);
+    page.into_response()
 }

@@ -66,7 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::USERINFO, cors::any_origin(get(userinfo::userinfo).post(userinfo::userinfo), "GET, POST"))
         .route(routes::OIDC_LOGOUT, get(logout::oidc_get).post(logout::oidc_post))
         .route(routes::V2_LOGOUT, get(logout::auth0_v2))
-        .nest(management::BASE, management::router())
+        .nest(management::BASE, management::router(state.clone()))
         .route(routes::HEALTHZ, get(health::healthz))
         .route(routes::READYZ, get(health::readyz))
         .route(routes::METRICS, get(health::metrics))

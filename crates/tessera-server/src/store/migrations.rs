@@ -26,6 +26,7 @@ pub const SQLITE: &[Migration] = &[
     migration!(3, "0003_audit_log", "sqlite"),
     migration!(4, "0004_user_metadata", "sqlite"),
     migration!(5, "0005_par_device", "sqlite"),
+    migration!(6, "0006_client_origins", "sqlite"),
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -34,6 +35,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!(3, "0003_audit_log", "postgres"),
     migration!(4, "0004_user_metadata", "postgres"),
     migration!(5, "0005_par_device", "postgres"),
+    migration!(6, "0006_client_origins", "postgres"),
 ];
 
 pub fn for_backend(b: Backend) -> &'static [Migration] {

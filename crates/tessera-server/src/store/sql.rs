@@ -46,7 +46,7 @@ fn enum_str<T: DeserializeOwned>(row: &Row, col: &str) -> StoreResult<T> {
     serde_json::from_value(Value::String(s.clone())).map_err(|e| corrupt(&format!("{col} {s:?}"), e))
 }
 
-const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce, require_pushed_authorization_requests";
+const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce, require_pushed_authorization_requests, web_origins, allowed_origins";
 
 fn client_from_row(r: &Row) -> StoreResult<Client> {
     let jwks: Option<String> = r.get("jwks")?;
@@ -58,6 +58,8 @@ fn client_from_row(r: &Row) -> StoreResult<Client> {
         grant_types: from_json(&r.get::<String>("grant_types")?, "grant_types")?,
         callbacks: from_json(&r.get::<String>("callbacks")?, "callbacks")?,
         allowed_logout_urls: from_json(&r.get::<String>("allowed_logout_urls")?, "allowed_logout_urls")?,
+        web_origins: from_json(&r.get::<String>("web_origins")?, "web_origins")?,
+        allowed_origins: from_json(&r.get::<String>("allowed_origins")?, "allowed_origins")?,
         is_first_party: flag(r, "is_first_party")?,
         jwks: jwks.map(|j| from_json(&j, "jwks")).transpose()?,
         refresh_token: RefreshTokenPolicy {
@@ -248,7 +250,7 @@ impl SqlStore {
 impl ClientStore for SqlStore {
     async fn insert_client(&self, c: &Client, secret: Option<&ClientSecret>) -> StoreResult<()> {
         let insert = query(format!(
-            "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+            "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
         ))
         .bind(&c.client_id)
         .bind(&c.name)
@@ -268,7 +270,9 @@ impl ClientStore for SqlStore {
         .bind(c.updated_at)
         .bind(i64::from(c.require_dpop))
         .bind(dpop_nonce_text(c.dpop_nonce))
-        .bind(i64::from(c.require_pushed_authorization_requests));
+        .bind(i64::from(c.require_pushed_authorization_requests))
+        .bind(json_text(&c.web_origins))
+        .bind(json_text(&c.allowed_origins));
         let secret = secret.cloned();
         self.db
             .transaction(move |tx| {
@@ -289,7 +293,7 @@ impl ClientStore for SqlStore {
                 "UPDATE clients SET name = $2, app_type = $3, token_endpoint_auth_method = $4, grant_types = $5, callbacks = $6, \
                  allowed_logout_urls = $7, is_first_party = $8, jwks = $9, refresh_rotation_type = $10, refresh_leeway = $11, \
                  refresh_token_lifetime = $12, refresh_idle_token_lifetime = $13, id_token_signed_response_alg = $14, updated_at = $15, \
-                 require_dpop = $16, dpop_nonce = $17, require_pushed_authorization_requests = $18 WHERE client_id = $1",
+                 require_dpop = $16, dpop_nonce = $17, require_pushed_authorization_requests = $18, web_origins = $19, allowed_origins = $20 WHERE client_id = $1",
             )
             .bind(&c.client_id)
             .bind(&c.name)
@@ -308,7 +312,9 @@ impl ClientStore for SqlStore {
             .bind(c.updated_at)
             .bind(i64::from(c.require_dpop))
             .bind(dpop_nonce_text(c.dpop_nonce))
-            .bind(i64::from(c.require_pushed_authorization_requests)),
+            .bind(i64::from(c.require_pushed_authorization_requests))
+            .bind(json_text(&c.web_origins))
+            .bind(json_text(&c.allowed_origins)),
         )
         .await
     }

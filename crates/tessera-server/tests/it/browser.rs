@@ -26,7 +26,7 @@ use crate::support_web::*;
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-fn find_chromedriver() -> Option<std::path::PathBuf> {
+pub fn find_chromedriver() -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .map(|d| d.join("chromedriver"))
@@ -34,7 +34,7 @@ fn find_chromedriver() -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
-struct Driver {
+pub struct Driver {
     http: reqwest::Client,
     base: String,
     session: String,
@@ -43,7 +43,13 @@ struct Driver {
 }
 
 impl Driver {
-    async fn start(binary: &std::path::Path) -> Driver {
+    pub async fn start(binary: &std::path::Path) -> Driver {
+        Self::start_with(binary, &[], None).await
+    }
+
+    /// A session whose Chromium gets `extra_args` as well (e.g. `--ignore-certificate-errors`)
+    /// and the profile preferences `prefs`.
+    pub async fn start_with(binary: &std::path::Path, extra_args: &[&str], prefs: Option<Value>) -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = tokio::process::Command::new(binary)
             .arg(format!("--port={port}"))
@@ -74,8 +80,12 @@ impl Driver {
         .into_iter()
         .map(String::from)
         .collect::<Vec<_>>();
+        args.extend(extra_args.iter().map(|a| a.to_string()));
         args.push(format!("--user-data-dir={}", profile.path().display()));
         let mut options = json!({ "args": args });
+        if let Some(prefs) = prefs {
+            options["prefs"] = prefs;
+        }
         if std::path::Path::new("/usr/bin/chromium").is_file() {
             options["binary"] = "/usr/bin/chromium".into();
         }
@@ -85,7 +95,7 @@ impl Driver {
         Driver { http, base, session, child, _profile: profile }
     }
 
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let mut req = self.http.request(method, url);
         if let Some(b) = body {
@@ -96,11 +106,11 @@ impl Driver {
         v["value"].clone()
     }
 
-    async fn goto(&self, url: &str) {
+    pub async fn goto(&self, url: &str) {
         self.cmd(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
     }
 
-    async fn element(&self, css: &str) -> String {
+    pub async fn element(&self, css: &str) -> String {
         let v = self.cmd(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
         match v[ELEMENT].as_str() {
             Some(id) => id.to_string(),
@@ -112,17 +122,17 @@ impl Driver {
         }
     }
 
-    async fn type_into(&self, css: &str, text: &str) {
+    pub async fn type_into(&self, css: &str, text: &str) {
         let e = self.element(css).await;
         self.cmd(reqwest::Method::POST, &format!("/element/{e}/value"), Some(json!({ "text": text }))).await;
     }
 
-    async fn click(&self, css: &str) {
+    pub async fn click(&self, css: &str) {
         let e = self.element(css).await;
         self.cmd(reqwest::Method::POST, &format!("/element/{e}/click"), Some(json!({}))).await;
     }
 
-    async fn quit(mut self) {
+    pub async fn quit(mut self) {
         let _ = self.cmd(reqwest::Method::DELETE, "", None).await;
         let _ = self.child.kill().await;
     }

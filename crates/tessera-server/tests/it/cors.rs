@@ -50,13 +50,14 @@ async fn preflights_are_answered_for_any_origin_without_credentials() {
                 .request(Method::OPTIONS, f.url(path))
                 .header("Origin", ORIGIN)
                 .header("Access-Control-Request-Method", "POST")
-                .header("Access-Control-Request-Headers", "content-type,dpop")
+                // What auth0-spa-js asks for on every token, refresh and revocation call.
+                .header("Access-Control-Request-Headers", "auth0-client,content-type,dpop")
                 .send()
                 .await
                 .unwrap();
             assert_eq!(resp.status(), 204, "[{backend}] OPTIONS {path}");
             let want: Vec<(String, String)> = [
-                ("access-control-allow-headers", "Authorization, Content-Type, DPoP"),
+                ("access-control-allow-headers", "Authorization, Content-Type, DPoP, Auth0-Client"),
                 ("access-control-allow-methods", methods),
                 ("access-control-allow-origin", "*"),
                 ("access-control-max-age", "600"),

@@ -19,7 +19,10 @@ struct Mgmt {
 
 impl Mgmt {
     async fn start(backend: crate::support::Backend) -> Self {
-        let app = TestApp::spawn_with(backend).await;
+        Self::start_with(TestApp::spawn_with(backend).await).await
+    }
+
+    async fn start_with(app: TestApp) -> Self {
         let b = app.state.deployment.registry.bootstrap_management_client(&app.issuer).await.unwrap();
         let secret = b.client_secret.expect("a new bootstrap client has a secret");
         let mut m = Self { app, client_id: b.client_id, secret, token: String::new() };
@@ -714,5 +717,41 @@ async fn a_users_sessions_and_refresh_tokens_are_listed_and_ended() {
         let (s, v) = call(Method::GET, "/users/auth0%7Cnobody/sessions".into()).await;
         assert_eq!((s, v["errorCode"].clone()), (404, json!("inexistent_user")), "[{backend}] {v}");
         assert_eq!(call(Method::DELETE, format!("/users/{uid}/sessions")).await.0, 202, "[{backend}]");
+    }
+}
+
+#[tokio::test]
+async fn the_rate_limit_answers_429_with_auth0_headers_and_failures_are_logged() {
+    for backend in backends() {
+        let app = TestApp::spawn_configured(backend, |c| c.management.rate_limit = 1).await;
+        let m = Mgmt::start_with(app).await;
+        let url = m.app.url("/api/v2/clients");
+        let mut statuses = Vec::new();
+        let mut last = None;
+        for _ in 0..5 {
+            let resp = m.app.http.get(&url).bearer_auth(&m.token).send().await.unwrap();
+            let h = resp.headers().clone();
+            statuses.push(resp.status().as_u16());
+            let body: Value = resp.json().await.unwrap();
+            last = Some((h, body));
+        }
+        // A bucket of one per second: the first request passes, five in a row cannot all.
+        assert_eq!(statuses[0], 200, "[{backend}] {statuses:?}");
+        assert!(statuses.contains(&429), "[{backend}] {statuses:?}");
+        let (h, body) = last.unwrap();
+        if body["statusCode"] == 429 {
+            assert_eq!(body["errorCode"], "too_many_requests", "[{backend}] {body}");
+            assert!(h.get("retry-after").is_some(), "[{backend}] {h:?}");
+        }
+        assert_eq!(h["x-ratelimit-limit"], "1", "[{backend}] {h:?}");
+        assert!(h.get("x-ratelimit-remaining").is_some() && h.get("x-ratelimit-reset").is_some(), "[{backend}] {h:?}");
+    }
+    for backend in backends() {
+        let m = Mgmt::start(backend).await;
+        let (s, _) = m.call(Method::GET, "/clients/no-such-client", None).await;
+        assert_eq!(s, 404);
+        let v = logs_until(&m, "?q=type%3Afapi", |v| v.as_array().is_some_and(|a| !a.is_empty())).await;
+        assert_eq!(v[0]["details"]["data"]["path"], "/api/v2/clients/no-such-client", "[{backend}] {v}");
+        assert_eq!(v[0]["details"]["data"]["status"], 404, "[{backend}] {v}");
     }
 }

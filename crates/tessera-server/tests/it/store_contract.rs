@@ -115,6 +115,8 @@ async fn clients_insert_get_list_update_delete() {
 
         let mut a = client("client_a", "App A", NOW);
         a.allowed_logout_urls = vec!["https://app.example.com/bye".into()];
+        a.web_origins = vec!["https://app.example.com".into(), "http://localhost:3000".into()];
+        a.allowed_origins = vec!["https://login.example.com".into()];
         a.jwks = Some(json!({"keys": []}));
         let m2m = Client::create(
             "client_b".into(),
@@ -158,6 +160,8 @@ async fn clients_insert_get_list_update_delete() {
         changed.callbacks = vec!["https://other.example.com/cb".into(), "https://app.example.com/callback".into()];
         changed.is_first_party = false;
         changed.jwks = None;
+        changed.web_origins = vec!["https://other.example.com".into()];
+        changed.allowed_origins = vec![];
         changed.refresh_token.rotation_type = RotationType::Rotating;
         changed.refresh_token.leeway = 30;
         changed.refresh_token.token_lifetime = 7200;
@@ -806,6 +810,8 @@ async fn concurrent_init_setting_agrees_on_one_value() {
 struct Schema {
     tables: BTreeMap<String, BTreeSet<String>>,
     indexes: BTreeSet<String>,
+    /// `ALTER TABLE t ADD COLUMN c`: (t, c).
+    added_columns: BTreeSet<(String, String)>,
 }
 
 /// Removes `-- ...` comments.
@@ -856,6 +862,15 @@ fn parse_schema(sql: &str) -> Schema {
         let stmt = stmt.trim();
         let words: Vec<&str> = stmt.split_whitespace().collect();
         let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+        if upper.first().map(String::as_str) == Some("ALTER") {
+            match (words.get(2), upper.get(3..5), words.get(5)) {
+                (Some(table), Some(add), Some(col)) if upper[1] == "TABLE" && add == ["ADD", "COLUMN"] => {
+                    schema.added_columns.insert((table.to_string(), col.to_string()));
+                }
+                _ => panic!("unexpected ALTER in a migration: {stmt}"),
+            }
+            continue;
+        }
         if upper.first().map(String::as_str) != Some("CREATE") {
             continue;
         }
@@ -904,7 +919,8 @@ fn sqlite_and_postgres_migrations_stay_in_step() {
     let mut all_tables = BTreeSet::new();
     for (lite, pg) in SQLITE.iter().zip(POSTGRES) {
         let (a, b) = (parse_schema(lite.sql), parse_schema(pg.sql));
-        assert!(!a.tables.is_empty() || !a.indexes.is_empty(), "{} creates something", lite.name);
+        assert!(!a.tables.is_empty() || !a.indexes.is_empty() || !a.added_columns.is_empty(), "{} creates something", lite.name);
+        assert_eq!(a.added_columns, b.added_columns, "{}: the same added columns on both", lite.name);
         assert_eq!(
             a.tables.keys().collect::<Vec<_>>(),
             b.tables.keys().collect::<Vec<_>>(),

@@ -47,6 +47,10 @@ pub struct ClientBody {
     grant_types: Option<Vec<String>>,
     callbacks: Option<Vec<String>>,
     allowed_logout_urls: Option<Vec<String>>,
+    /// Auth0's Allowed Web Origins (web_message targets).
+    web_origins: Option<Vec<String>>,
+    /// Auth0's Allowed Origins (cross-origin authentication).
+    allowed_origins: Option<Vec<String>>,
     is_first_party: Option<bool>,
     oidc_conformant: Option<bool>,
     jwt_configuration: Option<JwtConfiguration>,
@@ -97,6 +101,8 @@ impl ClientBody {
             grant_types: self.grant_types,
             callbacks: self.callbacks,
             allowed_logout_urls: self.allowed_logout_urls,
+            web_origins: self.web_origins,
+            allowed_origins: self.allowed_origins,
             is_first_party: self.is_first_party,
             jwks: self.jwks,
             rotation_type: rt.rotation_type,

@@ -15,16 +15,39 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub error_code: &'static str,
+    /// What only some refusals carry (boxed: errors travel in every `Result` here).
+    more: Box<More>,
+}
+
+#[derive(Debug, Default)]
+struct More {
     /// RFC 6750 §3 / RFC 9449 §7.1 challenge for token refusals.
     challenge: Option<String>,
     dpop_nonce: Option<String>,
     /// Log-only detail of an internal failure.
     detail: Option<String>,
+    /// Auth0's rate-limit headers (and, on a 429, `Retry-After` seconds).
+    quota: Option<(super::rate_limit::Quota, Option<i64>)>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, error_code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), error_code, challenge: None, dpop_nonce: None, detail: None }
+        Self { status, message: message.into(), error_code, more: Box::default() }
+    }
+
+    /// Auth0: 429 `too_many_requests` with the rate-limit headers and `Retry-After`.
+    pub fn too_many_requests(quota: super::rate_limit::Quota, retry_after: i64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "Global limit has been reached");
+        e.more.quota = Some((quota, Some(retry_after)));
+        e
+    }
+
+    /// Adds the caller's rate-limit headers to a refusal.
+    pub fn with_quota(mut self, quota: Option<super::rate_limit::Quota>) -> Self {
+        if self.more.quota.is_none() {
+            self.more.quota = quota.map(|q| (q, None));
+        }
+        self
     }
 
     /// Auth0: a body that does not match the endpoint's schema.
@@ -68,7 +91,7 @@ impl ApiError {
             _ => (StatusCode::BAD_REQUEST, "invalid_request"),
         };
         let mut out = Self::new(status, code, e.description());
-        out.detail = e.detail;
+        out.more.detail = e.detail;
         out
     }
 
@@ -81,16 +104,16 @@ impl ApiError {
         let mut out = Self::from_core(e, "inexistent_resource");
         if matches!(code, ErrorCode::InvalidToken | ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce) {
             let scheme = if dpop_scheme { "DPoP" } else { "Bearer" };
-            out.challenge = Some(format!("{scheme} error=\"{code}\", error_description=\"{description}\""));
+            out.more.challenge = Some(format!("{scheme} error=\"{code}\", error_description=\"{description}\""));
         }
-        out.dpop_nonce = nonce;
+        out.more.dpop_nonce = nonce;
         out
     }
 
     /// RFC 6750 §3.1: a request without a token gets a bare challenge.
     pub fn missing_token() -> Self {
         let mut out = Self::new(StatusCode::UNAUTHORIZED, "invalid_token", "Missing authentication");
-        out.challenge = Some("Bearer, DPoP".into());
+        out.more.challenge = Some("Bearer, DPoP".into());
         out
     }
 }
@@ -110,7 +133,7 @@ impl From<tessera_core::store::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
-            tracing::error!(status = self.status.as_u16(), detail = ?self.detail, "management API request failed: {}", self.message);
+            tracing::error!(status = self.status.as_u16(), detail = ?self.more.detail, "management API request failed: {}", self.message);
         }
         let body = json!({
             "statusCode": self.status.as_u16(),
@@ -120,13 +143,19 @@ impl IntoResponse for ApiError {
         });
         let mut resp = (self.status, axum::Json(body)).into_response();
         let h = resp.headers_mut();
-        if let Some(v) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        if let Some(v) = self.more.challenge.clone().and_then(|c| HeaderValue::from_str(&c).ok()) {
             h.insert(header::WWW_AUTHENTICATE, v);
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if let Some((q, retry)) = &self.more.quota {
+            super::rate_limit::headers(h, q);
+            if let Some(v) = retry.and_then(|r| HeaderValue::from_str(&r.to_string()).ok()) {
+                h.insert(header::RETRY_AFTER, v);
+            }
+        }
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        dpop::with_nonce(resp, self.dpop_nonce)
+        dpop::with_nonce(resp, self.more.dpop_nonce)
     }
 }

@@ -14,6 +14,7 @@ mod connections;
 pub mod error;
 mod keys;
 mod logs;
+pub mod rate_limit;
 mod refresh_tokens;
 mod resource_servers;
 mod sessions;
@@ -44,7 +45,7 @@ pub const BASE: &str = "/api/v2";
 /// Request bodies are small JSON documents; anything larger is refused with 413.
 pub const MAX_BODY: usize = 64 * 1024;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/clients", get(clients::list).post(clients::create))
         .route("/clients/{id}", get(clients::get).patch(clients::update).delete(clients::delete))
@@ -74,6 +75,38 @@ pub fn router() -> Router<AppState> {
         .route("/connections/{id}", get(connections::get))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state, log_failures))
+}
+
+/// Auth0's `fapi` log entry for a refused or failed Management API operation (successful
+/// changes are logged by the registry as `sapi`). Token refusals (401) and rate limiting
+/// (429) are not operations and are not logged.
+async fn log_failures(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = req.method().clone();
+    let path = req
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| req.uri().path().to_string(), |o| o.0.path().to_string());
+    let ip =
+        req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_canonical().to_string());
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let logged = (status.is_client_error() && !matches!(status.as_u16(), 401 | 429)) || status.is_server_error();
+    if logged {
+        state.audit.push(tessera_core::store::AuditEvent {
+            at: state.now(),
+            kind: "management_api_failed".into(),
+            client_id: None,
+            user_id: None,
+            ip,
+            detail: serde_json::json!({"method": method.as_str(), "path": path, "status": status.as_u16()}),
+        });
+    }
+    resp
 }
 
 async fn not_found(uri: Uri) -> ApiError {
@@ -89,6 +122,7 @@ pub struct Caller {
     scope: Scope,
     pub client_id: String,
     dpop_nonce: Option<String>,
+    quota: Option<rate_limit::Quota>,
 }
 
 impl Caller {
@@ -97,13 +131,21 @@ impl Caller {
         if any_of.iter().any(|s| self.scope.contains(s)) {
             Ok(())
         } else {
-            Err(ApiError::insufficient_scope(any_of))
+            Err(ApiError::insufficient_scope(any_of).with_quota(self.quota))
         }
+    }
+
+    /// The DPoP nonce and rate-limit headers every answer to this caller carries.
+    fn finish(&self, mut resp: Response) -> Response {
+        if let Some(q) = &self.quota {
+            rate_limit::headers(resp.headers_mut(), q);
+        }
+        super::dpop::with_nonce(resp, self.dpop_nonce.clone())
     }
 
     /// A successful response, with the DPoP nonce when one is in use.
     pub fn respond(&self, status: StatusCode, body: Value) -> Response {
-        super::dpop::with_nonce((status, axum::Json(body)).into_response(), self.dpop_nonce.clone())
+        self.finish((status, axum::Json(body)).into_response())
     }
 
     pub fn ok(&self, body: Value) -> Response {
@@ -112,11 +154,11 @@ impl Caller {
 
     /// 202: a change accepted for a set of things (all of a user's sessions or tokens).
     pub fn accepted(&self) -> Response {
-        super::dpop::with_nonce(StatusCode::ACCEPTED.into_response(), self.dpop_nonce.clone())
+        self.finish(StatusCode::ACCEPTED.into_response())
     }
 
     pub fn no_content(&self) -> Response {
-        super::dpop::with_nonce(StatusCode::NO_CONTENT.into_response(), self.dpop_nonce.clone())
+        self.finish(StatusCode::NO_CONTENT.into_response())
     }
 }
 
@@ -139,7 +181,12 @@ impl FromRequestParts<AppState> for Caller {
         let ok = bearer::authorize(state, &parts.method, &parts.headers, &path, &audience, scheme, &token)
             .await
             .map_err(|r| ApiError::from_refusal(r, scheme == TokenScheme::Dpop))?;
-        Ok(Self { scope: ok.token.scope, client_id: ok.token.client_id, dpop_nonce: ok.dpop_nonce })
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let quota = match state.management_limits.take(&ok.token.client_id, now_ms) {
+            Ok(q) => q,
+            Err((q, retry_after)) => return Err(ApiError::too_many_requests(q, retry_after)),
+        };
+        Ok(Self { scope: ok.token.scope, client_id: ok.token.client_id, dpop_nonce: ok.dpop_nonce, quota })
     }
 }
 
