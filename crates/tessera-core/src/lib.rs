@@ -13,6 +13,8 @@
 //! - [`model`]: the registry's domain types (clients, APIs, client grants, users), each
 //!   validated when built from input.
 //! - [`redirect_uri`], [`scope`]: validators for the two most attacked parameters.
+//! - [`token_request`], [`cookie`]: the pure parsers of request bodies and cookies that the
+//!   HTTP layer calls (and the fuzz targets in `fuzz/` drive directly).
 //! - [`tokens`]: JOSE (JWS signing/verification, JWK), signing-key lifecycle and JWKS.
 //! - [`state`]: protocol state records (codes, refresh families, sessions, logins).
 //! - [`authorize`], [`login`], [`session`], [`logout`]: the browser flow — the /authorize
@@ -25,6 +27,7 @@
 pub mod authorize;
 pub mod client_auth;
 pub mod clock;
+pub mod cookie;
 pub mod crypto;
 pub mod discovery;
 pub mod dpop;
@@ -44,6 +47,7 @@ pub mod scope;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod token_request;
 pub mod tokens;
 
 pub use clock::{Clock, Timestamp};
