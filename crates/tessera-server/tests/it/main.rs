@@ -20,6 +20,7 @@ mod grant_client_credentials;
 mod grant_refresh_token;
 mod login;
 mod logout;
+mod model_protocol;
 mod oauth_fixture;
 mod revocation;
 mod sdk_client_credentials;
