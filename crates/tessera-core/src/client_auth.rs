@@ -180,6 +180,18 @@ impl ClientCredentials {
         }
         let assertion = self.client_assertion.as_deref().unwrap_or_default();
         let jws = Jws::parse(assertion).map_err(|e| failed().with_detail(format!("client assertion: {e}")))?;
+        // RFC 8725 §3.11: explicit typing keeps a JWT made for one use (a DPoP proof, an
+        // access token) from being replayed as another, here with the client's own key. A
+        // client assertion is untyped, `JWT`, or `client-authentication+jwt`
+        // (draft-ietf-oauth-rfc7523bis §5); RFC 7515 §4.1.9: case-insensitive, and the
+        // `application/` prefix may be omitted.
+        if let Some(typ) = jws.header.get("typ") {
+            let typ = typ.as_str().unwrap_or_default().to_ascii_lowercase();
+            let typ = typ.strip_prefix("application/").unwrap_or(&typ);
+            if !matches!(typ, "jwt" | "client-authentication+jwt") {
+                return Err(failed().with_detail(format!("a JWT of type {typ:?} is not a client assertion")));
+            }
+        }
         let claim = |k: &str| jws.claims.get(k).and_then(Value::as_str);
         // RFC 7523 §3 (1)(2): iss and sub MUST both be the client_id.
         let (Some(iss), Some(sub)) = (claim("iss"), claim("sub")) else {

@@ -14,6 +14,8 @@
 //!   validated when built from input.
 //! - [`redirect_uri`], [`scope`]: validators for the two most attacked parameters;
 //!   [`origin`]: registered web origins (web_message targets, cross-origin authentication).
+//! - [`token_request`], [`cookie`]: the pure parsers of request bodies and cookies that the
+//!   HTTP layer calls (and the fuzz targets in `fuzz/` drive directly).
 //! - [`tokens`]: JOSE (JWS signing/verification, JWK), signing-key lifecycle and JWKS.
 //! - [`state`]: protocol state records (codes, refresh families, sessions, logins).
 //! - [`authorize`], [`login`], [`session`], [`logout`]: the browser flow — the /authorize
@@ -29,6 +31,7 @@ pub mod audit;
 pub mod authorize;
 pub mod client_auth;
 pub mod clock;
+pub mod cookie;
 pub mod crypto;
 pub mod device;
 pub mod discovery;
@@ -50,6 +53,7 @@ pub mod scope;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod token_request;
 pub mod tokens;
 
 pub use clock::{Clock, Timestamp};

@@ -83,7 +83,9 @@ fn strip_loopback_port(uri: &str) -> Option<String> {
     let rest = match rest.strip_prefix(':') {
         Some(after_colon) => {
             let digits = after_colon.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 || digits > 5 {
+            // RFC 3986 §3.2.3 / RFC 8252 §7.3: the port of a URI the client can listen on,
+            // a 16-bit number; `:99999` is no port, so the URI is not a loopback redirect.
+            if digits == 0 || digits > 5 || after_colon[..digits].parse::<u16>().is_err() {
                 return None;
             }
             &after_colon[digits..]
@@ -124,6 +126,20 @@ mod tests {
         for (uri, app, ok) in cases {
             assert_eq!(validate_registration(uri, *app).is_ok(), *ok, "{uri} as {app:?}");
         }
+    }
+
+    /// Regression (issue 22, found by `properties::redirect_uri`): five digits were taken as
+    /// a loopback port whatever their value, so `http://127.0.0.1:99999/native`, which is no
+    /// URI at all (RFC 3986 §3.2.3 ports are 16 bits), matched a native app's registration.
+    #[test]
+    fn loopback_port_above_65535_is_not_a_port() {
+        let reg = vec!["http://127.0.0.1/native".to_string(), "http://[::1]/v6".to_string()];
+        for presented in ["http://127.0.0.1:99999/native", "http://127.0.0.1:65536/native", "http://[::1]:70000/v6"] {
+            assert_eq!(find_match(&reg, presented, AppType::Native), None, "{presented}");
+            assert!(validate_registration(presented, AppType::Native).is_err(), "{presented}");
+        }
+        assert!(find_match(&reg, "http://127.0.0.1:65535/native", AppType::Native).is_some());
+        assert!(find_match(&reg, "http://[::1]:1/v6", AppType::Native).is_some());
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod check_dpop_jkt;
 mod check_id_token_hint;
 mod check_params;
 mod check_pkce;
-mod check_prompt;
+pub mod check_prompt; // pub for the fuzz target `scope_params`
 mod check_redirect_uri;
 mod check_request_uri;
 mod check_response_mode;

@@ -118,6 +118,21 @@ async fn retry_or_reuse(
                 let plain = String::from_utf8(plain).map_err(|_| Error::server_error("successor token is not UTF-8"))?;
                 let (api, scope, user) = check_scope_and_user(ctx, params, family, user).await?;
                 let issued = issue(ctx, client, family, &user, api.as_deref(), &scope).await?;
+                // RFC 7009 §2.1: revoking the grant also invalidates the access tokens based
+                // on it, so the retry's access token is recorded with the family like any
+                // other (under the family's lock, so a concurrent revocation is ordered
+                // before it, and then nothing is issued, or after it, and then it dies too).
+                let access_record = AccessTokenRecord {
+                    jti: issued.jti.clone(),
+                    client_id: client.client_id.clone(),
+                    family_id: Some(family.family_id.clone()),
+                    code_hash: None,
+                    expires_at: issued.expires_at,
+                };
+                let head_idle = head.as_ref().map_or(ctx.now, |(t, _)| t.idle_expires_at);
+                if !store.use_refresh_token(succ_hash, ctx.now, head_idle, &access_record).await? {
+                    return Err(invalid_grant("the refresh token is no longer valid"));
+                }
                 return Ok(issued.response(Some(plain)));
             }
         }

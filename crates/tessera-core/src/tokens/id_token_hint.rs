@@ -25,8 +25,11 @@ pub struct IdTokenHint {
 pub fn verify(keys: &KeySet, issuer: &str, token: &str) -> Result<IdTokenHint, Error> {
     let invalid = || Error::invalid_request("id_token_hint is not an ID token issued here");
     let jws = Jws::parse(token).map_err(|_| invalid())?;
-    // An access token is signed with the same keys; RFC 9068 §2.1 marks it `at+jwt`.
-    if jws.header.get("typ").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
+    // RFC 8725 §3.11: explicit typing keeps one kind of JWT from being taken for another.
+    // Tessera signs its ID tokens `typ: JWT` and its access tokens `at+jwt` (RFC 9068 §2.1)
+    // with the same keys, so only `JWT` (or no typ) is an ID token; not `at+jwt`, nor
+    // `application/at+jwt`, nor any other type a future token of ours may carry.
+    if jws.header.get("typ").is_some_and(|t| !t.as_str().is_some_and(|t| t.eq_ignore_ascii_case("JWT"))) {
         return Err(invalid());
     }
     let (alg, key) = jws.kid().and_then(|kid| keys.verifier(kid)).ok_or_else(invalid)?;
@@ -55,6 +58,13 @@ mod tests {
 
     const ISS: &str = "https://id.example.com/";
 
+    fn claims_of(token: &str) -> serde_json::Map<String, Value> {
+        Jws::parse(token).unwrap().claims
+    }
+
+    /// Regression (issue 22, found by `properties::jwt::tokens_are_accepted_only_for_their_own_use`):
+    /// a token of ours typed anything but `JWT` (here `dpop+jwt`, `application/at+jwt`) was
+    /// taken as an ID token hint, because only `at+jwt` was refused.
     #[test]
     fn only_our_id_tokens_are_hints_expired_or_not() {
         let keys = KeySet::with_one_current_key(SigningAlg::ES256);
@@ -103,6 +113,11 @@ mod tests {
         let refused = [
             ("another issuer", verify(&keys, ISS, &id_token("https://other.example.com/"))),
             ("an access token", verify(&keys, ISS, &access_token.token)),
+            ("an ID token re-typed dpop+jwt", verify(&keys, ISS, &key.sign_jwt("dpop+jwt", &claims_of(&id_token(ISS))))),
+            (
+                "an ID token re-typed application/at+jwt",
+                verify(&keys, ISS, &key.sign_jwt("application/at+jwt", &claims_of(&id_token(ISS)))),
+            ),
             ("a bad signature", verify(&keys, ISS, &tampered)),
             ("an unknown key", verify(&other_keys, ISS, &id_token(ISS))),
             ("not a JWT", verify(&keys, ISS, "not.a.token")),

@@ -161,7 +161,9 @@ pub fn parse_client_jwks(jwks: &Value) -> Result<Vec<ClientKey>, String> {
     let keys = jwks.get("keys").and_then(Value::as_array).ok_or("jwks must be an object with a \"keys\" array")?;
     keys.iter()
         .map(|k| {
-            if k.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
+            // RFC 7517 §4.2: `use` is a string, here "sig"; any other value (a number, a
+            // list, "enc") marks a key that must not verify signatures.
+            if k.get("use").is_some_and(|u| u != "sig") {
                 return Err("jwks keys must be signing keys (use \"sig\")".to_string());
             }
             Ok(ClientKey {
@@ -280,6 +282,17 @@ mod tests {
         assert!(PublicKey::from_jwk(&private).unwrap_err().contains("private"));
         assert!(PublicKey::from_jwk(&serde_json::json!({"kty": "oct", "k": "AAAA"})).is_err());
         assert!(PublicKey::from_jwk(&serde_json::json!({"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"})).is_err());
+    }
+
+    /// Regression (issue 22, found by the `jwk` fuzz target): a `use` that was not a string
+    /// (`"use": 5`) was taken as no `use` at all, so the key was registered for signatures.
+    #[test]
+    fn jwks_use_must_be_the_string_sig() {
+        let key = |u: Value| serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": b64url(&[7u8; 32]), "use": u}]});
+        assert!(parse_client_jwks(&key("sig".into())).is_ok());
+        for bad in [Value::from(5), Value::from("enc"), serde_json::json!(["sig"]), Value::Null, Value::from("SIG")] {
+            assert!(parse_client_jwks(&key(bad.clone())).is_err(), "{bad}");
+        }
     }
 
     #[test]

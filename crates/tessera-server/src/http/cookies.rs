@@ -70,16 +70,10 @@ impl Cookies {
     }
 }
 
-/// The value of cookie `name` in the request, if present and non-empty.
+/// The value of cookie `name` in the request, if present and non-empty
+/// ([`tessera_core::cookie::value`]).
 pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty())
-        .map(|(_, v)| v.to_string())
+    tessera_core::cookie::value(headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()), name)
 }
 
 #[cfg(test)]

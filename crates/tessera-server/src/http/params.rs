@@ -1,16 +1,9 @@
 //! Request parameters for the token, revocation and introspection endpoints: a form body
-//! (RFC 6749 §4.1.3) or, as Auth0 accepts, a JSON object.
-//!
-//! RFC 6749 §3.1: request parameters MUST NOT be included more than once → a repeated
-//! parameter is `invalid_request` (also in JSON, where parsers would silently keep one);
-//! parameters sent without a value are treated as omitted; unknown ones are ignored.
-
-use std::collections::BTreeMap;
-use std::fmt;
+//! (RFC 6749 §4.1.3) or, as Auth0 accepts, a JSON object, parsed by
+//! [`tessera_core::token_request`] (RFC 6749 §3.1: no repeated parameter, empty values
+//! omitted); credentials never in the URL; client credentials from Basic and the body.
 
 use axum::http::{header, HeaderMap, Uri};
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde_json::Value;
 use tessera_core::client_auth::{parse_basic, ClientCredentials};
 use tessera_core::grants::Params;
 use tessera_core::Error;
@@ -52,73 +45,10 @@ pub fn refuse_credentials_in_query(uri: &Uri) -> Result<(), Error> {
     Ok(())
 }
 
-fn insert(params: &mut Params, k: String, v: String) -> Result<(), Error> {
-    if params.contains_key(&k) {
-        return Err(Error::invalid_request(format!("parameter {k} is repeated")));
-    }
-    params.insert(k, v);
-    Ok(())
-}
-
-/// Parses the body by its Content-Type. Empty values are dropped after the repeat check.
+/// Parses the body by its Content-Type ([`tessera_core::token_request::parse_body`]).
 pub fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Params, Error> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let mut params = Params::new();
-    match mime.as_str() {
-        "application/x-www-form-urlencoded" => {
-            for (k, v) in form_urlencoded::parse(body) {
-                insert(&mut params, k.into_owned(), v.into_owned())?;
-            }
-        }
-        "application/json" => {
-            let mut de = serde_json::Deserializer::from_slice(body);
-            let obj = de
-                .deserialize_map(UniqueMap)
-                .map_err(|e| Error::invalid_request(format!("the JSON body is not a flat object of unique keys: {e}")))?;
-            de.end().map_err(|_| Error::invalid_request("trailing data after the JSON body"))?;
-            for (k, v) in obj {
-                let v = match v {
-                    Value::String(s) => s,
-                    Value::Number(n) => n.to_string(),
-                    Value::Bool(b) => b.to_string(),
-                    Value::Null => String::new(),
-                    _ => return Err(Error::invalid_request(format!("parameter {k} must be a string"))),
-                };
-                params.insert(k, v);
-            }
-        }
-        "" => return Err(Error::invalid_request("Content-Type must be application/x-www-form-urlencoded or application/json")),
-        other => {
-            return Err(Error::invalid_request(format!(
-                "Content-Type {other} is not supported: use application/x-www-form-urlencoded or application/json"
-            )))
-        }
-    }
-    params.retain(|_, v| !v.is_empty());
-    Ok(params)
-}
-
-/// A JSON object visitor that refuses duplicate keys.
-struct UniqueMap;
-
-impl<'de> Visitor<'de> for UniqueMap {
-    type Value = BTreeMap<String, Value>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = BTreeMap::new();
-        while let Some((k, v)) = map.next_entry::<String, Value>()? {
-            if out.contains_key(&k) {
-                return Err(serde::de::Error::custom(format!("parameter {k} is repeated")));
-            }
-            out.insert(k, v);
-        }
-        Ok(out)
-    }
+    tessera_core::token_request::parse_body(ct, body)
 }
 
 /// The client credentials of a request: HTTP Basic and/or body parameters.

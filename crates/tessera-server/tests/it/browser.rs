@@ -122,6 +122,11 @@ impl Driver {
         }
     }
 
+    /// The HTML of the page the browser shows.
+    pub async fn page_source(&self) -> String {
+        self.cmd(reqwest::Method::GET, "/source", None).await.as_str().unwrap_or_default().to_string()
+    }
+
     pub async fn type_into(&self, css: &str, text: &str) {
         let e = self.element(css).await;
         self.cmd(reqwest::Method::POST, &format!("/element/{e}/value"), Some(json!({ "text": text }))).await;
@@ -140,14 +145,14 @@ impl Driver {
 
 /// One request received by the callback listener.
 #[derive(Debug)]
-struct Hit {
-    method: String,
-    target: String,
-    body: String,
+pub struct Hit {
+    pub method: String,
+    pub target: String,
+    pub body: String,
 }
 
 /// A tiny HTTP server standing in for the client application's callback.
-async fn callback_listener() -> (u16, mpsc::UnboundedReceiver<Hit>) {
+pub async fn callback_listener() -> (u16, mpsc::UnboundedReceiver<Hit>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -201,7 +206,7 @@ async fn callback_listener() -> (u16, mpsc::UnboundedReceiver<Hit>) {
 }
 
 /// The next request to `/cb` (skipping e.g. /favicon.ico).
-async fn next_callback(rx: &mut mpsc::UnboundedReceiver<Hit>) -> Hit {
+pub async fn next_callback(rx: &mut mpsc::UnboundedReceiver<Hit>) -> Hit {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let hit = tokio::time::timeout_at(deadline, rx.recv())
@@ -214,7 +219,7 @@ async fn next_callback(rx: &mut mpsc::UnboundedReceiver<Hit>) -> Hit {
     }
 }
 
-fn params(encoded: &str) -> BTreeMap<String, String> {
+pub fn params(encoded: &str) -> BTreeMap<String, String> {
     url::form_urlencoded::parse(encoded.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
