@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tessera_core::clock::Clock;
 use tessera_core::discovery::Capabilities;
+use tessera_core::model::GrantType;
 use tessera_core::tokens::KeySet;
 use tokio::net::TcpListener;
 
@@ -148,12 +149,21 @@ impl Application {
             }
         }
         let _ = deployment.store.init_setting("issuer", &issuer).await;
+        let mut capabilities = capabilities();
+        // Issue 20: each extension grant is advertised (and accepted) only when enabled.
+        let grants = &deployment.config.grants;
+        for (on, grant) in [(grants.token_exchange, GrantType::TokenExchange), (grants.jwt_bearer, GrantType::JwtBearer)] {
+            if on {
+                capabilities.grant_types.push(grant.as_str());
+            }
+        }
+        deployment.registry.set_jwks_fetcher(Arc::new(crate::jwks::HttpJwksFetcher::new()?));
         let state = Arc::new(AppInner {
             issuer,
             deployment,
             keys,
             metrics: Metrics::new(),
-            capabilities: capabilities(),
+            capabilities,
             demo: None,
             passwords: crate::passwords::PasswordPool::per_core(),
         });

@@ -8,6 +8,7 @@
 mod apis;
 mod cache;
 mod clients;
+mod issuers;
 mod keys;
 mod users;
 
@@ -24,6 +25,7 @@ pub use cache::ClientEntry;
 /// "Default Audience").
 pub const DEFAULT_AUDIENCE: &str = "default_audience";
 pub use clients::CreatedClient;
+pub use issuers::{JwksFetcher, JWKS_CACHE_SECONDS, JWKS_REFETCH_SECONDS};
 pub use keys::required_algorithms;
 
 #[derive(Clone)]
@@ -32,11 +34,12 @@ pub struct Registry {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) cache: Arc<cache::RegistryCache>,
+    pub(crate) jwks: Arc<issuers::JwksCache>,
 }
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, keyring: Arc<Keyring>) -> Self {
-        Self { store, clock, keyring, cache: Arc::default() }
+        Self { store, clock, keyring, cache: Arc::default(), jwks: Arc::default() }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

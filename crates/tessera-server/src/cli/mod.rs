@@ -6,6 +6,7 @@
 mod apis;
 mod clients;
 mod grants;
+mod issuers;
 mod keys;
 mod output;
 mod tenant;
@@ -79,6 +80,9 @@ pub enum Command {
     /// Tenant-wide settings.
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
+    /// Trusted issuers: whose JWTs the jwt-bearer and token-exchange grants accept.
+    #[command(subcommand)]
+    Issuers(issuers::IssuersCommand),
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +194,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 Command::Users(c) => users::run(&d, &out, c).await,
                 Command::Keys(c) => keys::run(&d, &out, c).await,
                 Command::Tenant(c) => tenant::run(&d, &out, c).await,
+                Command::Issuers(c) => issuers::run(&d, &out, c).await,
                 _ => Ok(()),
             };
             d.close().await;

@@ -20,10 +20,17 @@ macro_rules! migration {
     };
 }
 
-pub const SQLITE: &[Migration] = &[migration!(1, "0001_registry", "sqlite"), migration!(2, "0002_protocol_state", "sqlite")];
+pub const SQLITE: &[Migration] = &[
+    migration!(1, "0001_registry", "sqlite"),
+    migration!(2, "0002_protocol_state", "sqlite"),
+    migration!(4, "0004_exchange_bearer", "sqlite"),
+];
 
-pub const POSTGRES: &[Migration] =
-    &[migration!(1, "0001_registry", "postgres"), migration!(2, "0002_protocol_state", "postgres")];
+pub const POSTGRES: &[Migration] = &[
+    migration!(1, "0001_registry", "postgres"),
+    migration!(2, "0002_protocol_state", "postgres"),
+    migration!(4, "0004_exchange_bearer", "postgres"),
+];
 
 pub fn for_backend(b: Backend) -> &'static [Migration] {
     match b {
