@@ -260,8 +260,9 @@ async fn verify(
 ) -> Result<Presented, Error> {
     let kind = ExchangeTokenType::from_urn(type_urn)
         .ok_or_else(|| invalid_request(format!("{what}_type '{type_urn}' is not supported")))?;
-    // §2.2.2: a token unacceptable based on policy is invalid_request.
-    if !policy.subject_token_types.contains(&kind) {
+    // §2.2.2: a token unacceptable based on policy is invalid_request. The policy names the
+    // subject token types; an actor token may be any type, as long as it is the client's own.
+    if what == "subject_token" && !policy.subject_token_types.contains(&kind) {
         return Err(invalid_request(format!("the client may not exchange {} tokens", kind.as_str())));
     }
     let presented = match kind {

@@ -16,6 +16,7 @@ mod dpop_proof;
 mod dpop_token;
 mod grant_authorization_code;
 mod grant_client_credentials;
+mod grant_jwt_bearer;
 mod grant_refresh_token;
 mod grant_token_exchange;
 mod login;
