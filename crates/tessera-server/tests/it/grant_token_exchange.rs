@@ -438,3 +438,47 @@ async fn the_registry_refuses_unsafe_configurations() {
     assert!(public.unwrap_err().description().contains("public clients cannot use"), "public client");
     assert!(TokenExchangePolicy::parse(r#"{"audiences": []}"#).is_err());
 }
+
+/// RFC 9449: a DPoP-bound subject token is exchanged only with a proof of its key, and the
+/// new token is bound to the proof's key.
+#[tokio::test]
+async fn a_dpop_bound_subject_needs_a_proof_of_its_key() {
+    use crate::dpop_proof::DpopKey;
+    for backend in backends() {
+        let x = Exchange::start(backend).await;
+        let (key, other) = (DpopKey::new(), DpopKey::new());
+        let htu = x.f.url(routes::TOKEN);
+        let post = |form: Vec<(&'static str, String)>, proof: Option<String>| {
+            let mut req = x.f.http.post(x.f.url(routes::TOKEN)).form(&form);
+            if let Some(p) = proof {
+                req = req.header("DPoP", p);
+            }
+            async move {
+                let resp = req.send().await.unwrap();
+                (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+            }
+        };
+        let auth = |grant: &str| {
+            vec![
+                ("grant_type", grant.to_string()),
+                ("client_id", x.svc.id.clone()),
+                ("client_secret", x.svc.secret.clone().unwrap()),
+            ]
+        };
+        // The service's own client_credentials token, bound to `key`.
+        let mut form = auth("client_credentials");
+        form.push(("audience", API_B.into()));
+        let (s, v) = post(form, Some(key.proof("POST", &htu, x.f.now()))).await;
+        assert_eq!((s, v["token_type"].as_str()), (200, Some("DPoP")), "{backend}: {v}");
+        let bound = v["access_token"].as_str().unwrap().to_string();
+        let mut form = auth(GRANT);
+        form.extend([("subject_token", bound.clone()), ("subject_token_type", ACCESS.into())]);
+        let (s, v) = post(form.clone(), None).await;
+        assert_eq!((s, v["error"].as_str()), (400, Some("invalid_request")), "{backend}: no proof: {v}");
+        let (s, v) = post(form.clone(), Some(other.proof("POST", &htu, x.f.now()))).await;
+        assert_eq!((s, v["error"].as_str()), (400, Some("invalid_request")), "{backend}: another key: {v}");
+        let (s, v) = post(form, Some(key.proof("POST", &htu, x.f.now()))).await;
+        assert_eq!((s, v["token_type"].as_str()), (200, Some("DPoP")), "{backend}: {v}");
+        assert_eq!(jwt_parts(v["access_token"].as_str().unwrap()).1["cnf"], json!({"jkt": key.jkt()}));
+    }
+}
