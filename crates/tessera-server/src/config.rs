@@ -490,6 +490,17 @@ mod tests {
     }
 
     #[test]
+    fn extension_grants_are_off_by_default_and_switched_by_env() {
+        let c = Config::load(&Overrides::default(), &env_of(&[])).unwrap();
+        assert!(!c.grants.token_exchange && !c.grants.jwt_bearer);
+        let c = Config::load(&Overrides::default(), &env_of(&[("TESSERA_TOKEN_EXCHANGE", "true"), ("TESSERA_JWT_BEARER", "1")]))
+            .unwrap();
+        assert!(c.grants.token_exchange && c.grants.jwt_bearer);
+        let e = Config::load(&Overrides::default(), &env_of(&[("TESSERA_JWT_BEARER", "yes")])).unwrap_err();
+        assert!(e.contains("grants.jwt_bearer must be true or false"), "{e}");
+    }
+
+    #[test]
     fn print_default_is_valid_and_complete() {
         let t: Config = toml::from_str(DEFAULT_TOML).unwrap();
         t.validate().unwrap();
