@@ -65,7 +65,7 @@ pub fn seed(t: &Tessera) -> Result<Seed, String> {
             "--grant-type",
             "client_credentials,urn:ietf:params:oauth:grant-type:token-exchange",
             // The token-exchange scenario: its own RS256 tokens for the RS256 API.
-            "--token-exchange",
+            "--token-exchange-policy",
             &format!(r#"{{"audiences": ["{API_RS256}"]}}"#),
         ],
         None,

@@ -112,7 +112,7 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
         Some(JWT_TOKEN_TYPE) => JWT_TOKEN_TYPE,
         Some(other) => return Err(invalid_request(format!("requested_token_type '{other}' cannot be issued"))),
     };
-    let policy = client.token_exchange.as_ref().ok_or_else(|| unauthorized("the client has no token exchange policy"))?;
+    let policy = client.token_exchange_policy.as_ref().ok_or_else(|| unauthorized("the client has no token exchange policy"))?;
     if actor.is_none() && !policy.impersonation {
         return Err(unauthorized("the client's policy allows only delegation: an actor_token is required"));
     }

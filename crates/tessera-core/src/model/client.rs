@@ -192,7 +192,7 @@ pub struct Client {
     pub dpop_nonce: Option<bool>,
     /// RFC 8693: what this client may exchange; none means it cannot exchange tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_exchange: Option<TokenExchangePolicy>,
+    pub token_exchange_policy: Option<TokenExchangePolicy>,
     #[serde(serialize_with = "super::time::serialize")]
     pub created_at: i64,
     #[serde(serialize_with = "super::time::serialize")]
@@ -220,7 +220,7 @@ pub struct ClientPatch {
     /// `Some(None)` resets to the deployment default.
     pub dpop_nonce: Option<Option<bool>>,
     /// `Some(None)` removes the policy.
-    pub token_exchange: Option<Option<TokenExchangePolicy>>,
+    pub token_exchange_policy: Option<Option<TokenExchangePolicy>>,
 }
 
 impl Client {
@@ -242,7 +242,7 @@ impl Client {
             id_token_signed_response_alg: SigningAlg::RS256,
             require_dpop: false,
             dpop_nonce: None,
-            token_exchange: None,
+            token_exchange_policy: None,
             created_at: now,
             updated_at: now,
         };
@@ -309,8 +309,8 @@ impl Client {
         if let Some(v) = p.dpop_nonce {
             self.dpop_nonce = v;
         }
-        if let Some(v) = p.token_exchange {
-            self.token_exchange = v;
+        if let Some(v) = p.token_exchange_policy {
+            self.token_exchange_policy = v;
         }
         self.updated_at = now;
         self.validate()
@@ -364,7 +364,7 @@ impl Client {
         if let Some(jwks) = &self.jwks {
             crate::tokens::jose::parse_client_jwks(jwks).map_err(Error::invalid_body)?;
         }
-        if let Some(policy) = &self.token_exchange {
+        if let Some(policy) = &self.token_exchange_policy {
             policy.validate()?;
         }
         let r = &self.refresh_token;

@@ -89,21 +89,21 @@ pub struct TokenExchangePolicy {
 impl TokenExchangePolicy {
     pub fn validate(&self) -> Result<(), Error> {
         if self.audiences.is_empty() || self.audiences.iter().any(|a| a.trim().is_empty()) {
-            return Err(Error::invalid_body("token_exchange.audiences must name at least one API"));
+            return Err(Error::invalid_body("token_exchange_policy.audiences must name at least one API"));
         }
         if self.subject_token_types.is_empty() {
-            return Err(Error::invalid_body("token_exchange.subject_token_types must name at least one token type"));
+            return Err(Error::invalid_body("token_exchange_policy.subject_token_types must name at least one token type"));
         }
         if !self.impersonation && !self.delegation {
-            return Err(Error::invalid_body("token_exchange must allow impersonation, delegation or both"));
+            return Err(Error::invalid_body("token_exchange_policy must allow impersonation, delegation or both"));
         }
         Ok(())
     }
 
-    /// Parses the JSON form (the client JSON's `token_exchange` member, the CLI flag).
+    /// Parses the JSON form (the client JSON's `token_exchange_policy` member, the CLI flag).
     pub fn parse(json: &str) -> Result<Self, Error> {
         let p: Self =
-            serde_json::from_str(json).map_err(|e| Error::invalid_body(format!("token_exchange policy is invalid: {e}")))?;
+            serde_json::from_str(json).map_err(|e| Error::invalid_body(format!("token_exchange_policy is invalid: {e}")))?;
         p.validate()?;
         Ok(p)
     }

@@ -83,10 +83,10 @@ pub struct ClientFields {
     /// Token exchange policy (RFC 8693) as JSON, e.g. '{"audiences":["https://api.b"],"delegation":true}'
     /// (see the README), or `none` to remove it. The grant type must be enabled too.
     #[arg(long, value_name = "JSON", value_parser = parse_exchange_policy)]
-    pub token_exchange: Option<ExchangePolicyArg>,
+    pub token_exchange_policy: Option<ExchangePolicyArg>,
 }
 
-/// `--token-exchange` values: a policy, or `none`.
+/// `--token-exchange-policy` values: a policy, or `none`.
 #[derive(Debug, Clone)]
 pub struct ExchangePolicyArg(Option<TokenExchangePolicy>);
 
@@ -152,7 +152,7 @@ impl ClientFields {
             id_token_signed_response_alg: self.id_token_alg,
             require_dpop: self.require_dpop,
             dpop_nonce: self.dpop_nonce.map(|m| m.0),
-            token_exchange: self.token_exchange.map(|p| p.0),
+            token_exchange_policy: self.token_exchange_policy.map(|p| p.0),
         })
     }
 }
@@ -182,7 +182,7 @@ fn human(c: &Client, secret: Option<&str>) -> String {
         c.refresh_token.token_lifetime,
         c.refresh_token.idle_token_lifetime,
     );
-    if let Some(p) = &c.token_exchange {
+    if let Some(p) = &c.token_exchange_policy {
         s.push_str(&format!("\ntoken exchange: {}", serde_json::to_string(p).unwrap_or_default()));
     }
     if let Some(secret) = secret {

@@ -46,7 +46,7 @@ fn enum_str<T: DeserializeOwned>(row: &Row, col: &str) -> StoreResult<T> {
     serde_json::from_value(Value::String(s.clone())).map_err(|e| corrupt(&format!("{col} {s:?}"), e))
 }
 
-const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce, token_exchange";
+const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce, token_exchange_policy";
 
 fn client_from_row(r: &Row) -> StoreResult<Client> {
     let jwks: Option<String> = r.get("jwks")?;
@@ -69,7 +69,10 @@ fn client_from_row(r: &Row) -> StoreResult<Client> {
         id_token_signed_response_alg: enum_str::<SigningAlg>(r, "id_token_signed_response_alg")?,
         require_dpop: flag(r, "require_dpop")?,
         dpop_nonce: r.get::<Option<String>>("dpop_nonce")?.map(|v| v == "on"),
-        token_exchange: r.get::<Option<String>>("token_exchange")?.map(|p| from_json(&p, "token_exchange")).transpose()?,
+        token_exchange_policy: r
+            .get::<Option<String>>("token_exchange_policy")?
+            .map(|p| from_json(&p, "token_exchange_policy"))
+            .transpose()?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
     })
@@ -268,7 +271,7 @@ impl ClientStore for SqlStore {
         .bind(c.updated_at)
         .bind(i64::from(c.require_dpop))
         .bind(dpop_nonce_text(c.dpop_nonce))
-        .bind(c.token_exchange.as_ref().map(json_text));
+        .bind(c.token_exchange_policy.as_ref().map(json_text));
         let secret = secret.cloned();
         self.db
             .transaction(move |tx| {
@@ -289,7 +292,7 @@ impl ClientStore for SqlStore {
                 "UPDATE clients SET name = $2, app_type = $3, token_endpoint_auth_method = $4, grant_types = $5, callbacks = $6, \
                  allowed_logout_urls = $7, is_first_party = $8, jwks = $9, refresh_rotation_type = $10, refresh_leeway = $11, \
                  refresh_token_lifetime = $12, refresh_idle_token_lifetime = $13, id_token_signed_response_alg = $14, updated_at = $15, \
-                 require_dpop = $16, dpop_nonce = $17, token_exchange = $18 WHERE client_id = $1",
+                 require_dpop = $16, dpop_nonce = $17, token_exchange_policy = $18 WHERE client_id = $1",
             )
             .bind(&c.client_id)
             .bind(&c.name)
@@ -308,7 +311,7 @@ impl ClientStore for SqlStore {
             .bind(c.updated_at)
             .bind(i64::from(c.require_dpop))
             .bind(dpop_nonce_text(c.dpop_nonce))
-            .bind(c.token_exchange.as_ref().map(json_text)),
+            .bind(c.token_exchange_policy.as_ref().map(json_text)),
         )
         .await
     }

@@ -434,18 +434,18 @@ fn the_issuers_cli_creates_lists_shows_updates_and_deletes() {
                 "non_interactive",
                 "--grant-type",
                 GRANT,
-                "--token-exchange",
+                "--token-exchange-policy",
                 policy,
                 "--json",
             ])
             .json();
         let id = created["client_id"].as_str().unwrap().to_string();
-        assert_eq!(created["token_exchange"]["delegation"], true, "[{backend}] {created}");
+        assert_eq!(created["token_exchange_policy"]["delegation"], true, "[{backend}] {created}");
         assert_eq!(created["grant_types"], json!([GRANT]));
-        let bad = cli.run(&["clients", "update", &id, "--token-exchange", r#"{"audiences":[]}"#]);
+        let bad = cli.run(&["clients", "update", &id, "--token-exchange-policy", r#"{"audiences":[]}"#]);
         assert!(!bad.success && bad.stderr.contains("audiences"), "[{backend}] {}", bad.stderr);
-        let cleared = cli.run(&["clients", "update", &id, "--token-exchange", "none", "--json"]).json();
-        assert!(cleared.get("token_exchange").is_none(), "[{backend}] {cleared}");
+        let cleared = cli.run(&["clients", "update", &id, "--token-exchange-policy", "none", "--json"]).json();
+        assert!(cleared.get("token_exchange_policy").is_none(), "[{backend}] {cleared}");
 
         let jwks = data.dir.join("idp.json");
         std::fs::write(&jwks, json!({"keys": [IdpKey::new("k1").jwk()]}).to_string()).unwrap();

@@ -33,7 +33,7 @@ pub async fn client_with_policy(f: &Fixture, name: &str, policy: Value) -> Clien
             name: Some(name.into()),
             app_type: Some(AppType::NonInteractive),
             grant_types: Some(vec![GRANT.into(), "client_credentials".into()]),
-            token_exchange: Some(Some(TokenExchangePolicy::parse(&policy.to_string()).unwrap())),
+            token_exchange_policy: Some(Some(TokenExchangePolicy::parse(&policy.to_string()).unwrap())),
             ..Default::default()
         })
         .await
@@ -156,7 +156,7 @@ async fn impersonation_narrows_to_the_target_api_and_never_outlives_the_subject(
         r.update_client(
             &x.svc.id,
             ClientPatch {
-                token_exchange: Some(Some(TokenExchangePolicy::parse(&policy.to_string()).unwrap())),
+                token_exchange_policy: Some(Some(TokenExchangePolicy::parse(&policy.to_string()).unwrap())),
                 ..Default::default()
             },
         )

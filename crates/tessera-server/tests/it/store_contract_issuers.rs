@@ -109,7 +109,7 @@ async fn a_clients_exchange_policy_is_stored_set_and_cleared() {
                 name: Some("svc".into()),
                 app_type: Some(AppType::NonInteractive),
                 grant_types: Some(vec![GrantType::TokenExchange.as_str().into(), GrantType::JwtBearer.as_str().into()]),
-                token_exchange: Some(Some(policy.clone())),
+                token_exchange_policy: Some(Some(policy.clone())),
                 ..Default::default()
             },
             NOW,
@@ -118,14 +118,14 @@ async fn a_clients_exchange_policy_is_stored_set_and_cleared() {
         s.insert_client(&c, None).await.unwrap();
         let got = s.get_client("svc").await.unwrap().unwrap();
         assert_eq!(got, c, "[{b}] round trip");
-        assert_eq!(got.token_exchange, Some(policy), "[{b}] the policy");
+        assert_eq!(got.token_exchange_policy, Some(policy), "[{b}] the policy");
         assert_eq!(got.grant_types, [GrantType::TokenExchange, GrantType::JwtBearer], "[{b}] URN grant types");
-        c.apply(ClientPatch { token_exchange: Some(None), ..Default::default() }, NOW + 1).unwrap();
+        c.apply(ClientPatch { token_exchange_policy: Some(None), ..Default::default() }, NOW + 1).unwrap();
         assert!(s.update_client(&c).await.unwrap());
-        assert_eq!(s.get_client("svc").await.unwrap().unwrap().token_exchange, None, "[{b}] cleared");
+        assert_eq!(s.get_client("svc").await.unwrap().unwrap().token_exchange_policy, None, "[{b}] cleared");
         let other = TokenExchangePolicy::parse(r#"{"audiences": ["https://api.c"]}"#).unwrap();
-        c.apply(ClientPatch { token_exchange: Some(Some(other.clone())), ..Default::default() }, NOW + 2).unwrap();
+        c.apply(ClientPatch { token_exchange_policy: Some(Some(other.clone())), ..Default::default() }, NOW + 2).unwrap();
         assert!(s.update_client(&c).await.unwrap());
-        assert_eq!(s.get_client("svc").await.unwrap().unwrap().token_exchange, Some(other), "[{b}] set by update");
+        assert_eq!(s.get_client("svc").await.unwrap().unwrap().token_exchange_policy, Some(other), "[{b}] set by update");
     }
 }
