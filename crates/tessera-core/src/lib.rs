@@ -22,6 +22,7 @@
 //! - [`registry`]: the service layer used by both the CLI and the management API.
 //! - [`routes`] and [`discovery`]: endpoint paths shared by router, metadata and tests.
 
+pub mod audit;
 pub mod authorize;
 pub mod client_auth;
 pub mod clock;

@@ -104,6 +104,12 @@ pub trait UserStore: Send + Sync {
     /// By username (exact) or email (case-insensitive: emails are stored lower-cased).
     async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<User>>;
     async fn list_users(&self, limit: i64, offset: i64) -> StoreResult<Vec<User>>;
+    /// How many users there are (the Management API's `include_totals`).
+    async fn count_users(&self) -> StoreResult<i64>;
+    /// A user's `(user_metadata, app_metadata)`; `None` when none was ever stored.
+    async fn get_user_metadata(&self, user_id: &str) -> StoreResult<Option<(Value, Value)>>;
+    /// Replaces both metadata objects; false when the user does not exist.
+    async fn put_user_metadata(&self, user_id: &str, user_metadata: &Value, app_metadata: &Value) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -140,11 +146,43 @@ pub trait SettingsStore: Send + Sync {
     async fn bump_registry_version(&self) -> StoreResult<i64>;
 }
 
+/// A stored [`AuditEvent`] with its id (ids grow with insertion order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub event: AuditEvent,
+}
+
+/// Which audit records to read: filters (all must hold), then a window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditQuery {
+    /// Only these kinds (an empty list matches nothing).
+    pub kinds: Option<Vec<String>>,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    /// Only records with a larger id (checkpoint pagination), read oldest first.
+    pub after_id: Option<i64>,
+    /// Newest first (ignored with `after_id`).
+    pub newest_first: bool,
+    pub offset: i64,
+    pub limit: i64,
+}
+
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     async fn record_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// Several events in one transaction (the batched writer of the request path).
+    async fn record_audit_batch(&self, events: &[AuditEvent]) -> StoreResult<()>;
     /// Newest first.
     async fn list_audit(&self, limit: i64) -> StoreResult<Vec<AuditEvent>>;
+    async fn query_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+    /// How many records match the filters of `q` (its window is ignored).
+    async fn count_audit(&self, q: &AuditQuery) -> StoreResult<i64>;
+    async fn get_audit(&self, id: i64) -> StoreResult<Option<AuditRecord>>;
+    /// The distinct kinds recorded (to answer a search by Auth0 type code).
+    async fn audit_kinds(&self) -> StoreResult<Vec<String>>;
+    /// Deletes up to `limit` of the oldest records from before `before`; how many went.
+    async fn purge_audit(&self, before: i64, limit: i64) -> StoreResult<u64>;
 }
 
 /// Replay caches for one-time values (client assertion `jti`, DPoP proof `jti`), shared by
@@ -217,6 +255,8 @@ pub trait TokenStore: Send + Sync {
     /// Revokes every live family of a client and/or a user (at least one must be given);
     /// returns how many.
     async fn revoke_families(&self, client_id: Option<&str>, user_id: Option<&str>, now: i64, reason: &str) -> StoreResult<u64>;
+    /// A user's live families (not revoked, not past their absolute lifetime), oldest first.
+    async fn list_user_families(&self, user_id: &str, now: i64) -> StoreResult<Vec<RefreshFamily>>;
 }
 
 #[async_trait]
@@ -230,6 +270,11 @@ pub trait SessionStore: Send + Sync {
     async fn end_session(&self, session_hash: &str, now: i64) -> StoreResult<bool>;
     /// Ends a session by its public `sid` (logout with an ID token hint).
     async fn end_session_by_sid(&self, sid: &str, now: i64) -> StoreResult<bool>;
+    async fn get_session_by_sid(&self, sid: &str) -> StoreResult<Option<Session>>;
+    /// A user's active sessions, oldest first.
+    async fn list_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<Vec<Session>>;
+    /// Ends every active session of a user; how many.
+    async fn end_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<u64>;
 }
 
 #[async_trait]

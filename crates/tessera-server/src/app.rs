@@ -68,6 +68,8 @@ pub struct AppInner {
     pub demo: Option<crate::demo::Seeded>,
     /// Argon2id verification, bounded (see [`crate::passwords`]).
     pub passwords: crate::passwords::PasswordPool,
+    /// Audit events of the request path, written in batches (see [`crate::audit_log`]).
+    pub audit: crate::audit_log::AuditWriter,
 }
 
 impl AppInner {
@@ -158,6 +160,7 @@ impl Application {
             }
         }
         deployment.registry.set_jwks_fetcher(Arc::new(crate::jwks::HttpJwksFetcher::new()?));
+        let deployment_audit_queue = deployment.config.audit.queue;
         let state = Arc::new(AppInner {
             issuer,
             deployment,
@@ -166,6 +169,7 @@ impl Application {
             capabilities,
             demo: None,
             passwords: crate::passwords::PasswordPool::per_core(),
+            audit: crate::audit_log::AuditWriter::new(deployment_audit_queue),
         });
         Ok(Self { listener, state, tls: None })
     }
@@ -232,12 +236,36 @@ impl Application {
                 }
             }
         });
+        // The audit log: batches of the request path's events, and retention.
+        let state = self.state.clone();
+        let audit_writer = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::audit_log::FLUSH_EVERY);
+            let mut purged_at = 0i64;
+            loop {
+                tick.tick().await;
+                let store = state.deployment.store.as_ref();
+                state.audit.flush(store).await;
+                let now = state.now();
+                if now - purged_at >= 60 {
+                    purged_at = now;
+                    let before = now - state.deployment.config.audit.retention_days * 86_400;
+                    // Bounded batches, so no purge holds a lock for long.
+                    while let Ok(n) = store.purge_audit(before, 1000).await {
+                        if n < 1000 {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
         let router = http::router(self.state.clone());
         let tls_watcher = self.tls.as_ref().map(crate::tls::Tls::spawn_watcher);
         let acceptor = self.tls.as_ref().map(|t| t.acceptor().clone());
         let result = crate::workers::serve(self.listener, router, acceptor, shutdown).await;
         reloader.abort();
         cache_sync.abort();
+        audit_writer.abort();
+        self.state.audit.flush(self.state.deployment.store.as_ref()).await;
         if let Some(w) = tls_watcher {
             w.abort();
         }

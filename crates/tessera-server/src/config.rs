@@ -90,6 +90,15 @@ ip_max_failures = 100
 block_seconds = 900
 # How long a login or consent page stays usable, in seconds.
 transaction_lifetime = 600
+
+[audit]
+# Days the audit log (the Management API's /logs) keeps an entry; older ones are purged.
+retention_days = 30
+# Events of the request path (token exchanges) are written in batches off the request,
+# every 200 ms; at most this many wait in memory (more are counted and dropped; a crash
+# loses those waiting). 0 turns off the log of token exchanges (failed client
+# authentication, logins, logouts and management changes are still logged).
+queue = 10000
 "#;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,6 +119,14 @@ pub struct Config {
     pub dpop: DpopConfig,
     pub sessions: SessionsConfig,
     pub login: LoginConfig,
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    pub retention_days: i64,
+    pub queue: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -218,6 +235,7 @@ const ENV: &[(&str, &[&str])] = &[
     ("TESSERA_DPOP_NONCE", &["dpop", "nonce"]),
     ("TESSERA_TOKEN_EXCHANGE", &["grants", "token_exchange"]),
     ("TESSERA_JWT_BEARER", &["grants", "jwt_bearer"]),
+    ("TESSERA_AUDIT_QUEUE", &["audit", "queue"]),
 ];
 
 fn set_path(table: &mut toml::Table, path: &[&str], value: toml::Value) {
@@ -359,6 +377,12 @@ impl Config {
         if !(1..=600).contains(&self.dpop.max_age) {
             return Err(format!("dpop.max_age must be 1 to 600 seconds, got {}", self.dpop.max_age));
         }
+        if !(1..=3650).contains(&self.audit.retention_days) {
+            return Err(format!("audit.retention_days must be 1 to 3650, got {}", self.audit.retention_days));
+        }
+        if self.audit.queue != 0 && !(100..=1_000_000).contains(&self.audit.queue) {
+            return Err(format!("audit.queue must be 0 (off) or 100 to 1000000, got {}", self.audit.queue));
+        }
         if !(1..=3600).contains(&self.keys.reload_interval) {
             return Err(format!("keys.reload_interval must be 1 to 3600 seconds, got {}", self.keys.reload_interval));
         }
@@ -379,6 +403,17 @@ impl Config {
             None if self.tls.files().is_some() => format!("https://{bound}/"),
             None => format!("http://{bound}/"),
         }
+    }
+
+    /// The issuer a `serve` with this configuration would use, for commands that run
+    /// without a listener (`admin bootstrap`); refused when it depends on a port chosen at
+    /// start (`:0`).
+    pub fn default_issuer(&self) -> Result<String, String> {
+        let addr = self.listen_addr()?;
+        if self.issuer.is_none() && addr.port() == 0 {
+            return Err("the issuer depends on the port chosen at start; pass --issuer".into());
+        }
+        Ok(self.issuer_for(addr))
     }
 
     pub fn database_url(&self) -> String {

@@ -11,6 +11,7 @@
 //! - [`demo`]: the idempotent `serve --demo` seed.
 
 pub mod app;
+pub mod audit_log;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;

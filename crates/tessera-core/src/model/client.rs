@@ -439,3 +439,34 @@ impl ClientSecret {
         self.expires_at.is_none_or(|e| now < e)
     }
 }
+
+/// Auth0's ID-token lifetime (`jwt_configuration.lifetime_in_seconds`), which Tessera keeps
+/// tenant-wide (DESIGN decision 4).
+pub const ID_TOKEN_LIFETIME: i64 = 36_000;
+
+impl Client {
+    /// The client as Auth0's Management API shows it (Auth0 "Applications" object), with
+    /// Tessera's own fields (`require_dpop`, `dpop_nonce`, `jwks`, timestamps) kept.
+    pub fn auth0_json(&self) -> serde_json::Value {
+        use serde_json::{json, Value};
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        let Some(obj) = v.as_object_mut() else { return v };
+        // Auth0: refresh tokens here always expire (absolute and idle lifetimes).
+        if let Some(rt) = obj.get_mut("refresh_token").and_then(Value::as_object_mut) {
+            rt.insert("expiration_type".into(), "expiring".into());
+            rt.insert("infinite_token_lifetime".into(), false.into());
+            rt.insert("infinite_idle_token_lifetime".into(), false.into());
+        }
+        obj.insert(
+            "jwt_configuration".into(),
+            json!({"alg": self.id_token_signed_response_alg.as_str(), "lifetime_in_seconds": ID_TOKEN_LIFETIME, "secret_encoded": false}),
+        );
+        obj.insert("require_proof_of_possession".into(), self.require_dpop.into());
+        obj.insert("oidc_conformant".into(), true.into());
+        obj.insert("web_origins".into(), json!([]));
+        obj.insert("allowed_origins".into(), json!([]));
+        obj.insert("require_pushed_authorization_requests".into(), false.into());
+        obj.insert("client_authentication_methods".into(), Value::Null);
+        v
+    }
+}

@@ -10,6 +10,7 @@ mod cache;
 mod clients;
 mod issuers;
 mod keys;
+mod management;
 mod users;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub const DEFAULT_AUDIENCE: &str = "default_audience";
 pub use clients::CreatedClient;
 pub use issuers::{JwksFetcher, JWKS_CACHE_SECONDS, JWKS_REFETCH_SECONDS};
 pub use keys::required_algorithms;
+pub use management::{management_audience, BootstrapClient, BOOTSTRAP_CLIENT_NAME, MANAGEMENT_SCOPES};
 
 #[derive(Clone)]
 pub struct Registry {

@@ -3,6 +3,7 @@
 //! the management API uses; `--json` prints Auth0-named fields so scripts can capture
 //! generated ids and secrets. Errors print one clear line and exit non-zero.
 
+mod admin;
 mod apis;
 mod clients;
 mod grants;
@@ -83,6 +84,9 @@ pub enum Command {
     /// Trusted issuers: whose JWTs the jwt-bearer and token-exchange grants accept.
     #[command(subcommand)]
     Issuers(issuers::IssuersCommand),
+    /// Management API access.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
 }
 
 #[derive(Debug, Args)]
@@ -195,6 +199,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 Command::Keys(c) => keys::run(&d, &out, c).await,
                 Command::Tenant(c) => tenant::run(&d, &out, c).await,
                 Command::Issuers(c) => issuers::run(&d, &out, c).await,
+                Command::Admin(c) => admin::run(&d, &out, c).await,
                 _ => Ok(()),
             };
             d.close().await;
@@ -206,9 +211,22 @@ pub async fn run(cli: Cli) -> Result<(), String> {
 async fn serve(config: Config, demo: bool) -> Result<(), String> {
     let started = std::time::Instant::now();
     let mut app = Application::build(config, Arc::new(SystemClock)).await?;
+    // Every tenant has the Management API (Auth0), under the issuer it is served at.
+    let registry = app.state().deployment.registry.clone();
+    registry.ensure_management_api(app.issuer()).await.map_err(|e| format!("cannot register the Management API: {e}"))?;
     if demo {
         let seeded = app.enable_demo().await?;
         println!("{}", seeded.walkthrough(app.issuer()));
+        let mut b = registry.bootstrap_management_client(app.issuer()).await.map_err(|e| e.to_string())?;
+        if b.client_secret.is_none() {
+            b.client_secret = Some(registry.rotate_client_secret(&b.client_id, 0).await.map_err(|e| e.to_string())?);
+        }
+        println!(
+            "Management API: client_credentials with audience {} as client {} / {}",
+            b.audience,
+            b.client_id,
+            b.client_secret.unwrap_or_default()
+        );
     }
     tracing::info!(
         addr = %app.local_addr(),

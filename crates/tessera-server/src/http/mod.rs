@@ -3,6 +3,7 @@
 //! `tessera-core` and render; errors become responses only in [`error`].
 
 pub mod authorize;
+pub mod bearer;
 pub mod client_auth;
 pub mod consent;
 pub mod cookies;
@@ -16,6 +17,7 @@ pub mod interaction;
 pub mod introspect;
 pub mod login;
 pub mod logout;
+pub mod management;
 pub mod metrics;
 pub mod params;
 pub mod revoke;
@@ -58,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route(routes::USERINFO, cors::any_origin(get(userinfo::userinfo).post(userinfo::userinfo), "GET, POST"))
         .route(routes::OIDC_LOGOUT, get(logout::oidc_get).post(logout::oidc_post))
         .route(routes::V2_LOGOUT, get(logout::auth0_v2))
+        .nest(management::BASE, management::router())
         .route(routes::HEALTHZ, get(health::healthz))
         .route(routes::READYZ, get(health::readyz))
         .route(routes::METRICS, get(health::metrics))

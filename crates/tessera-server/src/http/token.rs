@@ -4,11 +4,16 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
-use tessera_core::grants::{self, TokenContext};
+use serde_json::json;
+use tessera_core::grants::{self, TokenContext, TokenResponse};
+use tessera_core::model::GrantType;
 use tessera_core::routes;
+use tessera_core::store::AuditEvent;
 use tessera_core::{Error, ErrorCode};
 
 use super::client_auth::{authenticate, parse};
@@ -17,6 +22,7 @@ use crate::app::AppState;
 
 pub async fn token(
     State(state): State<AppState>,
+    peer: PeerIp,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -41,8 +47,68 @@ pub async fn token(
         id_token_lifetime: state.deployment.config.tokens.id_token_lifetime,
         dpop: proof.as_ref(),
     };
-    let response =
-        grants::exchange(&ctx, grant, &params, &client).await.map_err(|e| HttpError::from(e).with_dpop_nonce(nonce.clone()))?;
+    let result = grants::exchange(&ctx, grant, &params, &client).await;
+    log_exchange(&state, grant, &client.client.client_id, &params, &headers, peer.0, &result);
+    let response = result.map_err(|e| HttpError::from(e).with_dpop_nonce(nonce.clone()))?;
     state.metrics.token_issued(grant.as_str());
     Ok(super::dpop::with_nonce(super::no_store_json(&response), nonce))
+}
+
+/// The peer's address, when the server recorded it for the connection.
+pub struct PeerIp(Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical())))
+    }
+}
+
+/// Queues the audit entry of a token exchange (Auth0's `seccft`, `feacft`, …; see
+/// [`tessera_core::audit`]). No I/O here: [`crate::audit_log`] writes it off the request.
+fn log_exchange(
+    state: &AppState,
+    grant: GrantType,
+    client_id: &str,
+    params: &std::collections::BTreeMap<String, String>,
+    headers: &HeaderMap,
+    ip: Option<std::net::IpAddr>,
+    result: &Result<TokenResponse, tessera_core::Error>,
+) {
+    if !state.audit.enabled() {
+        return;
+    }
+    let user_agent = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let mut detail = json!({"grant_type": grant.as_str(), "user_agent": user_agent, "audience": params.get("audience")});
+    let (kind, user_id) = match result {
+        Ok(r) => {
+            detail["scope"] = r.scope.clone().into();
+            // The subject of a user's token (client_credentials tokens have none).
+            let user = (grant != GrantType::ClientCredentials).then(|| jwt_subject(&r.access_token)).flatten();
+            (format!("{}_exchanged", grant.as_str()), user)
+        }
+        Err(e) => {
+            detail["error"] = e.code.as_str().into();
+            detail["error_description"] = e.description().into();
+            (format!("{}_exchange_failed", grant.as_str()), None)
+        }
+    };
+    state.audit.push(AuditEvent {
+        at: state.now(),
+        kind,
+        client_id: Some(client_id.to_string()),
+        user_id,
+        ip: ip.map(|i| i.to_string()),
+        detail,
+    });
+}
+
+/// `sub` of a JWT Tessera just signed (so no verification is needed to read it).
+fn jwt_subject(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("sub")?.as_str().map(str::to_string)
 }

@@ -23,13 +23,17 @@ macro_rules! migration {
 pub const SQLITE: &[Migration] = &[
     migration!(1, "0001_registry", "sqlite"),
     migration!(2, "0002_protocol_state", "sqlite"),
-    migration!(4, "0004_exchange_bearer", "sqlite"),
+    migration!(3, "0003_audit_log", "sqlite"),
+    migration!(4, "0004_user_metadata", "sqlite"),
+    migration!(5, "0005_exchange_bearer", "sqlite"),
 ];
 
 pub const POSTGRES: &[Migration] = &[
     migration!(1, "0001_registry", "postgres"),
     migration!(2, "0002_protocol_state", "postgres"),
-    migration!(4, "0004_exchange_bearer", "postgres"),
+    migration!(3, "0003_audit_log", "postgres"),
+    migration!(4, "0004_user_metadata", "postgres"),
+    migration!(5, "0005_exchange_bearer", "postgres"),
 ];
 
 pub fn for_backend(b: Backend) -> &'static [Migration] {

@@ -411,6 +411,20 @@ impl CodeStore for SqlStore {
 
 #[async_trait]
 impl TokenStore for SqlStore {
+    async fn list_user_families(&self, user_id: &str, now: i64) -> StoreResult<Vec<RefreshFamily>> {
+        self.db()
+            .all(
+                query(format!(
+                    "SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE user_id = $1 AND revoked_at IS NULL \
+                     AND absolute_expires_at > $2 ORDER BY created_at, family_id"
+                ))
+                .bind(user_id)
+                .bind(now),
+                family_from_row,
+            )
+            .await
+    }
+
     async fn get_family(&self, family_id: &str) -> StoreResult<Option<RefreshFamily>> {
         self.db()
             .optional(
@@ -627,6 +641,32 @@ impl SessionStore for SqlStore {
 
     async fn end_session_by_sid(&self, sid: &str, now: i64) -> StoreResult<bool> {
         self.write_one(query("UPDATE sessions SET ended_at = $2 WHERE sid = $1 AND ended_at IS NULL").bind(sid).bind(now)).await
+    }
+
+    async fn get_session_by_sid(&self, sid: &str) -> StoreResult<Option<Session>> {
+        self.db()
+            .optional(query(format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE sid = $1")).bind(sid), session_from_row)
+            .await
+    }
+
+    async fn list_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<Vec<Session>> {
+        self.db()
+            .all(
+                query(format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND ended_at IS NULL \
+                     AND idle_expires_at > $2 AND absolute_expires_at > $2 ORDER BY created_at, sid"
+                ))
+                .bind(user_id)
+                .bind(now),
+                session_from_row,
+            )
+            .await
+    }
+
+    async fn end_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<u64> {
+        self.db()
+            .execute(query("UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL").bind(user_id).bind(now))
+            .await
     }
 }
 

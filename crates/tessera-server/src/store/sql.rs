@@ -605,6 +605,49 @@ impl UserStore for SqlStore {
             )
             .await
     }
+
+    async fn count_users(&self) -> StoreResult<i64> {
+        let n = self.db.optional(query("SELECT COUNT(*) AS n FROM users"), |r| r.get::<i64>("n")).await?;
+        Ok(n.unwrap_or(0))
+    }
+
+    async fn get_user_metadata(&self, user_id: &str) -> StoreResult<Option<(Value, Value)>> {
+        let row = self
+            .db
+            .fetch_optional(query("SELECT user_metadata, app_metadata FROM user_metadata WHERE user_id = $1").bind(user_id))
+            .await?;
+        row.map(|r| {
+            Ok((
+                from_json(&r.get::<String>("user_metadata")?, "user_metadata")?,
+                from_json(&r.get::<String>("app_metadata")?, "app_metadata")?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn put_user_metadata(&self, user_id: &str, user_metadata: &Value, app_metadata: &Value) -> StoreResult<bool> {
+        let (id, um, am) = (user_id.to_owned(), json_text(user_metadata), json_text(app_metadata));
+        self.db
+            .transaction(move |tx| {
+                Box::pin(async move {
+                    let exists = tx.fetch_optional(query("SELECT 1 AS one FROM users WHERE user_id = $1").bind(&id)).await?.is_some();
+                    if exists {
+                        tx.execute(
+                            query(
+                                "INSERT INTO user_metadata (user_id, user_metadata, app_metadata) VALUES ($1, $2, $3) \
+                                 ON CONFLICT (user_id) DO UPDATE SET user_metadata = excluded.user_metadata, app_metadata = excluded.app_metadata",
+                            )
+                            .bind(&id)
+                            .bind(um)
+                            .bind(am),
+                        )
+                        .await?;
+                    }
+                    Ok(Finish::Commit(exists))
+                })
+            })
+            .await
+    }
 }
 
 #[async_trait]
@@ -781,41 +824,132 @@ impl SettingsStore for SqlStore {
 
 const REGISTRY_VERSION: &str = "registry_version";
 
+const AUDIT_COLUMNS: &str = "id, at, kind, client_id, user_id, ip, detail";
+
+fn audit_from_row(r: &Row) -> StoreResult<AuditRecord> {
+    Ok(AuditRecord {
+        id: r.get("id")?,
+        event: AuditEvent {
+            at: r.get("at")?,
+            kind: r.get("kind")?,
+            client_id: r.get("client_id")?,
+            user_id: r.get("user_id")?,
+            ip: r.get("ip")?,
+            detail: from_json(&r.get::<String>("detail")?, "audit detail")?,
+        },
+    })
+}
+
+fn insert_audit(e: &AuditEvent) -> super::db::Query {
+    query("INSERT INTO audit_events (at, kind, client_id, user_id, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(e.at)
+        .bind(e.kind.clone())
+        .bind(e.client_id.clone())
+        .bind(e.user_id.clone())
+        .bind(e.ip.clone())
+        .bind(json_text(&e.detail))
+}
+
+/// `WHERE …` for the filters of `q`, binding from `$first`; the clause and its arguments.
+fn audit_filter(q: &AuditQuery, with_window: bool) -> (String, Vec<super::db::Value>) {
+    let mut clauses = Vec::new();
+    let mut args: Vec<super::db::Value> = Vec::new();
+    let arg = |v: super::db::Value, args: &mut Vec<super::db::Value>| {
+        args.push(v);
+        format!("${}", args.len())
+    };
+    if let Some(kinds) = &q.kinds {
+        if kinds.is_empty() {
+            clauses.push("1 = 0".to_string());
+        } else {
+            let list: Vec<String> = kinds.iter().map(|k| arg(k.clone().into(), &mut args)).collect();
+            clauses.push(format!("kind IN ({})", list.join(", ")));
+        }
+    }
+    if let Some(u) = &q.user_id {
+        clauses.push(format!("user_id = {}", arg(u.clone().into(), &mut args)));
+    }
+    if let Some(c) = &q.client_id {
+        clauses.push(format!("client_id = {}", arg(c.clone().into(), &mut args)));
+    }
+    if with_window {
+        if let Some(after) = q.after_id {
+            clauses.push(format!("id > {}", arg(after.into(), &mut args)));
+        }
+    }
+    let clause = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+    (clause, args)
+}
+
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn record_audit(&self, e: &AuditEvent) -> StoreResult<()> {
-        self.db
-            .execute(
-                query("INSERT INTO audit_events (at, kind, client_id, user_id, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)")
-                    .bind(e.at)
-                    .bind(&e.kind)
-                    .bind(&e.client_id)
-                    .bind(&e.user_id)
-                    .bind(&e.ip)
-                    .bind(json_text(&e.detail)),
-            )
-            .await?;
+        self.db.execute(insert_audit(e)).await?;
         Ok(())
     }
 
-    async fn list_audit(&self, limit: i64) -> StoreResult<Vec<AuditEvent>> {
+    async fn record_audit_batch(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let inserts: Vec<super::db::Query> = events.iter().map(insert_audit).collect();
         self.db
-            .fetch_all(
-                query("SELECT at, kind, client_id, user_id, ip, detail FROM audit_events ORDER BY id DESC LIMIT $1").bind(limit),
-            )
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(AuditEvent {
-                    at: r.get("at")?,
-                    kind: r.get("kind")?,
-                    client_id: r.get("client_id")?,
-                    user_id: r.get("user_id")?,
-                    ip: r.get("ip")?,
-                    detail: from_json(&r.get::<String>("detail")?, "audit detail")?,
+            .transaction(move |c| {
+                Box::pin(async move {
+                    for q in inserts {
+                        c.execute(q).await?;
+                    }
+                    Ok(Finish::Commit(()))
                 })
             })
-            .collect()
+            .await
+    }
+
+    async fn list_audit(&self, limit: i64) -> StoreResult<Vec<AuditEvent>> {
+        let q = AuditQuery { newest_first: true, limit, ..Default::default() };
+        Ok(self.query_audit(&q).await?.into_iter().map(|r| r.event).collect())
+    }
+
+    async fn query_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        let (clause, args) = audit_filter(q, true);
+        let order = if q.newest_first && q.after_id.is_none() { "DESC" } else { "ASC" };
+        let n = args.len();
+        let mut stmt = query(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events{clause} ORDER BY id {order} LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        ));
+        for a in args {
+            stmt = stmt.bind(a);
+        }
+        self.db.all(stmt.bind(q.limit.max(0)).bind(q.offset.max(0)), audit_from_row).await
+    }
+
+    async fn count_audit(&self, q: &AuditQuery) -> StoreResult<i64> {
+        let (clause, args) = audit_filter(q, false);
+        let mut stmt = query(format!("SELECT COUNT(*) AS n FROM audit_events{clause}"));
+        for a in args {
+            stmt = stmt.bind(a);
+        }
+        Ok(self.db.optional(stmt, |r| r.get::<i64>("n")).await?.unwrap_or(0))
+    }
+
+    async fn get_audit(&self, id: i64) -> StoreResult<Option<AuditRecord>> {
+        self.db.optional(query(format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE id = $1")).bind(id), audit_from_row).await
+    }
+
+    async fn audit_kinds(&self) -> StoreResult<Vec<String>> {
+        self.db.all(query("SELECT DISTINCT kind FROM audit_events ORDER BY kind"), |r| r.get::<String>("kind")).await
+    }
+
+    async fn purge_audit(&self, before: i64, limit: i64) -> StoreResult<u64> {
+        self.db
+            .execute(
+                query("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)")
+                    .bind(before)
+                    .bind(limit),
+            )
+            .await
     }
 }
 

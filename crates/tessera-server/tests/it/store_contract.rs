@@ -11,7 +11,7 @@ use tessera_core::model::{
     ApiScope, AppType, Client, ClientGrant, ClientPatch, ClientSecret, GrantType, ResourceServer, ResourceServerPatch,
     RotationType, SecretKind, SigningAlg, TokenEndpointAuthMethod, User, UserPatch,
 };
-use tessera_core::store::{AuditEvent, Store, StoreError};
+use tessera_core::store::{AuditEvent, AuditQuery, Store, StoreError};
 use tessera_core::tokens::{KeyState, SigningKeyRecord};
 use tessera_server::store::migrations::{Migration, POSTGRES, SQLITE};
 
@@ -436,9 +436,10 @@ async fn users_insert_find_list_update_delete() {
 }
 
 #[tokio::test]
-async fn users_list_pages_with_limit_and_offset() {
+async fn users_list_pages_with_limit_and_offset_and_are_counted() {
     for ts in test_stores().await {
         let (b, s) = (ts.name(), ts.store.as_ref());
+        assert_eq!(s.count_users().await.unwrap(), 0, "[{b}] empty");
         let ids: Vec<String> = (0..5).map(|i| format!("auth0|u{i}")).collect();
         // Inserted out of order; listed by creation time.
         for i in [3, 0, 4, 1, 2] {
@@ -452,6 +453,25 @@ async fn users_list_pages_with_limit_and_offset() {
         assert_eq!(page(2, 2).await, ids[2..4], "[{b}] second page");
         assert_eq!(page(2, 4).await, ids[4..5], "[{b}] last page");
         assert!(page(2, 5).await.is_empty(), "[{b}] past the end");
+        assert_eq!(s.count_users().await.unwrap(), 5, "[{b}] count");
+        s.delete_user("auth0|u0").await.unwrap();
+        assert_eq!(s.count_users().await.unwrap(), 4, "[{b}] count after a delete");
+    }
+}
+
+#[tokio::test]
+async fn user_metadata_is_stored_replaced_and_removed_with_its_user() {
+    for ts in test_stores().await {
+        let (b, s) = (ts.name(), ts.store.as_ref());
+        assert!(!s.put_user_metadata("auth0|ghost", &json!({}), &json!({})).await.unwrap(), "[{b}] no such user");
+        s.insert_user(&user("auth0|m", Some("m@example.com"), None, NOW)).await.unwrap();
+        assert_eq!(s.get_user_metadata("auth0|m").await.unwrap(), None, "[{b}] none yet");
+        assert!(s.put_user_metadata("auth0|m", &json!({"a": 1}), &json!({"plan": "pro"})).await.unwrap(), "[{b}]");
+        assert_eq!(s.get_user_metadata("auth0|m").await.unwrap(), Some((json!({"a": 1}), json!({"plan": "pro"}))), "[{b}]");
+        assert!(s.put_user_metadata("auth0|m", &json!({}), &json!({"n": {"deep": [1, 2]}})).await.unwrap(), "[{b}] replace");
+        assert_eq!(s.get_user_metadata("auth0|m").await.unwrap(), Some((json!({}), json!({"n": {"deep": [1, 2]}}))), "[{b}]");
+        assert!(s.delete_user("auth0|m").await.unwrap(), "[{b}]");
+        assert_eq!(s.get_user_metadata("auth0|m").await.unwrap(), None, "[{b}] gone with the user");
     }
 }
 
@@ -636,6 +656,71 @@ async fn audit_events_are_listed_newest_first() {
         let expected: Vec<AuditEvent> = events.iter().rev().cloned().collect();
         assert_eq!(listed, expected, "[{b}] newest first, fields round trip (same-second events by insertion)");
         assert_eq!(s.list_audit(2).await.unwrap(), expected[..2], "[{b}] limit");
+    }
+}
+
+fn audit_event(at: i64, kind: &str, client: Option<&str>, user: Option<&str>) -> AuditEvent {
+    AuditEvent {
+        at,
+        kind: kind.into(),
+        client_id: client.map(str::to_string),
+        user_id: user.map(str::to_string),
+        ip: Some("192.0.2.1".into()),
+        detail: json!({"n": at}),
+    }
+}
+
+#[tokio::test]
+async fn audit_batches_queries_counts_and_purges() {
+    for ts in test_stores().await {
+        let (b, s) = (ts.name(), ts.store.as_ref());
+        s.record_audit_batch(&[]).await.unwrap();
+        let batch: Vec<AuditEvent> = (0..6)
+            .map(|i| {
+                let kind = if i % 2 == 0 { "client_credentials_exchanged" } else { "login_failed" };
+                audit_event(NOW + i, kind, Some(if i < 3 { "c1" } else { "c2" }), (i % 3 == 0).then_some("auth0|u"))
+            })
+            .collect();
+        s.record_audit_batch(&batch).await.unwrap();
+        let all = AuditQuery { limit: 100, ..Default::default() };
+        let rows = s.query_audit(&all).await.unwrap();
+        assert_eq!(rows.iter().map(|r| r.event.clone()).collect::<Vec<_>>(), batch, "[{b}] the batch, in order");
+        assert!(rows.windows(2).all(|w| w[0].id < w[1].id), "[{b}] ids grow");
+        assert_eq!(s.count_audit(&all).await.unwrap(), 6, "[{b}]");
+
+        let newest = s.query_audit(&AuditQuery { newest_first: true, limit: 2, ..Default::default() }).await.unwrap();
+        assert_eq!(newest.iter().map(|r| r.event.at).collect::<Vec<_>>(), [NOW + 5, NOW + 4], "[{b}] newest first");
+        let second_page =
+            s.query_audit(&AuditQuery { newest_first: true, limit: 2, offset: 2, ..Default::default() }).await.unwrap();
+        assert_eq!(second_page.iter().map(|r| r.event.at).collect::<Vec<_>>(), [NOW + 3, NOW + 2], "[{b}] offset");
+        let after = s
+            .query_audit(&AuditQuery { after_id: Some(rows[3].id), newest_first: true, limit: 10, ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(
+            after.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [rows[4].id, rows[5].id],
+            "[{b}] checkpoint: after the id, oldest first"
+        );
+
+        let by_kind = AuditQuery { kinds: Some(vec!["login_failed".into()]), limit: 10, ..Default::default() };
+        assert_eq!(s.count_audit(&by_kind).await.unwrap(), 3, "[{b}] by kind");
+        let none = AuditQuery { kinds: Some(vec![]), limit: 10, ..Default::default() };
+        assert!(s.query_audit(&none).await.unwrap().is_empty(), "[{b}] no kinds match nothing");
+        let by_both =
+            AuditQuery { client_id: Some("c2".into()), user_id: Some("auth0|u".into()), limit: 10, ..Default::default() };
+        let rows_both = s.query_audit(&by_both).await.unwrap();
+        assert_eq!(rows_both.iter().map(|r| r.event.at).collect::<Vec<_>>(), [NOW + 3], "[{b}] client and user");
+        assert_eq!(s.count_audit(&by_both).await.unwrap(), 1, "[{b}]");
+
+        assert_eq!(s.get_audit(rows[1].id).await.unwrap().as_ref(), Some(&rows[1]), "[{b}] get");
+        assert_eq!(s.get_audit(-5).await.unwrap(), None, "[{b}] get unknown");
+        assert_eq!(s.audit_kinds().await.unwrap(), ["client_credentials_exchanged", "login_failed"], "[{b}] kinds");
+
+        assert_eq!(s.purge_audit(NOW + 3, 2).await.unwrap(), 2, "[{b}] purge is bounded");
+        assert_eq!(s.purge_audit(NOW + 3, 2).await.unwrap(), 1, "[{b}] the rest older than the cut");
+        assert_eq!(s.purge_audit(NOW + 3, 2).await.unwrap(), 0, "[{b}] nothing older left");
+        assert_eq!(s.count_audit(&all).await.unwrap(), 3, "[{b}] newer entries kept");
     }
 }
 

@@ -1,0 +1,45 @@
+//! `/api/v2/connections` (Auth0 "Connections"), read-only: Tessera has one database
+//! connection, under Auth0's default name, so SDK calls that name it work.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::{ApiQuery, Caller, ListQuery};
+use crate::app::AppState;
+
+/// Auth0's default database connection name.
+pub const DATABASE_CONNECTION: &str = "Username-Password-Authentication";
+/// The connection's fixed id.
+pub const DATABASE_CONNECTION_ID: &str = "con_tessera_database";
+
+async fn connection(state: &AppState) -> Result<Value, ApiError> {
+    let clients = state.deployment.registry.list_clients().await?;
+    Ok(json!({
+        "id": DATABASE_CONNECTION_ID,
+        "name": DATABASE_CONNECTION,
+        "strategy": "auth0",
+        "enabled_clients": clients.iter().map(|c| c.client_id.as_str()).collect::<Vec<_>>(),
+        "realms": [DATABASE_CONNECTION],
+        "is_domain_connection": false,
+        "options": {"brute_force_protection": true},
+    }))
+}
+
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Response, ApiError> {
+    caller.require(&["read:connections"])?;
+    q.only(&["checkpoint", "strategy", "name"])?;
+    let paging = q.paging()?;
+    let mut all = vec![connection(&state).await?];
+    all.retain(|c| q.strategy.as_deref().is_none_or(|s| c["strategy"] == s) && q.name.as_deref().is_none_or(|n| c["name"] == n));
+    Ok(caller.ok(paging.page_of("connections", all)))
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    caller.require(&["read:connections"])?;
+    if id != DATABASE_CONNECTION_ID {
+        return Err(ApiError::not_found("inexistent_connection", "The connection does not exist"));
+    }
+    Ok(caller.ok(connection(&state).await?))
+}

@@ -1,0 +1,82 @@
+//! `/api/v2/refresh-tokens/{id}` and `/api/v2/users/{id}/refresh-tokens` (Auth0 "Refresh
+//! Tokens"): a user's live refresh tokens. Tessera's id of a refresh token is its family's
+//! (one id for a token and every rotation of it); deleting it revokes the family and the
+//! access tokens it issued.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde_json::{json, Value};
+use tessera_core::model::rfc3339;
+use tessera_core::state::RefreshFamily;
+
+use super::error::ApiError;
+use super::{ApiQuery, Caller, ListQuery};
+use crate::app::AppState;
+
+const NOT_FOUND: &str = "inexistent_refresh_token";
+
+/// The refresh token in Auth0's shape.
+fn token_json(f: &RefreshFamily) -> Value {
+    let scopes: Vec<&str> = f.scope.split_whitespace().collect();
+    json!({
+        "id": f.family_id,
+        "user_id": f.user_id,
+        "client_id": f.client_id,
+        "session_id": f.sid,
+        "created_at": rfc3339(f.created_at),
+        "expires_at": rfc3339(f.absolute_expires_at),
+        "rotating": true,
+        "resource_servers": f.audience.as_ref().map(|a| vec![json!({"audience": a, "scopes": scopes.join(" ")})]).unwrap_or_default(),
+    })
+}
+
+async fn user_exists(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    match state.deployment.store.get_user(user_id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found("inexistent_user", "The user does not exist.")),
+    }
+}
+
+pub async fn list_for_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(&["read:refresh_tokens"])?;
+    q.only(&["checkpoint"])?;
+    let paging = q.paging()?.checkpointed();
+    user_exists(&state, &user_id).await?;
+    let families = state.deployment.store.list_user_families(&user_id, state.now()).await?;
+    Ok(caller.ok(paging.page_of("tokens", families.iter().map(token_json).collect())))
+}
+
+pub async fn delete_for_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&["delete:refresh_tokens"])?;
+    user_exists(&state, &user_id).await?;
+    state.deployment.store.revoke_families(None, Some(&user_id), state.now(), "management_api").await?;
+    Ok(caller.accepted())
+}
+
+/// A revoked or expired refresh token is gone, as at Auth0.
+async fn live(state: &AppState, id: &str) -> Result<RefreshFamily, ApiError> {
+    let f = state.deployment.store.get_family(id).await?;
+    f.filter(|f| f.revoked_at.is_none() && f.absolute_expires_at > state.now())
+        .ok_or_else(|| ApiError::not_found(NOT_FOUND, "The refresh token does not exist"))
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    caller.require(&["read:refresh_tokens"])?;
+    Ok(caller.ok(token_json(&live(&state, &id).await?)))
+}
+
+pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    caller.require(&["delete:refresh_tokens"])?;
+    live(&state, &id).await?;
+    state.deployment.store.revoke_family(&id, state.now(), "management_api").await?;
+    Ok(caller.no_content())
+}

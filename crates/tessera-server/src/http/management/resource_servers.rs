@@ -1,0 +1,161 @@
+//! `/api/v2/resource-servers` (Auth0 "Resource Servers", the APIs `audience` names): list,
+//! create, get, update, delete, by id or by identifier as Auth0 accepts both.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tessera_core::model::{ApiScope, ResourceServer, ResourceServerPatch, SigningAlg};
+use tessera_core::registry::management_audience;
+
+use super::error::ApiError;
+use super::{ApiJson, ApiQuery, Caller, ListQuery};
+use crate::app::AppState;
+
+const NOT_FOUND: &str = "inexistent_resource_server";
+
+/// Auth0's `proof_of_possession`: `{mechanism: "dpop", required}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProofOfPossession {
+    mechanism: String,
+    required: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceServerBody {
+    identifier: Option<String>,
+    name: Option<String>,
+    scopes: Option<Vec<ApiScope>>,
+    signing_alg: Option<SigningAlg>,
+    token_lifetime: Option<i64>,
+    allow_offline_access: Option<bool>,
+    skip_consent_for_verifiable_first_party_clients: Option<bool>,
+    #[serde(default, deserialize_with = "pop_option")]
+    proof_of_possession: Option<Option<ProofOfPossession>>,
+}
+
+fn pop_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<ProofOfPossession>>, D::Error> {
+    Option::<ProofOfPossession>::deserialize(d).map(Some)
+}
+
+impl ResourceServerBody {
+    fn into_patch(self) -> Result<ResourceServerPatch, ApiError> {
+        // Tessera skips consent for first-party clients always (there is no per-API switch).
+        if self.skip_consent_for_verifiable_first_party_clients == Some(false) {
+            return Err(ApiError::invalid_body(
+                "skip_consent_for_verifiable_first_party_clients: first-party clients always skip consent",
+            ));
+        }
+        let require_dpop = match self.proof_of_possession {
+            None => None,
+            Some(None) => Some(false),
+            // RFC 9449 is the only proof-of-possession mechanism Tessera implements.
+            Some(Some(p)) if p.mechanism == "dpop" => Some(p.required),
+            Some(Some(p)) => {
+                return Err(ApiError::invalid_body(format!(
+                    "proof_of_possession.mechanism must be \"dpop\", not {:?}",
+                    p.mechanism
+                )))
+            }
+        };
+        Ok(ResourceServerPatch {
+            identifier: self.identifier,
+            name: self.name,
+            scopes: self.scopes,
+            signing_alg: self.signing_alg,
+            token_lifetime: self.token_lifetime,
+            allow_offline_access: self.allow_offline_access,
+            require_dpop,
+        })
+    }
+}
+
+/// The API in Auth0's shape.
+fn api_json(api: &ResourceServer, issuer: &str) -> Value {
+    json!({
+        "id": api.id,
+        "identifier": api.identifier,
+        "name": api.name,
+        "scopes": api.scopes,
+        "signing_alg": api.signing_alg.as_str(),
+        "token_lifetime": api.token_lifetime,
+        "token_lifetime_for_web": api.token_lifetime,
+        "allow_offline_access": api.allow_offline_access,
+        "skip_consent_for_verifiable_first_party_clients": true,
+        "proof_of_possession": if api.require_dpop { json!({"mechanism": "dpop", "required": true}) } else { Value::Null },
+        "is_system": api.identifier == management_audience(issuer),
+    })
+}
+
+/// Auth0 refuses changes to its own Management API.
+fn refuse_system(api: &ResourceServer, issuer: &str) -> Result<(), ApiError> {
+    if api.identifier == management_audience(issuer) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "operation_not_supported",
+            "The Management API cannot be changed or deleted",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Response, ApiError> {
+    caller.require(&["read:resource_servers"])?;
+    q.only(&["identifiers"])?;
+    let paging = q.paging()?;
+    let apis = state.deployment.registry.list_apis().await?;
+    let items = apis
+        .iter()
+        .filter(|a| q.identifiers.as_ref().is_none_or(|i| *i == a.identifier))
+        .map(|a| api_json(a, &state.issuer))
+        .collect();
+    Ok(caller.ok(paging.page_of("resource_servers", items)))
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    caller.require(&["read:resource_servers"])?;
+    let api = state.deployment.registry.get_api(&id).await.map_err(|e| ApiError::from_core(e, NOT_FOUND))?;
+    Ok(caller.ok(api_json(&api, &state.issuer)))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ResourceServerBody>,
+) -> Result<Response, ApiError> {
+    caller.require(&["create:resource_servers"])?;
+    if body.identifier.is_none() {
+        return Err(ApiError::invalid_body("Missing required property: identifier"));
+    }
+    let api = state.deployment.registry.create_api(body.into_patch()?).await?;
+    Ok(caller.respond(StatusCode::CREATED, api_json(&api, &state.issuer)))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ResourceServerBody>,
+) -> Result<Response, ApiError> {
+    caller.require(&["update:resource_servers"])?;
+    let registry = &state.deployment.registry;
+    let api = registry.get_api(&id).await.map_err(|e| ApiError::from_core(e, NOT_FOUND))?;
+    refuse_system(&api, &state.issuer)?;
+    if body.identifier.as_ref().is_some_and(|i| *i != api.identifier) {
+        return Err(ApiError::invalid_body("identifier cannot be changed"));
+    }
+    let api = registry.update_api(&api.id, body.into_patch()?).await.map_err(|e| ApiError::from_core(e, NOT_FOUND))?;
+    Ok(caller.ok(api_json(&api, &state.issuer)))
+}
+
+pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    caller.require(&["delete:resource_servers"])?;
+    let registry = &state.deployment.registry;
+    let api = registry.get_api(&id).await.map_err(|e| ApiError::from_core(e, NOT_FOUND))?;
+    refuse_system(&api, &state.issuer)?;
+    registry.delete_api(&api.id).await.map_err(|e| ApiError::from_core(e, NOT_FOUND))?;
+    Ok(caller.no_content())
+}

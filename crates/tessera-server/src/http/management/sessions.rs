@@ -1,0 +1,80 @@
+//! `/api/v2/sessions/{id}` and `/api/v2/users/{id}/sessions` (Auth0 "Sessions"): a user's
+//! single sign-on sessions, by their public id (`sid`); deleting one signs the user out of
+//! it (the next /authorize asks them to log in).
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde_json::{json, Value};
+use tessera_core::model::rfc3339;
+use tessera_core::state::Session;
+
+use super::error::ApiError;
+use super::{ApiQuery, Caller, ListQuery};
+use crate::app::AppState;
+
+const NOT_FOUND: &str = "inexistent_session";
+
+/// The session in Auth0's shape.
+fn session_json(s: &Session) -> Value {
+    json!({
+        "id": s.sid,
+        "user_id": s.user_id,
+        "created_at": rfc3339(s.created_at),
+        "updated_at": rfc3339(s.last_seen_at),
+        "authenticated_at": rfc3339(s.auth_time),
+        "last_interacted_at": rfc3339(s.last_seen_at),
+        "idle_expires_at": rfc3339(s.idle_expires_at),
+        "expires_at": rfc3339(s.absolute_expires_at),
+        "authentication": {"methods": [{"name": "pwd", "timestamp": rfc3339(s.auth_time)}]},
+    })
+}
+
+async fn user_exists(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    match state.deployment.store.get_user(user_id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found("inexistent_user", "The user does not exist.")),
+    }
+}
+
+pub async fn list_for_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(&["read:sessions"])?;
+    q.only(&["checkpoint"])?;
+    let paging = q.paging()?.checkpointed();
+    user_exists(&state, &user_id).await?;
+    let sessions = state.deployment.store.list_user_sessions(&user_id, state.now()).await?;
+    Ok(caller.ok(paging.page_of("sessions", sessions.iter().map(session_json).collect())))
+}
+
+pub async fn delete_for_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&["delete:sessions"])?;
+    user_exists(&state, &user_id).await?;
+    state.deployment.store.end_user_sessions(&user_id, state.now()).await?;
+    Ok(caller.accepted())
+}
+
+/// An ended or expired session is gone, as at Auth0.
+async fn active(state: &AppState, sid: &str) -> Result<Session, ApiError> {
+    let s = state.deployment.store.get_session_by_sid(sid).await?;
+    s.filter(|s| s.is_active(state.now())).ok_or_else(|| ApiError::not_found(NOT_FOUND, "The session does not exist"))
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(sid): Path<String>) -> Result<Response, ApiError> {
+    caller.require(&["read:sessions"])?;
+    Ok(caller.ok(session_json(&active(&state, &sid).await?)))
+}
+
+pub async fn delete(State(state): State<AppState>, caller: Caller, Path(sid): Path<String>) -> Result<Response, ApiError> {
+    caller.require(&["delete:sessions"])?;
+    active(&state, &sid).await?;
+    state.deployment.store.end_session_by_sid(&sid, state.now()).await?;
+    Ok(caller.no_content())
+}

@@ -1,0 +1,40 @@
+//! `/api/v2/tenants/settings` (Auth0 "Tenant Settings"): the tenant-wide settings Tessera
+//! has. Today that is `default_audience` (and the read-only issuer-derived fields).
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::{ApiJson, Caller};
+use crate::app::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    /// Auth0's "Default Audience"; an empty string clears it.
+    default_audience: Option<String>,
+}
+
+async fn settings(state: &AppState) -> Result<serde_json::Value, ApiError> {
+    let aud = state.deployment.registry.default_audience().await?;
+    Ok(json!({"default_audience": aud.unwrap_or_default()}))
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(&["read:tenant_settings"])?;
+    Ok(caller.ok(settings(&state).await?))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<SettingsBody>,
+) -> Result<Response, ApiError> {
+    caller.require(&["update:tenant_settings"])?;
+    if let Some(aud) = body.default_audience {
+        state.deployment.registry.set_default_audience(Some(aud.as_str()).filter(|a| !a.is_empty())).await?;
+    }
+    Ok(caller.ok(settings(&state).await?))
+}

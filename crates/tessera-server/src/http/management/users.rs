@@ -1,0 +1,292 @@
+//! `/api/v2/users` and `/api/v2/users-by-email` (Auth0 "Users"): users of the one database
+//! connection, `Username-Password-Authentication`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tessera_core::model::{User, UserPatch};
+
+use super::connections::DATABASE_CONNECTION;
+use super::error::ApiError;
+use super::{ApiJson, ApiQuery, Caller, ListQuery};
+use crate::app::AppState;
+
+const NOT_FOUND: &str = "inexistent_user";
+
+/// A user as Auth0's create and update endpoints take it.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserBody {
+    connection: Option<String>,
+    email: Option<String>,
+    email_verified: Option<bool>,
+    /// Auth0: send the verification email. Tessera sends no email from this endpoint.
+    verify_email: Option<bool>,
+    username: Option<String>,
+    password: Option<String>,
+    name: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    picture: Option<String>,
+    blocked: Option<bool>,
+    /// Auth0: profile data the user may change; on update, merged at the top level (a
+    /// property set to null is removed).
+    user_metadata: Option<Value>,
+    /// Auth0: data the application controls, merged the same way.
+    app_metadata: Option<Value>,
+}
+
+/// Auth0 keeps each metadata object small; so does Tessera.
+const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// Auth0's metadata update: top-level properties of `patch` replace those of `current`,
+/// and a property set to `null` is removed.
+fn merge_metadata(current: &mut Value, patch: Value) {
+    let (Value::Object(cur), Value::Object(p)) = (current, patch) else { return };
+    for (k, v) in p {
+        if v.is_null() {
+            cur.remove(&k);
+        } else {
+            cur.insert(k, v);
+        }
+    }
+}
+
+fn check_metadata(name: &str, v: &Option<Value>) -> Result<(), ApiError> {
+    match v {
+        None => Ok(()),
+        Some(Value::Object(_)) if serde_json::to_string(v).map_or(0, |s| s.len()) > MAX_METADATA_BYTES => {
+            Err(ApiError::invalid_body(format!("{name} is larger than {MAX_METADATA_BYTES} bytes")))
+        }
+        Some(Value::Object(_)) => Ok(()),
+        Some(_) => Err(ApiError::invalid_body(format!("{name} must be an object"))),
+    }
+}
+
+impl UserBody {
+    fn check(&self) -> Result<(), ApiError> {
+        if let Some(c) = &self.connection {
+            if c != DATABASE_CONNECTION {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "inexistent_connection",
+                    format!("The connection does not exist. ({c})"),
+                ));
+            }
+        }
+        check_metadata("user_metadata", &self.user_metadata)?;
+        check_metadata("app_metadata", &self.app_metadata)?;
+        if self.verify_email == Some(true) {
+            return Err(ApiError::invalid_body(
+                "verify_email: Tessera does not send verification emails from the Management API",
+            ));
+        }
+        Ok(())
+    }
+
+    fn patch(&self) -> UserPatch {
+        UserPatch {
+            email: self.email.clone(),
+            email_verified: self.email_verified,
+            username: self.username.clone(),
+            name: self.name.clone(),
+            given_name: self.given_name.clone(),
+            family_name: self.family_name.clone(),
+            picture: self.picture.clone(),
+        }
+    }
+}
+
+/// The user in Auth0's shape, with its one identity and its metadata.
+async fn user_json(state: &AppState, u: &User) -> Result<Value, ApiError> {
+    let (user_metadata, app_metadata) =
+        state.deployment.store.get_user_metadata(&u.user_id).await?.unwrap_or_else(|| (json!({}), json!({})));
+    let mut v = serde_json::to_value(u).unwrap_or(Value::Null);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("user_metadata".into(), user_metadata);
+        obj.insert("app_metadata".into(), app_metadata);
+        let id = u.user_id.strip_prefix("auth0|").unwrap_or(&u.user_id);
+        obj.insert(
+            "identities".into(),
+            json!([{"connection": DATABASE_CONNECTION, "provider": "auth0", "user_id": id, "isSocial": false}]),
+        );
+    }
+    Ok(v)
+}
+
+async fn users_json(state: &AppState, users: &[User], paging: &super::Paging) -> Result<Vec<Value>, ApiError> {
+    let mut out = Vec::with_capacity(users.len());
+    for u in users {
+        out.push(paging.select(user_json(state, u).await?));
+    }
+    Ok(out)
+}
+
+/// Auth0's `q` (Lucene syntax), the subset Tessera answers: `email:"…"` and `user_id:"…"`.
+fn parse_q(q: &str) -> Result<(&'static str, String), ApiError> {
+    let unsupported = || ApiError::invalid_query(format!("q {q:?} is not supported; use email:\"...\" or user_id:\"...\""));
+    let (field, value) = q.trim().split_once(':').ok_or_else(unsupported)?;
+    let value = value.trim();
+    let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+    if value.is_empty() || value.contains('"') {
+        return Err(unsupported());
+    }
+    match field.trim() {
+        "email" => Ok(("email", value.to_ascii_lowercase())),
+        "user_id" => Ok(("user_id", value.to_string())),
+        _ => Err(unsupported()),
+    }
+}
+
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Response, ApiError> {
+    caller.require(&["read:users"])?;
+    q.only(&["q", "search_engine", "sort", "connection"])?;
+    let paging = q.paging()?;
+    if q.connection.as_deref().is_some_and(|c| c != DATABASE_CONNECTION) {
+        return Ok(caller.ok(paging.wrap("users", vec![], 0)));
+    }
+    if let Some(engine) = q.search_engine.as_deref().filter(|e| *e != "v3") {
+        return Err(ApiError::invalid_query(format!("search_engine must be v3, not {engine:?}")));
+    }
+    if let Some(sort) = q.sort.as_deref().filter(|s| !matches!(*s, "created_at:1" | "created_at:-1")) {
+        return Err(ApiError::invalid_query(format!("sort {sort:?} is not supported; use created_at:1 or created_at:-1")));
+    }
+    let registry = &state.deployment.registry;
+    let store = registry.store();
+    if let Some(q) = q.q.as_deref() {
+        let (field, value) = parse_q(q)?;
+        let found = match field {
+            "email" => store.find_user_by_login(&value).await?.filter(|u| u.email.as_deref() == Some(value.as_str())),
+            _ => store.get_user(&value).await?,
+        };
+        let items = users_json(&state, &found.into_iter().collect::<Vec<_>>(), &paging).await?;
+        let total = items.len();
+        return Ok(caller.ok(paging.wrap("users", items, total)));
+    }
+    let total = store.count_users().await?;
+    let mut users = registry.list_users(paging.per_page.max(1) as i64, paging.offset() as i64).await?;
+    if q.sort.as_deref() == Some("created_at:-1") {
+        // Newest first: read the page from the other end.
+        let from_end = (total as usize).saturating_sub(paging.offset() + paging.per_page);
+        let take = (total as usize).saturating_sub(paging.offset()).min(paging.per_page);
+        users = registry.list_users(take.max(1) as i64, from_end as i64).await?;
+        users.truncate(take);
+        users.reverse();
+    }
+    if paging.per_page == 0 {
+        users.clear();
+    }
+    let items = users_json(&state, &users, &paging).await?;
+    Ok(caller.ok(paging.wrap("users", items, total as usize)))
+}
+
+pub async fn by_email(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(&["read:users"])?;
+    q.only(&["email"])?;
+    let email =
+        q.email.as_deref().ok_or_else(|| ApiError::invalid_query("Missing required property: email"))?.to_ascii_lowercase();
+    let paging = q.paging()?;
+    let found = state.deployment.store.find_user_by_login(&email).await?.filter(|u| u.email.as_deref() == Some(email.as_str()));
+    Ok(caller.ok(Value::Array(users_json(&state, &found.into_iter().collect::<Vec<_>>(), &paging).await?)))
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    caller.require(&["read:users", "read:users_app_metadata"])?;
+    let u =
+        state.deployment.store.get_user(&id).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND, "The user does not exist."))?;
+    Ok(caller.ok(user_json(&state, &u).await?))
+}
+
+/// Auth0: `connection` is required; 409 when the email (or username) is taken.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<UserBody>,
+) -> Result<Response, ApiError> {
+    caller.require(&["create:users"])?;
+    if body.connection.is_none() {
+        return Err(ApiError::invalid_body("Missing required property: connection"));
+    }
+    body.check()?;
+    let registry = &state.deployment.registry;
+    let mut user = registry.create_user(body.patch(), body.password.as_deref()).await.map_err(|e| match e.code {
+        tessera_core::ErrorCode::Conflict => ApiError::new(StatusCode::CONFLICT, "auth0_idp_error", "The user already exists."),
+        _ => e.into(),
+    })?;
+    if body.blocked == Some(true) {
+        user = registry.set_blocked(&user.user_id, true).await?;
+    }
+    if body.user_metadata.is_some() || body.app_metadata.is_some() {
+        let um = body.user_metadata.unwrap_or_else(|| json!({}));
+        let am = body.app_metadata.unwrap_or_else(|| json!({}));
+        state.deployment.store.put_user_metadata(&user.user_id, &um, &am).await?;
+    }
+    Ok(caller.respond(StatusCode::CREATED, user_json(&state, &user).await?))
+}
+
+/// Auth0: only the fields given change; a new password is set with the same policy as at
+/// sign-up; `blocked: true` also ends the user's refresh tokens.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UserBody>,
+) -> Result<Response, ApiError> {
+    // Auth0: update:users_app_metadata is enough for a change of app_metadata alone.
+    let only_app_metadata = body.app_metadata.is_some() && UserBody { app_metadata: None, ..body.clone() } == UserBody::default();
+    if only_app_metadata {
+        caller.require(&["update:users", "update:users_app_metadata"])?;
+    } else {
+        caller.require(&["update:users"])?;
+    }
+    body.check()?;
+    // Everything is checked before anything is written, so a refused update changes nothing.
+    if let Some(p) = &body.password {
+        tessera_core::password::validate_password(p)?;
+    }
+    let registry = &state.deployment.registry;
+    let store = &state.deployment.store;
+    let existing = store.get_user(&id).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND, "The user does not exist."))?;
+    let mut check = existing.clone();
+    check.apply(body.patch(), state.now())?;
+    let metadata = if body.user_metadata.is_some() || body.app_metadata.is_some() {
+        let (mut um, mut am) = store.get_user_metadata(&existing.user_id).await?.unwrap_or_else(|| (json!({}), json!({})));
+        if let Some(p) = body.user_metadata.clone() {
+            merge_metadata(&mut um, p);
+        }
+        if let Some(p) = body.app_metadata.clone() {
+            merge_metadata(&mut am, p);
+        }
+        check_metadata("user_metadata", &Some(um.clone()))?;
+        check_metadata("app_metadata", &Some(am.clone()))?;
+        Some((um, am))
+    } else {
+        None
+    };
+    if let Some((um, am)) = &metadata {
+        store.put_user_metadata(&existing.user_id, um, am).await?;
+    }
+    let mut user = registry.update_user(&existing.user_id, body.patch()).await.map_err(|e| ApiError::from_core(e, NOT_FOUND))?;
+    if let Some(p) = &body.password {
+        user = registry.set_password(&user.user_id, p).await?;
+    }
+    if let Some(b) = body.blocked.filter(|b| *b != user.blocked) {
+        user = registry.set_blocked(&user.user_id, b).await?;
+    }
+    Ok(caller.ok(user_json(&state, &user).await?))
+}
+
+pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    caller.require(&["delete:users"])?;
+    if state.deployment.store.get_user(&id).await?.is_none() {
+        return Err(ApiError::not_found(NOT_FOUND, "The user does not exist."));
+    }
+    state.deployment.registry.delete_user(&id).await.map_err(|e| ApiError::from_core(e, NOT_FOUND))?;
+    Ok(caller.no_content())
+}
