@@ -301,7 +301,8 @@ async fn verify(
                 scope: Scope::parse(&s("scope").unwrap_or_default()).unwrap_or_default(),
                 exp: jwt.exp,
                 audiences: audiences(c),
-                client_id: s("client_id").or_else(|| s("azp")),
+                // Another issuer's client ids are not Tessera's: only `aud` can name this client.
+                client_id: None,
                 act: c.get("act").cloned(),
                 may_act: c.get("may_act").cloned(),
                 jkt: None,

@@ -3,7 +3,8 @@
 //!
 //! - which kinds of subject token the client may present (`subject_token_types`);
 //! - whose tokens: a subject token is accepted only if it was issued to this client
-//!   (`client_id`/`azp`), names it in `aud`, or names one of `subject_audiences` in `aud`
+//!   (`client_id`/`azp` of a Tessera token; another issuer's client ids mean nothing here),
+//!   names it in `aud`, or names one of `subject_audiences` in `aud`
 //!   (the APIs this client serves, whose incoming tokens it passes on); an actor token
 //!   only if it is the client's own (issued to it or naming it in `aud`);
 //! - for which APIs the new token may be (`audiences`, registered API identifiers);

@@ -406,9 +406,13 @@ async fn trusted_jwts_are_exchange_subjects_and_may_act_is_honoured() {
         // RFC 8693 §4.4: an actor the subject's may_act does not name is refused.
         let res = exchange(subject(json!({"sub": "someone-else@clients"})), true).await;
         assert_eq!(err(&res), (400, "invalid_request"), "{backend}: {}", res.2);
-        // The JWT must be addressed to the client; one from an issuer that does not list it
-        // is refused.
-        let res = exchange(b.key.sign(&b.claims(&b.f.user_id, json!({"aud": "https://other.example"}))), false).await;
+        // The JWT must be addressed to the client (its issuer's client_id/azp are another
+        // namespace and count for nothing); one from an issuer that does not list it is refused.
+        let res = exchange(
+            b.key.sign(&b.claims(&b.f.user_id, json!({"aud": "https://other.example", "azp": svc.id, "client_id": svc.id}))),
+            false,
+        )
+        .await;
         assert_eq!(err(&res), (400, "invalid_request"), "{backend}: {}", res.2);
         r.update_trusted_issuer(IDP, TrustedIssuerPatch { clients: Some(vec![b.app.id.clone()]), ..Default::default() })
             .await
