@@ -1,7 +1,7 @@
 //! The OAuth conversations the scenarios are made of, and the material prepared outside
 //! the timed part: authorization codes (through the real `/authorize` and hosted login
 //! once, then `/authorize` again with that session cookie, one code per request), refresh-token
-//! chain heads, and an access token for `/userinfo`.
+//! chain heads, an access token for `/userinfo`, and pending device codes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -153,6 +153,71 @@ impl Flows {
         browser::authorize(conn, &mut jar, &self.login(), &self.authorize_path(SCOPE_LOGIN)).await?;
         *guard = Some(jar.clone());
         Ok(jar)
+    }
+
+    /// The shared session's `Cookie` header (logging in first if there is none yet).
+    pub async fn session_cookie(&self) -> Result<Option<String>, String> {
+        Ok(self.session(&mut Conn::open(self.addr).await?).await?.header())
+    }
+
+    /// A pushed authorization request (RFC 9126) of the web client: the parameters of
+    /// [`Self::authorize_path`] and the client's credentials.
+    pub fn par_body(&self, scope: &str) -> Bytes {
+        form(&[
+            ("client_id", &self.seed.web_client_id),
+            ("client_secret", &self.seed.web_client_secret),
+            ("response_type", "code"),
+            ("redirect_uri", CALLBACK),
+            ("scope", scope),
+            ("audience", API_RS256),
+            ("state", &random_alnum(16)),
+            ("nonce", &random_alnum(16)),
+            ("code_challenge", &self.challenge),
+            ("code_challenge_method", "S256"),
+        ])
+    }
+
+    /// PAR push, then `/authorize` with only `client_id` and the `request_uri`, in the
+    /// session `cookie`: the browser's half of the code flow through PAR, up to the code.
+    pub async fn par_authorize(&self, conn: &mut Conn, cookie: Option<&str>) -> Result<(), String> {
+        let pushed = conn.post_form(routes::PAR, &Extra::default(), self.par_body(SCOPE_LOGIN)).await?;
+        if pushed.status != 201 {
+            return Err(pushed.describe());
+        }
+        let v = pushed.json()?;
+        let uri = v.get("request_uri").and_then(Value::as_str).ok_or("no request_uri in the PAR response")?;
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", &self.seed.web_client_id)
+            .append_pair("request_uri", uri)
+            .finish();
+        let extra = Extra { cookie, authorization: None };
+        let resp = conn.get(&format!("{}?{query}", routes::AUTHORIZE), &extra).await?;
+        match resp.header("location") {
+            Some(l) if resp.status == 302 && l.starts_with(CALLBACK) && l.contains("code=") => Ok(()),
+            _ => Err(resp.describe()),
+        }
+    }
+
+    /// `count` pending device codes (RFC 8628) of the device client.
+    pub async fn obtain_device_codes(&self, count: usize) -> Result<Vec<String>, String> {
+        let mut conn = Conn::open(self.addr).await?;
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            let body = form(&[("client_id", &self.seed.device_client_id), ("scope", "openid")]);
+            let resp = conn.post_form(routes::DEVICE_CODE, &Extra::default(), body).await?;
+            let v = if resp.ok() { resp.json()? } else { return Err(resp.describe()) };
+            out.push(v.get("device_code").and_then(Value::as_str).ok_or("no device_code")?.to_string());
+        }
+        Ok(out)
+    }
+
+    /// A poll of the token endpoint with `device_code`.
+    pub fn device_poll_body(&self, device_code: &str) -> Bytes {
+        form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device_code),
+            ("client_id", &self.seed.device_client_id),
+        ])
     }
 
     /// `count` codes for `scope`, one per `/authorize` request with the shared session,

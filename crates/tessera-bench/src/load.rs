@@ -286,6 +286,7 @@ mod tests {
             m2m_client_secret: String::new(),
             web_client_id: String::new(),
             web_client_secret: String::new(),
+            device_client_id: String::new(),
             user_email: String::new(),
             user_password: String::new(),
         };

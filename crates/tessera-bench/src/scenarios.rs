@@ -1,7 +1,8 @@
 //! The scenarios: what one timed operation of each is, and what it needs prepared.
 //!
 //! An operation is one request, except `login_flow`, which is a whole browser-less login
-//! (authorize → login form → consent if asked → callback → token) timed end to end.
+//! (authorize → login form → consent if asked → callback → token) timed end to end, and
+//! `par_authorize`, a PAR push and the `/authorize` that uses its `request_uri`.
 //! Material that a real client would already hold (codes, refresh tokens, an access
 //! token) is obtained before the clock starts.
 
@@ -33,6 +34,12 @@ pub enum Scenario {
     RefreshIdToken,
     Userinfo,
     LoginFlow,
+    /// RFC 9126: POST /oauth/par, then /authorize with the request_uri and a session
+    /// cookie, up to the code (two requests per operation).
+    ParAuthorize,
+    /// RFC 8628: a token-endpoint poll with a device code the user has not approved yet
+    /// (authorization_pending, or slow_down at this pace: the same read-only path).
+    DevicePoll,
     /// RFC 8693: a client exchanges an access token (RS256) for one at an RS256 API; to be
     /// held against client_credentials RS256 in the same run (issue 20: within 10 %).
     TokenExchange,
@@ -45,7 +52,7 @@ impl From<Scenario> for &'static str {
 }
 
 impl Scenario {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 14] = [
         Self::HttpFloor,
         Self::Discovery,
         Self::Jwks,
@@ -57,6 +64,8 @@ impl Scenario {
         Self::RefreshIdToken,
         Self::Userinfo,
         Self::LoginFlow,
+        Self::ParAuthorize,
+        Self::DevicePoll,
         Self::TokenExchange,
     ];
 
@@ -74,6 +83,8 @@ impl Scenario {
             Self::RefreshIdToken => "refresh_token_id_token",
             Self::Userinfo => "userinfo",
             Self::LoginFlow => "login_flow",
+            Self::ParAuthorize => "par_authorize",
+            Self::DevicePoll => "device_poll",
             Self::TokenExchange => "token_exchange_rs256",
         }
     }
@@ -104,6 +115,11 @@ pub struct Pools {
     /// Heads of refresh chains not held by a connection.
     pub refresh: Mutex<Vec<String>>,
     pub access_token: Mutex<Option<String>>,
+    /// The shared browser session's `Cookie` header (PAR + /authorize).
+    pub session_cookie: Mutex<Option<String>>,
+    /// Pending device codes; connections share them round robin.
+    pub device_codes: Mutex<Vec<String>>,
+    next_device: std::sync::atomic::AtomicUsize,
     /// The token-exchange scenario's subject token (good for the whole run).
     pub subject_token: Mutex<Option<String>>,
 }
@@ -149,6 +165,22 @@ pub async fn prepare(scenario: Scenario, flows: &Arc<Flows>, pools: &Pools, conn
                 pools.push_refresh(t);
             }
         }
+        Scenario::ParAuthorize => {
+            let has = pools.session_cookie.lock().map(|c| c.is_some()).unwrap_or(false);
+            if !has {
+                let cookie = flows.session_cookie().await?;
+                if let Ok(mut c) = pools.session_cookie.lock() {
+                    *c = cookie;
+                }
+            }
+        }
+        Scenario::DevicePoll => {
+            let have = pools.device_codes.lock().map(|c| c.len()).unwrap_or(0);
+            let codes = flows.obtain_device_codes(connections.saturating_sub(have)).await?;
+            if let Ok(mut c) = pools.device_codes.lock() {
+                c.extend(codes);
+            }
+        }
         Scenario::Userinfo => {
             let has = pools.access_token.lock().map(|t| t.is_some()).unwrap_or(false);
             if !has {
@@ -170,6 +202,12 @@ pub async fn prepare(scenario: Scenario, flows: &Arc<Flows>, pools: &Pools, conn
         _ => {}
     }
     Ok(())
+}
+
+/// RFC 8628 §3.5: a poll before approval answers authorization_pending or slow_down.
+fn pending(r: &crate::http::Resp) -> bool {
+    let error = r.json().ok().and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string));
+    matches!(error.as_deref(), Some("authorization_pending" | "slow_down"))
 }
 
 /// How one operation ended.
@@ -201,12 +239,20 @@ impl Work {
                 SigningAlg::EdDSA => API_EDDSA,
                 _ => API_RS256,
             })),
+            Scenario::DevicePoll => {
+                let n = pools.next_device.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let code = pools.device_codes.lock().ok().and_then(|c| (!c.is_empty()).then(|| c[n % c.len()].clone()));
+                code.map(|c| flows.device_poll_body(&c))
+            }
             Scenario::TokenExchange => {
                 pools.subject_token.lock().ok().and_then(|t| t.clone()).map(|t| flows.token_exchange_body(&t))
             }
             _ => None,
         };
-        let authorization = pools.access_token.lock().ok().and_then(|t| t.clone());
+        let authorization = match scenario {
+            Scenario::ParAuthorize => pools.session_cookie.lock().ok().and_then(|t| t.clone()),
+            _ => pools.access_token.lock().ok().and_then(|t| t.clone()),
+        };
         Self { scenario, flows: flows.clone(), pools: pools.clone(), body, authorization, chain: None }
     }
 
@@ -230,6 +276,20 @@ impl Work {
                 conn.post_form(routes::TOKEN, &none, self.flows.code_body(&code)).await
             }
             Scenario::Refresh | Scenario::RefreshIdToken => return self.refresh(conn).await,
+            Scenario::ParAuthorize => {
+                return match self.flows.par_authorize(conn, self.authorization.as_deref()).await {
+                    Ok(()) => Outcome::Ok,
+                    Err(e) => Outcome::Failed(e),
+                }
+            }
+            Scenario::DevicePoll => {
+                let Some(body) = self.body.clone() else { return Outcome::Exhausted };
+                return match conn.post_form(routes::TOKEN, &none, body).await {
+                    Ok(r) if r.status == 400 && pending(&r) => Outcome::Ok,
+                    Ok(r) => Outcome::Failed(r.describe()),
+                    Err(e) => Outcome::Failed(e),
+                };
+            }
             Scenario::LoginFlow => {
                 return match self.flows.full_login(conn, SCOPE_LOGIN).await {
                     Ok(_) => Outcome::Ok,

@@ -1,8 +1,8 @@
 //! What the benchmark registers before the server starts, through the `tessera` CLI (the
 //! same registry service as the management API): one API per signing algorithm, a
 //! machine-to-machine client granted all three (which may also exchange its RS256 tokens,
-//! RFC 8693), a first-party web client for the browser
-//! flows with rotating refresh tokens, and one user.
+//! RFC 8693), a first-party web client for the browser flows with rotating refresh tokens,
+//! a public device client (RFC 8628), and one user.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -25,6 +25,8 @@ pub struct Seed {
     pub web_client_id: String,
     #[serde(skip)]
     pub web_client_secret: String,
+    /// A public native client allowed the device code grant (RFC 8628).
+    pub device_client_id: String,
     pub user_email: String,
     #[serde(skip)]
     pub user_password: String,
@@ -93,6 +95,19 @@ pub fn seed(t: &Tessera) -> Result<Seed, String> {
         ],
         None,
     )?;
+    let device = t.cli(
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Bench TV",
+            "--app-type",
+            "native",
+            "--grant-type",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ],
+        None,
+    )?;
     let password = format!("bench-{}", tessera_core::crypto::random_alnum(16));
     t.cli(&["users", "create", "--email", USER_EMAIL, "--email-verified", "true", "--password-stdin"], Some(&password))?;
     Ok(Seed {
@@ -100,6 +115,7 @@ pub fn seed(t: &Tessera) -> Result<Seed, String> {
         m2m_client_id,
         web_client_id: field(&web, "client_id", "web client")?,
         web_client_secret: field(&web, "client_secret", "web client")?,
+        device_client_id: field(&device, "client_id", "device client")?,
         user_email: USER_EMAIL.to_string(),
         user_password: password,
     })

@@ -91,6 +91,9 @@ pub struct ClientAuthContext<'a> {
     pub issuer: &'a str,
     /// The token endpoint URL, an accepted assertion audience.
     pub token_endpoint: &'a str,
+    /// The URL of the endpoint being called, also accepted: RFC 9126 §2 names the pushed
+    /// authorization request endpoint's URL as a valid audience there.
+    pub endpoint: &'a str,
     pub now: i64,
 }
 
@@ -248,7 +251,8 @@ async fn lookup(ctx: &ClientAuthContext<'_>, id: &str) -> Result<std::sync::Arc<
 /// RFC 7523 §3 (3)-(5): audience, expiry, not-before/issued-at, lifetime.
 fn check_assertion_claims(jws: &Jws, ctx: &ClientAuthContext<'_>) -> Result<(), Error> {
     let now = ctx.now;
-    let accepted = |a: &str| a == ctx.issuer || a == ctx.issuer.trim_end_matches('/') || a == ctx.token_endpoint;
+    let accepted =
+        |a: &str| a == ctx.issuer || a == ctx.issuer.trim_end_matches('/') || a == ctx.token_endpoint || a == ctx.endpoint;
     // (3) aud MUST identify the authorization server; an array with anything else is refused.
     let aud_ok = match jws.claims.get("aud") {
         Some(Value::String(a)) => accepted(a),

@@ -24,6 +24,11 @@ pub struct Capabilities {
     pub dpop_algs: Vec<&'static str>,
     pub scopes: Vec<String>,
     pub claims: Vec<&'static str>,
+    /// RFC 9126 §5: the PAR endpoint, and whether every authorization request must use it.
+    pub pushed_authorization: bool,
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 8628 §4: the device authorization endpoint.
+    pub device_authorization: bool,
 }
 
 /// `{endpoint}_endpoint_auth_methods_supported` and its signing algorithms. The token,
@@ -56,6 +61,13 @@ pub fn metadata(issuer: &str, caps: &Capabilities, id_token_algs: &[SigningAlg])
         m.insert("token_endpoint".into(), u(routes::TOKEN));
         m.insert("grant_types_supported".into(), json!(caps.grant_types));
         client_auth(&mut m, "token", &caps.token_endpoint_auth_methods);
+    }
+    if caps.pushed_authorization {
+        m.insert("pushed_authorization_request_endpoint".into(), u(routes::PAR));
+        m.insert("require_pushed_authorization_requests".into(), caps.require_pushed_authorization_requests.into());
+    }
+    if caps.device_authorization {
+        m.insert("device_authorization_endpoint".into(), u(routes::DEVICE_CODE));
     }
     if caps.userinfo {
         m.insert("userinfo_endpoint".into(), u(routes::USERINFO));
@@ -127,5 +139,25 @@ mod tests {
             );
             assert_eq!(m[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")], json!(ASSERTION_SIGNING_ALGS));
         }
+    }
+
+    #[test]
+    fn par_and_device_endpoints_follow_their_capabilities() {
+        let bare = metadata("https://id.example.com/", &Capabilities::default(), &[SigningAlg::RS256]);
+        for field in
+            ["pushed_authorization_request_endpoint", "require_pushed_authorization_requests", "device_authorization_endpoint"]
+        {
+            assert!(bare.get(field).is_none(), "{field} without its capability");
+        }
+        let caps = Capabilities {
+            pushed_authorization: true,
+            require_pushed_authorization_requests: true,
+            device_authorization: true,
+            ..Default::default()
+        };
+        let m = metadata("https://id.example.com/", &caps, &[SigningAlg::RS256]);
+        assert_eq!(m["pushed_authorization_request_endpoint"], "https://id.example.com/oauth/par");
+        assert_eq!(m["require_pushed_authorization_requests"], true);
+        assert_eq!(m["device_authorization_endpoint"], "https://id.example.com/oauth/device/code");
     }
 }

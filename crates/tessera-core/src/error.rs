@@ -29,6 +29,15 @@ pub enum ErrorCode {
     UseDpopNonce,
     ServerError,
     TemporarilyUnavailable,
+    /// RFC 9101 §6.2 / OIDC Core §3.1.2.6: the `request_uri` is unknown, used, expired or
+    /// another client's (RFC 9126 §4).
+    InvalidRequestUri,
+    /// RFC 8628 §3.5: the user has not decided yet.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; add 5 seconds to the interval.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired.
+    ExpiredToken,
     /// Management API / CLI: the named object does not exist.
     NotFound,
     /// RFC 9110 §15.5.6: the endpoint exists, the method is not one it supports.
@@ -60,6 +69,10 @@ impl ErrorCode {
             Self::UseDpopNonce => "use_dpop_nonce",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidRequestUri => "invalid_request_uri",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
@@ -68,7 +81,7 @@ impl ErrorCode {
     }
 
     /// Every code, for metrics pre-registration and exhaustive tests.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 26] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -87,6 +100,10 @@ impl ErrorCode {
         Self::UseDpopNonce,
         Self::ServerError,
         Self::TemporarilyUnavailable,
+        Self::InvalidRequestUri,
+        Self::AuthorizationPending,
+        Self::SlowDown,
+        Self::ExpiredToken,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::Conflict,

@@ -17,6 +17,8 @@
 //! - [`state`]: protocol state records (codes, refresh families, sessions, logins).
 //! - [`authorize`], [`login`], [`session`], [`logout`]: the browser flow — the /authorize
 //!   checks, password login with brute-force limits, SSO sessions, logout.
+//! - [`device`]: the device authorization grant's request, user codes and poll pacing
+//!   (RFC 8628); its poll is the grant in [`grants`].
 //! - [`store`]: storage ports. Adapters (SQLite, PostgreSQL) live in the server crate and
 //!   pass one shared contract suite.
 //! - [`registry`]: the service layer used by both the CLI and the management API.
@@ -27,6 +29,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod clock;
 pub mod crypto;
+pub mod device;
 pub mod discovery;
 pub mod dpop;
 pub mod error;

@@ -2,6 +2,12 @@
 //! advertised is what is served.
 
 pub const AUTHORIZE: &str = "/authorize";
+/// Pushed authorization requests (RFC 9126 §2), Auth0's path.
+pub const PAR: &str = "/oauth/par";
+/// Device authorization endpoint (RFC 8628 §3.1), Auth0's path.
+pub const DEVICE_CODE: &str = "/oauth/device/code";
+/// Where the user enters a device's user code (RFC 8628 §3.3), Auth0's path.
+pub const ACTIVATE: &str = "/activate";
 pub const TOKEN: &str = "/oauth/token";
 pub const REVOKE: &str = "/oauth/revoke";
 pub const INTROSPECT: &str = "/oauth/introspect";

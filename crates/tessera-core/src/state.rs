@@ -133,3 +133,71 @@ pub struct ThrottleState {
     pub failures: i64,
     pub blocked_until: Option<i64>,
 }
+
+/// A pushed authorization request (RFC 9126 §2): the request as `/authorize` validated it
+/// at push time, waiting for the browser to bring its `request_uri`. Single use, bound to
+/// the client that pushed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedRequest {
+    /// Keyed hash of the opaque part of the `request_uri`.
+    pub request_uri_hash: String,
+    pub client_id: String,
+    /// The validated [`crate::authorize::AuthorizeRequest`], JSON.
+    pub request: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+}
+
+/// Where a device authorization stands (RFC 8628 §3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceStatus {
+    /// The user has not decided yet: polls get `authorization_pending`.
+    Pending,
+    /// The user approved; the next poll gets the tokens.
+    Approved,
+    /// The user denied: polls get `access_denied`.
+    Denied,
+}
+
+impl DeviceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "approved" => Some(Self::Approved),
+            "denied" => Some(Self::Denied),
+            _ => None,
+        }
+    }
+}
+
+/// A device authorization (RFC 8628 §3.2): the device code and the user code, both stored
+/// only as keyed hashes, what the client asked for, and the user's decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCode {
+    pub device_code_hash: String,
+    /// Keyed hash of the normalized user code (upper case, no dash).
+    pub user_code_hash: String,
+    pub client_id: String,
+    /// The scope granted (as /authorize would grant it) and the API.
+    pub scope: String,
+    pub audience: Option<String>,
+    pub status: DeviceStatus,
+    /// Seconds the client must wait between polls, as first announced (RFC 8628 §3.2).
+    pub interval: i64,
+    /// Set by the user's decision.
+    pub user_id: Option<String>,
+    pub auth_time: Option<i64>,
+    pub sid: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// When the tokens were issued (single use).
+    pub consumed_at: Option<i64>,
+}

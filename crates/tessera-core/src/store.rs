@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::model::{Client, ClientGrant, ClientSecret, ResourceServer, SigningAlg, TrustedIssuer, User};
 use crate::state::{
-    AccessTokenRecord, AuthorizationCode, Consent, Issuance, LoginTransaction, RefreshFamily, RefreshTokenRecord, Session,
-    ThrottleState,
+    AccessTokenRecord, AuthorizationCode, Consent, DeviceCode, Issuance, LoginTransaction, PushedRequest, RefreshFamily,
+    RefreshTokenRecord, Session, ThrottleState,
 };
 use crate::tokens::{KeyState, SigningKeyRecord};
 
@@ -326,6 +326,54 @@ pub trait TrustedIssuerStore: Send + Sync {
     async fn list_trusted_issuers(&self) -> StoreResult<Vec<TrustedIssuer>>;
 }
 
+/// Pushed authorization requests (RFC 9126).
+#[async_trait]
+pub trait PushedRequestStore: Send + Sync {
+    async fn insert_pushed_request(&self, request: &PushedRequest) -> StoreResult<()>;
+    /// Single use, one conditional UPDATE: marks the request consumed and returns it if it
+    /// belongs to `client_id`, is unconsumed and unexpired at `now`. `None` otherwise, with
+    /// nothing written (another client's `request_uri` is not burnt by trying it).
+    async fn consume_pushed_request(
+        &self,
+        request_uri_hash: &str,
+        client_id: &str,
+        now: i64,
+    ) -> StoreResult<Option<PushedRequest>>;
+    /// Deletes requests that expired before `now`; returns how many.
+    async fn purge_pushed_requests(&self, now: i64) -> StoreResult<u64>;
+}
+
+/// Device authorizations (RFC 8628).
+#[async_trait]
+pub trait DeviceCodeStore: Send + Sync {
+    /// Conflict if the user code (or device code) hash is already taken: the caller draws
+    /// a new user code.
+    async fn insert_device_code(&self, code: &DeviceCode) -> StoreResult<()>;
+    /// The device code with the user it was approved for (`None` before a decision or if
+    /// the user was deleted since), in one indexed read: all a poll costs before approval.
+    async fn get_device_code_and_user(&self, device_code_hash: &str) -> StoreResult<Option<(DeviceCode, Option<User>)>>;
+    /// The authorization a user code names, whatever its state.
+    async fn find_device_code_by_user_code(&self, user_code_hash: &str) -> StoreResult<Option<DeviceCode>>;
+    /// The user's decision, once: sets the status (approved or denied) and the user only if
+    /// the code is still pending and unexpired at `now`. `false`, with nothing written,
+    /// otherwise (the user code is single use).
+    async fn decide_device_code(
+        &self,
+        user_code_hash: &str,
+        approved: bool,
+        user_id: &str,
+        auth_time: i64,
+        sid: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// One transaction: consumes an approved, unconsumed, unexpired device code (one
+    /// conditional UPDATE) and records what was issued from it. `false`, with nothing
+    /// written, if another poll got there first or it expired.
+    async fn redeem_device_code(&self, device_code_hash: &str, now: i64, issuance: &Issuance) -> StoreResult<bool>;
+    /// Deletes device codes that expired before `now`; returns how many.
+    async fn purge_device_codes(&self, now: i64) -> StoreResult<u64>;
+}
+
 /// Everything a Tessera node needs from its database.
 #[async_trait]
 pub trait Store:
@@ -344,6 +392,8 @@ pub trait Store:
     + ConsentStore
     + ThrottleStore
     + TrustedIssuerStore
+    + PushedRequestStore
+    + DeviceCodeStore
 {
     /// A round trip to the database, for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;

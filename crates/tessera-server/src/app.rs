@@ -81,9 +81,17 @@ impl AppInner {
 pub type AppState = Arc<AppInner>;
 
 /// What this build serves; discovery is generated from it.
-pub fn capabilities() -> Capabilities {
+pub fn capabilities(config: &Config) -> Capabilities {
     Capabilities {
-        grant_types: vec!["authorization_code", "refresh_token", "client_credentials"],
+        pushed_authorization: true,
+        require_pushed_authorization_requests: config.par.required,
+        device_authorization: true,
+        grant_types: vec![
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            tessera_core::model::GrantType::DeviceCode.as_str(),
+        ],
         revocation: true,
         authorize: true,
         userinfo: true,
@@ -151,22 +159,22 @@ impl Application {
             }
         }
         let _ = deployment.store.init_setting("issuer", &issuer).await;
-        let mut capabilities = capabilities();
+        let deployment_audit_queue = deployment.config.audit.queue;
+        let mut caps = capabilities(&deployment.config);
         // Issue 20: each extension grant is advertised (and accepted) only when enabled.
         let grants = &deployment.config.grants;
         for (on, grant) in [(grants.token_exchange, GrantType::TokenExchange), (grants.jwt_bearer, GrantType::JwtBearer)] {
             if on {
-                capabilities.grant_types.push(grant.as_str());
+                caps.grant_types.push(grant.as_str());
             }
         }
         deployment.registry.set_jwks_fetcher(Arc::new(crate::jwks::HttpJwksFetcher::new()?));
-        let deployment_audit_queue = deployment.config.audit.queue;
         let state = Arc::new(AppInner {
             issuer,
             deployment,
             keys,
             metrics: Metrics::new(),
-            capabilities,
+            capabilities: caps,
             demo: None,
             passwords: crate::passwords::PasswordPool::per_core(),
             audit: crate::audit_log::AuditWriter::new(deployment_audit_queue),
@@ -210,6 +218,8 @@ impl Application {
                     Err(e) => tracing::error!(error = %e, "cannot reload signing keys; keeping the loaded set"),
                 }
                 let _ = state.deployment.store.purge_replay_cache(state.now()).await;
+                let _ = state.deployment.store.purge_pushed_requests(state.now()).await;
+                let _ = state.deployment.store.purge_device_codes(state.now()).await;
             }
         });
         // Registry changes made by another node or the CLI show up within a second. A new

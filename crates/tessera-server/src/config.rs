@@ -99,6 +99,26 @@ retention_days = 30
 # loses those waiting). 0 turns off the log of token exchanges (failed client
 # authentication, logins, logouts and management changes are still logged).
 queue = 10000
+[par]
+# Pushed authorization requests (RFC 9126): how long a request_uri from /oauth/par stays
+# usable, in seconds (10 to 600).
+request_uri_lifetime = 60
+# Require every /authorize request to come through /oauth/par, for every client (RFC 9126
+# section 5; a client can also require it for itself).
+required = false
+
+[device]
+# Device authorization grant (RFC 8628): lifetime of a device code and its user code, in
+# seconds (60 to 1800).
+code_lifetime = 600
+# Minimum seconds between two polls of the token endpoint; faster polls get slow_down and
+# 5 more seconds (1 to 60).
+interval = 5
+# Wrong user codes per browser, and per IP address, on /activate before it is blocked for
+# block_seconds.
+max_failures = 5
+ip_max_failures = 50
+block_seconds = 900
 "#;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,6 +140,8 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub login: LoginConfig,
     pub audit: AuditConfig,
+    pub par: ParConfig,
+    pub device: DeviceConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -204,6 +226,23 @@ pub struct LoginConfig {
     pub ip_max_failures: i64,
     pub block_seconds: i64,
     pub transaction_lifetime: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParConfig {
+    pub request_uri_lifetime: i64,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    pub code_lifetime: i64,
+    pub interval: i64,
+    pub max_failures: i64,
+    pub ip_max_failures: i64,
+    pub block_seconds: i64,
 }
 
 /// Values given on the command line; `None` leaves the lower layers' value.
@@ -382,6 +421,21 @@ impl Config {
         }
         if self.audit.queue != 0 && !(100..=1_000_000).contains(&self.audit.queue) {
             return Err(format!("audit.queue must be 0 (off) or 100 to 1000000, got {}", self.audit.queue));
+        }
+        if !(10..=600).contains(&self.par.request_uri_lifetime) {
+            return Err(format!("par.request_uri_lifetime must be 10 to 600 seconds, got {}", self.par.request_uri_lifetime));
+        }
+        let d = &self.device;
+        if !(60..=1800).contains(&d.code_lifetime) || !(1..=60).contains(&d.interval) {
+            return Err(format!(
+                "device.code_lifetime must be 60 to 1800 seconds and device.interval 1 to 60, got {} and {}",
+                d.code_lifetime, d.interval
+            ));
+        }
+        if d.max_failures < 1 || d.ip_max_failures < 1 || !(1..=86_400).contains(&d.block_seconds) {
+            return Err(
+                "device.max_failures and device.ip_max_failures must be at least 1, device.block_seconds 1 to 86400".into()
+            );
         }
         if !(1..=3600).contains(&self.keys.reload_interval) {
             return Err(format!("keys.reload_interval must be 1 to 3600 seconds, got {}", self.keys.reload_interval));

@@ -4,8 +4,10 @@
 //!   `client_id` or `redirect_uri` makes the redirect target ambiguous, so that error is
 //!   shown, never redirected; any other repeat is redirected as `invalid_request`.
 //!   `resource` is the exception RFC 8707 §2 allows; [`super::check_audience`] judges it.
-//! - OIDC Core §6: request objects (`request`, `request_uri`) are not supported
-//!   (discovery says so), and silently ignoring them could drop what the client meant.
+//! - OIDC Core §6: request objects (`request`, and a `request_uri` that is not one of our
+//!   pushed requests, which [`super::check_request_uri`] resolves before this runs) are not
+//!   supported (discovery says so), and silently ignoring them could drop what the client
+//!   meant.
 
 use super::params::Params;
 use crate::error::Error;

@@ -84,6 +84,10 @@ fn within_max_age(max_age: Option<i64>, auth_time: i64, now: i64) -> bool {
 pub struct Pending {
     pub request: AuthorizeRequest,
     pub browser: String,
+    /// RFC 8628 §3.3: the device authorization the user signs in for (the keyed hash of
+    /// its user code). The login page then returns to `/activate` instead of issuing a code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 /// A new login transaction for `pending`. Returns the transaction id handed to the browser

@@ -5,6 +5,10 @@
 //! [`validate`] turns raw parameters into an [`AuthorizeRequest`]; [`decide`] picks the
 //! next step ([`AuthorizeOutcome`]): log in, consent, or [`issue_code`]. The response is an
 //! [`AuthorizationResponse`], which always carries `iss` (RFC 9207).
+//!
+//! Pushed authorization requests (RFC 9126): [`push`] runs the same checks when the client
+//! pushes; `/authorize` then gets only `client_id` and `request_uri`
+//! (`check_request_uri`), and uses the request as it was validated then.
 
 mod check_audience;
 mod check_client;
@@ -14,6 +18,7 @@ mod check_params;
 mod check_pkce;
 mod check_prompt;
 mod check_redirect_uri;
+mod check_request_uri;
 mod check_response_mode;
 mod check_response_type;
 mod check_scope;
@@ -21,6 +26,7 @@ mod code;
 mod consent;
 mod error;
 mod interaction;
+mod par;
 mod params;
 mod request;
 mod response;
@@ -29,6 +35,7 @@ pub use code::issue_code;
 pub use consent::{needs_consent, remember};
 pub use error::AuthorizeError;
 pub use interaction::{decide, park, resume, AuthorizeOutcome, Pending};
+pub use par::{push, Pushed};
 pub use params::Params;
 pub use request::{AuthorizeRequest, Prompt, Reply, ResponseMode};
 pub use response::AuthorizationResponse;
@@ -41,36 +48,62 @@ use crate::tokens::KeySet;
 
 /// Runs the checks in order. Returns the request with the client it names. Clients and APIs
 /// come from the registry's cache; `keys` and `issuer` verify an `id_token_hint`.
+/// `tenant_requires_par` is the deployment-wide RFC 9126 §5 setting.
 pub async fn validate(
     registry: &Registry,
     keys: &KeySet,
     issuer: &str,
     params: &Params,
+    tenant_requires_par: bool,
 ) -> Result<(AuthorizeRequest, Arc<Client>), AuthorizeError> {
     // Not redirectable: nothing yet says where a response may go.
     check_params::unambiguous_target(params).map_err(AuthorizeError::Page)?;
     let client = check_client::run(registry, params).await?;
-    let (redirect_uri, redirect_uri_sent) = check_redirect_uri::run(&client, params)?;
+    // RFC 9126 §4: a request_uri stands for the whole request, checked when it was pushed.
+    if let Some(pushed) = check_request_uri::run(registry, &client, params).await? {
+        return Ok((pushed, client));
+    }
+    let request = validate_for(registry, keys, issuer, params, &client).await?;
+    check_request_uri::required(&client, tenant_requires_par).map_err(|e| AuthorizeError::redirect(e, &request.reply))?;
+    Ok((request, client))
+}
 
-    // From here on errors are redirected, in the requested mode when it is a valid one.
-    let reply = Reply {
+/// The reply of a request whose redirect URI is verified: errors are redirected there from
+/// now on, in the requested mode when it is a valid one.
+fn reply_to(redirect_uri: String, params: &Params) -> Reply {
+    Reply {
         redirect_uri,
         response_mode: check_response_mode::parse(params).unwrap_or(ResponseMode::Query),
         state: params.get("state").filter(|_| !params.is_repeated("state")).map(str::to_string),
-    };
+    }
+}
+
+/// The checks after the client is known: what /authorize runs on a request sent by the
+/// browser and what the PAR endpoint runs on a pushed one ([`push`]).
+async fn validate_for(
+    registry: &Registry,
+    keys: &KeySet,
+    issuer: &str,
+    params: &Params,
+    client: &Client,
+) -> Result<AuthorizeRequest, AuthorizeError> {
+    // Not redirectable: nothing yet says where a response may go (a push starts here).
+    check_params::unambiguous_target(params).map_err(AuthorizeError::Page)?;
+    let (redirect_uri, redirect_uri_sent) = check_redirect_uri::run(client, params)?;
+    let reply = reply_to(redirect_uri, params);
     let fail = |e| AuthorizeError::redirect(e, &reply);
     check_params::run(params).map_err(fail)?;
-    check_response_type::run(&client, params).map_err(fail)?;
+    check_response_type::run(client, params).map_err(fail)?;
     check_response_mode::run(params).map_err(fail)?;
     let requested = check_scope::parse(params).map_err(fail)?;
     let api = check_audience::run(registry, params).await.map_err(fail)?;
-    let scope = check_scope::grant(&requested, &client, api.as_deref());
-    let (code_challenge, code_challenge_method) = check_pkce::run(&client, params).map_err(fail)?;
+    let scope = check_scope::grant(&requested, client, api.as_deref());
+    let (code_challenge, code_challenge_method) = check_pkce::run(client, params).map_err(fail)?;
     let interaction = check_prompt::run(params).map_err(fail)?;
     let hinted_sub = check_id_token_hint::run(keys, issuer, params).map_err(fail)?;
     let dpop_jkt = check_dpop_jkt::run(params).map_err(fail)?;
 
-    let request = AuthorizeRequest {
+    Ok(AuthorizeRequest {
         client_id: client.client_id.clone(),
         reply,
         redirect_uri_sent,
@@ -84,6 +117,17 @@ pub async fn validate(
         login_hint: interaction.login_hint,
         hinted_sub,
         dpop_jkt,
-    };
-    Ok((request, client))
+    })
+}
+
+/// The scope and API of a request, judged as /authorize judges them (the device
+/// authorization endpoint asks for the same two things, RFC 8628 §3.1).
+pub(crate) async fn scope_and_api(
+    registry: &Registry,
+    params: &Params,
+    client: &Client,
+) -> Result<(crate::scope::Scope, Option<Arc<crate::model::ResourceServer>>), crate::error::Error> {
+    let requested = check_scope::parse(params)?;
+    let api = check_audience::run(registry, params).await?;
+    Ok((check_scope::grant(&requested, client, api.as_deref()), api))
 }

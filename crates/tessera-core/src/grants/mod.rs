@@ -7,6 +7,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod jwt_bearer;
 pub mod refresh_token;
 pub mod token_exchange;
@@ -88,6 +89,7 @@ pub async fn exchange(
         GrantType::AuthorizationCode => authorization_code::exchange(ctx, params, client).await,
         GrantType::RefreshToken => refresh_token::exchange(ctx, params, client).await,
         GrantType::ClientCredentials => client_credentials::exchange(ctx, params, client).await,
+        GrantType::DeviceCode => device_code::exchange(ctx, params, client).await,
         GrantType::TokenExchange => token_exchange::exchange(ctx, params, client).await,
         GrantType::JwtBearer => jwt_bearer::exchange(ctx, params, client).await,
     }

@@ -88,6 +88,9 @@ pub enum GrantType {
     RefreshToken,
     #[serde(rename = "client_credentials")]
     ClientCredentials,
+    /// RFC 8628 §3.4 (Auth0 spells it the same).
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
     /// RFC 8693 §2.1.
     #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
     TokenExchange,
@@ -97,13 +100,20 @@ pub enum GrantType {
 }
 
 impl GrantType {
-    pub const ALL: [Self; 5] =
-        [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials, Self::TokenExchange, Self::JwtBearer];
+    pub const ALL: [Self; 6] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+        Self::DeviceCode,
+        Self::TokenExchange,
+        Self::JwtBearer,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
             Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
             Self::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
         }
@@ -193,6 +203,8 @@ pub struct Client {
     /// RFC 8693: what this client may exchange; none means it cannot exchange tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_exchange_policy: Option<TokenExchangePolicy>,
+    /// RFC 9126 §6 (Auth0's field name): /authorize accepts only pushed requests.
+    pub require_pushed_authorization_requests: bool,
     #[serde(serialize_with = "super::time::serialize")]
     pub created_at: i64,
     #[serde(serialize_with = "super::time::serialize")]
@@ -221,6 +233,7 @@ pub struct ClientPatch {
     pub dpop_nonce: Option<Option<bool>>,
     /// `Some(None)` removes the policy.
     pub token_exchange_policy: Option<Option<TokenExchangePolicy>>,
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 impl Client {
@@ -242,6 +255,7 @@ impl Client {
             id_token_signed_response_alg: SigningAlg::RS256,
             require_dpop: false,
             dpop_nonce: None,
+            require_pushed_authorization_requests: false,
             token_exchange_policy: None,
             created_at: now,
             updated_at: now,
@@ -267,7 +281,8 @@ impl Client {
                 .map(|g| {
                     GrantType::parse(g).ok_or_else(|| {
                         Error::invalid_body(format!(
-                            "grant type {g:?} is not supported (authorization_code, refresh_token, client_credentials, {}, {})",
+                            "grant type {g:?} is not supported (authorization_code, refresh_token, client_credentials, {}, {}, {})",
+                            GrantType::DeviceCode.as_str(),
                             GrantType::TokenExchange.as_str(),
                             GrantType::JwtBearer.as_str()
                         ))
@@ -308,6 +323,9 @@ impl Client {
         }
         if let Some(v) = p.dpop_nonce {
             self.dpop_nonce = v;
+        }
+        if let Some(v) = p.require_pushed_authorization_requests {
+            self.require_pushed_authorization_requests = v;
         }
         if let Some(v) = p.token_exchange_policy {
             self.token_exchange_policy = v;
@@ -465,7 +483,6 @@ impl Client {
         obj.insert("oidc_conformant".into(), true.into());
         obj.insert("web_origins".into(), json!([]));
         obj.insert("allowed_origins".into(), json!([]));
-        obj.insert("require_pushed_authorization_requests".into(), false.into());
         obj.insert("client_authentication_methods".into(), Value::Null);
         v
     }

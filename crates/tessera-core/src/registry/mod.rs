@@ -37,11 +37,13 @@ pub struct Registry {
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) cache: Arc<cache::RegistryCache>,
     pub(crate) jwks: Arc<issuers::JwksCache>,
+    /// RFC 8628 §3.5 poll pacing, per node (see [`crate::device::polls`] for why in memory).
+    pub(crate) device_polls: Arc<crate::device::polls::Polls>,
 }
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, keyring: Arc<Keyring>) -> Self {
-        Self { store, clock, keyring, cache: Arc::default(), jwks: Arc::default() }
+        Self { store, clock, keyring, cache: Arc::default(), jwks: Arc::default(), device_polls: Arc::default() }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -61,6 +63,10 @@ impl Registry {
 
     pub async fn default_audience(&self) -> Result<Option<String>, Error> {
         Ok(self.store.get_setting(DEFAULT_AUDIENCE).await?.filter(|v| !v.is_empty()))
+    }
+
+    pub fn device_polls(&self) -> &crate::device::polls::Polls {
+        &self.device_polls
     }
 
     pub fn keyring(&self) -> &Keyring {

@@ -44,7 +44,8 @@ pub struct ClientFields {
     #[arg(long = "auth-method", value_parser = parse_auth_method)]
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     /// Allowed grant type; repeat or comma-separate (authorization_code, refresh_token, client_credentials,
-    /// urn:ietf:params:oauth:grant-type:token-exchange, urn:ietf:params:oauth:grant-type:jwt-bearer).
+    /// urn:ietf:params:oauth:grant-type:device_code, urn:ietf:params:oauth:grant-type:token-exchange,
+    /// urn:ietf:params:oauth:grant-type:jwt-bearer).
     #[arg(long = "grant-type")]
     pub grant_types: Vec<String>,
     /// Allowed callback (redirect URI), matched exactly (a native app's `http://127.0.0.1` or `http://[::1]` callback with any port, RFC 8252 §7.3); repeat or comma-separate.
@@ -80,6 +81,9 @@ pub struct ClientFields {
     /// DPoP server nonces for this client: on | off | default (follow the deployment).
     #[arg(long, value_parser = parse_nonce_mode)]
     pub dpop_nonce: Option<NonceMode>,
+    /// Accept /authorize only with a request_uri from /oauth/par (RFC 9126).
+    #[arg(long)]
+    pub require_pushed_authorization_requests: Option<bool>,
     /// Token exchange policy (RFC 8693) as JSON, e.g. '{"audiences":["https://api.b"],"delegation":true}'
     /// (see the README), or `none` to remove it. The grant type must be enabled too.
     #[arg(long, value_name = "JSON", value_parser = parse_exchange_policy)]
@@ -153,6 +157,7 @@ impl ClientFields {
             require_dpop: self.require_dpop,
             dpop_nonce: self.dpop_nonce.map(|m| m.0),
             token_exchange_policy: self.token_exchange_policy.map(|p| p.0),
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
         })
     }
 }

@@ -29,10 +29,12 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
 async fn run(state: &AppState, headers: &HeaderMap, params: &Params, after_post: bool) -> Response {
     let store = state.deployment.store.as_ref();
     let keys = state.keys.get();
-    let (req, client) = match authorize::validate(&state.deployment.registry, &keys, &state.issuer, params).await {
-        Ok(v) => v,
-        Err(e) => return reply_error(state, e, after_post),
-    };
+    let tenant_requires_par = state.deployment.config.par.required;
+    let (req, client) =
+        match authorize::validate(&state.deployment.registry, &keys, &state.issuer, params, tenant_requires_par).await {
+            Ok(v) => v,
+            Err(e) => return reply_error(state, e, after_post),
+        };
     let fail = |e: tessera_core::Error| reply_error(state, AuthorizeError::redirect(e, &req.reply), after_post);
     let session = match current_session(state, headers).await {
         Ok(s) => s,

@@ -54,7 +54,14 @@ pub async fn authenticate(
     })?;
     let registry = &state.deployment.registry;
     let token_endpoint = routes::url(&state.issuer, routes::TOKEN);
-    let ctx = ClientAuthContext { registry, issuer: &state.issuer, token_endpoint: &token_endpoint, now: state.now() };
+    let endpoint_url = routes::url(&state.issuer, endpoint);
+    let ctx = ClientAuthContext {
+        registry,
+        issuer: &state.issuer,
+        token_endpoint: &token_endpoint,
+        endpoint: &endpoint_url,
+        now: state.now(),
+    };
     match credentials.authenticate(&ctx).await {
         Ok(c) => Ok(c),
         Err(error) => {

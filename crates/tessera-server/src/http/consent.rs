@@ -31,8 +31,8 @@ async fn session_for(state: &AppState, headers: &HeaderMap, txn: &Txn) -> Result
     }
 }
 
-/// What each scope lets the application do, in words.
-fn describe(scope: &str, api: Option<&ResourceServer>) -> String {
+/// What each scope lets the application do, in words (also on the device approval page).
+pub(super) fn describe(scope: &str, api: Option<&ResourceServer>) -> String {
     match scope {
         "openid" => "Know who you are (your user id)".into(),
         "profile" => "See your profile: name, nickname and picture".into(),
@@ -56,6 +56,10 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap, RawQuery(qu
 
 async fn render(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<Response, HtmlError> {
     let txn = open_txn(state, params, headers, false).await?;
+    // A device authorization is approved on /activate, never here (no code is issued for it).
+    if txn.pending.device.is_some() {
+        return Err(expired());
+    }
     session_for(state, headers, &txn).await?;
     let store = state.deployment.store.as_ref();
     let req = &txn.pending.request;
@@ -92,6 +96,9 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Byt
 async fn try_submit(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, HtmlError> {
     let params = form(headers, body)?;
     let txn = open_txn(state, &params, headers, true).await?;
+    if txn.pending.device.is_some() {
+        return Err(expired());
+    }
     let allow = match params.get("decision") {
         Some("allow") => true,
         Some("deny") => false,

@@ -115,7 +115,7 @@ pub async fn start_interaction(
     let existing = cookies::get(headers, c.browser_name());
     let binding = existing.clone().unwrap_or_else(random_token::<32>);
     let reply = req.reply.clone();
-    let pending = Pending { request: req, browser: d.keyring.hash_handle(&binding) };
+    let pending = Pending { request: req, browser: d.keyring.hash_handle(&binding), device: None };
     let parked = authorize::park(&pending, session, &d.keyring, state.now(), d.config.login.transaction_lifetime);
     let stored = match parked {
         Ok((txn, record)) => d.store.insert_login(&record).await.map(|_| txn).map_err(Error::from),

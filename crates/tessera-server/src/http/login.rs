@@ -128,6 +128,14 @@ async fn try_submit(state: &AppState, ip: &str, headers: &HeaderMap, body: &[u8]
         return Err(Error::invalid_request("this login page has expired; return to the application and try again").into());
     }
 
+    // RFC 8628 §3.3: a device authorization continues on /activate, where the user approves.
+    if txn.pending.device.is_some() {
+        let mut resp = html::redirect(true, &format!("{}?txn={}", routes::url(&state.issuer, routes::ACTIVATE), txn.id));
+        if let Some(v) = session_cookie(state, &cookie) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+        return Ok(resp);
+    }
     let req = &txn.pending.request;
     let client = store.get_client(&req.client_id).await.map_err(Error::from)?;
     let Some(client) = client else { return Err(Error::invalid_request("the application no longer exists").into()) };

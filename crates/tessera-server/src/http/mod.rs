@@ -2,6 +2,7 @@
 //! metrics), and one module per endpoint family. Handlers extract, call into
 //! `tessera-core` and render; errors become responses only in [`error`].
 
+pub mod activate;
 pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
@@ -9,6 +10,7 @@ pub mod consent;
 pub mod cookies;
 pub mod cors;
 pub mod demo;
+pub mod device;
 pub mod dpop;
 pub mod error;
 pub mod health;
@@ -19,6 +21,7 @@ pub mod login;
 pub mod logout;
 pub mod management;
 pub mod metrics;
+pub mod par;
 pub mod params;
 pub mod revoke;
 pub mod token;
@@ -54,6 +57,9 @@ pub fn router(state: AppState) -> Router {
         .route(routes::TOKEN, cors::any_origin(post(token::token), "POST").layer(DefaultBodyLimit::max(params::MAX_BODY)))
         .route(routes::REVOKE, cors::any_origin(post(revoke::revoke), "POST").layer(DefaultBodyLimit::max(params::MAX_BODY)))
         .route(routes::INTROSPECT, post(introspect::introspect).layer(DefaultBodyLimit::max(params::MAX_BODY)))
+        .route(routes::PAR, post(par::par).layer(DefaultBodyLimit::max(params::MAX_BODY)))
+        .route(routes::DEVICE_CODE, post(device::device_code).layer(DefaultBodyLimit::max(params::MAX_BODY)))
+        .route(routes::ACTIVATE, get(activate::page).post(activate::submit))
         .route(routes::AUTHORIZE, get(authorize::get).post(authorize::post))
         .route(routes::LOGIN, get(login::page).post(login::submit))
         .route(routes::CONSENT, get(consent::page).post(consent::submit))

@@ -25,7 +25,8 @@ pub const SQLITE: &[Migration] = &[
     migration!(2, "0002_protocol_state", "sqlite"),
     migration!(3, "0003_audit_log", "sqlite"),
     migration!(4, "0004_user_metadata", "sqlite"),
-    migration!(5, "0005_exchange_bearer", "sqlite"),
+    migration!(5, "0005_par_device", "sqlite"),
+    migration!(6, "0006_exchange_bearer", "sqlite"),
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -33,7 +34,8 @@ pub const POSTGRES: &[Migration] = &[
     migration!(2, "0002_protocol_state", "postgres"),
     migration!(3, "0003_audit_log", "postgres"),
     migration!(4, "0004_user_metadata", "postgres"),
-    migration!(5, "0005_exchange_bearer", "postgres"),
+    migration!(5, "0005_par_device", "postgres"),
+    migration!(6, "0006_exchange_bearer", "postgres"),
 ];
 
 pub fn for_backend(b: Backend) -> &'static [Migration] {

@@ -9,6 +9,7 @@
 pub mod db;
 pub mod issuers;
 pub mod migrations;
+pub mod par_device;
 pub mod postgres;
 pub mod protocol;
 pub mod sql;

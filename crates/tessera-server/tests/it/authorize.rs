@@ -104,7 +104,8 @@ fn cases(app: &WebApp) -> Vec<(&'static str, Params, Want)> {
             Want::Page("invalid_client"),
         ),
         ("request object", with(b(), "request", "eyJhbGciOiJub25lIn0.e30."), Want::Redirect("invalid_request")),
-        ("request_uri", with(b(), "request_uri", "https://evil.example/r"), Want::Redirect("invalid_request")),
+        // Not a request_uri of ours (RFC 9126 §4): nothing says where a response may go.
+        ("request_uri", with(b(), "request_uri", "https://evil.example/r"), Want::Page("invalid_request_uri")),
         ("nonce repeated", plus(plus(b(), "nonce", "a"), "nonce", "b"), Want::Redirect("invalid_request")),
         ("prompt none without a session", with(b(), "prompt", "none"), Want::Redirect("login_required")),
     ]

@@ -230,8 +230,14 @@ async fn clients_in_auth0_shape_with_pagination_and_secret_rotation() {
             (200, json!("Worker 2"), json!(true)),
             "[{backend}] {v}"
         );
-        let (s, v) = m.call(Method::PATCH, &format!("/clients/{id}"), Some(json!({"require_proof_of_possession": false}))).await;
-        assert_eq!(s, 200, "[{backend}] {v}");
+        let (s, v) = m
+            .call(
+                Method::PATCH,
+                &format!("/clients/{id}"),
+                Some(json!({"require_proof_of_possession": false, "require_pushed_authorization_requests": true})),
+            )
+            .await;
+        assert_eq!((s, v["require_pushed_authorization_requests"].clone()), (200, json!(true)), "[{backend}] {v}");
 
         // rotate-secret: the new secret works, the old one no longer does.
         m.app

@@ -74,9 +74,11 @@ async fn discovery_documents_describe_this_issuer() {
             let url = value.as_str().unwrap_or_else(|| panic!("{field} is not a string"));
             assert!(url.starts_with(&format!("{base}/")), "[{backend}] {field} {url} is under the issuer");
             let method = match field.as_str() {
-                "token_endpoint" | "revocation_endpoint" | "introspection_endpoint" | "pushed_authorization_request_endpoint" => {
-                    Method::POST
-                }
+                "token_endpoint"
+                | "revocation_endpoint"
+                | "introspection_endpoint"
+                | "pushed_authorization_request_endpoint"
+                | "device_authorization_endpoint" => Method::POST,
                 _ => Method::GET,
             };
             let mut req = app.http.request(method.clone(), url);

@@ -58,6 +58,8 @@ pub struct ClientBody {
     dpop_nonce: Option<Option<bool>>,
     /// Tessera: the client's public JWK Set for `private_key_jwt`.
     jwks: Option<Value>,
+    /// RFC 9126 §5 (Auth0's name): /authorize only through /oauth/par.
+    require_pushed_authorization_requests: Option<bool>,
     /// Tessera: the RFC 8693 exchange policy (`null` removes it).
     #[serde(default, deserialize_with = "double_option_policy")]
     token_exchange_policy: Option<Option<TokenExchangePolicy>>,
@@ -112,6 +114,7 @@ impl ClientBody {
             require_dpop: self.require_proof_of_possession,
             dpop_nonce: self.dpop_nonce,
             token_exchange_policy: self.token_exchange_policy,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
         })
     }
 }
