@@ -107,6 +107,26 @@ impl Flows {
         ])
     }
 
+    /// RFC 8693: the M2M client exchanges `subject` (its own RS256 access token) for a token
+    /// at the RS256 API, as a service passing a caller's token on would.
+    pub fn token_exchange_body(&self, subject: &str) -> Bytes {
+        form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            ("client_id", &self.seed.m2m_client_id),
+            ("client_secret", &self.seed.m2m_client_secret),
+            ("subject_token", subject),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+            ("audience", API_RS256),
+        ])
+    }
+
+    /// The token-exchange scenario's subject: a client_credentials token (RS256, 24 h).
+    pub async fn obtain_subject_token(self: &Arc<Self>) -> Result<String, String> {
+        let mut conn = Conn::open(self.addr).await?;
+        let v = self.token(&mut conn, self.client_credentials_body(API_RS256)).await?;
+        v.get("access_token").and_then(Value::as_str).map(str::to_string).ok_or_else(|| "no access_token".into())
+    }
+
     /// POST /oauth/token; the JSON body of a 200, or why not.
     pub async fn token(&self, conn: &mut Conn, body: Bytes) -> Result<Value, String> {
         let resp = conn.post_form(routes::TOKEN, &Extra::default(), body).await?;

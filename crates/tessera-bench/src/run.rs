@@ -179,6 +179,13 @@ async fn run_on(t: &Tessera, opts: &Options, settings: &measure::Settings, resul
         Check::at_most("idle RSS (MiB)", result.idle_rss_mib.unwrap_or(f64::NAN), report::RSS_IDLE_MIB),
         Check::at_most("peak RSS under load (MiB)", result.peak_rss_mib.unwrap_or(f64::NAN), report::RSS_LOAD_MIB),
     ];
+    // Issue 20: token exchange within 10 % of client_credentials with the same algorithm.
+    let best =
+        |s: Scenario| result.scenarios.iter().find(|r| r.scenario == s).and_then(|r| r.best.as_ref()).map(|b| b.throughput);
+    if let (Some(te), Some(cc)) = (best(Scenario::TokenExchange), best(Scenario::ClientCredentials(SigningAlg::RS256))) {
+        eprintln!("  token exchange / client_credentials RS256: {te:.0} / {cc:.0} = {:.1} %", 100.0 * te / cc);
+        result.checks.push(Check::at_least("token exchange / client_credentials RS256", te / cc, 0.90));
+    }
 
     if let Some(n) = opts.growth_n {
         server.stop().await;

@@ -40,6 +40,9 @@ pub enum Scenario {
     /// RFC 8628: a token-endpoint poll with a device code the user has not approved yet
     /// (authorization_pending, or slow_down at this pace: the same read-only path).
     DevicePoll,
+    /// RFC 8693: a client exchanges an access token (RS256) for one at an RS256 API; to be
+    /// held against client_credentials RS256 in the same run (issue 20: within 10 %).
+    TokenExchange,
 }
 
 impl From<Scenario> for &'static str {
@@ -49,7 +52,7 @@ impl From<Scenario> for &'static str {
 }
 
 impl Scenario {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::HttpFloor,
         Self::Discovery,
         Self::Jwks,
@@ -63,6 +66,7 @@ impl Scenario {
         Self::LoginFlow,
         Self::ParAuthorize,
         Self::DevicePoll,
+        Self::TokenExchange,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +85,7 @@ impl Scenario {
             Self::LoginFlow => "login_flow",
             Self::ParAuthorize => "par_authorize",
             Self::DevicePoll => "device_poll",
+            Self::TokenExchange => "token_exchange_rs256",
         }
     }
 
@@ -90,7 +95,10 @@ impl Scenario {
 
     /// Scenarios that issue tokens: the p99-at-80 %-load target applies to them.
     pub fn issues_tokens(self) -> bool {
-        matches!(self, Self::ClientCredentials(_) | Self::AuthorizationCode | Self::Refresh | Self::RefreshIdToken)
+        matches!(
+            self,
+            Self::ClientCredentials(_) | Self::AuthorizationCode | Self::Refresh | Self::RefreshIdToken | Self::TokenExchange
+        )
     }
 
     /// Whether each operation consumes a prepared authorization code.
@@ -112,6 +120,8 @@ pub struct Pools {
     /// Pending device codes; connections share them round robin.
     pub device_codes: Mutex<Vec<String>>,
     next_device: std::sync::atomic::AtomicUsize,
+    /// The token-exchange scenario's subject token (good for the whole run).
+    pub subject_token: Mutex<Option<String>>,
 }
 
 impl Pools {
@@ -180,6 +190,15 @@ pub async fn prepare(scenario: Scenario, flows: &Arc<Flows>, pools: &Pools, conn
                 }
             }
         }
+        Scenario::TokenExchange => {
+            let has = pools.subject_token.lock().map(|t| t.is_some()).unwrap_or(false);
+            if !has {
+                let token = flows.obtain_subject_token().await?;
+                if let Ok(mut t) = pools.subject_token.lock() {
+                    *t = Some(token);
+                }
+            }
+        }
         _ => {}
     }
     Ok(())
@@ -225,6 +244,9 @@ impl Work {
                 let code = pools.device_codes.lock().ok().and_then(|c| (!c.is_empty()).then(|| c[n % c.len()].clone()));
                 code.map(|c| flows.device_poll_body(&c))
             }
+            Scenario::TokenExchange => {
+                pools.subject_token.lock().ok().and_then(|t| t.clone()).map(|t| flows.token_exchange_body(&t))
+            }
             _ => None,
         };
         let authorization = match scenario {
@@ -244,7 +266,9 @@ impl Work {
                 let extra = Extra { cookie: None, authorization: self.authorization.as_deref() };
                 conn.get(routes::USERINFO, &extra).await
             }
-            Scenario::ClientCredentials(_) => conn.post_form(routes::TOKEN, &none, self.body.clone().unwrap_or_default()).await,
+            Scenario::ClientCredentials(_) | Scenario::TokenExchange => {
+                conn.post_form(routes::TOKEN, &none, self.body.clone().unwrap_or_default()).await
+            }
             Scenario::AuthorizationCode => {
                 let Some(code) = self.pools.pop_code() else {
                     return Outcome::Exhausted;

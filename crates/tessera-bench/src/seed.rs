@@ -1,7 +1,8 @@
 //! What the benchmark registers before the server starts, through the `tessera` CLI (the
 //! same registry service as the management API): one API per signing algorithm, a
-//! machine-to-machine client granted all three, a first-party web client for the browser
-//! flows with rotating refresh tokens, a public device client (RFC 8628), and one user.
+//! machine-to-machine client granted all three (which may also exchange its RS256 tokens,
+//! RFC 8693), a first-party web client for the browser flows with rotating refresh tokens,
+//! a public device client (RFC 8628), and one user.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -56,7 +57,19 @@ pub fn seed(t: &Tessera) -> Result<Seed, String> {
         )?;
     }
     let m2m = t.cli(
-        &["clients", "create", "--name", "Bench M2M", "--app-type", "non_interactive", "--grant-type", "client_credentials"],
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Bench M2M",
+            "--app-type",
+            "non_interactive",
+            "--grant-type",
+            "client_credentials,urn:ietf:params:oauth:grant-type:token-exchange",
+            // The token-exchange scenario: its own RS256 tokens for the RS256 API.
+            "--token-exchange-policy",
+            &format!(r#"{{"audiences": ["{API_RS256}"]}}"#),
+        ],
         None,
     )?;
     let m2m_client_id = field(&m2m, "client_id", "M2M client")?;

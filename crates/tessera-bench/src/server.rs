@@ -127,6 +127,8 @@ fn command(bin: &Path, dir: &Path) -> std::process::Command {
     // Codes are obtained in batches ahead of the timed part; the maximum lifetime keeps a
     // batch valid through a long run.
     cmd.env("TESSERA_CODE_LIFETIME", "600");
+    // The token-exchange scenario needs the grant enabled (it is off by default).
+    cmd.env("TESSERA_TOKEN_EXCHANGE", "true");
     cmd.current_dir(dir);
     cmd
 }

@@ -41,8 +41,18 @@ fn exchange_type(grant: &str, ok: bool) -> (&'static str, &'static str) {
         ("refresh_token", false) => ("fertft", "Failed Exchange: Refresh Token for Access Token"),
         ("urn:ietf:params:oauth:grant-type:device_code", true) => ("sede", "Success Exchange: Device Code for Access Token"),
         ("urn:ietf:params:oauth:grant-type:device_code", false) => ("fede", "Failed Exchange: Device Code for Access Token"),
-        (_, true) => ("sertft", "Success Exchange"),
-        (_, false) => ("fertft", "Failed Exchange"),
+        // Auth0's codes for its (custom) token exchange.
+        ("urn:ietf:params:oauth:grant-type:token-exchange", true) => ("secte", "Success Exchange: Token Exchange"),
+        ("urn:ietf:params:oauth:grant-type:token-exchange", false) => ("fecte", "Failed Exchange: Token Exchange"),
+        // Auth0 has no RFC 7523 grant; these two codes are Tessera's.
+        ("urn:ietf:params:oauth:grant-type:jwt-bearer", true) => {
+            ("sejb", "Success Exchange: JWT Bearer Assertion for Access Token")
+        }
+        ("urn:ietf:params:oauth:grant-type:jwt-bearer", false) => {
+            ("fejb", "Failed Exchange: JWT Bearer Assertion for Access Token")
+        }
+        (_, true) => ("s", "Success Exchange"),
+        (_, false) => ("f", "Failed Exchange"),
     }
 }
 

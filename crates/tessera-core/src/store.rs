@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::model::{Client, ClientGrant, ClientSecret, ResourceServer, SigningAlg, User};
+use crate::model::{Client, ClientGrant, ClientSecret, ResourceServer, SigningAlg, TrustedIssuer, User};
 use crate::state::{
     AccessTokenRecord, AuthorizationCode, Consent, DeviceCode, Issuance, LoginTransaction, PushedRequest, RefreshFamily,
     RefreshTokenRecord, Session, ThrottleState,
@@ -312,6 +312,20 @@ pub trait ThrottleStore: Send + Sync {
     async fn clear_failures(&self, key: &str) -> StoreResult<()>;
 }
 
+/// Issuers whose JWTs are accepted as grants (RFC 7523) and exchange subjects (RFC 8693).
+#[async_trait]
+pub trait TrustedIssuerStore: Send + Sync {
+    /// Conflict if another trusted issuer has the same `issuer`.
+    async fn insert_trusted_issuer(&self, issuer: &TrustedIssuer) -> StoreResult<()>;
+    /// Writes every field; `false` if it does not exist. Conflict on a duplicate `issuer`.
+    async fn update_trusted_issuer(&self, issuer: &TrustedIssuer) -> StoreResult<bool>;
+    async fn delete_trusted_issuer(&self, id: &str) -> StoreResult<bool>;
+    async fn get_trusted_issuer(&self, id: &str) -> StoreResult<Option<TrustedIssuer>>;
+    /// By the exact `iss` value (the token-endpoint lookup: one indexed read).
+    async fn find_trusted_issuer(&self, issuer: &str) -> StoreResult<Option<TrustedIssuer>>;
+    async fn list_trusted_issuers(&self) -> StoreResult<Vec<TrustedIssuer>>;
+}
+
 /// Pushed authorization requests (RFC 9126).
 #[async_trait]
 pub trait PushedRequestStore: Send + Sync {
@@ -377,6 +391,7 @@ pub trait Store:
     + LoginStore
     + ConsentStore
     + ThrottleStore
+    + TrustedIssuerStore
     + PushedRequestStore
     + DeviceCodeStore
 {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tessera_core::clock::Clock;
 use tessera_core::discovery::Capabilities;
+use tessera_core::model::GrantType;
 use tessera_core::tokens::KeySet;
 use tokio::net::TcpListener;
 
@@ -162,7 +163,15 @@ impl Application {
         let _ = deployment.store.init_setting("issuer", &issuer).await;
         let deployment_audit_queue = deployment.config.audit.queue;
         let management_rate_limit = deployment.config.management.rate_limit;
-        let caps = capabilities(&deployment.config);
+        let mut caps = capabilities(&deployment.config);
+        // Issue 20: each extension grant is advertised (and accepted) only when enabled.
+        let grants = &deployment.config.grants;
+        for (on, grant) in [(grants.token_exchange, GrantType::TokenExchange), (grants.jwt_bearer, GrantType::JwtBearer)] {
+            if on {
+                caps.grant_types.push(grant.as_str());
+            }
+        }
+        deployment.registry.set_jwks_fetcher(Arc::new(crate::jwks::HttpJwksFetcher::new()?));
         let state = Arc::new(AppInner {
             issuer,
             deployment,

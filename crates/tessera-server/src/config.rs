@@ -53,6 +53,17 @@ code_lifetime = 60
 # ID token lifetime in seconds (env TESSERA_ID_TOKEN_LIFETIME).
 id_token_lifetime = 36000
 
+[grants]
+# Extension grants are off unless enabled here; while off they are not advertised in
+# discovery and are refused as unsupported_grant_type. A client must also list the grant
+# type (and, for token exchange, have an exchange policy).
+# RFC 8693 token exchange, urn:ietf:params:oauth:grant-type:token-exchange
+# (env TESSERA_TOKEN_EXCHANGE).
+token_exchange = false
+# RFC 7523 JWT bearer grant, urn:ietf:params:oauth:grant-type:jwt-bearer, with assertions
+# of the issuers registered by `tessera issuers create` (env TESSERA_JWT_BEARER).
+jwt_bearer = false
+
 [dpop]
 # Server-provided DPoP nonces (RFC 9449 section 8): "off" or "on"; clients may override.
 nonce = "off"
@@ -128,6 +139,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub tokens: TokenConfig,
+    pub grants: GrantsConfig,
     pub keys: KeysConfig,
     pub dpop: DpopConfig,
     pub sessions: SessionsConfig,
@@ -183,6 +195,14 @@ pub struct LogConfig {
 pub struct TokenConfig {
     pub code_lifetime: i64,
     pub id_token_lifetime: i64,
+}
+
+/// Tenant-wide switches for the extension grants (RFC 8693, RFC 7523 §2.1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantsConfig {
+    pub token_exchange: bool,
+    pub jwt_bearer: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -264,6 +284,8 @@ const ENV: &[(&str, &[&str])] = &[
     ("TESSERA_CODE_LIFETIME", &["tokens", "code_lifetime"]),
     ("TESSERA_ID_TOKEN_LIFETIME", &["tokens", "id_token_lifetime"]),
     ("TESSERA_DPOP_NONCE", &["dpop", "nonce"]),
+    ("TESSERA_TOKEN_EXCHANGE", &["grants", "token_exchange"]),
+    ("TESSERA_JWT_BEARER", &["grants", "jwt_bearer"]),
     ("TESSERA_AUDIT_QUEUE", &["audit", "queue"]),
 ];
 
@@ -295,6 +317,11 @@ fn env_value(defaults: &toml::Table, path: &[&str], raw: &str) -> Result<toml::V
             .parse::<i64>()
             .map(toml::Value::Integer)
             .map_err(|_| format!("{} must be a whole number, got {raw:?}", path.join("."))),
+        Some(toml::Value::Boolean(_)) => match raw.trim() {
+            "true" | "1" => Ok(toml::Value::Boolean(true)),
+            "false" | "0" => Ok(toml::Value::Boolean(false)),
+            _ => Err(format!("{} must be true or false, got {raw:?}", path.join("."))),
+        },
         _ => Ok(toml::Value::String(raw.to_string())),
     }
 }
@@ -564,6 +591,17 @@ mod tests {
         assert_eq!(Config::load(&over, &env_of(&[])).unwrap().tokens.code_lifetime, 120);
         std::fs::write(&path, "not = [valid").unwrap();
         assert!(Config::load(&over, &env_of(&[])).unwrap_err().contains("not valid TOML"));
+    }
+
+    #[test]
+    fn extension_grants_are_off_by_default_and_switched_by_env() {
+        let c = Config::load(&Overrides::default(), &env_of(&[])).unwrap();
+        assert!(!c.grants.token_exchange && !c.grants.jwt_bearer);
+        let c = Config::load(&Overrides::default(), &env_of(&[("TESSERA_TOKEN_EXCHANGE", "true"), ("TESSERA_JWT_BEARER", "1")]))
+            .unwrap();
+        assert!(c.grants.token_exchange && c.grants.jwt_bearer);
+        let e = Config::load(&Overrides::default(), &env_of(&[("TESSERA_JWT_BEARER", "yes")])).unwrap_err();
+        assert!(e.contains("grants.jwt_bearer must be true or false"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!   by `serve` and every CLI command.
 //! - [`app`]: [`app::Application`] — build (binds; port 0 works) and run until shutdown.
 //! - [`http`]: router, middleware, one module per endpoint family, the one error renderer.
+//! - [`jwks`]: fetching trusted issuers' JWK Sets (timeouts, size limit).
 //! - [`store`]: the SQL adapter for SQLite and PostgreSQL, and the migrations.
 //! - [`cli`]: `tessera` subcommands over the same registry service the API uses.
 //! - [`demo`]: the idempotent `serve --demo` seed.
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod jwks;
 pub mod passwords;
 pub mod store;
 pub mod tls;

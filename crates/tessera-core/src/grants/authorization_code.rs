@@ -138,6 +138,7 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
         token_type: super::token_type(jkt.as_deref()),
         expires_in: lifetime,
         scope: scope.to_string(),
+        issued_token_type: None,
     })
 }
 

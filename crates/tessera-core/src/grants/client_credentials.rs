@@ -7,11 +7,50 @@
 use super::{Params, TokenContext, TokenResponse};
 use crate::client_auth::AuthenticatedClient;
 use crate::error::Error;
+use crate::model::{Client, ResourceServer};
 use crate::scope::Scope;
 use crate::tokens::claims::{sign_access_token, AccessTokenSpec};
+use std::sync::Arc;
 
 pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &AuthenticatedClient) -> Result<TokenResponse, Error> {
     let client = &auth.client;
+    let (api, scope) = granted_api_and_scope(ctx, params, client).await?;
+    let jkt = super::dpop_binding(ctx, client, Some(api.as_ref()))?;
+    let subject = format!("{}@clients", client.client_id);
+    let access = sign_access_token(
+        &*ctx.signer(api.signing_alg)?,
+        &AccessTokenSpec {
+            issuer: ctx.issuer,
+            subject: &subject,
+            client_id: &client.client_id,
+            audience: Some(&api.identifier),
+            scope: &scope,
+            now: ctx.now,
+            lifetime: api.token_lifetime,
+            auth_time: None,
+            gty: Some("client-credentials"),
+            jkt: jkt.as_deref(),
+        },
+    );
+    Ok(TokenResponse {
+        access_token: access.token,
+        refresh_token: None,
+        id_token: None,
+        token_type: super::token_type(jkt.as_deref()),
+        expires_in: api.token_lifetime,
+        scope: scope.to_string(),
+        issued_token_type: None,
+    })
+}
+
+/// The API the client asks for (`audience`, `resource`, or the tenant's default audience)
+/// and the scope it gets there: its client grant's, or the requested subset of it. Shared
+/// with the jwt-bearer grant, which authorizes the same way.
+pub(super) async fn granted_api_and_scope(
+    ctx: &TokenContext<'_>,
+    params: &Params,
+    client: &Client,
+) -> Result<(Arc<ResourceServer>, Scope), Error> {
     let store = ctx.registry.store();
     let audience = match (params.get("audience"), params.get("resource")) {
         (Some(a), Some(r)) if a != r => {
@@ -54,29 +93,5 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
         }
         None => allowed,
     };
-    let jkt = super::dpop_binding(ctx, client, Some(api.as_ref()))?;
-    let subject = format!("{}@clients", client.client_id);
-    let access = sign_access_token(
-        &*ctx.signer(api.signing_alg)?,
-        &AccessTokenSpec {
-            issuer: ctx.issuer,
-            subject: &subject,
-            client_id: &client.client_id,
-            audience: Some(&api.identifier),
-            scope: &scope,
-            now: ctx.now,
-            lifetime: api.token_lifetime,
-            auth_time: None,
-            gty: Some("client-credentials"),
-            jkt: jkt.as_deref(),
-        },
-    );
-    Ok(TokenResponse {
-        access_token: access.token,
-        refresh_token: None,
-        id_token: None,
-        token_type: super::token_type(jkt.as_deref()),
-        expires_in: api.token_lifetime,
-        scope: scope.to_string(),
-    })
+    Ok((api, scope))
 }

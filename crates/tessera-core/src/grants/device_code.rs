@@ -146,6 +146,7 @@ async fn issue(
         token_type: super::token_type(jkt.as_deref()),
         expires_in: lifetime,
         scope: scope.to_string(),
+        issued_token_type: None,
     })
 }
 

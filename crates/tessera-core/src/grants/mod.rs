@@ -8,7 +8,9 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod device_code;
+pub mod jwt_bearer;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use std::collections::BTreeMap;
 
@@ -54,6 +56,9 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     pub expires_in: i64,
     pub scope: String,
+    /// RFC 8693 §2.2.1: the type of the token issued by a token exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// Parses `grant_type` (before client authentication: an unknown grant needs no secret
@@ -85,6 +90,8 @@ pub async fn exchange(
         GrantType::RefreshToken => refresh_token::exchange(ctx, params, client).await,
         GrantType::ClientCredentials => client_credentials::exchange(ctx, params, client).await,
         GrantType::DeviceCode => device_code::exchange(ctx, params, client).await,
+        GrantType::TokenExchange => token_exchange::exchange(ctx, params, client).await,
+        GrantType::JwtBearer => jwt_bearer::exchange(ctx, params, client).await,
     }
 }
 

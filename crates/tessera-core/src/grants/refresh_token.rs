@@ -214,6 +214,7 @@ impl Issued {
             token_type: self.token_type,
             expires_in: self.lifetime,
             scope: self.scope,
+            issued_token_type: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::SigningAlg;
+use super::{SigningAlg, TokenExchangePolicy};
 use crate::error::Error;
 use crate::redirect_uri;
 
@@ -91,16 +91,31 @@ pub enum GrantType {
     /// RFC 8628 §3.4 (Auth0 spells it the same).
     #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
     DeviceCode,
+    /// RFC 8693 §2.1.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
+    /// RFC 7523 §2.1.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:jwt-bearer")]
+    JwtBearer,
 }
 
 impl GrantType {
-    pub const ALL: [Self; 4] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials, Self::DeviceCode];
+    pub const ALL: [Self; 6] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+        Self::DeviceCode,
+        Self::TokenExchange,
+        Self::JwtBearer,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
             Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+            Self::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -190,6 +205,9 @@ pub struct Client {
     /// Whether DPoP proofs must carry a server nonce; `None` follows the deployment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dpop_nonce: Option<bool>,
+    /// RFC 8693: what this client may exchange; none means it cannot exchange tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_exchange_policy: Option<TokenExchangePolicy>,
     /// RFC 9126 §6 (Auth0's field name): /authorize accepts only pushed requests.
     pub require_pushed_authorization_requests: bool,
     #[serde(serialize_with = "super::time::serialize")]
@@ -220,6 +238,8 @@ pub struct ClientPatch {
     pub require_dpop: Option<bool>,
     /// `Some(None)` resets to the deployment default.
     pub dpop_nonce: Option<Option<bool>>,
+    /// `Some(None)` removes the policy.
+    pub token_exchange_policy: Option<Option<TokenExchangePolicy>>,
     pub require_pushed_authorization_requests: Option<bool>,
 }
 
@@ -245,6 +265,7 @@ impl Client {
             require_dpop: false,
             dpop_nonce: None,
             require_pushed_authorization_requests: false,
+            token_exchange_policy: None,
             created_at: now,
             updated_at: now,
         };
@@ -269,7 +290,10 @@ impl Client {
                 .map(|g| {
                     GrantType::parse(g).ok_or_else(|| {
                         Error::invalid_body(format!(
-                            "grant type {g:?} is not supported (authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code)"
+                            "grant type {g:?} is not supported (authorization_code, refresh_token, client_credentials, {}, {}, {})",
+                            GrantType::DeviceCode.as_str(),
+                            GrantType::TokenExchange.as_str(),
+                            GrantType::JwtBearer.as_str()
                         ))
                     })
                 })
@@ -318,6 +342,9 @@ impl Client {
         if let Some(v) = p.require_pushed_authorization_requests {
             self.require_pushed_authorization_requests = v;
         }
+        if let Some(v) = p.token_exchange_policy {
+            self.token_exchange_policy = v;
+        }
         self.updated_at = now;
         self.validate()
     }
@@ -355,6 +382,11 @@ impl Client {
                     "public clients (token_endpoint_auth_method none) cannot use client_credentials",
                 ));
             }
+            // RFC 8693 §2.1 and RFC 7523 §3.1 leave client authentication optional; Tessera
+            // lets only clients that can authenticate turn tokens into other tokens.
+            if let Some(g) = [GrantType::TokenExchange, GrantType::JwtBearer].into_iter().find(|g| self.allows_grant(*g)) {
+                return Err(Error::invalid_body(format!("public clients cannot use the {} grant", g.as_str())));
+            }
             // RFC 9700 §4.14.2: refresh tokens of public clients must be sender-constrained or rotated.
             if self.refresh_token.rotation_type != RotationType::Rotating {
                 return Err(Error::invalid_body("public clients must use rotating refresh tokens"));
@@ -370,6 +402,9 @@ impl Client {
         }
         if let Some(jwks) = &self.jwks {
             crate::tokens::jose::parse_client_jwks(jwks).map_err(Error::invalid_body)?;
+        }
+        if let Some(policy) = &self.token_exchange_policy {
+            policy.validate()?;
         }
         let r = &self.refresh_token;
         if !(0..=RefreshTokenPolicy::MAX_LEEWAY).contains(&r.leeway) {

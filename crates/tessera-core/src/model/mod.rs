@@ -7,16 +7,20 @@
 
 mod api;
 mod client;
+mod exchange;
 mod grant;
 mod time;
+mod trusted_issuer;
 mod user;
 
 pub use api::{ApiScope, ResourceServer, ResourceServerPatch, SigningAlg};
 pub use client::{
     AppType, Client, ClientPatch, ClientSecret, GrantType, RefreshTokenPolicy, RotationType, SecretKind, TokenEndpointAuthMethod,
 };
+pub use exchange::{ExchangeTokenType, TokenExchangePolicy};
 pub use grant::ClientGrant;
 pub use time::rfc3339;
+pub use trusted_issuer::{SubjectMapping, TrustedIssuer, TrustedIssuerPatch};
 pub use user::{User, UserPatch};
 
 /// Maximum access-token lifetime an API may configure: 30 days.

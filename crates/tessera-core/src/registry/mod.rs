@@ -8,6 +8,7 @@
 mod apis;
 mod cache;
 mod clients;
+mod issuers;
 mod keys;
 mod management;
 mod users;
@@ -25,6 +26,7 @@ pub use cache::ClientEntry;
 /// "Default Audience").
 pub const DEFAULT_AUDIENCE: &str = "default_audience";
 pub use clients::CreatedClient;
+pub use issuers::{JwksFetcher, JWKS_CACHE_SECONDS, JWKS_REFETCH_SECONDS};
 pub use keys::required_algorithms;
 pub use management::{management_audience, BootstrapClient, BOOTSTRAP_CLIENT_NAME, MANAGEMENT_SCOPES};
 
@@ -34,13 +36,14 @@ pub struct Registry {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) cache: Arc<cache::RegistryCache>,
+    pub(crate) jwks: Arc<issuers::JwksCache>,
     /// RFC 8628 §3.5 poll pacing, per node (see [`crate::device::polls`] for why in memory).
     pub(crate) device_polls: Arc<crate::device::polls::Polls>,
 }
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, keyring: Arc<Keyring>) -> Self {
-        Self { store, clock, keyring, cache: Arc::default(), device_polls: Arc::default() }
+        Self { store, clock, keyring, cache: Arc::default(), jwks: Arc::default(), device_polls: Arc::default() }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

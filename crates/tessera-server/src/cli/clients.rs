@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
-use tessera_core::model::{AppType, Client, ClientPatch, RotationType, SigningAlg, TokenEndpointAuthMethod};
+use tessera_core::model::{AppType, Client, ClientPatch, RotationType, SigningAlg, TokenEndpointAuthMethod, TokenExchangePolicy};
 
 use super::output::{fail, split_list, Output};
 use crate::bootstrap::Deployment;
@@ -43,7 +43,9 @@ pub struct ClientFields {
     /// client_secret_basic | client_secret_post | client_secret_jwt | private_key_jwt | none.
     #[arg(long = "auth-method", value_parser = parse_auth_method)]
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
-    /// Allowed grant type; repeat or comma-separate (authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code).
+    /// Allowed grant type; repeat or comma-separate (authorization_code, refresh_token, client_credentials,
+    /// urn:ietf:params:oauth:grant-type:device_code, urn:ietf:params:oauth:grant-type:token-exchange,
+    /// urn:ietf:params:oauth:grant-type:jwt-bearer).
     #[arg(long = "grant-type")]
     pub grant_types: Vec<String>,
     /// Allowed callback (redirect URI), matched exactly (a native app's `http://127.0.0.1` or `http://[::1]` callback with any port, RFC 8252 §7.3); repeat or comma-separate.
@@ -88,6 +90,21 @@ pub struct ClientFields {
     /// Accept /authorize only with a request_uri from /oauth/par (RFC 9126).
     #[arg(long)]
     pub require_pushed_authorization_requests: Option<bool>,
+    /// Token exchange policy (RFC 8693) as JSON, e.g. '{"audiences":["https://api.b"],"delegation":true}'
+    /// (see the README), or `none` to remove it. The grant type must be enabled too.
+    #[arg(long, value_name = "JSON", value_parser = parse_exchange_policy)]
+    pub token_exchange_policy: Option<ExchangePolicyArg>,
+}
+
+/// `--token-exchange-policy` values: a policy, or `none`.
+#[derive(Debug, Clone)]
+pub struct ExchangePolicyArg(Option<TokenExchangePolicy>);
+
+fn parse_exchange_policy(s: &str) -> Result<ExchangePolicyArg, String> {
+    if s == "none" {
+        return Ok(ExchangePolicyArg(None));
+    }
+    TokenExchangePolicy::parse(s).map(|p| ExchangePolicyArg(Some(p))).map_err(|e| e.description().to_string())
 }
 
 /// `--dpop-nonce` values.
@@ -147,6 +164,7 @@ impl ClientFields {
             id_token_signed_response_alg: self.id_token_alg,
             require_dpop: self.require_dpop,
             dpop_nonce: self.dpop_nonce.map(|m| m.0),
+            token_exchange_policy: self.token_exchange_policy.map(|p| p.0),
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
         })
     }
@@ -179,6 +197,9 @@ fn human(c: &Client, secret: Option<&str>) -> String {
         c.refresh_token.token_lifetime,
         c.refresh_token.idle_token_lifetime,
     );
+    if let Some(p) = &c.token_exchange_policy {
+        s.push_str(&format!("\ntoken exchange: {}", serde_json::to_string(p).unwrap_or_default()));
+    }
     if let Some(secret) = secret {
         s.push_str(&format!("\nclient_secret: {secret}\n(the secret is shown only now; store it safely)"));
     }

@@ -7,6 +7,7 @@ mod admin;
 mod apis;
 mod clients;
 mod grants;
+mod issuers;
 mod keys;
 mod output;
 mod tenant;
@@ -80,6 +81,9 @@ pub enum Command {
     /// Tenant-wide settings.
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
+    /// Trusted issuers: whose JWTs the jwt-bearer and token-exchange grants accept.
+    #[command(subcommand)]
+    Issuers(issuers::IssuersCommand),
     /// Management API access.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -194,6 +198,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 Command::Users(c) => users::run(&d, &out, c).await,
                 Command::Keys(c) => keys::run(&d, &out, c).await,
                 Command::Tenant(c) => tenant::run(&d, &out, c).await,
+                Command::Issuers(c) => issuers::run(&d, &out, c).await,
                 Command::Admin(c) => admin::run(&d, &out, c).await,
                 _ => Ok(()),
             };

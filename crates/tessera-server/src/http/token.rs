@@ -14,6 +14,7 @@ use tessera_core::grants::{self, TokenContext, TokenResponse};
 use tessera_core::model::GrantType;
 use tessera_core::routes;
 use tessera_core::store::AuditEvent;
+use tessera_core::{Error, ErrorCode};
 
 use super::client_auth::{authenticate, parse};
 use super::error::HttpError;
@@ -28,6 +29,11 @@ pub async fn token(
 ) -> Result<Response, HttpError> {
     let params = parse(&uri, &headers, body)?;
     let grant = grants::grant_type(&params)?;
+    // RFC 6749 §5.2: a grant this deployment has not enabled is unsupported here; discovery
+    // advertises exactly the same list.
+    if !state.capabilities.grant_types.contains(&grant.as_str()) {
+        return Err(Error::new(ErrorCode::UnsupportedGrantType, format!("grant type {:?} is not enabled", grant.as_str())).into());
+    }
     let client = authenticate(&state, routes::TOKEN, &headers, &params).await?;
     let nonce_required = super::dpop::nonce_required(&state, Some(&client.client));
     let proof = super::dpop::proof(&state, &headers, "POST", routes::TOKEN, None, nonce_required).await?;

@@ -27,6 +27,7 @@ pub const SQLITE: &[Migration] = &[
     migration!(4, "0004_user_metadata", "sqlite"),
     migration!(5, "0005_par_device", "sqlite"),
     migration!(6, "0006_client_origins", "sqlite"),
+    migration!(7, "0007_exchange_bearer", "sqlite"),
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -36,6 +37,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!(4, "0004_user_metadata", "postgres"),
     migration!(5, "0005_par_device", "postgres"),
     migration!(6, "0006_client_origins", "postgres"),
+    migration!(7, "0007_exchange_bearer", "postgres"),
 ];
 
 pub fn for_backend(b: Backend) -> &'static [Migration] {

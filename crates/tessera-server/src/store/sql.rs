@@ -46,7 +46,7 @@ fn enum_str<T: DeserializeOwned>(row: &Row, col: &str) -> StoreResult<T> {
     serde_json::from_value(Value::String(s.clone())).map_err(|e| corrupt(&format!("{col} {s:?}"), e))
 }
 
-const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce, require_pushed_authorization_requests, web_origins, allowed_origins";
+const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce, require_pushed_authorization_requests, web_origins, allowed_origins, token_exchange_policy";
 
 fn client_from_row(r: &Row) -> StoreResult<Client> {
     let jwks: Option<String> = r.get("jwks")?;
@@ -72,6 +72,10 @@ fn client_from_row(r: &Row) -> StoreResult<Client> {
         require_dpop: flag(r, "require_dpop")?,
         dpop_nonce: r.get::<Option<String>>("dpop_nonce")?.map(|v| v == "on"),
         require_pushed_authorization_requests: flag(r, "require_pushed_authorization_requests")?,
+        token_exchange_policy: r
+            .get::<Option<String>>("token_exchange_policy")?
+            .map(|p| from_json(&p, "token_exchange_policy"))
+            .transpose()?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
     })
@@ -250,7 +254,7 @@ impl SqlStore {
 impl ClientStore for SqlStore {
     async fn insert_client(&self, c: &Client, secret: Option<&ClientSecret>) -> StoreResult<()> {
         let insert = query(format!(
-            "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+            "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         ))
         .bind(&c.client_id)
         .bind(&c.name)
@@ -272,7 +276,8 @@ impl ClientStore for SqlStore {
         .bind(dpop_nonce_text(c.dpop_nonce))
         .bind(i64::from(c.require_pushed_authorization_requests))
         .bind(json_text(&c.web_origins))
-        .bind(json_text(&c.allowed_origins));
+        .bind(json_text(&c.allowed_origins))
+        .bind(c.token_exchange_policy.as_ref().map(json_text));
         let secret = secret.cloned();
         self.db
             .transaction(move |tx| {
@@ -293,7 +298,7 @@ impl ClientStore for SqlStore {
                 "UPDATE clients SET name = $2, app_type = $3, token_endpoint_auth_method = $4, grant_types = $5, callbacks = $6, \
                  allowed_logout_urls = $7, is_first_party = $8, jwks = $9, refresh_rotation_type = $10, refresh_leeway = $11, \
                  refresh_token_lifetime = $12, refresh_idle_token_lifetime = $13, id_token_signed_response_alg = $14, updated_at = $15, \
-                 require_dpop = $16, dpop_nonce = $17, require_pushed_authorization_requests = $18, web_origins = $19, allowed_origins = $20 WHERE client_id = $1",
+                 require_dpop = $16, dpop_nonce = $17, require_pushed_authorization_requests = $18, web_origins = $19, allowed_origins = $20, token_exchange_policy = $21 WHERE client_id = $1",
             )
             .bind(&c.client_id)
             .bind(&c.name)
@@ -314,7 +319,8 @@ impl ClientStore for SqlStore {
             .bind(dpop_nonce_text(c.dpop_nonce))
             .bind(i64::from(c.require_pushed_authorization_requests))
             .bind(json_text(&c.web_origins))
-            .bind(json_text(&c.allowed_origins)),
+            .bind(json_text(&c.allowed_origins))
+            .bind(c.token_exchange_policy.as_ref().map(json_text)),
         )
         .await
     }

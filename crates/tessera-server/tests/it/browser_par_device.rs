@@ -25,6 +25,21 @@ fn chromedriver() -> Option<std::path::PathBuf> {
     found
 }
 
+/// Waits (bounded) until the page the browser shows contains `needle`: a click returns
+/// before the next page has loaded.
+async fn wait_for_text(driver: &Driver, needle: &str) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if driver.page_source().await.contains(needle) {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_pushed_request_and_a_device_code_approved_in_a_real_browser() {
     let Some(chromedriver) = chromedriver() else { return };
@@ -102,7 +117,7 @@ async fn a_pushed_request_and_a_device_code_approved_in_a_real_browser() {
         assert_eq!((claims["nonce"].as_str(), claims["email"].as_str()), (Some("par-nonce"), Some(EMAIL)), "[{backend}]");
         // The same request_uri a second time is refused (single use).
         driver.goto(&authorize).await;
-        assert!(driver.page_source().await.contains("invalid_request_uri"), "[{backend}] a reused request_uri");
+        assert!(wait_for_text(&driver, "invalid_request_uri").await, "[{backend}] a reused request_uri");
 
         // The device flow: the TV shows a code, the person approves it on /activate (signed in
         // already in this browser), the TV's next poll gets tokens.
@@ -139,8 +154,9 @@ async fn a_pushed_request_and_a_device_code_approved_in_a_real_browser() {
         let typed = started["user_code"].as_str().unwrap().replace('-', "").to_lowercase();
         driver.type_into("input[name=user_code]", &typed).await;
         driver.click("button[type=submit]").await;
-        assert!(driver.page_source().await.contains("Living Room TV"), "[{backend}] the approval page names the app");
+        assert!(wait_for_text(&driver, "Living Room TV").await, "[{backend}] the approval page names the app");
         driver.click("button[value=allow]").await;
+        assert!(wait_for_text(&driver, "Device connected").await, "[{backend}] approved");
         app.clock.advance(10);
         let resp = poll().await.unwrap();
         let status = resp.status().as_u16();

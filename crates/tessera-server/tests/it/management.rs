@@ -755,3 +755,33 @@ async fn the_rate_limit_answers_429_with_auth0_headers_and_failures_are_logged()
         assert_eq!(v[0]["details"]["data"]["status"], 404, "[{backend}] {v}");
     }
 }
+
+/// Issue 20: a client's token-exchange policy through the Management API.
+#[tokio::test]
+async fn a_clients_token_exchange_policy_is_set_shown_and_removed() {
+    for backend in backends() {
+        let m = Mgmt::start(backend).await;
+        let grant = "urn:ietf:params:oauth:grant-type:token-exchange";
+        let policy = json!({"audiences": ["https://api.b.example"], "delegation": true});
+        let (s, created) = m
+            .call(
+                Method::POST,
+                "/clients",
+                Some(json!({"name": "Exchanger", "app_type": "non_interactive", "grant_types": [grant], "token_exchange_policy": policy})),
+            )
+            .await;
+        assert_eq!(s, 201, "[{backend}] {created}");
+        let id = created["client_id"].as_str().unwrap().to_string();
+        let want = json!({"audiences": ["https://api.b.example"], "subject_token_types": ["access_token"], "subject_audiences": [],
+            "impersonation": true, "delegation": true, "extend_lifetime": false});
+        assert_eq!(created["token_exchange_policy"], want, "[{backend}] defaults filled in");
+        assert_eq!(created["grant_types"], json!([grant]));
+        let (s, v) =
+            m.call(Method::PATCH, &format!("/clients/{id}"), Some(json!({"token_exchange_policy": {"audiences": []}}))).await;
+        assert_eq!(s, 400, "[{backend}] an invalid policy: {v}");
+        let (s, v) = m.call(Method::PATCH, &format!("/clients/{id}"), Some(json!({"token_exchange_policy": null}))).await;
+        assert_eq!(s, 200, "[{backend}] {v}");
+        let (_, got) = m.call(Method::GET, &format!("/clients/{id}"), None).await;
+        assert!(got.get("token_exchange_policy").is_none(), "[{backend}] removed: {got}");
+    }
+}

@@ -57,7 +57,12 @@ fn patch(name: &str, app: AppType, method: TokenEndpointAuthMethod) -> ClientPat
 
 impl Fixture {
     pub async fn start(backend: Backend) -> Fixture {
-        let app = TestApp::spawn_with(backend).await;
+        Self::start_configured(backend, |_| {}).await
+    }
+
+    /// Like [`Fixture::start`], after letting the test adjust the configuration.
+    pub async fn start_configured(backend: Backend, adjust: impl FnOnce(&mut tessera_server::config::Config)) -> Fixture {
+        let app = TestApp::spawn_configured(backend, adjust).await;
         let state = app.state.clone();
         let issuer = app.issuer.clone();
         let clock = app.clock.clone();

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
-use tessera_core::model::{AppType, Client, ClientPatch, RotationType, SigningAlg, TokenEndpointAuthMethod};
+use tessera_core::model::{AppType, Client, ClientPatch, RotationType, SigningAlg, TokenEndpointAuthMethod, TokenExchangePolicy};
 
 use super::error::ApiError;
 use super::{parse_bool, ApiJson, ApiQuery, Caller, ListQuery};
@@ -64,6 +64,13 @@ pub struct ClientBody {
     jwks: Option<Value>,
     /// RFC 9126 §5 (Auth0's name): /authorize only through /oauth/par.
     require_pushed_authorization_requests: Option<bool>,
+    /// Tessera: the RFC 8693 exchange policy (`null` removes it).
+    #[serde(default, deserialize_with = "double_option_policy")]
+    token_exchange_policy: Option<Option<TokenExchangePolicy>>,
+}
+
+fn double_option_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<TokenExchangePolicy>>, D::Error> {
+    Option::<TokenExchangePolicy>::deserialize(d).map(Some)
 }
 
 /// Tells a field that is absent (`None`) from one that is `null` (`Some(None)`).
@@ -112,6 +119,7 @@ impl ClientBody {
             id_token_signed_response_alg: jwt.alg,
             require_dpop: self.require_proof_of_possession,
             dpop_nonce: self.dpop_nonce,
+            token_exchange_policy: self.token_exchange_policy,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
         })
     }
