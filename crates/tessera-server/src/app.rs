@@ -212,9 +212,11 @@ impl Application {
                     tracing::warn!(error = ?e, "cannot check the registry version");
                     continue;
                 }
-                // Changed here or elsewhere since the keys were last read.
+                // Changed here or elsewhere since the keys were last read, or a promoted key
+                // has become old enough to sign (see `tessera_core::tokens::keys::SIGNING_LEAD`).
                 let version = registry.cached_version();
-                if version != keys_seen_at {
+                let key_due = state.keys.get().change_at().is_some_and(|t| state.now() >= t);
+                if version != keys_seen_at || key_due {
                     match state.keys.reload(&state.deployment).await {
                         Ok(_) => keys_seen_at = version,
                         Err(e) => tracing::error!(error = %e, "cannot reload signing keys; keeping the loaded set"),

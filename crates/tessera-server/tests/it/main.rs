@@ -14,6 +14,8 @@ mod connections;
 mod cors;
 mod dpop_proof;
 mod dpop_token;
+mod faults_keys;
+mod faults_support;
 mod grant_authorization_code;
 mod grant_client_credentials;
 mod grant_refresh_token;

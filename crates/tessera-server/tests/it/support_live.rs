@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::{tessera_command, Backend, Cli, TestData};
@@ -79,7 +80,8 @@ impl LiveOptions {
 
 /// A running `tessera serve` process.
 pub struct LiveServer {
-    pub data: TestData,
+    /// Shared by the nodes of one deployment ([`LiveServer::start_peer`]).
+    pub data: Arc<TestData>,
     pub port: u16,
     pub ca: Option<TestCa>,
     pub log_file: PathBuf,
@@ -96,10 +98,27 @@ impl LiveServer {
     }
 
     pub async fn start_with(backend: Backend, options: &LiveOptions) -> Self {
-        let data = TestData::new(backend);
+        Self::start_on(Arc::new(TestData::new(backend)), options).await
+    }
+
+    /// Another node of this deployment: the same database and data directory (so the same
+    /// master key file), its own port and log.
+    pub async fn start_peer(&self, options: &LiveOptions) -> Self {
+        Self::start_on(self.data.clone(), options).await
+    }
+
+    /// A node on `data`, ready to serve.
+    pub async fn start_on(data: Arc<TestData>, options: &LiveOptions) -> Self {
+        let mut server = Self::spawn(data, options);
+        server.wait_ready().await;
+        server
+    }
+
+    /// Starts a node on `data` without waiting for it to be ready.
+    pub fn spawn(data: Arc<TestData>, options: &LiveOptions) -> Self {
         let ca = options.tls.then(|| TestCa::create(data.dir.path()));
         let port = free_port();
-        let log_file = data.dir.join("serve.log");
+        let log_file = data.dir.join(format!("serve-{port}.log"));
         let log = std::fs::File::create(&log_file).expect("create server log");
         let mut cmd = tessera_command(data.dir.path());
         cmd.env("TESSERA_LOG_LEVEL", "info").arg("--data-dir").arg(data.dir.path());
@@ -116,12 +135,11 @@ impl LiveServer {
         }
         cmd.stdin(Stdio::null()).stdout(log.try_clone().expect("log handle")).stderr(log);
         let child = cmd.spawn().expect("spawn tessera serve");
-        let mut server = Self { data, port, ca, log_file, child };
-        server.wait_ready().await;
-        server
+        Self { data, port, ca, log_file, child }
     }
 
-    async fn wait_ready(&mut self) {
+    /// Waits (up to [`READY_TIMEOUT`]) until `/readyz` answers 200.
+    pub async fn wait_ready(&mut self) {
         let http = self.http();
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
