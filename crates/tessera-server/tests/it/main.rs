@@ -15,6 +15,7 @@ mod cors;
 mod dpop_proof;
 mod dpop_token;
 mod faults_keys;
+mod faults_login;
 mod faults_support;
 mod grant_authorization_code;
 mod grant_client_credentials;
