@@ -37,7 +37,7 @@ impl Deployment {
         if backend == Backend::Sqlite || config.master_key.is_none() {
             create_private_dir(config.data_dir())?;
         }
-        let sql = store::connect(&url).await?;
+        let sql = connect_waiting(config, &url, backend).await?;
         let recorded_check = sql_setting(&sql, MASTER_KEY_CHECK).await;
         let master = resolve_master_key(config, recorded_check.is_some())?;
         let keyring = Arc::new(Keyring::new(&master));
@@ -67,6 +67,38 @@ impl Deployment {
 
     pub async fn close(&self) {
         self.sql.close().await;
+    }
+}
+
+/// Connects; a PostgreSQL server that cannot be reached yet (a node started during an
+/// outage, or before the database in a fresh cluster) is retried with backoff for up to
+/// `database.start_timeout` seconds, saying so in the log, before the start fails.
+async fn connect_waiting(config: &Config, url: &str, backend: Backend) -> Result<SqlStore, String> {
+    use std::time::{Duration, Instant};
+    let wait = Duration::from_secs(config.database.start_timeout);
+    let deadline = Instant::now() + wait;
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let e = match store::connect_with(url, config.database.timeouts()).await {
+            Ok(sql) => return Ok(sql),
+            Err(e) => e,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if backend != Backend::Postgres || left.is_zero() {
+            return Err(if wait.is_zero() {
+                e
+            } else {
+                format!("{e} (gave up after database.start_timeout = {} s)", wait.as_secs())
+            });
+        }
+        tracing::warn!(
+            error = %e,
+            retry_in_ms = delay.as_millis() as u64,
+            gives_up_in_s = left.as_secs(),
+            "waiting for the database: it cannot be reached yet; retrying"
+        );
+        tokio::time::sleep(delay.min(left)).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 

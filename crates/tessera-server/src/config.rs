@@ -40,6 +40,18 @@ key = ""
 # Empty: SQLite at <data_dir>/tessera.db. Or postgres://user:password@host:5432/db
 # (env TESSERA_DATABASE_URL, flag --database-url).
 url = ""
+# PostgreSQL deadlines, in seconds. A request whose database work misses one fails at once
+# with 503 temporarily_unavailable and Retry-After instead of waiting for the database.
+# Getting a connection (opening one included):
+connect_timeout = 3
+# PostgreSQL's statement_timeout, set on every connection:
+statement_timeout = 5
+# Every database operation, from getting a connection to its last row; this also bounds
+# a database that stopped answering without closing its connections (frozen, partitioned):
+read_timeout = 8
+# How long a starting node waits for an unreachable database, retrying, before it gives
+# up (0: do not wait).
+start_timeout = 60
 
 [log]
 # "text" or "json" (env TESSERA_LOG_FORMAT, flag --log-format).
@@ -118,6 +130,22 @@ impl TlsConfig {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     pub url: String,
+    pub connect_timeout: u64,
+    pub statement_timeout: u64,
+    pub read_timeout: u64,
+    pub start_timeout: u64,
+}
+
+impl DatabaseConfig {
+    /// The PostgreSQL deadlines.
+    pub fn timeouts(&self) -> crate::store::postgres::Timeouts {
+        use std::time::Duration;
+        crate::store::postgres::Timeouts {
+            connect: Duration::from_secs(self.connect_timeout),
+            statement: Duration::from_secs(self.statement_timeout),
+            read: Duration::from_secs(self.read_timeout),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,6 +217,7 @@ const ENV: &[(&str, &[&str])] = &[
     ("TESSERA_DATA_DIR", &["data_dir"]),
     ("TESSERA_MASTER_KEY", &["master_key"]),
     ("TESSERA_DATABASE_URL", &["database", "url"]),
+    ("TESSERA_DATABASE_START_TIMEOUT", &["database", "start_timeout"]),
     ("TESSERA_TLS_CERT", &["tls", "cert"]),
     ("TESSERA_TLS_KEY", &["tls", "key"]),
     ("TESSERA_LOG_FORMAT", &["log", "format"]),
@@ -296,6 +325,19 @@ impl Config {
         }
         if !self.database.url.is_empty() {
             crate::store::Backend::from_url(&self.database.url).map_err(|e| format!("database.url: {e}"))?;
+        }
+        let db = &self.database;
+        for (name, v) in [
+            ("connect_timeout", db.connect_timeout),
+            ("statement_timeout", db.statement_timeout),
+            ("read_timeout", db.read_timeout),
+        ] {
+            if !(1..=600).contains(&v) {
+                return Err(format!("database.{name} must be 1 to 600 seconds, got {v}"));
+            }
+        }
+        if db.start_timeout > 86_400 {
+            return Err(format!("database.start_timeout must be at most 86400 seconds, got {}", db.start_timeout));
         }
         if let Some(k) = &self.master_key {
             MasterKey::from_base64(k).map_err(|e| format!("master_key: {e}"))?;
