@@ -110,6 +110,10 @@ pub struct Config {
     pub dpop: DpopConfig,
     pub sessions: SessionsConfig,
     pub login: LoginConfig,
+    /// `--new-deployment`: start afresh although the data directory holds a master key but
+    /// no database (a flag only, never in a file, so it cannot stay on by accident).
+    #[serde(skip)]
+    pub new_deployment: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

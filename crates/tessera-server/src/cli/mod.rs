@@ -44,6 +44,10 @@ pub struct GlobalArgs {
     /// Database URL: postgres://... or sqlite://... (default: SQLite in the data directory).
     #[arg(long, global = true, value_name = "URL", env = "TESSERA_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Start a new, empty deployment although the data directory holds a master key but no
+    /// database (otherwise refused: the database may have been lost).
+    #[arg(long, global = true)]
+    pub new_deployment: bool,
     /// Log format: text or json.
     #[arg(long, global = true, value_name = "FORMAT", env = "TESSERA_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -169,7 +173,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         print!("{DEFAULT_TOML}");
         return Ok(());
     }
-    let config = Config::load(&over, &env)?;
+    let mut config = Config::load(&over, &env)?;
+    config.new_deployment = cli.global.new_deployment;
     let _log_guard = init_logging(&config);
     let out = Output::new(cli.global.json);
     match cli.command {

@@ -490,7 +490,7 @@ fn run_in_savepoint(conn: &mut SqliteConn, job: &mut dyn WriteJob) -> StoreResul
 }
 
 /// The database file a `sqlite:` URL names.
-fn path_of(url: &str) -> Result<PathBuf, String> {
+pub fn path_of(url: &str) -> Result<PathBuf, String> {
     use sqlx::sqlite::SqliteConnectOptions;
     let opts = SqliteConnectOptions::from_str(url).map_err(|e| format!("invalid sqlite url {url:?}: {e}"))?;
     let path = opts.get_filename().to_path_buf();
