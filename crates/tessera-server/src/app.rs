@@ -67,6 +67,8 @@ pub struct AppInner {
     pub demo: Option<crate::demo::Seeded>,
     /// Argon2id verification, bounded (see [`crate::passwords`]).
     pub passwords: crate::passwords::PasswordPool,
+    /// Set when shutdown starts: `/readyz` then says not ready.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl AppInner {
@@ -156,6 +158,7 @@ impl Application {
             capabilities: capabilities(),
             demo: None,
             passwords: crate::passwords::PasswordPool::per_core(),
+            draining: Default::default(),
         });
         Ok(Self { listener, state, tls: None })
     }
@@ -227,7 +230,13 @@ impl Application {
         let router = http::router(self.state.clone());
         let tls_watcher = self.tls.as_ref().map(crate::tls::Tls::spawn_watcher);
         let acceptor = self.tls.as_ref().map(|t| t.acceptor().clone());
-        let result = crate::workers::serve(self.listener, router, acceptor, shutdown).await;
+        let state = self.state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            state.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        };
+        let grace = Duration::from_secs(self.state.deployment.config.server.shutdown_grace);
+        let result = crate::workers::serve(self.listener, router, acceptor, shutdown, grace).await;
         reloader.abort();
         cache_sync.abort();
         if let Some(w) = tls_watcher {

@@ -53,6 +53,11 @@ read_timeout = 8
 # up (0: do not wait).
 start_timeout = 60
 
+[server]
+# On SIGTERM or SIGINT a node stops accepting, /readyz says not ready, every answer says
+# Connection: close, and requests in flight get this many seconds to finish before it exits.
+shutdown_grace = 10
+
 [log]
 # "text" or "json" (env TESSERA_LOG_FORMAT, flag --log-format).
 format = "text"
@@ -104,6 +109,7 @@ pub struct Config {
     pub master_key: Option<String>,
     pub tls: TlsConfig,
     pub database: DatabaseConfig,
+    pub server: ServerConfig,
     pub log: LogConfig,
     pub tokens: TokenConfig,
     pub keys: KeysConfig,
@@ -150,6 +156,12 @@ impl DatabaseConfig {
             read: Duration::from_secs(self.read_timeout),
         }
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub shutdown_grace: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -339,6 +351,9 @@ impl Config {
             if !(1..=600).contains(&v) {
                 return Err(format!("database.{name} must be 1 to 600 seconds, got {v}"));
             }
+        }
+        if self.server.shutdown_grace > 3600 {
+            return Err(format!("server.shutdown_grace must be at most 3600 seconds, got {}", self.server.shutdown_grace));
         }
         if db.start_timeout > 86_400 {
             return Err(format!("database.start_timeout must be at most 86400 seconds, got {}", db.start_timeout));

@@ -23,6 +23,8 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -31,6 +33,7 @@ use axum::Router;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION};
 use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -56,14 +59,26 @@ pub fn on_worker_thread() -> bool {
 
 type Handoff = mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>;
 
+/// Once shutdown starts, the workers wait until no request has started on them for this
+/// long before they close the connections left (idle kept-alive ones): a connection in
+/// use gets its next answer with `Connection: close` instead of being cut while its
+/// client is sending.
+const QUIET: Duration = Duration::from_millis(100);
+
 /// Serves `router` on `listener` (over TLS when `tls` is given) with one worker per core
-/// until `shutdown` resolves, then stops accepting and waits for every worker to finish its
-/// in-flight requests.
+/// until `shutdown` resolves, then stops accepting and lets every worker finish its
+/// in-flight requests, for at most `grace`.
+///
+/// A rolling restart behind a load balancer must not turn into client errors: connections
+/// the kernel had already accepted are taken and served, every answer from then on says
+/// `Connection: close`, requests in flight finish, and only connections that stay idle
+/// are closed.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
+    grace: Duration,
 ) -> io::Result<()> {
     let count = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Dropped (this future cancelled) or set: either way the workers shut down gracefully.
@@ -77,7 +92,7 @@ pub async fn serve(
         std::thread::Builder::new().name(format!("tessera-http-{i}")).spawn(move || {
             ON_WORKER.with(|w| w.set(true));
             runtime.block_on(async move {
-                worker(incoming, router, tls, stopped).await;
+                worker(incoming, router, tls, stopped, grace).await;
                 crate::store::postgres::close_worker_pools().await;
             });
             let _ = done.send(());
@@ -105,6 +120,16 @@ pub async fn serve(
             }
         }
     }
+    // Connections that completed their handshake before we stopped are in the listen
+    // backlog; closing the listener would reset them although their requests were sent.
+    let listener = listener.into_std()?;
+    while let Ok((stream, peer)) = listener.accept() {
+        if stream.set_nonblocking(true).is_err() {
+            continue;
+        }
+        let _ = workers[next].0.send((stream, peer));
+        next = (next + 1) % count;
+    }
     drop(listener);
     let _ = stop.send(true);
     let mut result = Ok(());
@@ -124,18 +149,32 @@ async fn worker(
     router: Router,
     tls: Option<TlsAcceptor>,
     mut stopped: watch::Receiver<bool>,
+    grace: Duration,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
     let graceful = GracefulShutdown::new();
+    // When the last request started on this worker, in milliseconds since `epoch`.
+    let epoch = std::time::Instant::now();
+    let last_request = Arc::new(AtomicU64::new(0));
+    let mut stopping = false;
     loop {
-        let (stream, peer) = tokio::select! {
-            _ = stopped.wait_for(|stop| *stop) => break,
-            next = incoming.recv() => match next {
-                Some(connection) => connection,
-                None => break,
-            },
+        let next = if stopping {
+            // Everything the acceptor handed over before it stopped is served too.
+            match incoming.try_recv() {
+                Ok(connection) => Some(connection),
+                Err(_) => None,
+            }
+        } else {
+            tokio::select! {
+                _ = stopped.wait_for(|stop| *stop) => {
+                    stopping = true;
+                    continue;
+                }
+                next = incoming.recv() => next,
+            }
         };
+        let Some((stream, peer)) = next else { break };
         // Registered with this worker's runtime, so its I/O is driven on this thread.
         let stream = match TcpStream::from_std(stream) {
             Ok(s) => s,
@@ -144,12 +183,22 @@ async fn worker(
                 continue;
             }
         };
-        let router = router.clone();
+        let (router, draining, last_request) = (router.clone(), stopped.clone(), last_request.clone());
         let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            last_request.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
             req.extensions_mut().insert(ConnectInfo(peer));
             let req = req.map(|body| Deadline { body, timer: None });
             let mut router = router.clone();
-            async move { tower_service::Service::call(&mut router, req).await }
+            let draining = draining.clone();
+            async move {
+                let mut resp = tower_service::Service::call(&mut router, req).await?;
+                // Shutting down: this connection ends after this answer (RFC 9112 §9.6), so
+                // its client opens its next request elsewhere instead of on a closing socket.
+                if *draining.borrow() {
+                    resp.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, std::convert::Infallible>(resp)
+            }
         });
         let Some(tls) = &tls else {
             let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
@@ -175,7 +224,21 @@ async fn worker(
             }
         });
     }
-    graceful.shutdown().await;
+    // Connections in use get their next answer with `Connection: close` and end by
+    // themselves; once no request has started for QUIET (or the grace period is over), the
+    // rest are idle: close them, letting any request in flight finish within the grace.
+    let deadline = tokio::time::Instant::now() + grace;
+    last_request.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    while graceful.count() > 0 && tokio::time::Instant::now() < deadline {
+        let quiet_for = epoch.elapsed().saturating_sub(Duration::from_millis(last_request.load(Ordering::Relaxed)));
+        if quiet_for >= QUIET {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if tokio::time::timeout_at(deadline, graceful.shutdown()).await.is_err() {
+        tracing::warn!(grace_s = grace.as_secs(), "requests still in flight at the end of the shutdown grace period");
+    }
 }
 
 /// A request body that fails when it has not fully arrived [`BODY_TIMEOUT`] after the

@@ -27,7 +27,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Err(_) => Err(StoreError::Unavailable(format!("no answer within {} s", READY_PING_TIMEOUT.as_secs()))),
     };
     let keys = state.keys.get().signer(SigningAlg::RS256).is_some();
-    let ready = store.is_ok() && keys;
+    // Shutting down: a load balancer must send nothing new here.
+    let draining = state.draining.load(std::sync::atomic::Ordering::SeqCst);
+    let ready = store.is_ok() && keys && !draining;
     if let Err(e) = &store {
         tracing::warn!(error = %e, "readiness: store unreachable");
     }
@@ -36,6 +38,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         "store": if store.is_ok() { "ok" } else { "unreachable" },
         "backend": state.deployment.store.backend(),
         "keys": if keys { "ok" } else { "missing" },
+        "draining": draining,
     });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let mut resp = (status, Json(body)).into_response();

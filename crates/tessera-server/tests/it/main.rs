@@ -18,6 +18,7 @@ mod faults_cluster;
 mod faults_keys;
 mod faults_login;
 mod faults_postgres;
+mod faults_shutdown;
 mod faults_sqlite;
 mod faults_support;
 mod grant_authorization_code;

@@ -199,6 +199,16 @@ impl LiveServer {
         std::fs::read_to_string(&self.log_file).unwrap_or_default()
     }
 
+    /// Sends a signal (`-TERM`, `-KILL`, ...) without waiting.
+    pub fn signal(&self, sig: &str) {
+        let _ = std::process::Command::new("kill").args([sig, &self.child.id().to_string()]).status();
+    }
+
+    /// The exit status if the process has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("poll tessera serve")
+    }
+
     /// SIGTERM, then waits (bounded) for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
