@@ -161,10 +161,7 @@ async fn worker(
     loop {
         let next = if stopping {
             // Everything the acceptor handed over before it stopped is served too.
-            match incoming.try_recv() {
-                Ok(connection) => Some(connection),
-                Err(_) => None,
-            }
+            incoming.try_recv().ok()
         } else {
             tokio::select! {
                 _ = stopped.wait_for(|stop| *stop) => {
