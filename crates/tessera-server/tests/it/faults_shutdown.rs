@@ -35,7 +35,7 @@ async fn load(node_url: String, m2m: M2m, stop: Arc<AtomicBool>, probe: bool) ->
     let mut i = 0u64;
     while !stop.load(Ordering::SeqCst) {
         i += 1;
-        let readyz = probe || i % 2 == 0;
+        let readyz = probe || i.is_multiple_of(2);
         let req = if readyz {
             http.get(format!("{node_url}/readyz"))
         } else {
