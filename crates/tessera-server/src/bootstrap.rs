@@ -87,12 +87,11 @@ async fn connect_waiting(config: &Config, url: &str, backend: Backend) -> Result
             Err(e) => e,
         };
         let left = deadline.saturating_duration_since(Instant::now());
-        if backend != Backend::Postgres || left.is_zero() {
-            return Err(if wait.is_zero() {
-                e
-            } else {
-                format!("{e} (gave up after database.start_timeout = {} s)", wait.as_secs())
-            });
+        if backend != Backend::Postgres || wait.is_zero() {
+            return Err(e);
+        }
+        if left.is_zero() {
+            return Err(format!("{e} (gave up after database.start_timeout = {} s)", wait.as_secs()));
         }
         tracing::warn!(
             error = %e,

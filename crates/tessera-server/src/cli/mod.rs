@@ -4,6 +4,7 @@
 //! generated ids and secrets. Errors print one clear line and exit non-zero.
 
 mod apis;
+mod backup;
 mod clients;
 mod grants;
 mod keys;
@@ -83,6 +84,8 @@ pub enum Command {
     /// Tenant-wide settings.
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
+    /// Write a consistent copy of the SQLite database to a new file, online.
+    Backup(backup::BackupArgs),
 }
 
 #[derive(Debug, Args)]
@@ -195,6 +198,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 Command::Users(c) => users::run(&d, &out, c).await,
                 Command::Keys(c) => keys::run(&d, &out, c).await,
                 Command::Tenant(c) => tenant::run(&d, &out, c).await,
+                Command::Backup(b) => backup::run(&d, &out, b).await,
                 _ => Ok(()),
             };
             d.close().await;

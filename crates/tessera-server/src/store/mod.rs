@@ -12,6 +12,7 @@ pub mod postgres;
 pub mod protocol;
 pub mod sql;
 pub mod sqlite;
+pub mod sqlite_files;
 
 use std::path::Path;
 use std::sync::Arc;

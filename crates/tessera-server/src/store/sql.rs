@@ -839,7 +839,23 @@ impl ReplayStore for SqlStore {
 #[async_trait]
 impl Store for SqlStore {
     async fn ping(&self) -> StoreResult<()> {
-        self.db.fetch_optional(query("SELECT 1")).await?;
+        let Db::Sqlite(engine) = &self.db else {
+            self.db.fetch_optional(query("SELECT 1")).await?;
+            return Ok(());
+        };
+        // A read that touches the schema, and what requests found: a damaged page, or
+        // writes failing (a full disk), which a probe write clears once it commits again.
+        self.db.fetch_optional(query("SELECT count(*) FROM sqlite_master")).await?;
+        if let Some(e) = engine.health().corrupt() {
+            return Err(StoreError::Corrupt(format!("the database file is damaged: {e}")));
+        }
+        if let Some(e) = engine.health().failing_writes() {
+            let free = super::sqlite_files::free_bytes(engine.path());
+            if free.is_some_and(|b| b < super::sqlite_files::MIN_FREE_BYTES) {
+                return Err(StoreError::Unavailable(format!("writes are failing and the disk is full: {e}")));
+            }
+            self.db.execute(query("UPDATE tenant_settings SET value = value WHERE key = 'master_key_check'")).await?;
+        }
         Ok(())
     }
 
