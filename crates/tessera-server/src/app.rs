@@ -235,8 +235,10 @@ impl Application {
             shutdown.await;
             state.draining.store(true, std::sync::atomic::Ordering::SeqCst);
         };
-        let grace = Duration::from_secs(self.state.deployment.config.server.shutdown_grace);
-        let result = crate::workers::serve(self.listener, router, acceptor, shutdown, grace).await;
+        let server = &self.state.deployment.config.server;
+        let limits =
+            crate::workers::Limits { grace: Duration::from_secs(server.shutdown_grace), max_connections: server.max_connections };
+        let result = crate::workers::serve(self.listener, router, acceptor, shutdown, limits).await;
         reloader.abort();
         cache_sync.abort();
         if let Some(w) = tls_watcher {

@@ -57,6 +57,10 @@ start_timeout = 60
 # On SIGTERM or SIGINT a node stops accepting, /readyz says not ready, every answer says
 # Connection: close, and requests in flight get this many seconds to finish before it exits.
 shutdown_grace = 10
+# Most client connections open at once (also bounded by the open-files limit, whose soft
+# value is raised to the hard one at start). Further connections are closed at once, so
+# the ones already open keep being served.
+max_connections = 10000
 
 [log]
 # "text" or "json" (env TESSERA_LOG_FORMAT, flag --log-format).
@@ -162,6 +166,7 @@ impl DatabaseConfig {
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub shutdown_grace: u64,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -234,6 +239,7 @@ const ENV: &[(&str, &[&str])] = &[
     ("TESSERA_MASTER_KEY", &["master_key"]),
     ("TESSERA_DATABASE_URL", &["database", "url"]),
     ("TESSERA_DATABASE_START_TIMEOUT", &["database", "start_timeout"]),
+    ("TESSERA_MAX_CONNECTIONS", &["server", "max_connections"]),
     ("TESSERA_TLS_CERT", &["tls", "cert"]),
     ("TESSERA_TLS_KEY", &["tls", "key"]),
     ("TESSERA_LOG_FORMAT", &["log", "format"]),
@@ -351,6 +357,9 @@ impl Config {
             if !(1..=600).contains(&v) {
                 return Err(format!("database.{name} must be 1 to 600 seconds, got {v}"));
             }
+        }
+        if !(1..=1_000_000).contains(&self.server.max_connections) {
+            return Err(format!("server.max_connections must be 1 to 1000000, got {}", self.server.max_connections));
         }
         if self.server.shutdown_grace > 3600 {
             return Err(format!("server.shutdown_grace must be at most 3600 seconds, got {}", self.server.shutdown_grace));

@@ -23,7 +23,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -57,7 +57,50 @@ pub fn on_worker_thread() -> bool {
     ON_WORKER.with(Cell::get)
 }
 
-type Handoff = mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>;
+type Handoff = mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr, Slot)>;
+
+/// File descriptors kept free of client connections: the database pools, the SQLite files,
+/// the log, TLS files being reloaded.
+const FD_RESERVE: u64 = 256;
+
+/// How the acceptor and workers are bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long requests in flight may take to finish once shutdown starts.
+    pub grace: Duration,
+    /// Most client connections open at once (`server.max_connections`); further ones are
+    /// closed at once, so connections already open keep being served.
+    pub max_connections: usize,
+}
+
+/// One open client connection, counted until dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (systemd and many shells start
+/// processes with a soft limit of 1024, which a few hundred idle clients exhaust) and
+/// returns the soft limit in force.
+pub fn raise_fd_limit() -> Option<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read and write the struct passed, nothing else.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    Some(lim.rlim_cur)
+}
 
 /// Once shutdown starts, the workers wait until no request has started on them for this
 /// long before they close the connections left (idle kept-alive ones): a connection in
@@ -78,8 +121,17 @@ pub async fn serve(
     router: Router,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
-    grace: Duration,
+    limits: Limits,
 ) -> io::Result<()> {
+    let grace = limits.grace;
+    let fd_limit = raise_fd_limit();
+    let cap = match fd_limit {
+        Some(n) => limits.max_connections.min(n.saturating_sub(FD_RESERVE).max(1) as usize),
+        None => limits.max_connections,
+    };
+    tracing::info!(max_connections = cap, open_files_limit = fd_limit, "connection limits");
+    let open = Arc::new(AtomicUsize::new(0));
+    let mut refused_logged: Option<std::time::Instant> = None;
     let count = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Dropped (this future cancelled) or set: either way the workers shut down gracefully.
     let (stop, stopped) = watch::channel(false);
@@ -107,16 +159,30 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
         };
         match accepted.and_then(|(stream, peer)| Ok((stream.into_std()?, peer))) {
-            Ok(connection) => {
-                let _ = workers[next].0.send(connection);
+            // At the cap: this one is closed at once (its client can go elsewhere), so the
+            // connections already open keep their file descriptors and their service.
+            Ok(_) if open.load(Ordering::Relaxed) >= cap => {
+                if refused_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    tracing::warn!(max_connections = cap, "connection limit reached; closing new connections");
+                    refused_logged = Some(std::time::Instant::now());
+                }
+            }
+            Ok((stream, peer)) => {
+                open.fetch_add(1, Ordering::Relaxed);
+                let _ = workers[next].0.send((stream, peer, Slot(open.clone())));
                 next = (next + 1) % count;
             }
             // The peer gave up before we took the connection: nothing to do.
             Err(e) if is_connection_error(&e) => {}
-            // Out of file descriptors or the like: back off instead of spinning.
+            // Out of file descriptors or the like: the connection waits in the backlog; try
+            // again shortly (a second per failure stalled every new client for seconds),
+            // without spinning.
             Err(e) => {
-                tracing::error!(error = %e, "accept failed; retrying in a second");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                if refused_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    tracing::error!(error = %e, "accept failed; retrying");
+                    refused_logged = Some(std::time::Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
     }
@@ -127,7 +193,8 @@ pub async fn serve(
         if stream.set_nonblocking(true).is_err() {
             continue;
         }
-        let _ = workers[next].0.send((stream, peer));
+        open.fetch_add(1, Ordering::Relaxed);
+        let _ = workers[next].0.send((stream, peer, Slot(open.clone())));
         next = (next + 1) % count;
     }
     drop(listener);
@@ -145,7 +212,7 @@ pub async fn serve(
 /// One worker: serves each connection handed to it until told to stop, then lets the
 /// connections finish what they are doing (idle ones close at once).
 async fn worker(
-    mut incoming: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    mut incoming: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr, Slot)>,
     router: Router,
     tls: Option<TlsAcceptor>,
     mut stopped: watch::Receiver<bool>,
@@ -171,7 +238,7 @@ async fn worker(
                 next = incoming.recv() => next,
             }
         };
-        let Some((stream, peer)) = next else { break };
+        let Some((stream, peer, slot)) = next else { break };
         // Registered with this worker's runtime, so its I/O is driven on this thread.
         let stream = match TcpStream::from_std(stream) {
             Ok(s) => s,
@@ -204,6 +271,7 @@ async fn worker(
                 if let Err(e) = connection.await {
                     tracing::debug!(error = %e, %peer, "connection ended with an error");
                 }
+                drop(slot);
             });
             continue;
         };
@@ -219,6 +287,7 @@ async fn worker(
             if let Err(e) = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     // Connections in use get their next answer with `Connection: close` and end by

@@ -15,6 +15,7 @@ mod cors;
 mod dpop_proof;
 mod dpop_token;
 mod faults_cluster;
+mod faults_connections;
 mod faults_keys;
 mod faults_login;
 mod faults_postgres;

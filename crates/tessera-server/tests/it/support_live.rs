@@ -58,6 +58,8 @@ pub struct LiveOptions {
     pub args: Vec<String>,
     /// Extra environment variables for the server process.
     pub env: Vec<(String, String)>,
+    /// Start the process with this soft `RLIMIT_NOFILE` (as systemd's 1024).
+    pub nofile_soft: Option<u64>,
 }
 
 // `arg` and `env` are for the feature tests that start servers with settings of their own.
@@ -134,6 +136,19 @@ impl LiveServer {
             cmd.env(k, v);
         }
         cmd.stdin(Stdio::null()).stdout(log.try_clone().expect("log handle")).stderr(log);
+        if let Some(soft) = options.nofile_soft {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                    libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+                    lim.rlim_cur = soft.min(lim.rlim_max);
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+                    Ok(())
+                });
+            }
+        }
         let child = cmd.spawn().expect("spawn tessera serve");
         Self { data, port, ca, log_file, child }
     }
