@@ -8,46 +8,15 @@ use tessera_core::store::AuditStore;
 use crate::faults_support::*;
 use crate::support::{postgres_admin_url, Backend};
 use crate::support_live::LiveServer;
-use crate::support_web::{field, location};
 
 const CALLBACK: &str = "https://app.faults.example/callback";
 const PASSWORD: &str = "the right passphrase";
 const LIMIT: usize = 10;
 
-/// A browser (cookie jar, no redirects) with a login page open: its (txn, csrf).
-async fn open_login(node: &LiveServer, client_id: &str) -> (reqwest::Client, String, String) {
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(60))
-        .build()
-        .unwrap();
-    let authorize = url::Url::parse_with_params(
-        &node.url("/authorize"),
-        &[
-            ("client_id", client_id),
-            ("redirect_uri", CALLBACK),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("state", "s"),
-            ("nonce", "n"),
-        ],
-    )
-    .unwrap();
-    let r = browser.get(authorize).send().await.unwrap();
-    assert_eq!(r.status(), 302, "to the login page");
-    // The Location names the shared issuer; the browser stays on this node.
-    let to = url::Url::parse(&location(&r)).unwrap();
-    let page = browser.get(node.url(&format!("{}?{}", to.path(), to.query().unwrap_or("")))).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
-    (browser, field(&html, "txn").unwrap(), field(&html, "csrf").unwrap())
-}
-
 /// Sends `passwords` at once, alternating between the nodes; returns each (password,
 /// status, Location).
 async fn burst(nodes: [&LiveServer; 2], client_id: &str, login: &str, passwords: Vec<String>) -> Vec<(String, u16, String)> {
-    let (browser, txn, csrf) = open_login(nodes[0], client_id).await;
+    let (browser, txn, csrf) = open_login(nodes[0], client_id, CALLBACK, &[]).await;
     let mut set = tokio::task::JoinSet::new();
     for (i, password) in passwords.into_iter().enumerate() {
         let url = nodes[i % 2].url("/u/login");

@@ -86,3 +86,39 @@ pub async fn active_at(http: &reqwest::Client, node: &LiveServer, m2m: &M2m, tok
     assert_eq!(r.status(), 200, "introspection at :{}", node.port);
     r.json::<Value>().await.expect("introspection JSON")["active"] == true
 }
+
+/// A browser (cookie jar, no redirects) with a login page open: its (txn, csrf).
+pub async fn open_login(
+    node: &LiveServer,
+    client_id: &str,
+    callback: &str,
+    extra: &[(&str, &str)],
+) -> (reqwest::Client, String, String) {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut params = vec![
+        ("client_id", client_id),
+        ("redirect_uri", callback),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("state", "s"),
+        ("nonce", "n"),
+    ];
+    for (k, v) in extra {
+        params.retain(|(pk, _)| pk != k);
+        params.push((k, v));
+    }
+    let authorize = url::Url::parse_with_params(&node.url("/authorize"), &params).unwrap();
+    let r = browser.get(authorize).send().await.unwrap();
+    assert_eq!(r.status(), 302, "to the login page");
+    // The Location names the shared issuer; the browser stays on this node.
+    let to = url::Url::parse(&crate::support_web::location(&r)).unwrap();
+    let page = browser.get(node.url(&format!("{}?{}", to.path(), to.query().unwrap_or("")))).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    (browser, crate::support_web::field(&html, "txn").unwrap(), crate::support_web::field(&html, "csrf").unwrap())
+}

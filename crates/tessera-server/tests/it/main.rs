@@ -19,6 +19,7 @@ mod faults_connections;
 mod faults_keys;
 mod faults_login;
 mod faults_postgres;
+mod faults_redeem;
 mod faults_shutdown;
 mod faults_sqlite;
 mod faults_support;
