@@ -209,8 +209,30 @@ impl Application {
             let registry = &state.deployment.registry;
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             let mut keys_seen_at = registry.cached_version();
+            // PostgreSQL announces each change (LISTEN/NOTIFY): every node re-reads at once;
+            // the poll stays as the backstop for a lost listening connection.
+            let mut listener = match state.deployment.sql.change_listener().await {
+                Some(Ok(l)) => Some(l),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen for registry changes; polling every second only");
+                    None
+                }
+                None => None,
+            };
             loop {
-                tick.tick().await;
+                match listener.as_mut() {
+                    Some(l) => tokio::select! {
+                        _ = tick.tick() => {}
+                        changed = l.changed() => if let Err(e) = changed {
+                            // Reconnects on the next call; not more often than the poll.
+                            tracing::warn!(error = %e, "lost the registry change listener; reconnecting");
+                            tick.tick().await;
+                        },
+                    },
+                    None => {
+                        tick.tick().await;
+                    }
+                }
                 if let Err(e) = registry.sync_cache().await {
                     tracing::warn!(error = ?e, "cannot check the registry version");
                     continue;

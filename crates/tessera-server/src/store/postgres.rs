@@ -254,3 +254,24 @@ impl Conn for AnyConnection {
         Ok(())
     }
 }
+
+/// The channel registry changes are announced on (`NOTIFY`), so every node drops its
+/// cached clients, APIs, grants and keys at once instead of at its next poll.
+pub const REGISTRY_CHANNEL: &str = "tessera_registry";
+
+/// A connection `LISTEN`ing on [`REGISTRY_CHANNEL`].
+pub struct ChangeListener(sqlx::postgres::PgListener);
+
+impl ChangeListener {
+    pub async fn connect(pools: &Pools) -> Result<Self, String> {
+        let mut listener = sqlx::postgres::PgListener::connect(&pools.url).await.map_err(|e| e.to_string())?;
+        listener.listen(REGISTRY_CHANNEL).await.map_err(|e| e.to_string())?;
+        Ok(Self(listener))
+    }
+
+    /// Waits for the next announced change. An error means the connection was lost: the
+    /// next call reconnects, and what was announced meanwhile is lost (the poll catches it).
+    pub async fn changed(&mut self) -> Result<(), String> {
+        self.0.recv().await.map(|_| ()).map_err(|e| e.to_string())
+    }
+}

@@ -24,6 +24,16 @@ pub struct SqlStore {
     db: Db,
 }
 
+impl SqlStore {
+    /// On PostgreSQL, a listener for registry changes made by any node or the CLI.
+    pub async fn change_listener(&self) -> Option<Result<super::postgres::ChangeListener, String>> {
+        match &self.db {
+            Db::Postgres(pools) => Some(super::postgres::ChangeListener::connect(pools).await),
+            Db::Sqlite(_) => None,
+        }
+    }
+}
+
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
@@ -746,6 +756,13 @@ impl SettingsStore for SqlStore {
             .await?
             .ok_or_else(|| StoreError::Unavailable("registry_version bump returned no row".into()))?
             .at(0)?;
+        if self.backend == Backend::Postgres {
+            // Other nodes listen: they re-read at once. Best effort: their poll is the backstop.
+            let notify = query("SELECT pg_notify($1, $2)").bind(super::postgres::REGISTRY_CHANNEL).bind(&v);
+            if let Err(e) = self.db.execute(notify).await {
+                tracing::warn!(error = %e, "could not announce a registry change; other nodes see it at their next poll");
+            }
+        }
         v.parse().map_err(|e| corrupt("registry_version", e))
     }
 

@@ -18,6 +18,7 @@ mod faults_cluster;
 mod faults_connections;
 mod faults_keys;
 mod faults_login;
+mod faults_notify;
 mod faults_postgres;
 mod faults_redeem;
 mod faults_shutdown;
