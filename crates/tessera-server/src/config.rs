@@ -81,8 +81,9 @@ nonce = "off"
 max_age = 60
 
 [keys]
-# How often a node re-reads the signing keys, so a rotation made by another node or by
-# the CLI is picked up (seconds).
+# How often a node re-reads the signing keys anyway (seconds), and ages retired keys out of
+# the JWKS. A rotation or revocation made by another node or the CLI is picked up within
+# about a second regardless (it marks the registry as changed).
 reload_interval = 15
 
 [sessions]
