@@ -3,10 +3,14 @@
 //! - Users are found by username or email; an unknown user is verified against a dummy
 //!   Argon2id hash and a blocked user fails like a wrong password, so neither the answer
 //!   nor its timing reveals whether an account exists (OWASP ASVS 2.2.1, 3.2).
-//! - Failures are counted per (user, IP) and per IP in the store, one atomic statement
-//!   each, so concurrent attempts on any number of nodes are all counted. Reaching the
-//!   limit blocks the key for `block_seconds`; while blocked, even the right password is
-//!   refused and the attempt still counts.
+//! - Every attempt is counted per (user, IP) and per IP in the store *before* the slow
+//!   hash, one atomic statement each, and only the first `max_failures` of a window have
+//!   their password checked: however many attempts run at once on any number of nodes,
+//!   at most the limit are verified (OWASP ASVS 2.2.1). Reaching the limit blocks the key
+//!   for `block_seconds`; while blocked, even the right password is refused and the
+//!   attempt still counts. A successful login takes its own attempt back; earlier
+//!   failures in the window stay counted (a success does not reset them, or a parallel
+//!   burst could be given a fresh allowance mid-way).
 //! - Audit events: `login_failed` for each refused attempt, `login_blocked` when a key
 //!   reaches its limit, `login_succeeded`.
 //!
@@ -17,6 +21,7 @@ use serde_json::json;
 
 use crate::error::Error;
 use crate::model::User;
+use crate::state::ThrottleState;
 use crate::store::{AuditEvent, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +45,8 @@ pub enum LoginResult {
     },
 }
 
-/// A login attempt whose password still has to be verified against [`Attempt::phc`].
+/// A login attempt, already counted, whose password still has to be verified against
+/// [`Attempt::phc`].
 #[derive(Debug)]
 pub struct Attempt {
     user: Option<User>,
@@ -49,6 +55,8 @@ pub struct Attempt {
     ip_key: String,
     ip: String,
     client_id: Option<String>,
+    /// The counters after this attempt was counted.
+    counted: [ThrottleState; 2],
 }
 
 pub enum Begin {
@@ -56,7 +64,8 @@ pub enum Begin {
     Blocked { until: i64 },
 }
 
-/// Looks the user up and refuses at once if the (user, IP) pair or the IP is blocked.
+/// Looks the user up and counts the attempt on both keys; refuses at once unless it is
+/// within the limit of both.
 pub async fn begin(
     store: &dyn Store,
     policy: &LoginPolicy,
@@ -70,21 +79,25 @@ pub async fn begin(
     let lookup = if login.contains('@') { login.to_ascii_lowercase() } else { login.clone() };
     let user = store.find_user_by_login(&lookup).await?;
     let who = user.as_ref().map(|u| u.user_id.clone()).unwrap_or_else(|| lookup.to_ascii_lowercase());
+    let (user_key, ip_key) = (format!("user:{who}|ip:{ip}"), format!("ip:{ip}"));
+    // Counted before the hash, one conditional statement per key: concurrent attempts each
+    // get their own count, so no more than the limit reach the password check.
+    let window = policy.block_seconds;
+    let per_user = store.record_failure(&user_key, now, window, policy.max_failures, policy.block_seconds).await?;
+    let per_ip = store.record_failure(&ip_key, now, window, policy.ip_max_failures, policy.block_seconds).await?;
     let attempt = Attempt {
         user,
         login,
-        user_key: format!("user:{who}|ip:{ip}"),
-        ip_key: format!("ip:{ip}"),
+        user_key,
+        ip_key,
         ip: ip.to_string(),
         client_id: client_id.map(str::to_string),
+        counted: [per_user, per_ip],
     };
-    let blocked = store.blocked_until(&[&attempt.user_key, &attempt.ip_key], now).await?;
-    if blocked.is_some() {
-        return match attempt.fail(store, policy, "blocked", now).await? {
-            LoginResult::Blocked { until } => Ok(Begin::Blocked { until }),
-            // Unreachable in practice (the keys were blocked a moment ago); stay closed.
-            _ => Ok(Begin::Blocked { until: blocked.unwrap_or(now) }),
-        };
+    if !(per_user.permits(policy.max_failures, now) && per_ip.permits(policy.ip_max_failures, now)) {
+        attempt.audit(store, "login_failed", json!({"reason": "blocked", "login": attempt.login}), now).await;
+        let until = attempt.blocked_until(now).unwrap_or(now + policy.block_seconds);
+        return Ok(Begin::Blocked { until });
     }
     Ok(Begin::Verify(Box::new(attempt)))
 }
@@ -109,29 +122,32 @@ impl Attempt {
     ) -> Result<LoginResult, Error> {
         let user = match &self.user {
             Some(u) if password_ok && u.password_hash.is_some() && !u.blocked => u.clone(),
-            _ => return self.fail(store, policy, "wrong_credentials", now).await,
+            _ => return Ok(self.fail(store, policy, now).await),
         };
-        store.clear_failures(&self.user_key).await?;
+        store.refund_attempt(&self.user_key, policy.max_failures).await?;
+        store.refund_attempt(&self.ip_key, policy.ip_max_failures).await?;
         self.audit(store, "login_succeeded", json!({}), now).await;
         Ok(LoginResult::Success(Box::new(user)))
     }
 
-    async fn fail(&self, store: &dyn Store, policy: &LoginPolicy, reason: &str, now: i64) -> Result<LoginResult, Error> {
-        let window = policy.block_seconds;
-        let per_user = store.record_failure(&self.user_key, now, window, policy.max_failures, policy.block_seconds).await?;
-        let per_ip = store.record_failure(&self.ip_key, now, window, policy.ip_max_failures, policy.block_seconds).await?;
-        self.audit(store, "login_failed", json!({"reason": reason, "login": self.login}), now).await;
+    /// The latest block of either key still in force.
+    fn blocked_until(&self, now: i64) -> Option<i64> {
+        self.counted.iter().filter_map(|s| s.blocked_until).filter(|t| *t > now).max()
+    }
+
+    async fn fail(&self, store: &dyn Store, policy: &LoginPolicy, now: i64) -> LoginResult {
+        self.audit(store, "login_failed", json!({"reason": "wrong_credentials", "login": self.login}), now).await;
         // Exactly one attempt sees each counter reach its limit: one event per block.
+        let [per_user, per_ip] = self.counted;
         for (state, max, scope) in [(per_user, policy.max_failures, "user_ip"), (per_ip, policy.ip_max_failures, "ip")] {
             if state.failures == max {
                 self.audit(store, "login_blocked", json!({"scope": scope, "login": self.login, "failures": max}), now).await;
             }
         }
-        let until = [per_user.blocked_until, per_ip.blocked_until].into_iter().flatten().filter(|t| *t > now).max();
-        Ok(match until {
+        match self.blocked_until(now) {
             Some(until) => LoginResult::Blocked { until },
             None => LoginResult::Failed,
-        })
+        }
     }
 
     async fn audit(&self, store: &dyn Store, kind: &str, detail: serde_json::Value, now: i64) {

@@ -201,3 +201,11 @@ pub struct DeviceCode {
     /// When the tokens were issued (single use).
     pub consumed_at: Option<i64>,
 }
+impl ThrottleState {
+    /// Whether the attempt that was just counted (and left this state) may have its password
+    /// checked: it is one of the first `max_failures` in the window, and the key was not
+    /// blocked before it (the attempt that reaches the limit sets the block and is checked).
+    pub fn permits(&self, max_failures: i64, now: i64) -> bool {
+        self.failures <= max_failures && (self.failures == max_failures || self.blocked_until.is_none_or(|t| t <= now))
+    }
+}

@@ -310,6 +310,9 @@ pub trait ThrottleStore: Send + Sync {
     /// The latest `blocked_until` among `keys` that is still in the future.
     async fn blocked_until(&self, keys: &[&str], now: i64) -> StoreResult<Option<i64>>;
     async fn clear_failures(&self, key: &str) -> StoreResult<()>;
+    /// Takes back one counted attempt that turned out not to be a failure (a successful
+    /// login); lifts the block when the count falls below `max_failures`. One statement.
+    async fn refund_attempt(&self, key: &str, max_failures: i64) -> StoreResult<()>;
 }
 
 /// Issuers whose JWTs are accepted as grants (RFC 7523) and exchange subjects (RFC 8693).

@@ -72,6 +72,8 @@ pub struct AppInner {
     pub audit: crate::audit_log::AuditWriter,
     /// The Management API's per-client rate limit.
     pub management_limits: crate::http::management::rate_limit::RateLimiter,
+    /// Set when shutdown starts: `/readyz` then says not ready.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl AppInner {
@@ -182,6 +184,7 @@ impl Application {
             passwords: crate::passwords::PasswordPool::per_core(),
             audit: crate::audit_log::AuditWriter::new(deployment_audit_queue),
             management_limits: crate::http::management::rate_limit::RateLimiter::new(management_rate_limit),
+            draining: Default::default(),
         });
         Ok(Self { listener, state, tls: None })
     }
@@ -234,15 +237,39 @@ impl Application {
             let registry = &state.deployment.registry;
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             let mut keys_seen_at = registry.cached_version();
+            // PostgreSQL announces each change (LISTEN/NOTIFY): every node re-reads at once;
+            // the poll stays as the backstop for a lost listening connection.
+            let mut listener = match state.deployment.sql.change_listener().await {
+                Some(Ok(l)) => Some(l),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen for registry changes; polling every second only");
+                    None
+                }
+                None => None,
+            };
             loop {
-                tick.tick().await;
+                match listener.as_mut() {
+                    Some(l) => tokio::select! {
+                        _ = tick.tick() => {}
+                        changed = l.changed() => if let Err(e) = changed {
+                            // Reconnects on the next call; not more often than the poll.
+                            tracing::warn!(error = %e, "lost the registry change listener; reconnecting");
+                            tick.tick().await;
+                        },
+                    },
+                    None => {
+                        tick.tick().await;
+                    }
+                }
                 if let Err(e) = registry.sync_cache().await {
                     tracing::warn!(error = ?e, "cannot check the registry version");
                     continue;
                 }
-                // Changed here or elsewhere since the keys were last read.
+                // Changed here or elsewhere since the keys were last read, or a promoted key
+                // has become old enough to sign (see `tessera_core::tokens::keys::SIGNING_LEAD`).
                 let version = registry.cached_version();
-                if version != keys_seen_at {
+                let key_due = state.keys.get().change_at().is_some_and(|t| state.now() >= t);
+                if version != keys_seen_at || key_due {
                     match state.keys.reload(&state.deployment).await {
                         Ok(_) => keys_seen_at = version,
                         Err(e) => tracing::error!(error = %e, "cannot reload signing keys; keeping the loaded set"),
@@ -275,7 +302,15 @@ impl Application {
         let router = http::router(self.state.clone());
         let tls_watcher = self.tls.as_ref().map(crate::tls::Tls::spawn_watcher);
         let acceptor = self.tls.as_ref().map(|t| t.acceptor().clone());
-        let result = crate::workers::serve(self.listener, router, acceptor, shutdown).await;
+        let state = self.state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            state.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        };
+        let server = &self.state.deployment.config.server;
+        let limits =
+            crate::workers::Limits { grace: Duration::from_secs(server.shutdown_grace), max_connections: server.max_connections };
+        let result = crate::workers::serve(self.listener, router, acceptor, shutdown, limits).await;
         reloader.abort();
         cache_sync.abort();
         audit_writer.abort();

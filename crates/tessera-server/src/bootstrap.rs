@@ -37,7 +37,10 @@ impl Deployment {
         if backend == Backend::Sqlite || config.master_key.is_none() {
             create_private_dir(config.data_dir())?;
         }
-        let sql = store::connect(&url).await?;
+        if backend == Backend::Sqlite && !config.new_deployment {
+            refuse_lost_sqlite_file(config, &url)?;
+        }
+        let sql = connect_waiting(config, &url, backend).await?;
         let recorded_check = sql_setting(&sql, MASTER_KEY_CHECK).await;
         let master = resolve_master_key(config, recorded_check.is_some())?;
         let keyring = Arc::new(Keyring::new(&master));
@@ -68,6 +71,60 @@ impl Deployment {
     pub async fn close(&self) {
         self.sql.close().await;
     }
+}
+
+/// Connects; a PostgreSQL server that cannot be reached yet (a node started during an
+/// outage, or before the database in a fresh cluster) is retried with backoff for up to
+/// `database.start_timeout` seconds, saying so in the log, before the start fails.
+async fn connect_waiting(config: &Config, url: &str, backend: Backend) -> Result<SqlStore, String> {
+    use std::time::{Duration, Instant};
+    let wait = Duration::from_secs(config.database.start_timeout);
+    let deadline = Instant::now() + wait;
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let e = match store::connect_with(url, config.database.timeouts()).await {
+            Ok(sql) => return Ok(sql),
+            Err(e) => e,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if backend != Backend::Postgres || wait.is_zero() {
+            return Err(e);
+        }
+        if left.is_zero() {
+            return Err(format!("{e} (gave up after database.start_timeout = {} s)", wait.as_secs()));
+        }
+        tracing::warn!(
+            error = %e,
+            retry_in_ms = delay.as_millis() as u64,
+            gives_up_in_s = left.as_secs(),
+            "waiting for the database: it cannot be reached yet; retrying"
+        );
+        tokio::time::sleep(delay.min(left)).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// A master key file without its database (missing, or emptied to 0 bytes) means the
+/// deployment's data is gone: opening it would silently make a new, empty deployment (every
+/// client then gets 401). Refused unless the operator asks for a new one.
+fn refuse_lost_sqlite_file(config: &Config, url: &str) -> Result<(), String> {
+    let key = config.master_key_file();
+    if !key.is_file() {
+        return Ok(());
+    }
+    let db = store::sqlite::path_of(url)?;
+    let what = match std::fs::metadata(&db) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist",
+        Ok(m) if m.len() == 0 => "is empty (0 bytes)",
+        _ => return Ok(()),
+    };
+    Err(format!(
+        "the SQLite database {} {what}, but the master key file {} of a deployment is there: its data is missing; \
+         refusing to start. Restore the database from a backup (tessera backup), or start a new, empty deployment \
+         with --new-deployment",
+        db.display(),
+        key.display()
+    ))
 }
 
 /// Reads a tenant setting from a database that may not have been migrated yet.

@@ -40,6 +40,27 @@ key = ""
 # Empty: SQLite at <data_dir>/tessera.db. Or postgres://user:password@host:5432/db
 # (env TESSERA_DATABASE_URL, flag --database-url).
 url = ""
+# PostgreSQL deadlines, in seconds. A request whose database work misses one fails at once
+# with 503 temporarily_unavailable and Retry-After instead of waiting for the database.
+# Getting a connection (opening one included):
+connect_timeout = 3
+# PostgreSQL's statement_timeout, set on every connection:
+statement_timeout = 5
+# Every database operation, from getting a connection to its last row; this also bounds
+# a database that stopped answering without closing its connections (frozen, partitioned):
+read_timeout = 8
+# How long a starting node waits for an unreachable database, retrying, before it gives
+# up (0: do not wait).
+start_timeout = 60
+
+[server]
+# On SIGTERM or SIGINT a node stops accepting, /readyz says not ready, every answer says
+# Connection: close, and requests in flight get this many seconds to finish before it exits.
+shutdown_grace = 10
+# Most client connections open at once (also bounded by the open-files limit, whose soft
+# value is raised to the hard one at start). Further connections are closed at once, so
+# the ones already open keep being served.
+max_connections = 10000
 
 [log]
 # "text" or "json" (env TESSERA_LOG_FORMAT, flag --log-format).
@@ -71,8 +92,9 @@ nonce = "off"
 max_age = 60
 
 [keys]
-# How often a node re-reads the signing keys, so a rotation made by another node or by
-# the CLI is picked up (seconds).
+# How often a node re-reads the signing keys anyway (seconds), and ages retired keys out of
+# the JWKS. A rotation or revocation made by another node or the CLI is picked up within
+# about a second regardless (it marks the registry as changed).
 reload_interval = 15
 
 [sessions]
@@ -137,6 +159,7 @@ pub struct Config {
     pub master_key: Option<String>,
     pub tls: TlsConfig,
     pub database: DatabaseConfig,
+    pub server: ServerConfig,
     pub log: LogConfig,
     pub tokens: TokenConfig,
     pub grants: GrantsConfig,
@@ -148,6 +171,10 @@ pub struct Config {
     pub management: ManagementConfig,
     pub par: ParConfig,
     pub device: DeviceConfig,
+    /// `--new-deployment`: start afresh although the data directory holds a master key but
+    /// no database (a flag only, never in a file, so it cannot stay on by accident).
+    #[serde(skip)]
+    pub new_deployment: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -181,6 +208,29 @@ impl TlsConfig {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     pub url: String,
+    pub connect_timeout: u64,
+    pub statement_timeout: u64,
+    pub read_timeout: u64,
+    pub start_timeout: u64,
+}
+
+impl DatabaseConfig {
+    /// The PostgreSQL deadlines.
+    pub fn timeouts(&self) -> crate::store::postgres::Timeouts {
+        use std::time::Duration;
+        crate::store::postgres::Timeouts {
+            connect: Duration::from_secs(self.connect_timeout),
+            statement: Duration::from_secs(self.statement_timeout),
+            read: Duration::from_secs(self.read_timeout),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub shutdown_grace: u64,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -277,6 +327,8 @@ const ENV: &[(&str, &[&str])] = &[
     ("TESSERA_DATA_DIR", &["data_dir"]),
     ("TESSERA_MASTER_KEY", &["master_key"]),
     ("TESSERA_DATABASE_URL", &["database", "url"]),
+    ("TESSERA_DATABASE_START_TIMEOUT", &["database", "start_timeout"]),
+    ("TESSERA_MAX_CONNECTIONS", &["server", "max_connections"]),
     ("TESSERA_TLS_CERT", &["tls", "cert"]),
     ("TESSERA_TLS_KEY", &["tls", "key"]),
     ("TESSERA_LOG_FORMAT", &["log", "format"]),
@@ -392,6 +444,25 @@ impl Config {
         }
         if !self.database.url.is_empty() {
             crate::store::Backend::from_url(&self.database.url).map_err(|e| format!("database.url: {e}"))?;
+        }
+        let db = &self.database;
+        for (name, v) in [
+            ("connect_timeout", db.connect_timeout),
+            ("statement_timeout", db.statement_timeout),
+            ("read_timeout", db.read_timeout),
+        ] {
+            if !(1..=600).contains(&v) {
+                return Err(format!("database.{name} must be 1 to 600 seconds, got {v}"));
+            }
+        }
+        if !(1..=1_000_000).contains(&self.server.max_connections) {
+            return Err(format!("server.max_connections must be 1 to 1000000, got {}", self.server.max_connections));
+        }
+        if self.server.shutdown_grace > 3600 {
+            return Err(format!("server.shutdown_grace must be at most 3600 seconds, got {}", self.server.shutdown_grace));
+        }
+        if db.start_timeout > 86_400 {
+            return Err(format!("database.start_timeout must be at most 86400 seconds, got {}", db.start_timeout));
         }
         if let Some(k) = &self.master_key {
             MasterKey::from_base64(k).map_err(|e| format!("master_key: {e}"))?;

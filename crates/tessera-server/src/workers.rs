@@ -23,6 +23,8 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -31,6 +33,7 @@ use axum::Router;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION};
 use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -54,17 +57,81 @@ pub fn on_worker_thread() -> bool {
     ON_WORKER.with(Cell::get)
 }
 
-type Handoff = mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>;
+type Handoff = mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr, Slot)>;
+
+/// File descriptors kept free of client connections: the database pools, the SQLite files,
+/// the log, TLS files being reloaded.
+const FD_RESERVE: u64 = 256;
+
+/// How the acceptor and workers are bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long requests in flight may take to finish once shutdown starts.
+    pub grace: Duration,
+    /// Most client connections open at once (`server.max_connections`); further ones are
+    /// closed at once, so connections already open keep being served.
+    pub max_connections: usize,
+}
+
+/// One open client connection, counted until dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (systemd and many shells start
+/// processes with a soft limit of 1024, which a few hundred idle clients exhaust) and
+/// returns the soft limit in force.
+pub fn raise_fd_limit() -> Option<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read and write the struct passed, nothing else.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    Some(lim.rlim_cur)
+}
+
+/// Once shutdown starts, the workers wait until no request has started on them for this
+/// long before they close the connections left (idle kept-alive ones): a connection in
+/// use gets its next answer with `Connection: close` instead of being cut while its
+/// client is sending.
+const QUIET: Duration = Duration::from_millis(100);
 
 /// Serves `router` on `listener` (over TLS when `tls` is given) with one worker per core
-/// until `shutdown` resolves, then stops accepting and waits for every worker to finish its
-/// in-flight requests.
+/// until `shutdown` resolves, then stops accepting and lets every worker finish its
+/// in-flight requests, for at most `grace`.
+///
+/// A rolling restart behind a load balancer must not turn into client errors: connections
+/// the kernel had already accepted are taken and served, every answer from then on says
+/// `Connection: close`, requests in flight finish, and only connections that stay idle
+/// are closed.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
+    limits: Limits,
 ) -> io::Result<()> {
+    let grace = limits.grace;
+    let fd_limit = raise_fd_limit();
+    let cap = match fd_limit {
+        Some(n) => limits.max_connections.min(n.saturating_sub(FD_RESERVE).max(1) as usize),
+        None => limits.max_connections,
+    };
+    tracing::info!(max_connections = cap, open_files_limit = fd_limit, "connection limits");
+    let open = Arc::new(AtomicUsize::new(0));
+    let mut refused_logged: Option<std::time::Instant> = None;
     let count = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Dropped (this future cancelled) or set: either way the workers shut down gracefully.
     let (stop, stopped) = watch::channel(false);
@@ -77,7 +144,7 @@ pub async fn serve(
         std::thread::Builder::new().name(format!("tessera-http-{i}")).spawn(move || {
             ON_WORKER.with(|w| w.set(true));
             runtime.block_on(async move {
-                worker(incoming, router, tls, stopped).await;
+                worker(incoming, router, tls, stopped, grace).await;
                 crate::store::postgres::close_worker_pools().await;
             });
             let _ = done.send(());
@@ -92,18 +159,43 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
         };
         match accepted.and_then(|(stream, peer)| Ok((stream.into_std()?, peer))) {
-            Ok(connection) => {
-                let _ = workers[next].0.send(connection);
+            // At the cap: this one is closed at once (its client can go elsewhere), so the
+            // connections already open keep their file descriptors and their service.
+            Ok(_) if open.load(Ordering::Relaxed) >= cap => {
+                if refused_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    tracing::warn!(max_connections = cap, "connection limit reached; closing new connections");
+                    refused_logged = Some(std::time::Instant::now());
+                }
+            }
+            Ok((stream, peer)) => {
+                open.fetch_add(1, Ordering::Relaxed);
+                let _ = workers[next].0.send((stream, peer, Slot(open.clone())));
                 next = (next + 1) % count;
             }
             // The peer gave up before we took the connection: nothing to do.
             Err(e) if is_connection_error(&e) => {}
-            // Out of file descriptors or the like: back off instead of spinning.
+            // Out of file descriptors or the like: the connection waits in the backlog; try
+            // again shortly (a second per failure stalled every new client for seconds),
+            // without spinning.
             Err(e) => {
-                tracing::error!(error = %e, "accept failed; retrying in a second");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                if refused_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    tracing::error!(error = %e, "accept failed; retrying");
+                    refused_logged = Some(std::time::Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
+    }
+    // Connections that completed their handshake before we stopped are in the listen
+    // backlog; closing the listener would reset them although their requests were sent.
+    let listener = listener.into_std()?;
+    while let Ok((stream, peer)) = listener.accept() {
+        if stream.set_nonblocking(true).is_err() {
+            continue;
+        }
+        open.fetch_add(1, Ordering::Relaxed);
+        let _ = workers[next].0.send((stream, peer, Slot(open.clone())));
+        next = (next + 1) % count;
     }
     drop(listener);
     let _ = stop.send(true);
@@ -120,22 +212,33 @@ pub async fn serve(
 /// One worker: serves each connection handed to it until told to stop, then lets the
 /// connections finish what they are doing (idle ones close at once).
 async fn worker(
-    mut incoming: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    mut incoming: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr, Slot)>,
     router: Router,
     tls: Option<TlsAcceptor>,
     mut stopped: watch::Receiver<bool>,
+    grace: Duration,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
     let graceful = GracefulShutdown::new();
+    // When the last request started on this worker, in milliseconds since `epoch`.
+    let epoch = std::time::Instant::now();
+    let last_request = Arc::new(AtomicU64::new(0));
+    let mut stopping = false;
     loop {
-        let (stream, peer) = tokio::select! {
-            _ = stopped.wait_for(|stop| *stop) => break,
-            next = incoming.recv() => match next {
-                Some(connection) => connection,
-                None => break,
-            },
+        let next = if stopping {
+            // Everything the acceptor handed over before it stopped is served too.
+            incoming.try_recv().ok()
+        } else {
+            tokio::select! {
+                _ = stopped.wait_for(|stop| *stop) => {
+                    stopping = true;
+                    continue;
+                }
+                next = incoming.recv() => next,
+            }
         };
+        let Some((stream, peer, slot)) = next else { break };
         // Registered with this worker's runtime, so its I/O is driven on this thread.
         let stream = match TcpStream::from_std(stream) {
             Ok(s) => s,
@@ -144,12 +247,22 @@ async fn worker(
                 continue;
             }
         };
-        let router = router.clone();
+        let (router, draining, last_request) = (router.clone(), stopped.clone(), last_request.clone());
         let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            last_request.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
             req.extensions_mut().insert(ConnectInfo(peer));
             let req = req.map(|body| Deadline { body, timer: None });
             let mut router = router.clone();
-            async move { tower_service::Service::call(&mut router, req).await }
+            let draining = draining.clone();
+            async move {
+                let mut resp = tower_service::Service::call(&mut router, req).await?;
+                // Shutting down: this connection ends after this answer (RFC 9112 §9.6), so
+                // its client opens its next request elsewhere instead of on a closing socket.
+                if *draining.borrow() {
+                    resp.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, std::convert::Infallible>(resp)
+            }
         });
         let Some(tls) = &tls else {
             let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
@@ -158,6 +271,7 @@ async fn worker(
                 if let Err(e) = connection.await {
                     tracing::debug!(error = %e, %peer, "connection ended with an error");
                 }
+                drop(slot);
             });
             continue;
         };
@@ -173,9 +287,24 @@ async fn worker(
             if let Err(e) = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
+            drop(slot);
         });
     }
-    graceful.shutdown().await;
+    // Connections in use get their next answer with `Connection: close` and end by
+    // themselves; once no request has started for QUIET (or the grace period is over), the
+    // rest are idle: close them, letting any request in flight finish within the grace.
+    let deadline = tokio::time::Instant::now() + grace;
+    last_request.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    while graceful.count() > 0 && tokio::time::Instant::now() < deadline {
+        let quiet_for = epoch.elapsed().saturating_sub(Duration::from_millis(last_request.load(Ordering::Relaxed)));
+        if quiet_for >= QUIET {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if tokio::time::timeout_at(deadline, graceful.shutdown()).await.is_err() {
+        tracing::warn!(grace_s = grace.as_secs(), "requests still in flight at the end of the shutdown grace period");
+    }
 }
 
 /// A request body that fails when it has not fully arrived [`BODY_TIMEOUT`] after the

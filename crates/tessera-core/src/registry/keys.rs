@@ -30,6 +30,7 @@ impl Registry {
     /// nodes at once: a partial unique index lets only one node's key in per (alg, state).
     pub async fn ensure_signing_keys(&self, algs: &[SigningAlg]) -> Result<(), Error> {
         let existing = self.store.list_signing_keys().await?;
+        let mut inserted = false;
         for &alg in algs {
             for state in [KeyState::Current, KeyState::Next] {
                 if existing.iter().any(|k| k.alg == alg && k.state == state) {
@@ -38,6 +39,7 @@ impl Registry {
                 let rec = SigningKeyRecord::generate(alg, state, &self.keyring, self.now())?;
                 match self.store.insert_signing_key(&rec).await {
                     Ok(()) => {
+                        inserted = true;
                         self.audit(
                             "signing_key_created",
                             None,
@@ -50,6 +52,9 @@ impl Registry {
                     Err(e) => return Err(e.into()),
                 }
             }
+        }
+        if inserted {
+            self.registry_changed().await;
         }
         Ok(())
     }
@@ -84,6 +89,9 @@ impl Registry {
         let new_next = SigningKeyRecord::generate(alg, KeyState::Next, &self.keyring, now)?;
         let until = now + self.retirement_window().await?;
         self.store.rotate_signing_keys(alg, now, until, &new_next).await?;
+        // Every node re-reads its keys on the registry version poll (about a second), not
+        // only on its slower key-reload timer; the promoted key was published as `next`.
+        self.registry_changed().await;
         self.audit("signing_key_rotated", None, None, json!({"alg": alg.as_str(), "current": next_kid, "next": new_next.kid}))
             .await;
         Ok(next_kid)
@@ -103,6 +111,8 @@ impl Registry {
             .revoke_signing_key(kid, self.now(), &replacement)
             .await?
             .ok_or_else(|| Error::not_found(format!("key {kid:?} does not exist or is already revoked")))?;
+        // Withdrawn on every node within about a second (the registry version poll).
+        self.registry_changed().await;
         self.audit("signing_key_revoked", None, None, json!({"kid": kid, "alg": rec.alg.as_str(), "was": before.as_str()})).await;
         Ok(before)
     }

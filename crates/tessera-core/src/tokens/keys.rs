@@ -257,11 +257,51 @@ impl SigningKeyRecord {
     }
 }
 
+/// How long a key must have been stored (as `next`, usually for days) before any node signs
+/// with it. Every node re-reads its keys within about a second of a change (the registry
+/// version poll), so after this lead every node publishes the key and verifies what it
+/// signs. Without it, two rotations in a row promote a `next` key that other nodes have
+/// not loaded yet, and they answer `active: false` for the tokens it signs.
+pub const SIGNING_LEAD: i64 = 5;
+
+/// Which key signs for each algorithm at `now`: the `current` key once it is
+/// [`SIGNING_LEAD`] old. Until then a retired key that is still published and no younger
+/// than it: the most recently retired of those old enough (every node has loaded it), else
+/// the oldest (right after a deployment's first start nothing is old enough; the oldest key
+/// was loaded by every node there is). The young `current` key signs at once only when
+/// there is no other (a new deployment or algorithm).
+fn signing_kids(records: &[SigningKeyRecord], now: i64) -> BTreeMap<SigningAlg, &SigningKeyRecord> {
+    let mature = |r: &SigningKeyRecord| r.created_at <= now - SIGNING_LEAD;
+    let mut chosen = BTreeMap::new();
+    for current in records.iter().filter(|r| r.state == KeyState::Current) {
+        let fallback = records
+            .iter()
+            .filter(|r| r.alg == current.alg && r.state == KeyState::Retired && r.is_published(now))
+            .filter(|r| r.created_at <= current.created_at)
+            .max_by_key(|r| {
+                let retired = r.retired_at.unwrap_or(0);
+                if mature(r) {
+                    (1, retired, 0)
+                } else {
+                    (0, -r.created_at, -retired)
+                }
+            });
+        let key = match fallback {
+            Some(retired) if !mature(current) => retired,
+            _ => current,
+        };
+        chosen.insert(current.alg, key);
+    }
+    chosen
+}
+
 /// The keys in use, as loaded at start-up or after a rotation: the current signer for each
 /// algorithm and the serialized JWKS document.
 #[derive(Debug, Default)]
 pub struct KeySet {
     current: BTreeMap<SigningAlg, Arc<SigningKey>>,
+    /// When a young `current` key becomes old enough to sign: the set must be reloaded then.
+    change_at: Option<i64>,
     /// Every published key by kid, for verifying tokens this server issued.
     verifiers: BTreeMap<String, (SigningAlg, PublicKey)>,
     jwks: String,
@@ -284,6 +324,7 @@ impl KeySet {
         let mut current = BTreeMap::new();
         let mut verifiers = BTreeMap::new();
         let mut published = Vec::new();
+        let signers = signing_kids(records, now);
         for r in records {
             if r.state == KeyState::Revoked {
                 continue;
@@ -293,18 +334,30 @@ impl KeySet {
                 published.push(r.public_jwk.clone());
                 verifiers.insert(r.kid.clone(), (r.alg, key.public.clone()));
             }
-            if r.state == KeyState::Current {
+            if signers.get(&r.alg).is_some_and(|s| s.kid == r.kid) {
                 current.insert(r.alg, Arc::new(key));
             }
         }
+        let change_at = records
+            .iter()
+            .filter(|r| r.state == KeyState::Current && signers.get(&r.alg).is_some_and(|s| s.kid != r.kid))
+            .map(|r| r.created_at + SIGNING_LEAD)
+            .min();
         let jwks = json!({ "keys": published }).to_string();
-        Ok(Self { current, verifiers, jwks, fingerprint: Self::fingerprint_of(records, now) })
+        Ok(Self { current, change_at, verifiers, jwks, fingerprint: Self::fingerprint_of(records, now) })
+    }
+
+    /// When this set's signers change by the passing of time alone (a young `current` key
+    /// comes of age); the holder reloads then.
+    pub fn change_at(&self) -> Option<i64> {
+        self.change_at
     }
 
     /// What the set built from `records` at `now` would be, without decrypting anything: a
     /// reload compares this first and only opens keys when it differs.
     pub fn fingerprint_of(records: &[SigningKeyRecord], now: i64) -> Vec<(String, &'static str, bool)> {
         let mut f: Vec<_> = records.iter().map(|r| (r.kid.clone(), r.state.as_str(), r.is_published(now))).collect();
+        f.extend(signing_kids(records, now).into_values().map(|r| (r.kid.clone(), "signs", true)));
         f.sort();
         f
     }
@@ -313,7 +366,7 @@ impl KeySet {
         &self.fingerprint
     }
 
-    /// The key that signs for `alg`; `None` means the deployment has no usable key for it,
+    /// The key that signs for `alg` (see [`SIGNING_LEAD`]); `None` means the deployment has no usable key for it,
     /// and issuance must fail closed.
     pub fn signer(&self, alg: SigningAlg) -> Option<Arc<SigningKey>> {
         self.current.get(&alg).cloned()
@@ -345,11 +398,11 @@ mod tests {
         let kr = Keyring::new(&MasterKey::generate());
         let now = 1_000_000;
         let mut records = vec![
-            SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Current, &kr, now).unwrap(),
-            SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Next, &kr, now).unwrap(),
-            SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Retired, &kr, now).unwrap(),
-            SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Retired, &kr, now).unwrap(),
-            SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Revoked, &kr, now).unwrap(),
+            SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Current, &kr, now - 1000).unwrap(),
+            SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Next, &kr, now - 1000).unwrap(),
+            SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Retired, &kr, now - 1000).unwrap(),
+            SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Retired, &kr, now - 1000).unwrap(),
+            SigningKeyRecord::generate(SigningAlg::ES256, KeyState::Revoked, &kr, now - 1000).unwrap(),
         ];
         records[2].publish_until = Some(now + 10);
         records[3].publish_until = Some(now - 1);
@@ -362,6 +415,50 @@ mod tests {
         for k in jwks["keys"].as_array().unwrap() {
             assert!(k.get("d").is_none());
         }
+    }
+
+    /// Two rotations in a row promote a key stored a moment ago: the key retired by the
+    /// second rotation, which every node has published for long, keeps signing until the
+    /// new one is [`SIGNING_LEAD`] old; a fresh deployment's only key signs at once.
+    #[test]
+    fn a_young_current_key_signs_only_when_every_node_has_had_time_to_load_it() {
+        let kr = Keyring::new(&MasterKey::generate());
+        let now = 1_000_000;
+        let gen = |state, created| SigningKeyRecord::generate(SigningAlg::ES256, state, &kr, created).unwrap();
+        let mut old = gen(KeyState::Retired, now - 1000);
+        old.retired_at = Some(now - 1);
+        old.publish_until = Some(now + 90_000);
+        let mut older = gen(KeyState::Retired, now - 5000);
+        older.retired_at = Some(now - 2);
+        older.publish_until = Some(now + 90_000);
+        let young = gen(KeyState::Current, now - 1);
+        let records = vec![older, old.clone(), young.clone(), gen(KeyState::Next, now - 1)];
+        let set = KeySet::load(&records, &kr, now).unwrap();
+        assert_eq!(set.signer(SigningAlg::ES256).unwrap().kid(), old.kid, "the most recently retired key signs");
+        assert_eq!(set.change_at(), Some(now - 1 + SIGNING_LEAD));
+        assert!(set.verifier(&young.kid).is_some(), "the young key is published meanwhile");
+        let later = now - 1 + SIGNING_LEAD;
+        assert_ne!(KeySet::fingerprint_of(&records, later), set.fingerprint(), "coming of age is a change");
+        let set = KeySet::load(&records, &kr, later).unwrap();
+        assert_eq!(set.signer(SigningAlg::ES256).unwrap().kid(), young.kid);
+        assert_eq!(set.change_at(), None);
+
+        let fresh = vec![gen(KeyState::Current, now), gen(KeyState::Next, now)];
+        let set = KeySet::load(&fresh, &kr, now).unwrap();
+        assert_eq!(set.signer(SigningAlg::ES256).unwrap().kid(), fresh[0].kid, "nothing else could sign");
+
+        // Rotated twice right after the first start: nothing is old enough; the first key,
+        // which every node loaded at its start, signs.
+        let mut first = gen(KeyState::Retired, now);
+        first.retired_at = Some(now + 1);
+        first.publish_until = Some(now + 90_000);
+        let mut second = gen(KeyState::Retired, now);
+        second.retired_at = Some(now + 2);
+        second.publish_until = Some(now + 90_000);
+        let third = gen(KeyState::Current, now + 1);
+        let records = vec![second, first.clone(), third, gen(KeyState::Next, now + 2)];
+        let set = KeySet::load(&records, &kr, now + 2).unwrap();
+        assert_eq!(set.signer(SigningAlg::ES256).unwrap().kid(), first.kid);
     }
 
     #[test]

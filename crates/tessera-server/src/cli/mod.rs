@@ -5,6 +5,7 @@
 
 mod admin;
 mod apis;
+mod backup;
 mod clients;
 mod grants;
 mod issuers;
@@ -46,6 +47,10 @@ pub struct GlobalArgs {
     /// Database URL: postgres://... or sqlite://... (default: SQLite in the data directory).
     #[arg(long, global = true, value_name = "URL", env = "TESSERA_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Start a new, empty deployment although the data directory holds a master key but no
+    /// database (otherwise refused: the database may have been lost).
+    #[arg(long, global = true)]
+    pub new_deployment: bool,
     /// Log format: text or json.
     #[arg(long, global = true, value_name = "FORMAT", env = "TESSERA_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -87,6 +92,8 @@ pub enum Command {
     /// Management API access.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Write a consistent copy of the SQLite database to a new file, online.
+    Backup(backup::BackupArgs),
 }
 
 #[derive(Debug, Args)]
@@ -177,7 +184,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         print!("{DEFAULT_TOML}");
         return Ok(());
     }
-    let config = Config::load(&over, &env)?;
+    let mut config = Config::load(&over, &env)?;
+    config.new_deployment = cli.global.new_deployment;
     let _log_guard = init_logging(&config);
     let out = Output::new(cli.global.json);
     match cli.command {
@@ -200,6 +208,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 Command::Tenant(c) => tenant::run(&d, &out, c).await,
                 Command::Issuers(c) => issuers::run(&d, &out, c).await,
                 Command::Admin(c) => admin::run(&d, &out, c).await,
+                Command::Backup(b) => backup::run(&d, &out, b).await,
                 _ => Ok(()),
             };
             d.close().await;

@@ -199,7 +199,7 @@ impl Db {
     pub async fn execute(&self, q: Query) -> StoreResult<u64> {
         match self {
             Self::Sqlite(_) => self.transaction(move |c| Box::pin(async move { c.execute(q).await.map(Finish::Commit) })).await,
-            Self::Postgres(pool) => super::postgres::acquire(pool).await?.execute(q).await,
+            Self::Postgres(pool) => super::postgres::within_deadline!(pool, |c| c.execute(q)),
         }
     }
 
@@ -209,7 +209,7 @@ impl Db {
             Self::Sqlite(_) => {
                 self.transaction(move |c| Box::pin(async move { c.fetch_optional(q).await.map(Finish::Commit) })).await
             }
-            Self::Postgres(pool) => super::postgres::acquire(pool).await?.fetch_optional(q).await,
+            Self::Postgres(pool) => super::postgres::within_deadline!(pool, |c| c.fetch_optional(q)),
         }
     }
 
@@ -217,14 +217,14 @@ impl Db {
     pub async fn fetch_optional(&self, q: Query) -> StoreResult<Option<Row>> {
         match self {
             Self::Sqlite(engine) => engine.read(|c| c.fetch_optional_now(q)),
-            Self::Postgres(pool) => super::postgres::acquire(pool).await?.fetch_optional(q).await,
+            Self::Postgres(pool) => super::postgres::within_deadline!(pool, |c| c.fetch_optional(q)),
         }
     }
 
     pub async fn fetch_all(&self, q: Query) -> StoreResult<Vec<Row>> {
         match self {
             Self::Sqlite(engine) => engine.read(|c| c.fetch_all_now(q)),
-            Self::Postgres(pool) => super::postgres::acquire(pool).await?.fetch_all(q).await,
+            Self::Postgres(pool) => super::postgres::within_deadline!(pool, |c| c.fetch_all(q)),
         }
     }
 

@@ -14,6 +14,7 @@ pub mod postgres;
 pub mod protocol;
 pub mod sql;
 pub mod sqlite;
+pub mod sqlite_files;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -58,12 +59,17 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Opens the store a URL names (without migrating).
+/// Opens the store a URL names (without migrating), with the default deadlines.
 pub async fn connect(url: &str) -> Result<SqlStore, String> {
+    connect_with(url, postgres::Timeouts::default()).await
+}
+
+/// Opens the store a URL names (without migrating); `timeouts` bound PostgreSQL work.
+pub async fn connect_with(url: &str, timeouts: postgres::Timeouts) -> Result<SqlStore, String> {
     sqlx::any::install_default_drivers();
     match Backend::from_url(url)? {
         Backend::Sqlite => sqlite::connect(url).await,
-        Backend::Postgres => postgres::connect(url).await,
+        Backend::Postgres => postgres::connect(url, timeouts).await,
     }
 }
 

@@ -814,4 +814,20 @@ impl ThrottleStore for SqlStore {
         self.db().execute(query("DELETE FROM login_throttle WHERE key = $1").bind(key)).await?;
         Ok(())
     }
+
+    async fn refund_attempt(&self, key: &str, max_failures: i64) -> StoreResult<()> {
+        // One statement on the row the attempt was counted on (SET reads the old values).
+        self.db()
+            .execute(
+                query(
+                    "UPDATE login_throttle SET failures = failures - 1, \
+                       blocked_until = CASE WHEN failures - 1 < $2 THEN NULL ELSE blocked_until END \
+                     WHERE key = $1 AND failures > 0",
+                )
+                .bind(key)
+                .bind(max_failures),
+            )
+            .await?;
+        Ok(())
+    }
 }

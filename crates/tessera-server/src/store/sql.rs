@@ -24,6 +24,16 @@ pub struct SqlStore {
     db: Db,
 }
 
+impl SqlStore {
+    /// On PostgreSQL, a listener for registry changes made by any node or the CLI.
+    pub async fn change_listener(&self) -> Option<Result<super::postgres::ChangeListener, String>> {
+        match &self.db {
+            Db::Postgres(pools) => Some(super::postgres::ChangeListener::connect(pools).await),
+            Db::Sqlite(_) => None,
+        }
+    }
+}
+
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
@@ -804,6 +814,13 @@ impl SettingsStore for SqlStore {
             .await?
             .ok_or_else(|| StoreError::Unavailable("registry_version bump returned no row".into()))?
             .at(0)?;
+        if self.backend == Backend::Postgres {
+            // Other nodes listen: they re-read at once. Best effort: their poll is the backstop.
+            let notify = query("SELECT pg_notify($1, $2)").bind(super::postgres::REGISTRY_CHANNEL).bind(&v);
+            if let Err(e) = self.db.execute(notify).await {
+                tracing::warn!(error = %e, "could not announce a registry change; other nodes see it at their next poll");
+            }
+        }
         v.parse().map_err(|e| corrupt("registry_version", e))
     }
 
@@ -988,7 +1005,23 @@ impl ReplayStore for SqlStore {
 #[async_trait]
 impl Store for SqlStore {
     async fn ping(&self) -> StoreResult<()> {
-        self.db.fetch_optional(query("SELECT 1")).await?;
+        let Db::Sqlite(engine) = &self.db else {
+            self.db.fetch_optional(query("SELECT 1")).await?;
+            return Ok(());
+        };
+        // A read that touches the schema, and what requests found: a damaged page, or
+        // writes failing (a full disk), which a probe write clears once it commits again.
+        self.db.fetch_optional(query("SELECT count(*) FROM sqlite_master")).await?;
+        if let Some(e) = engine.health().corrupt() {
+            return Err(StoreError::Corrupt(format!("the database file is damaged: {e}")));
+        }
+        if let Some(e) = engine.health().failing_writes() {
+            let free = super::sqlite_files::free_bytes(engine.path());
+            if free.is_some_and(|b| b < super::sqlite_files::MIN_FREE_BYTES) {
+                return Err(StoreError::Unavailable(format!("writes are failing and the disk is full: {e}")));
+            }
+            self.db.execute(query("UPDATE tenant_settings SET value = value WHERE key = 'master_key_check'")).await?;
+        }
         Ok(())
     }
 

@@ -237,8 +237,41 @@ pub struct Engine {
     /// Set by [`Engine::close`]: every later operation fails, as on a closed pool.
     closed: AtomicBool,
     stats: Arc<WriterStats>,
+    /// What the last operations said about the file, for `/readyz`.
+    health: Health,
     /// Dropping it stops the checkpointer thread.
     _checkpointer: mpsc::Sender<()>,
+}
+
+/// Whether the database file can be read and written, as the operations on it found: a
+/// damaged page (sticky: corruption does not heal) or failing writes (a full disk; cleared
+/// by the next write that commits).
+#[derive(Debug, Default)]
+pub struct Health {
+    corrupt: Mutex<Option<String>>,
+    failing_writes: Mutex<Option<String>>,
+}
+
+impl Health {
+    fn note<T>(&self, result: &StoreResult<T>, write: bool) {
+        let set = |m: &Mutex<Option<String>>, v: Option<String>| *m.lock().unwrap_or_else(|p| p.into_inner()) = v;
+        match result {
+            Err(StoreError::Corrupt(e)) => set(&self.corrupt, Some(e.clone())),
+            Err(StoreError::Unavailable(e)) if write => set(&self.failing_writes, Some(e.clone())),
+            Ok(_) if write => set(&self.failing_writes, None),
+            _ => {}
+        }
+    }
+
+    /// The damage found, if any.
+    pub fn corrupt(&self) -> Option<String> {
+        self.corrupt.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Why the last write failed, unless one committed since.
+    pub fn failing_writes(&self) -> Option<String> {
+        self.failing_writes.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 /// What the writer thread has done: transactions run and commits (fsyncs) they took.
@@ -311,6 +344,7 @@ impl Engine {
             readers: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             stats,
+            health: Health::default(),
             _checkpointer,
         })
     }
@@ -328,6 +362,7 @@ impl Engine {
             }
         };
         let out = f(&conn);
+        self.health.note(&out, false);
         let mut idle = self.readers.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < MAX_IDLE_READERS {
             idle.push(conn);
@@ -345,7 +380,17 @@ impl Engine {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(TxJob { op: Some(op), result: None, reply });
         self.jobs.send(Msg::Job(job, Instant::now())).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        let result = answer.await.map_err(|_| stopped())?;
+        self.health.note(&result, true);
+        result
+    }
+
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Checkpoints the WAL into the database file and refuses every later operation.
@@ -490,7 +535,7 @@ fn run_in_savepoint(conn: &mut SqliteConn, job: &mut dyn WriteJob) -> StoreResul
 }
 
 /// The database file a `sqlite:` URL names.
-fn path_of(url: &str) -> Result<PathBuf, String> {
+pub fn path_of(url: &str) -> Result<PathBuf, String> {
     use sqlx::sqlite::SqliteConnectOptions;
     let opts = SqliteConnectOptions::from_str(url).map_err(|e| format!("invalid sqlite url {url:?}: {e}"))?;
     let path = opts.get_filename().to_path_buf();
@@ -503,6 +548,7 @@ fn path_of(url: &str) -> Result<PathBuf, String> {
 pub async fn connect(url: &str) -> Result<SqlStore, String> {
     let path = path_of(url)?;
     refuse_invalid_sqlite_file(&path)?;
+    super::sqlite_files::quick_check(&path)?;
     let explain = |e: StoreError| match e {
         StoreError::Corrupt(msg) => {
             format!("the SQLite file at {} is not a valid Tessera database (corrupt or not SQLite): {msg}", path.display())

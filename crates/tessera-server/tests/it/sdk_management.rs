@@ -49,9 +49,20 @@ async fn session(rt: Runtime, script: &str, email: &str) {
         let body: Value = resp.json().await.unwrap();
         assert_eq!(status, want, "{body}");
         if want == 200 {
-            let (header, claims) = crate::oauth_fixture::jwt_parts(body["access_token"].as_str().unwrap());
-            assert_eq!(header["kid"], json!(rotated), "signed with the rotated key");
+            let (_, claims) = crate::oauth_fixture::jwt_parts(body["access_token"].as_str().unwrap());
             assert_eq!(claims["scope"], "read:things");
+            // The promoted key signs once it has been published for SIGNING_LEAD seconds
+            // (every node has it by then); bounded wait for that.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            loop {
+                let body: Value = http.post(live.url("/oauth/token")).form(&form).send().await.unwrap().json().await.unwrap();
+                let (header, _) = crate::oauth_fixture::jwt_parts(body["access_token"].as_str().unwrap());
+                if header["kid"] == json!(rotated) {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "never signed with the rotated key {rotated}: {header}");
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
         }
     }
     let users = live.cli().run(&["--json", "users", "list"]).json();

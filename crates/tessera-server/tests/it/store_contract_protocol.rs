@@ -1154,6 +1154,51 @@ async fn failures_are_counted_per_window_and_block_at_the_limit() {
 }
 
 #[tokio::test]
+async fn a_refunded_attempt_is_taken_back_and_lifts_the_block_it_set() {
+    for ts in test_stores().await {
+        let (b, s) = (ts.name(), ts.store.as_ref());
+        let count = |now: i64| s.record_failure("user:ref", now, 600, 3, 900);
+        count(NOW).await.unwrap();
+        count(NOW + 1).await.unwrap();
+        assert_eq!(count(NOW + 2).await.unwrap(), throttle(3, Some(NOW + 902)), "[{b}] the third attempt blocks");
+        // The third attempt was the right password: it is taken back and its block lifted.
+        s.refund_attempt("user:ref", 3).await.unwrap_or_else(|e| panic!("[{b}] refund_attempt: {e}"));
+        assert_eq!(s.blocked_until(&["user:ref"], NOW + 3).await.unwrap(), None, "[{b}] below the limit again");
+        assert_eq!(count(NOW + 3).await.unwrap(), throttle(3, Some(NOW + 903)), "[{b}] earlier failures stay counted");
+        // Past the limit, one refund leaves the key blocked.
+        assert_eq!(count(NOW + 4).await.unwrap(), throttle(4, Some(NOW + 904)), "[{b}]");
+        s.refund_attempt("user:ref", 3).await.unwrap();
+        assert_eq!(s.blocked_until(&["user:ref"], NOW + 5).await.unwrap(), Some(NOW + 904), "[{b}] still at the limit");
+        // Never below zero; an unknown key is nothing to refund.
+        for _ in 0..5 {
+            s.refund_attempt("user:ref", 3).await.unwrap();
+        }
+        assert_eq!(count(NOW + 6).await.unwrap(), throttle(1, None), "[{b}] floored at zero");
+        s.refund_attempt("never-counted", 3).await.unwrap_or_else(|e| panic!("[{b}] refunding an unknown key: {e}"));
+        assert_eq!(s.blocked_until(&["never-counted"], NOW).await.unwrap(), None, "[{b}]");
+    }
+}
+
+/// The login throttle counts every attempt before its password check: 40 at once, each
+/// gets its own count, so exactly the limit are permitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_attempts_each_get_their_own_count() {
+    for ts in test_stores().await {
+        let b = ts.name();
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..40 {
+            let s = ts.store.clone();
+            set.spawn(async move { s.record_failure("user:par", NOW, 900, 10, 900).await.unwrap() });
+        }
+        let states = set.join_all().await;
+        let mut counts: Vec<i64> = states.iter().map(|t| t.failures).collect();
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=40).collect::<Vec<_>>(), "[{b}] every attempt counted once");
+        assert_eq!(states.iter().filter(|t| t.permits(10, NOW)).count(), 10, "[{b}] the limit, and no more, permitted");
+    }
+}
+
+#[tokio::test]
 async fn blocked_until_is_the_latest_future_block_among_keys() {
     for ts in test_stores().await {
         let (b, s) = (ts.name(), ts.store.as_ref());

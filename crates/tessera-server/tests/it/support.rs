@@ -119,15 +119,19 @@ impl PgDatabase {
     /// Panics if the variable is unset or the server is unreachable: a configured
     /// PostgreSQL that does not answer must fail the run, not skip it.
     pub fn create() -> Self {
-        let admin_url = postgres_admin_url().expect("TESSERA_TEST_POSTGRES_URL is not set");
+        Self::create_on(&postgres_admin_url().expect("TESSERA_TEST_POSTGRES_URL is not set"))
+    }
+
+    /// Creates a fresh empty database on the server `admin_url` names (a test's own cluster).
+    pub fn create_on(admin_url: &str) -> Self {
+        let admin_url = admin_url.to_string();
         let name = format!("tessera_t_{}", random_suffix());
         let mut url = url::Url::parse(&admin_url).expect("TESSERA_TEST_POSTGRES_URL is not a URL");
         url.set_path(&format!("/{name}"));
         let (admin, db) = (admin_url.clone(), name.clone());
         block_on_thread(async move {
             use sqlx::Connection;
-            let mut conn =
-                sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_URL_ENV}: {e}"));
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| panic!("cannot connect to {admin}: {e}"));
             sqlx::query(&format!("CREATE DATABASE \"{db}\"")).execute(&mut conn).await.expect("CREATE DATABASE");
             let _ = conn.close().await;
         });
@@ -161,6 +165,11 @@ impl TestData {
     pub fn new(backend: Backend) -> Self {
         let pg = (backend == Backend::Postgres).then(PgDatabase::create);
         Self { backend, dir: TempDir::new(backend.name()), pg }
+    }
+
+    /// A deployment on a fresh database of the PostgreSQL server `admin_url` names.
+    pub fn on_postgres(admin_url: &str) -> Self {
+        Self { backend: Backend::Postgres, dir: TempDir::new("pg"), pg: Some(PgDatabase::create_on(admin_url)) }
     }
 
     /// The database URL the deployment uses.

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::{tessera_command, Backend, Cli, TestData};
@@ -57,6 +58,8 @@ pub struct LiveOptions {
     pub args: Vec<String>,
     /// Extra environment variables for the server process.
     pub env: Vec<(String, String)>,
+    /// Start the process with this soft `RLIMIT_NOFILE` (as systemd's 1024).
+    pub nofile_soft: Option<u64>,
 }
 
 // `arg` and `env` are for the feature tests that start servers with settings of their own.
@@ -79,7 +82,8 @@ impl LiveOptions {
 
 /// A running `tessera serve` process.
 pub struct LiveServer {
-    pub data: TestData,
+    /// Shared by the nodes of one deployment ([`LiveServer::start_peer`]).
+    pub data: Arc<TestData>,
     pub port: u16,
     pub ca: Option<TestCa>,
     pub log_file: PathBuf,
@@ -96,10 +100,27 @@ impl LiveServer {
     }
 
     pub async fn start_with(backend: Backend, options: &LiveOptions) -> Self {
-        let data = TestData::new(backend);
+        Self::start_on(Arc::new(TestData::new(backend)), options).await
+    }
+
+    /// Another node of this deployment: the same database and data directory (so the same
+    /// master key file), its own port and log.
+    pub async fn start_peer(&self, options: &LiveOptions) -> Self {
+        Self::start_on(self.data.clone(), options).await
+    }
+
+    /// A node on `data`, ready to serve.
+    pub async fn start_on(data: Arc<TestData>, options: &LiveOptions) -> Self {
+        let mut server = Self::spawn(data, options);
+        server.wait_ready().await;
+        server
+    }
+
+    /// Starts a node on `data` without waiting for it to be ready.
+    pub fn spawn(data: Arc<TestData>, options: &LiveOptions) -> Self {
         let ca = options.tls.then(|| TestCa::create(data.dir.path()));
         let port = free_port();
-        let log_file = data.dir.join("serve.log");
+        let log_file = data.dir.join(format!("serve-{port}.log"));
         let log = std::fs::File::create(&log_file).expect("create server log");
         let mut cmd = tessera_command(data.dir.path());
         cmd.env("TESSERA_LOG_LEVEL", "info").arg("--data-dir").arg(data.dir.path());
@@ -115,13 +136,25 @@ impl LiveServer {
             cmd.env(k, v);
         }
         cmd.stdin(Stdio::null()).stdout(log.try_clone().expect("log handle")).stderr(log);
+        if let Some(soft) = options.nofile_soft {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                    libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+                    lim.rlim_cur = soft.min(lim.rlim_max);
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+                    Ok(())
+                });
+            }
+        }
         let child = cmd.spawn().expect("spawn tessera serve");
-        let mut server = Self { data, port, ca, log_file, child };
-        server.wait_ready().await;
-        server
+        Self { data, port, ca, log_file, child }
     }
 
-    async fn wait_ready(&mut self) {
+    /// Waits (up to [`READY_TIMEOUT`]) until `/readyz` answers 200.
+    pub async fn wait_ready(&mut self) {
         let http = self.http();
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
@@ -179,6 +212,16 @@ impl LiveServer {
     /// What the server has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+
+    /// Sends a signal (`-TERM`, `-KILL`, ...) without waiting.
+    pub fn signal(&self, sig: &str) {
+        let _ = std::process::Command::new("kill").args([sig, &self.child.id().to_string()]).status();
+    }
+
+    /// The exit status if the process has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("poll tessera serve")
     }
 
     /// SIGTERM, then waits (bounded) for the exit status.

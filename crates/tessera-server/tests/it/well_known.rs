@@ -150,12 +150,14 @@ async fn jwks_follows_rotation_and_revocation() {
             BTreeSet::from([old_current.clone(), old_next.clone(), new_next.clone()]),
             "[{backend}] retired, current and next are published after a rotation"
         );
-        assert_eq!(
-            app.state().keys.get().signer(SigningAlg::RS256).unwrap().kid(),
-            old_next,
-            "[{backend}] the new current signs"
-        );
+        // The promoted key was stored a moment ago (at start): the retired key, which every
+        // node already publishes, keeps signing until the new one is old enough.
+        let signer = || app.state().keys.get().signer(SigningAlg::RS256).unwrap().kid().to_string();
+        assert_eq!(signer(), old_current, "[{backend}] a key stored a moment ago does not sign yet");
         assert!(!app.reload_keys().await, "[{backend}] a reload without changes swaps nothing");
+        app.clock.advance(tessera_core::tokens::keys::SIGNING_LEAD);
+        assert!(app.reload_keys().await, "[{backend}] coming of age changes the signer");
+        assert_eq!(signer(), old_next, "[{backend}] the new current signs");
 
         app.deployment.registry.revoke_key(&old_current).await.unwrap();
         app.reload_keys().await;

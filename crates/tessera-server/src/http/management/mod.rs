@@ -420,6 +420,25 @@ impl Paging {
     }
 }
 
+/// 404 `inexistent_user` unless the user exists (the lists and bulk deletes under
+/// `users/{id}/`).
+pub async fn user_exists(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    match state.deployment.store.get_user(user_id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found("inexistent_user", "The user does not exist.")),
+    }
+}
+
+/// The checkpoint paging of a list under `users/{id}/` (Auth0 pages these by checkpoint
+/// only), after the caller's `scope` and the user's existence are checked.
+pub async fn user_page(state: &AppState, caller: &Caller, scope: &str, user_id: &str, q: &ListQuery) -> Result<Paging, ApiError> {
+    caller.require(&[scope])?;
+    q.only(&["checkpoint"])?;
+    let paging = q.paging()?.checkpointed();
+    user_exists(state, user_id).await?;
+    Ok(paging)
+}
+
 /// Serializes a value the registry returned (its types are `Serialize` by construction).
 pub fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)

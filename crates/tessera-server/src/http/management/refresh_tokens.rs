@@ -10,7 +10,7 @@ use tessera_core::model::rfc3339;
 use tessera_core::state::RefreshFamily;
 
 use super::error::ApiError;
-use super::{ApiQuery, Caller, ListQuery};
+use super::{user_exists, user_page, ApiQuery, Caller, ListQuery};
 use crate::app::AppState;
 
 const NOT_FOUND: &str = "inexistent_refresh_token";
@@ -30,23 +30,13 @@ fn token_json(f: &RefreshFamily) -> Value {
     })
 }
 
-async fn user_exists(state: &AppState, user_id: &str) -> Result<(), ApiError> {
-    match state.deployment.store.get_user(user_id).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found("inexistent_user", "The user does not exist.")),
-    }
-}
-
 pub async fn list_for_user(
     State(state): State<AppState>,
     caller: Caller,
     Path(user_id): Path<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    caller.require(&["read:refresh_tokens"])?;
-    q.only(&["checkpoint"])?;
-    let paging = q.paging()?.checkpointed();
-    user_exists(&state, &user_id).await?;
+    let paging = user_page(&state, &caller, "read:refresh_tokens", &user_id, &q).await?;
     let families = state.deployment.store.list_user_families(&user_id, state.now()).await?;
     Ok(caller.ok(paging.page_of("tokens", families.iter().map(token_json).collect())))
 }

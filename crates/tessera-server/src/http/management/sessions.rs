@@ -9,7 +9,7 @@ use tessera_core::model::rfc3339;
 use tessera_core::state::Session;
 
 use super::error::ApiError;
-use super::{ApiQuery, Caller, ListQuery};
+use super::{user_exists, user_page, ApiQuery, Caller, ListQuery};
 use crate::app::AppState;
 
 const NOT_FOUND: &str = "inexistent_session";
@@ -29,23 +29,13 @@ fn session_json(s: &Session) -> Value {
     })
 }
 
-async fn user_exists(state: &AppState, user_id: &str) -> Result<(), ApiError> {
-    match state.deployment.store.get_user(user_id).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found("inexistent_user", "The user does not exist.")),
-    }
-}
-
 pub async fn list_for_user(
     State(state): State<AppState>,
     caller: Caller,
     Path(user_id): Path<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    caller.require(&["read:sessions"])?;
-    q.only(&["checkpoint"])?;
-    let paging = q.paging()?.checkpointed();
-    user_exists(&state, &user_id).await?;
+    let paging = user_page(&state, &caller, "read:sessions", &user_id, &q).await?;
     let sessions = state.deployment.store.list_user_sessions(&user_id, state.now()).await?;
     Ok(caller.ok(paging.page_of("sessions", sessions.iter().map(session_json).collect())))
 }
