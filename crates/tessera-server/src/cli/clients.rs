@@ -34,7 +34,7 @@ pub enum ClientsCommand {
 
 #[derive(Debug, Args, Default)]
 pub struct ClientFields {
-    /// Display name.
+    /// Display name (required by `create`).
     #[arg(long)]
     pub name: Option<String>,
     /// spa | native | regular_web | non_interactive (default regular_web).

@@ -403,3 +403,19 @@ fn config_print_default_prints_valid_toml() {
     assert!(text.lines().filter(|l| l.starts_with('#')).count() > 5, "it is commented");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "printing the default touches no data");
 }
+
+/// Issue 17 ("every CLI call logs INFO lines to stderr"): a command's stderr carries only
+/// warnings and errors unless a log level is asked for; `serve` keeps logging at info.
+#[test]
+fn commands_log_nothing_at_info_unless_asked() {
+    let data = TestData::new(crate::support::Backend::Sqlite);
+    let cli = Cli::new(&data);
+    // The first command creates the deployment (migrations, keys): the noisiest there is.
+    let first = cli.run(&["clients", "list", "--json"]);
+    assert!(first.success, "{}", first.stderr);
+    assert_eq!(first.stderr, "", "no info lines on stderr");
+    let verbose = Cli::new(&data).with_env("TESSERA_LOG_LEVEL", "info").run(&["apis", "list"]);
+    assert!(verbose.success, "{}", verbose.stderr);
+    let quiet = cli.run(&["apis", "create", "--identifier", "not a url with spaces"]);
+    assert!(!quiet.success && quiet.stderr.contains("error"), "errors still reach stderr: {}", quiet.stderr);
+}
