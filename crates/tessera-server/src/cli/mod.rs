@@ -188,7 +188,6 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     config.new_deployment = cli.global.new_deployment;
     // Only the server logs at info by default: a CLI command prints its result, and its
     // stderr carries warnings and errors only (unless a log level is set explicitly).
-    let mut config = config;
     if !matches!(cli.command, Command::Serve(_)) && env("TESSERA_LOG_LEVEL").is_none() && config.log.level == "info" {
         config.log.level = "warn".into();
     }
