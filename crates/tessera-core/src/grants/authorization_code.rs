@@ -2,14 +2,13 @@
 
 use serde_json::json;
 
-use super::{check_target, Params, TokenContext, TokenResponse};
+use super::{check_target, new_family, FamilyGrant, Params, TokenContext, TokenResponse};
 use crate::client_auth::AuthenticatedClient;
-use crate::crypto::{ordered_handle, ordered_id};
 use crate::error::Error;
 use crate::model::{GrantType, SigningAlg};
 use crate::pkce;
 use crate::scope::Scope;
-use crate::state::{AccessTokenRecord, AuthorizationCode, Issuance, RefreshFamily, RefreshTokenRecord};
+use crate::state::{AccessTokenRecord, AuthorizationCode, Issuance};
 use crate::tokens::claims::{sign_access_token, sign_id_token, AccessTokenSpec, IdTokenSpec};
 
 fn invalid_grant(why: &'static str) -> Error {
@@ -110,7 +109,16 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
     // RFC 9449 §5: refresh tokens of public clients are bound to the proof key; those of
     // confidential clients are bound by client authentication instead.
     let family_jkt = if client.is_public() { jkt.clone() } else { None };
-    let refresh = wants_refresh.then(|| new_family(ctx, &code, &client.refresh_token, family_jkt));
+    let grant = FamilyGrant {
+        client_id: &code.client_id,
+        user_id: &code.user_id,
+        scope: &code.scope,
+        audience: code.audience.as_deref(),
+        nonce: code.nonce.as_deref(),
+        auth_time: code.auth_time,
+        sid: code.sid.as_deref(),
+    };
+    let refresh = wants_refresh.then(|| new_family(ctx, grant, &client.refresh_token, family_jkt));
 
     let issuance = Issuance {
         access_token: AccessTokenRecord {
@@ -176,42 +184,6 @@ fn check_pkce(params: &Params, code: &AuthorizationCode) -> Result<(), Error> {
         (None, Some(_)) => Err(invalid_grant("code_verifier was sent but no code_challenge was sent to /authorize")),
         (None, None) => Ok(()),
     }
-}
-
-fn new_family(
-    ctx: &TokenContext<'_>,
-    code: &AuthorizationCode,
-    policy: &crate::model::RefreshTokenPolicy,
-    dpop_jkt: Option<String>,
-) -> (String, RefreshFamily, RefreshTokenRecord) {
-    let plain = ordered_handle();
-    let family_id = ordered_id::<15>("rtf_");
-    let absolute = ctx.now + policy.token_lifetime;
-    let family = RefreshFamily {
-        family_id: family_id.clone(),
-        client_id: code.client_id.clone(),
-        user_id: code.user_id.clone(),
-        scope: code.scope.clone(),
-        audience: code.audience.clone(),
-        nonce: code.nonce.clone(),
-        auth_time: code.auth_time,
-        sid: code.sid.clone(),
-        dpop_jkt,
-        created_at: ctx.now,
-        absolute_expires_at: absolute,
-        revoked_at: None,
-    };
-    let token = RefreshTokenRecord {
-        token_hash: ctx.registry.keyring().hash_handle(&plain),
-        family_id,
-        generation: 0,
-        created_at: ctx.now,
-        idle_expires_at: (ctx.now + policy.idle_token_lifetime).min(absolute),
-        superseded_at: None,
-        successor_hash: None,
-        successor_token: None,
-    };
-    (plain, family, token)
 }
 
 /// Revokes what the code issued and records the event; returns the error to answer with.

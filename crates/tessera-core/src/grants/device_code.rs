@@ -8,13 +8,12 @@
 //! conditional UPDATE consumes the device code in the transaction that records them, so
 //! of two parallel polls exactly one gets tokens.
 
-use super::{Params, TokenContext, TokenResponse};
+use super::{new_family, FamilyGrant, Params, TokenContext, TokenResponse};
 use crate::client_auth::AuthenticatedClient;
-use crate::crypto::{ordered_handle, ordered_id};
 use crate::error::{Error, ErrorCode};
 use crate::model::{GrantType, ResourceServer, SigningAlg};
 use crate::scope::Scope;
-use crate::state::{AccessTokenRecord, DeviceCode, DeviceStatus, Issuance, RefreshFamily, RefreshTokenRecord};
+use crate::state::{AccessTokenRecord, DeviceCode, DeviceStatus, Issuance};
 use crate::tokens::claims::{sign_access_token, sign_id_token, AccessTokenSpec, IdTokenSpec};
 
 pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &AuthenticatedClient) -> Result<TokenResponse, Error> {
@@ -123,7 +122,16 @@ async fn issue(
         && api.as_ref().is_none_or(|a| a.allow_offline_access);
     // RFC 9449 §5: refresh tokens of public clients are bound to the proof key.
     let family_jkt = if client.is_public() { jkt.clone() } else { None };
-    let refresh = wants_refresh.then(|| new_family(ctx, code, &user.user_id, auth_time, &client.refresh_token, family_jkt));
+    let grant = FamilyGrant {
+        client_id: &code.client_id,
+        user_id: &user.user_id,
+        scope: &code.scope,
+        audience: code.audience.as_deref(),
+        nonce: None,
+        auth_time,
+        sid: code.sid.as_deref(),
+    };
+    let refresh = wants_refresh.then(|| new_family(ctx, grant, &client.refresh_token, family_jkt));
     let issuance = Issuance {
         access_token: AccessTokenRecord {
             jti: access.jti.clone(),
@@ -148,42 +156,4 @@ async fn issue(
         scope: scope.to_string(),
         issued_token_type: None,
     })
-}
-
-fn new_family(
-    ctx: &TokenContext<'_>,
-    code: &DeviceCode,
-    user_id: &str,
-    auth_time: i64,
-    policy: &crate::model::RefreshTokenPolicy,
-    dpop_jkt: Option<String>,
-) -> (String, RefreshFamily, RefreshTokenRecord) {
-    let plain = ordered_handle();
-    let family_id = ordered_id::<15>("rtf_");
-    let absolute = ctx.now + policy.token_lifetime;
-    let family = RefreshFamily {
-        family_id: family_id.clone(),
-        client_id: code.client_id.clone(),
-        user_id: user_id.to_string(),
-        scope: code.scope.clone(),
-        audience: code.audience.clone(),
-        nonce: None,
-        auth_time,
-        sid: code.sid.clone(),
-        dpop_jkt,
-        created_at: ctx.now,
-        absolute_expires_at: absolute,
-        revoked_at: None,
-    };
-    let token = RefreshTokenRecord {
-        token_hash: ctx.registry.keyring().hash_handle(&plain),
-        family_id,
-        generation: 0,
-        created_at: ctx.now,
-        idle_expires_at: (ctx.now + policy.idle_token_lifetime).min(absolute),
-        superseded_at: None,
-        successor_hash: None,
-        successor_token: None,
-    };
-    (plain, family, token)
 }

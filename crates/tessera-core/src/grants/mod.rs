@@ -129,3 +129,53 @@ pub fn check_target(params: &Params, authorized: Option<&str>) -> Result<(), Err
     }
     Ok(())
 }
+
+/// What a new refresh-token family remembers of the grant that started it (the code or
+/// the device code, and the user who authorized it).
+pub(crate) struct FamilyGrant<'a> {
+    pub client_id: &'a str,
+    pub user_id: &'a str,
+    pub scope: &'a str,
+    pub audience: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+    pub auth_time: i64,
+    pub sid: Option<&'a str>,
+}
+
+/// A new refresh-token family under the client's lifetimes, its first token (generation 0)
+/// and that token's value (DESIGN decision 6): for every grant that starts a family.
+pub(crate) fn new_family(
+    ctx: &TokenContext<'_>,
+    grant: FamilyGrant<'_>,
+    policy: &crate::model::RefreshTokenPolicy,
+    dpop_jkt: Option<String>,
+) -> (String, crate::state::RefreshFamily, crate::state::RefreshTokenRecord) {
+    let plain = crate::crypto::ordered_handle();
+    let family_id = crate::crypto::ordered_id::<15>("rtf_");
+    let absolute = ctx.now + policy.token_lifetime;
+    let family = crate::state::RefreshFamily {
+        family_id: family_id.clone(),
+        client_id: grant.client_id.to_string(),
+        user_id: grant.user_id.to_string(),
+        scope: grant.scope.to_string(),
+        audience: grant.audience.map(str::to_string),
+        nonce: grant.nonce.map(str::to_string),
+        auth_time: grant.auth_time,
+        sid: grant.sid.map(str::to_string),
+        dpop_jkt,
+        created_at: ctx.now,
+        absolute_expires_at: absolute,
+        revoked_at: None,
+    };
+    let token = crate::state::RefreshTokenRecord {
+        token_hash: ctx.registry.keyring().hash_handle(&plain),
+        family_id,
+        generation: 0,
+        created_at: ctx.now,
+        idle_expires_at: (ctx.now + policy.idle_token_lifetime).min(absolute),
+        superseded_at: None,
+        successor_hash: None,
+        successor_token: None,
+    };
+    (plain, family, token)
+}

@@ -8,7 +8,7 @@ use tessera_core::model::User;
 use tessera_core::state::{DeviceCode, DeviceStatus, Issuance, PushedRequest};
 use tessera_core::store::*;
 
-use super::db::{query, Finish, Row};
+use super::db::{query, Row};
 use super::sql::{joined_user, joined_user_columns, qualified};
 use super::SqlStore;
 
@@ -164,31 +164,13 @@ impl DeviceCodeStore for SqlStore {
     }
 
     async fn redeem_device_code(&self, device_code_hash: &str, now: i64, issuance: &Issuance) -> StoreResult<bool> {
-        let (hash, issuance) = (device_code_hash.to_owned(), issuance.clone());
-        self.db()
-            .transaction(move |c| {
-                Box::pin(async move {
-                    let consumed = c
-                        .execute(
-                            query(
-                                "UPDATE device_codes SET consumed_at = $2 \
-                                 WHERE device_code_hash = $1 AND status = 'approved' AND consumed_at IS NULL AND expires_at > $2",
-                            )
-                            .bind(hash)
-                            .bind(now),
-                        )
-                        .await?;
-                    if consumed != 1 {
-                        return Ok(Finish::Rollback(false));
-                    }
-                    if let Some((family, token)) = &issuance.refresh {
-                        Self::insert_family_tx(c, family, token).await?;
-                    }
-                    Self::insert_access_tx(c, &issuance.access_token).await?;
-                    Ok(Finish::Commit(true))
-                })
-            })
-            .await
+        let consume = query(
+            "UPDATE device_codes SET consumed_at = $2 \
+             WHERE device_code_hash = $1 AND status = 'approved' AND consumed_at IS NULL AND expires_at > $2",
+        )
+        .bind(device_code_hash)
+        .bind(now);
+        self.consume_and_record(consume, issuance).await
     }
 
     async fn purge_device_codes(&self, now: i64) -> StoreResult<u64> {

@@ -250,6 +250,27 @@ mod pg {
 }
 
 impl SqlStore {
+    /// One transaction: `consume` (a conditional UPDATE of a single-use grant: a code, a
+    /// device code) must change exactly one row, then what it issued is recorded; `false`,
+    /// with nothing written, when it changed none (used, expired or never there).
+    pub(super) async fn consume_and_record(&self, consume: super::db::Query, issuance: &Issuance) -> StoreResult<bool> {
+        let issuance = issuance.clone();
+        self.db()
+            .transaction(move |c| {
+                Box::pin(async move {
+                    if c.execute(consume).await? != 1 {
+                        return Ok(Finish::Rollback(false));
+                    }
+                    if let Some((family, token)) = &issuance.refresh {
+                        Self::insert_family_tx(c, family, token).await?;
+                    }
+                    Self::insert_access_tx(c, &issuance.access_token).await?;
+                    Ok(Finish::Commit(true))
+                })
+            })
+            .await
+    }
+
     pub(super) async fn insert_family_tx(c: &mut dyn Conn, f: &RefreshFamily, t: &RefreshTokenRecord) -> StoreResult<()> {
         let values = "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
         c.execute(bind_family(query(format!("INSERT INTO refresh_families ({FAMILY_COLUMNS}) {values}")), f)).await?;
@@ -356,33 +377,15 @@ impl CodeStore for SqlStore {
         if self.backend_kind() == super::Backend::Postgres {
             return Ok(self.db().execute_returning(pg::redeem(code_hash, now, issuance)).await?.is_some());
         }
-        let (code_hash, issuance) = (code_hash.to_owned(), issuance.clone());
-        self.db()
-            .transaction(move |c| {
-                Box::pin(async move {
-                    let family_id = issuance.refresh.as_ref().map(|(f, _)| f.family_id.clone());
-                    let consumed = c
-                        .execute(
-                            query(
-                                "UPDATE authorization_codes SET consumed_at = $2, family_id = $3 \
-                                 WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2",
-                            )
-                            .bind(code_hash)
-                            .bind(now)
-                            .bind(family_id),
-                        )
-                        .await?;
-                    if consumed != 1 {
-                        return Ok(Finish::Rollback(false));
-                    }
-                    if let Some((family, token)) = &issuance.refresh {
-                        Self::insert_family_tx(c, family, token).await?;
-                    }
-                    Self::insert_access_tx(c, &issuance.access_token).await?;
-                    Ok(Finish::Commit(true))
-                })
-            })
-            .await
+        let family_id = issuance.refresh.as_ref().map(|(f, _)| f.family_id.clone());
+        let consume = query(
+            "UPDATE authorization_codes SET consumed_at = $2, family_id = $3 \
+             WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .bind(family_id);
+        self.consume_and_record(consume, issuance).await
     }
 
     async fn revoke_code_grant(&self, code_hash: &str, now: i64) -> StoreResult<()> {
