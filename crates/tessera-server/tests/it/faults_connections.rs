@@ -77,7 +77,8 @@ async fn at_the_connection_cap_new_connections_are_closed_and_open_ones_still_se
         assert_eq!(token(&kept, &node, &m2m).await.0, 200, "an open connection keeps being served");
     }
     // Over the cap: closed at once, not left hanging.
-    let mut extra = TcpStream::connect(("127.0.0.1", node.port)).await.expect("the kernel still accepts a connection over the cap");
+    let mut extra =
+        TcpStream::connect(("127.0.0.1", node.port)).await.expect("the kernel still accepts a connection over the cap");
     let mut buf = [0u8; 16];
     let read = tokio::time::timeout(Duration::from_secs(2), extra.read(&mut buf)).await;
     assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "a connection over the cap is closed: {read:?}");
