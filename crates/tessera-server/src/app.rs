@@ -261,6 +261,12 @@ impl Application {
                         tick.tick().await;
                     }
                 }
+                // Revoked access tokens, mirrored so that checking one reads no database
+                // (store::revocations); a failed re-read leaves the mirror to go stale, and
+                // checks then read the store.
+                if let Err(e) = state.deployment.sql.sync_revocations(state.now()).await {
+                    tracing::warn!(error = %e, "cannot re-read revoked access tokens");
+                }
                 if let Err(e) = registry.sync_cache().await {
                     tracing::warn!(error = ?e, "cannot check the registry version");
                     continue;

@@ -337,8 +337,8 @@ fn verify_id_token(ctx: &TokenContext<'_>, token: &str, what: &'static str) -> R
     if jws.header.get("typ").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
         return Err(invalid());
     }
-    let (alg, key) = jws.kid().and_then(|kid| ctx.keys.verifier(kid)).ok_or_else(invalid)?;
-    if jws.alg() != Some(alg.as_str()) || !jws.verify_with(key) {
+    let key = jws.kid().and_then(|kid| ctx.keys.verifier(kid)).ok_or_else(invalid)?;
+    if !key.verifies(&jws) {
         return Err(invalid());
     }
     let c = &jws.claims;

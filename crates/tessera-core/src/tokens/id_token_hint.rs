@@ -32,8 +32,8 @@ pub fn verify(keys: &KeySet, issuer: &str, token: &str) -> Result<IdTokenHint, E
     if jws.header.get("typ").is_some_and(|t| !t.as_str().is_some_and(|t| t.eq_ignore_ascii_case("JWT"))) {
         return Err(invalid());
     }
-    let (alg, key) = jws.kid().and_then(|kid| keys.verifier(kid)).ok_or_else(invalid)?;
-    if jws.alg() != Some(alg.as_str()) || !jws.verify_with(key) {
+    let key = jws.kid().and_then(|kid| keys.verifier(kid)).ok_or_else(invalid)?;
+    if !key.verifies(&jws) {
         return Err(invalid());
     }
     if jws.claims.get("iss").and_then(Value::as_str) != Some(issuer) {

@@ -122,21 +122,15 @@ impl PublicKey {
     }
 
     /// Verifies a JWS signature; `false` for any algorithm not allowed for the key type.
+    /// Parses the key for this one call: a key that verifies many signatures is parsed once
+    /// with [`PublicKey::parse_for`] instead.
     pub fn verify(&self, alg: &str, signing_input: &[u8], sig: &[u8]) -> bool {
         if !self.allows_alg(alg) {
             return false;
         }
         match self {
             Self::Rsa { n, e } => {
-                let params: &signature::RsaParameters = match alg {
-                    "RS256" => &signature::RSA_PKCS1_2048_8192_SHA256,
-                    "RS384" => &signature::RSA_PKCS1_2048_8192_SHA384,
-                    "RS512" => &signature::RSA_PKCS1_2048_8192_SHA512,
-                    "PS256" => &signature::RSA_PSS_2048_8192_SHA256,
-                    "PS384" => &signature::RSA_PSS_2048_8192_SHA384,
-                    "PS512" => &signature::RSA_PSS_2048_8192_SHA512,
-                    _ => return false,
-                };
+                let Some(params) = rsa_params(alg) else { return false };
                 signature::RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }.verify(params, signing_input, sig).is_ok()
             }
             Self::P256(point) => {
@@ -145,6 +139,37 @@ impl PublicKey {
             Self::Ed25519(x) => UnparsedPublicKey::new(&signature::ED25519, x).verify(signing_input, sig).is_ok(),
         }
     }
+
+    /// The key parsed once for verifying signatures of `alg`: building an RSA key from its
+    /// components (and its Montgomery constants) costs about as much as the verification
+    /// itself, so keys that verify on the hot path (Tessera's own, for token exchange,
+    /// introspection and userinfo) are kept parsed. `None` if `alg` does not fit the key.
+    pub fn parse_for(&self, alg: &str) -> Option<signature::ParsedPublicKey> {
+        if !self.allows_alg(alg) {
+            return None;
+        }
+        match self {
+            Self::Rsa { n, e } => {
+                let params = rsa_params(alg)?;
+                signature::RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }.to_parsed_public_key(params).ok()
+            }
+            Self::P256(point) => signature::ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).ok(),
+            Self::Ed25519(x) => signature::ParsedPublicKey::new(&signature::ED25519, x).ok(),
+        }
+    }
+}
+
+/// RFC 7518 §3.3 (RS*) and §3.5 (PS*): the RSA verification parameters of `alg`.
+fn rsa_params(alg: &str) -> Option<&'static signature::RsaParameters> {
+    Some(match alg {
+        "RS256" => &signature::RSA_PKCS1_2048_8192_SHA256,
+        "RS384" => &signature::RSA_PKCS1_2048_8192_SHA384,
+        "RS512" => &signature::RSA_PKCS1_2048_8192_SHA512,
+        "PS256" => &signature::RSA_PSS_2048_8192_SHA256,
+        "PS384" => &signature::RSA_PSS_2048_8192_SHA384,
+        "PS512" => &signature::RSA_PSS_2048_8192_SHA512,
+        _ => return None,
+    })
 }
 
 /// One key of a client's registered JWK Set.
@@ -220,6 +245,11 @@ impl Jws {
 
     pub fn kid(&self) -> Option<&str> {
         self.header.get("kid").and_then(Value::as_str)
+    }
+
+    /// Verifies with a key parsed once for `alg`: the header must name exactly that algorithm.
+    pub fn verify_parsed(&self, alg: &str, key: &signature::ParsedPublicKey) -> bool {
+        self.alg() == Some(alg) && key.verify_sig(self.signing_input.as_bytes(), &self.signature).is_ok()
     }
 
     pub fn verify_with(&self, key: &PublicKey) -> bool {

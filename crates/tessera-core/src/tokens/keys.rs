@@ -295,6 +295,26 @@ fn signing_kids(records: &[SigningKeyRecord], now: i64) -> BTreeMap<SigningAlg, 
     chosen
 }
 
+/// A published key of ours, parsed once for its one algorithm.
+pub struct Verifier {
+    pub alg: SigningAlg,
+    parsed: signature::ParsedPublicKey,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier").field("alg", &self.alg).finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// RFC 8725 §3.1: the token's `alg` must be the key's own algorithm, never one the token
+    /// chooses; then its signature must verify.
+    pub fn verifies(&self, jws: &super::jose::Jws) -> bool {
+        jws.verify_parsed(self.alg.as_str(), &self.parsed)
+    }
+}
+
 /// The keys in use, as loaded at start-up or after a rotation: the current signer for each
 /// algorithm and the serialized JWKS document.
 #[derive(Debug, Default)]
@@ -303,7 +323,7 @@ pub struct KeySet {
     /// When a young `current` key becomes old enough to sign: the set must be reloaded then.
     change_at: Option<i64>,
     /// Every published key by kid, for verifying tokens this server issued.
-    verifiers: BTreeMap<String, (SigningAlg, PublicKey)>,
+    verifiers: BTreeMap<String, Verifier>,
     jwks: String,
     /// (kid, state, published) of every key, to tell whether a reload changes anything.
     fingerprint: Vec<(String, &'static str, bool)>,
@@ -332,7 +352,8 @@ impl KeySet {
             let key = r.open(keyring)?;
             if r.is_published(now) {
                 published.push(r.public_jwk.clone());
-                verifiers.insert(r.kid.clone(), (r.alg, key.public.clone()));
+                let parsed = key.public.parse_for(r.alg.as_str()).ok_or_else(|| key_err("its public key does not parse"))?;
+                verifiers.insert(r.kid.clone(), Verifier { alg: r.alg, parsed });
             }
             if signers.get(&r.alg).is_some_and(|s| s.kid == r.kid) {
                 current.insert(r.alg, Arc::new(key));
@@ -372,8 +393,8 @@ impl KeySet {
         self.current.get(&alg).cloned()
     }
 
-    /// The public key and algorithm of a published key, for verifying our own tokens.
-    pub fn verifier(&self, kid: &str) -> Option<&(SigningAlg, PublicKey)> {
+    /// The published key named by `kid`, for verifying our own tokens.
+    pub fn verifier(&self, kid: &str) -> Option<&Verifier> {
         self.verifiers.get(kid)
     }
 

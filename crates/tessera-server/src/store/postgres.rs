@@ -259,13 +259,14 @@ impl Conn for AnyConnection {
 /// cached clients, APIs, grants and keys at once instead of at its next poll.
 pub const REGISTRY_CHANNEL: &str = "tessera_registry";
 
-/// A connection `LISTEN`ing on [`REGISTRY_CHANNEL`].
+/// A connection `LISTEN`ing on [`REGISTRY_CHANNEL`] and on
+/// [`super::revocations::REVOCATION_CHANNEL`].
 pub struct ChangeListener(sqlx::postgres::PgListener);
 
 impl ChangeListener {
     pub async fn connect(pools: &Pools) -> Result<Self, String> {
         let mut listener = sqlx::postgres::PgListener::connect(&pools.url).await.map_err(|e| e.to_string())?;
-        listener.listen(REGISTRY_CHANNEL).await.map_err(|e| e.to_string())?;
+        listener.listen_all([REGISTRY_CHANNEL, super::revocations::REVOCATION_CHANNEL]).await.map_err(|e| e.to_string())?;
         Ok(Self(listener))
     }
 

@@ -308,7 +308,14 @@ impl SqlStore {
         Ok(locked.is_some())
     }
 
-    async fn revoke_family_tx(c: &mut dyn Conn, family_id: &str, now: i64, reason: &str) -> StoreResult<()> {
+    /// Revokes a family and its access tokens; returns the access tokens it revoked.
+    async fn revoke_family_tx(
+        backend: super::Backend,
+        c: &mut dyn Conn,
+        family_id: &str,
+        now: i64,
+        reason: &str,
+    ) -> StoreResult<Vec<(String, i64)>> {
         c.execute(
             query("UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 WHERE family_id = $1 AND revoked_at IS NULL")
                 .bind(family_id)
@@ -316,13 +323,57 @@ impl SqlStore {
                 .bind(reason),
         )
         .await?;
-        c.execute(
-            query("UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
-                .bind(family_id)
-                .bind(now),
+        Self::revoke_access_tokens_tx(
+            backend,
+            c,
+            query(
+                "UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL RETURNING jti, expires_at",
+            )
+            .bind(family_id)
+            .bind(now),
         )
-        .await?;
+        .await
+    }
+
+    /// Runs an `UPDATE access_tokens ... RETURNING jti, expires_at` and announces it on
+    /// PostgreSQL, so every node's mirror re-reads once this transaction commits.
+    async fn revoke_access_tokens_tx(
+        backend: super::Backend,
+        c: &mut dyn Conn,
+        update: Query,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        let rows = c.fetch_all(update).await?;
+        let revoked = rows.iter().map(|r| Ok((r.at::<String>(0)?, r.at::<i64>(1)?))).collect::<StoreResult<Vec<_>>>()?;
+        if !revoked.is_empty() {
+            Self::announce_revocation(backend, c).await?;
+        }
+        Ok(revoked)
+    }
+
+    /// `NOTIFY` on [`super::revocations::REVOCATION_CHANNEL`] (PostgreSQL only; delivered at
+    /// commit, dropped with a rollback).
+    async fn announce_revocation(backend: super::Backend, c: &mut dyn Conn) -> StoreResult<()> {
+        if backend == super::Backend::Postgres {
+            c.fetch_optional(query("SELECT pg_notify($1, '')").bind(super::revocations::REVOCATION_CHANNEL)).await?;
+        }
         Ok(())
+    }
+
+    /// Re-reads the access tokens revoked since the mirror's last re-read (by any node or
+    /// process) into the mirror; the server calls it every second and on `NOTIFY`.
+    pub async fn sync_revocations(&self, now: i64) -> StoreResult<usize> {
+        let began = std::time::Instant::now();
+        let rows = self
+            .db()
+            .fetch_all(
+                query("SELECT jti, expires_at FROM access_tokens WHERE revoked_at IS NOT NULL AND revoked_at >= $1 AND expires_at > $2")
+                    .bind(self.revocations.read_from())
+                    .bind(now),
+            )
+            .await?;
+        let rows = rows.iter().map(|r| Ok((r.at::<String>(0)?, r.at::<i64>(1)?))).collect::<StoreResult<Vec<_>>>()?;
+        self.revocations.merge(rows, began, now);
+        Ok(self.revocations.len())
     }
 }
 
@@ -390,25 +441,34 @@ impl CodeStore for SqlStore {
 
     async fn revoke_code_grant(&self, code_hash: &str, now: i64) -> StoreResult<()> {
         let code_hash = code_hash.to_owned();
+        let backend = self.backend_kind();
         self.db()
             .transaction(move |c| {
                 Box::pin(async move {
                     let family = c
                         .fetch_optional(query("SELECT family_id FROM authorization_codes WHERE code_hash = $1").bind(&code_hash))
                         .await?;
+                    let mut revoked = Vec::new();
                     if let Some(family_id) = family.map(|r| r.at::<Option<String>>(0)).transpose()?.flatten() {
-                        Self::revoke_family_tx(c, &family_id, now, "code_reuse").await?;
+                        revoked = Self::revoke_family_tx(backend, c, &family_id, now, "code_reuse").await?;
                     }
-                    c.execute(
-                        query("UPDATE access_tokens SET revoked_at = $2 WHERE code_hash = $1 AND revoked_at IS NULL")
+                    revoked.extend(
+                        Self::revoke_access_tokens_tx(
+                            backend,
+                            c,
+                            query(
+                                "UPDATE access_tokens SET revoked_at = $2 WHERE code_hash = $1 AND revoked_at IS NULL RETURNING jti, expires_at",
+                            )
                             .bind(code_hash)
                             .bind(now),
-                    )
-                    .await?;
-                    Ok(Finish::Commit(()))
+                        )
+                        .await?,
+                    );
+                    Ok(Finish::Commit(revoked))
                 })
             })
             .await
+            .map(|revoked| self.revocations.note(revoked))
     }
 }
 
@@ -439,27 +499,38 @@ impl TokenStore for SqlStore {
 
     async fn revoke_family(&self, family_id: &str, now: i64, reason: &str) -> StoreResult<()> {
         let (family_id, reason) = (family_id.to_owned(), reason.to_owned());
+        let backend = self.backend_kind();
         self.db()
             .transaction(move |c| {
-                Box::pin(async move { Self::revoke_family_tx(c, &family_id, now, &reason).await.map(Finish::Commit) })
+                Box::pin(async move { Self::revoke_family_tx(backend, c, &family_id, now, &reason).await.map(Finish::Commit) })
             })
             .await
+            .map(|revoked| self.revocations.note(revoked))
     }
 
     async fn revoke_access_token(&self, jti: &str, client_id: &str, expires_at: i64, now: i64) -> StoreResult<()> {
+        let (jti, client_id) = (jti.to_owned(), client_id.to_owned());
+        let backend = self.backend_kind();
         self.db()
-            .execute(
-                query(
-                    "INSERT INTO access_tokens (jti, client_id, family_id, code_hash, expires_at, revoked_at) VALUES ($1, $2, NULL, NULL, $3, $4) \
-                     ON CONFLICT (jti) DO UPDATE SET revoked_at = COALESCE(access_tokens.revoked_at, excluded.revoked_at)",
-                )
-                .bind(jti)
-                .bind(client_id)
-                .bind(expires_at)
-                .bind(now),
-            )
-            .await?;
-        Ok(())
+            .transaction(move |c| {
+                Box::pin(async move {
+                    c.execute(
+                        query(
+                            "INSERT INTO access_tokens (jti, client_id, family_id, code_hash, expires_at, revoked_at) VALUES ($1, $2, NULL, NULL, $3, $4) \
+                             ON CONFLICT (jti) DO UPDATE SET revoked_at = COALESCE(access_tokens.revoked_at, excluded.revoked_at)",
+                        )
+                        .bind(&jti)
+                        .bind(client_id)
+                        .bind(expires_at)
+                        .bind(now),
+                    )
+                    .await?;
+                    Self::announce_revocation(backend, c).await?;
+                    Ok(Finish::Commit(jti))
+                })
+            })
+            .await
+            .map(|jti| self.revocations.note([(jti, expires_at)]))
     }
 
     async fn get_refresh_token(&self, token_hash: &str) -> StoreResult<Option<(RefreshTokenRecord, RefreshFamily)>> {
@@ -564,6 +635,7 @@ impl TokenStore for SqlStore {
             return Ok(0);
         }
         let (client_id, user_id, reason) = (client_id.map(str::to_owned), user_id.map(str::to_owned), reason.to_owned());
+        let backend = self.backend_kind();
         self.db()
             .transaction(move |c| {
                 Box::pin(async move {
@@ -576,16 +648,24 @@ impl TokenStore for SqlStore {
                             .bind(user_id),
                         )
                         .await?;
+                    let mut revoked = Vec::new();
                     for row in &ids {
-                        Self::revoke_family_tx(c, &row.at::<String>(0)?, now, &reason).await?;
+                        revoked.extend(Self::revoke_family_tx(backend, c, &row.at::<String>(0)?, now, &reason).await?);
                     }
-                    Ok(Finish::Commit(ids.len() as u64))
+                    Ok(Finish::Commit((ids.len() as u64, revoked)))
                 })
             })
             .await
+            .map(|(families, revoked)| {
+                self.revocations.note(revoked);
+                families
+            })
     }
 
     async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool> {
+        if let Some(revoked) = self.revocations.check(jti) {
+            return Ok(revoked);
+        }
         let row = self.db().fetch_optional(query("SELECT revoked_at FROM access_tokens WHERE jti = $1").bind(jti)).await?;
         Ok(matches!(row.map(|r| r.at::<Option<i64>>(0)).transpose()?, Some(Some(_))))
     }

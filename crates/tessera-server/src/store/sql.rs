@@ -22,6 +22,8 @@ use super::Backend;
 pub struct SqlStore {
     backend: Backend,
     db: Db,
+    /// Revoked access tokens in memory, shared by every clone (see [`super::revocations`]).
+    pub(super) revocations: std::sync::Arc<super::revocations::Revocations>,
 }
 
 impl SqlStore {
@@ -192,7 +194,7 @@ fn key_from_row(r: &Row) -> StoreResult<SigningKeyRecord> {
 
 impl SqlStore {
     pub fn new(backend: Backend, db: Db) -> Self {
-        Self { backend, db }
+        Self { backend, db, revocations: Default::default() }
     }
 
     pub fn backend_kind(&self) -> Backend {
