@@ -12,6 +12,7 @@ pub mod migrations;
 pub mod par_device;
 pub mod postgres;
 pub mod protocol;
+pub mod registration;
 pub mod sql;
 pub mod sqlite;
 pub mod sqlite_files;
