@@ -328,3 +328,90 @@ async fn never_used_and_idle_dynamic_clients_expire() {
         assert!(app.store().get_client(used_id).await.unwrap().is_none());
     }
 }
+
+#[tokio::test]
+async fn initial_access_tokens_from_the_management_api() {
+    for backend in backends() {
+        let app = WebApp::start_with(backend, |c| c.registration.mode = "token".into()).await;
+        let r = &app.state.deployment.registry;
+        let boot = r.bootstrap_management_client(&app.issuer).await.unwrap();
+        let audience = tessera_core::registry::management_audience(&app.issuer);
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", boot.client_id.as_str()),
+            ("client_secret", boot.client_secret.as_deref().unwrap()),
+            ("audience", audience.as_str()),
+        ];
+        let http = reqwest::Client::new();
+        let v: Value = http.post(app.url(routes::TOKEN)).form(&form).send().await.unwrap().json().await.unwrap();
+        let mgmt = v["access_token"].as_str().unwrap().to_string();
+        let api = |p: &str| app.url(&format!("/api/v2{p}"));
+        let resp = http.post(api("/registration-tokens")).bearer_auth(&mgmt).json(&json!({"uses": 1})).send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+        let created: Value = resp.json().await.unwrap();
+        let (id, token) = (created["id"].as_str().unwrap(), created["token"].as_str().unwrap());
+        assert_eq!(created["remaining_uses"], 1);
+        let listed: Value = http.get(api("/registration-tokens")).bearer_auth(&mgmt).send().await.unwrap().json().await.unwrap();
+        assert_eq!(listed[0]["id"], id);
+        assert!(listed[0].get("token").is_none(), "the value is shown at creation only");
+        assert_eq!(register(&app, &native_body(), Some(token)).await.0, 201, "[{backend}]");
+        let bad = http.post(api("/registration-tokens")).bearer_auth(&mgmt).json(&json!({"uses": 0})).send().await.unwrap();
+        assert_eq!(bad.status(), 400);
+        let del = http.delete(api(&format!("/registration-tokens/{id}"))).bearer_auth(&mgmt).send().await.unwrap();
+        assert_eq!(del.status(), 204);
+        let del = http.delete(api(&format!("/registration-tokens/{id}"))).bearer_auth(&mgmt).send().await.unwrap();
+        assert_eq!(del.status(), 404);
+    }
+}
+
+#[test]
+fn initial_access_tokens_from_the_cli() {
+    let data = crate::support::TestData::new(crate::support::Backend::Sqlite);
+    let cli = crate::support::Cli::new(&data);
+    let created = cli.run(&["registration", "token", "create", "--uses", "2", "--expires-in", "600", "--json"]).json();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert!(created["token"].as_str().is_some_and(|t| t.len() >= 43), "{created}");
+    assert_eq!(created["remaining_uses"], 2);
+    let listed = cli.run(&["registration", "token", "list", "--json"]).json();
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert!(listed[0].get("token").is_none());
+    cli.run(&["registration", "token", "delete", &id]).ok();
+    assert_eq!(cli.run(&["registration", "token", "list", "--json"]).json(), json!([]));
+    let refused = cli.run(&["registration", "token", "create", "--uses", "0"]);
+    assert!(refused.err().contains("positive"), "{}", refused.err());
+}
+
+/// Step-up (issue 21): a signed-in user re-asked with more scopes consents to the new ones
+/// only; the page lists the scopes already allowed apart, and the token then carries all.
+#[tokio::test]
+async fn a_re_request_with_more_scopes_asks_consent_for_the_new_ones_only() {
+    for backend in backends() {
+        let app = WebApp::start_with(backend, open).await;
+        let (_, _, reg) = register(&app, &native_body(), None).await;
+        let id = reg["client_id"].as_str().unwrap().to_string();
+        let b = Browser::new();
+        sign_in(&app, &b, &id, false).await;
+        let url = app.authorize_url(&[
+            ("client_id", &id),
+            ("redirect_uri", NATIVE_CB),
+            ("response_type", "code"),
+            ("scope", "openid read:things write:things"),
+            ("resource", API),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ]);
+        let r = b.get(&url).await;
+        let to = location(&r);
+        assert!(to.contains(routes::CONSENT), "[{backend}] new scope: consent again, got {to}");
+        let html = b.get(&to).await.text().await.unwrap();
+        let (asked, kept) = html.split_once("Already allowed").expect("the scopes already allowed are listed apart");
+        assert!(asked.contains("Change your things (write:things)"), "{html}");
+        assert!(!asked.contains("read:things") && !asked.contains("Know who you are"), "only the new scope is asked: {html}");
+        assert!(kept.contains("Read your things (read:things)") && kept.contains("Know who you are"), "{html}");
+        let (txn, csrf) = (field(&html, "txn").unwrap(), field(&html, "csrf").unwrap());
+        let allowed = b.post_form(&app.url(routes::CONSENT), &[("txn", &txn), ("csrf", &csrf), ("decision", "allow")]).await;
+        assert!(query_of(&location(&allowed)).contains_key("code"));
+        let c = app.store().get_consent(&app.user_id, &id, API).await.unwrap().unwrap();
+        assert_eq!(c.scope, "offline_access openid read:things write:things", "[{backend}]");
+    }
+}
