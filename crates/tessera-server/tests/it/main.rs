@@ -43,6 +43,7 @@ mod resource_indicators;
 mod revocation;
 mod sdk_client_credentials;
 mod sdk_management;
+mod sdk_mcp;
 mod spa_js;
 mod startup;
 mod store_contract;
