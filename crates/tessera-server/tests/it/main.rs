@@ -27,6 +27,7 @@ mod faults_redeem;
 mod faults_shutdown;
 mod faults_sqlite;
 mod faults_support;
+mod fetch;
 mod grant_authorization_code;
 mod grant_client_credentials;
 mod grant_jwt_bearer;
