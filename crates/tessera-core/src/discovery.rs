@@ -29,6 +29,8 @@ pub struct Capabilities {
     pub require_pushed_authorization_requests: bool,
     /// RFC 8628 §4: the device authorization endpoint.
     pub device_authorization: bool,
+    /// RFC 8414 §2 / RFC 7591 §3: the dynamic client registration endpoint.
+    pub registration_endpoint: bool,
 }
 
 /// `{endpoint}_endpoint_auth_methods_supported` and its signing algorithms. The token,
@@ -68,6 +70,9 @@ pub fn metadata(issuer: &str, caps: &Capabilities, id_token_algs: &[SigningAlg])
     }
     if caps.device_authorization {
         m.insert("device_authorization_endpoint".into(), u(routes::DEVICE_CODE));
+    }
+    if caps.registration_endpoint {
+        m.insert("registration_endpoint".into(), u(routes::REGISTER));
     }
     if caps.userinfo {
         m.insert("userinfo_endpoint".into(), u(routes::USERINFO));

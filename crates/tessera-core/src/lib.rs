@@ -25,6 +25,8 @@
 //! - [`store`]: storage ports. Adapters (SQLite, PostgreSQL) live in the server crate and
 //!   pass one shared contract suite.
 //! - [`registry`]: the service layer used by both the CLI and the management API.
+//! - [`registration`]: dynamic client registration's metadata, policy and errors (RFC 7591,
+//!   RFC 7592); its operations are in the registry.
 //! - [`routes`] and [`discovery`]: endpoint paths shared by router, metadata and tests.
 
 pub mod audit;
@@ -46,6 +48,7 @@ pub mod origin;
 pub mod password;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod registration;
 pub mod registry;
 pub mod revocation;
 pub mod routes;

@@ -21,6 +21,9 @@ pub const V2_LOGOUT: &str = "/v2/logout";
 pub const LOGIN: &str = "/u/login";
 /// Hosted consent page.
 pub const CONSENT: &str = "/u/consent";
+/// Dynamic client registration (RFC 7591 §3), Auth0's path; RFC 7592's client
+/// configuration endpoint is `{REGISTER}/{client_id}`.
+pub const REGISTER: &str = "/oidc/register";
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::model::{Client, ClientGrant, ClientSecret, ResourceServer, SigningAlg, TrustedIssuer, User};
+use crate::registration::{DynamicClient, RegistrationToken};
 use crate::state::{
     AccessTokenRecord, AuthorizationCode, Consent, DeviceCode, Issuance, LoginTransaction, PushedRequest, RefreshFamily,
     RefreshTokenRecord, Session, ThrottleState,
@@ -377,6 +378,42 @@ pub trait DeviceCodeStore: Send + Sync {
     async fn purge_device_codes(&self, now: i64) -> StoreResult<u64>;
 }
 
+/// Dynamically registered clients (RFC 7591 / RFC 7592) and initial access tokens.
+#[async_trait]
+pub trait RegistrationStore: Send + Sync {
+    /// Inserts the client (and its secret) with its registration record, unless
+    /// `max_clients` (> 0) dynamic clients exist already: then `false` and nothing stays
+    /// written.
+    async fn insert_dynamic_client(
+        &self,
+        client: &Client,
+        secret: Option<&ClientSecret>,
+        record: &DynamicClient,
+        max_clients: i64,
+    ) -> StoreResult<bool>;
+    async fn get_dynamic_client(&self, client_id: &str) -> StoreResult<Option<DynamicClient>>;
+    /// Replaces the stored metadata (RFC 7592 §2.2); `false` if the client is not dynamic.
+    async fn update_dynamic_metadata(&self, client_id: &str, metadata: &Value, now: i64) -> StoreResult<bool>;
+    /// Records a use at `now` unless one was recorded after `since` (one conditional
+    /// UPDATE, so frequent use writes rarely).
+    async fn touch_dynamic_client(&self, client_id: &str, now: i64, since: i64) -> StoreResult<()>;
+    async fn count_dynamic_clients(&self) -> StoreResult<i64>;
+    /// Dynamic clients never used and registered before `unused_before`, or last used
+    /// before `idle_before` (either `None`: that rule is off); at most `limit`.
+    async fn expired_dynamic_clients(
+        &self,
+        unused_before: Option<i64>,
+        idle_before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<String>>;
+    async fn insert_registration_token(&self, token: &RegistrationToken) -> StoreResult<()>;
+    /// One conditional UPDATE: takes one use of an unexpired token with uses left; `false`
+    /// with nothing written otherwise.
+    async fn consume_registration_token(&self, token_hash: &str, now: i64) -> StoreResult<bool>;
+    async fn list_registration_tokens(&self) -> StoreResult<Vec<RegistrationToken>>;
+    async fn delete_registration_token(&self, id: &str) -> StoreResult<bool>;
+}
+
 /// Everything a Tessera node needs from its database.
 #[async_trait]
 pub trait Store:
@@ -397,6 +434,7 @@ pub trait Store:
     + TrustedIssuerStore
     + PushedRequestStore
     + DeviceCodeStore
+    + RegistrationStore
 {
     /// A round trip to the database, for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;

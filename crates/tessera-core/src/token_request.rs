@@ -16,6 +16,11 @@ use crate::error::Error;
 use crate::grants::Params;
 
 fn insert(params: &mut Params, k: String, v: String) -> Result<(), Error> {
+    // RFC 8707 §2: a client may name several resources; Tessera issues a token for one
+    // API, so a second `resource` is invalid_target rather than a malformed request.
+    if k == "resource" && params.contains_key(&k) {
+        return Err(Error::new(crate::ErrorCode::InvalidTarget, "only one resource may be requested"));
+    }
     if params.contains_key(&k) {
         return Err(Error::invalid_request(format!("parameter {k} is repeated")));
     }
@@ -97,6 +102,8 @@ mod tests {
         assert_eq!(p.get("x").map(String::as_str), Some("+"));
         assert!(!p.contains_key("empty"));
         assert!(parse_body(form, b"code=a&code=b").unwrap_err().description().contains("repeated"));
+        // RFC 8707 §2: a second resource is invalid_target (one API per token).
+        assert_eq!(parse_body(form, b"resource=https://a&resource=https://a").unwrap_err().code, crate::ErrorCode::InvalidTarget);
         let p = parse_body(json, br#"{"grant_type":"authorization_code","code":"abc","n":5}"#).unwrap();
         assert_eq!(p.get("n").map(String::as_str), Some("5"));
         assert!(parse_body(json, br#"{"code":"a","code":"b"}"#).unwrap_err().description().contains("repeated"));

@@ -72,6 +72,8 @@ pub struct AppInner {
     pub audit: crate::audit_log::AuditWriter,
     /// The Management API's per-client rate limit.
     pub management_limits: crate::http::management::rate_limit::RateLimiter,
+    /// Dynamic client registration's policy and per-address limit.
+    pub registration: crate::http::registration::Registration,
     /// Set when shutdown starts: `/readyz` then says not ready.
     pub draining: std::sync::atomic::AtomicBool,
 }
@@ -90,6 +92,7 @@ pub fn capabilities(config: &Config) -> Capabilities {
         pushed_authorization: true,
         require_pushed_authorization_requests: config.par.required,
         device_authorization: true,
+        registration_endpoint: false,
         grant_types: vec![
             "authorization_code",
             "refresh_token",
@@ -173,6 +176,12 @@ impl Application {
                 caps.grant_types.push(grant.as_str());
             }
         }
+        let rc = &deployment.config.registration;
+        let registration = crate::http::registration::Registration {
+            policy: rc.policy()?,
+            limiter: crate::http::registration::rate_limit::RegistrationLimiter::new(rc.rate_limit, rc.rate_limit_window),
+        };
+        caps.registration_endpoint = registration.enabled();
         deployment.registry.set_jwks_fetcher(Arc::new(crate::jwks::HttpJwksFetcher::new()?));
         let state = Arc::new(AppInner {
             issuer,
@@ -184,6 +193,7 @@ impl Application {
             passwords: crate::passwords::PasswordPool::per_core(),
             audit: crate::audit_log::AuditWriter::new(deployment_audit_queue),
             management_limits: crate::http::management::rate_limit::RateLimiter::new(management_rate_limit),
+            registration,
             draining: Default::default(),
         });
         Ok(Self { listener, state, tls: None })
@@ -227,6 +237,11 @@ impl Application {
                 let _ = state.deployment.store.purge_replay_cache(state.now()).await;
                 let _ = state.deployment.store.purge_pushed_requests(state.now()).await;
                 let _ = state.deployment.store.purge_device_codes(state.now()).await;
+                match state.deployment.registry.purge_dynamic_clients(&state.registration.policy).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(purged = n, "deleted dynamic clients that were never used or went idle"),
+                    Err(e) => tracing::warn!(error = %e, "cannot purge expired dynamic clients"),
+                }
             }
         });
         // Registry changes made by another node or the CLI show up within a second. A new

@@ -146,6 +146,28 @@ interval = 5
 max_failures = 5
 ip_max_failures = 50
 block_seconds = 900
+
+[registration]
+# Dynamic client registration (RFC 7591 / RFC 7592) at /oidc/register: "off" (no endpoint,
+# not in discovery), "open" (anyone may register) or "token" (an initial access token from
+# `tessera registration token create` is required) (env TESSERA_REGISTRATION_MODE).
+# Dynamic clients are always third-party: the user is always asked for consent.
+mode = "off"
+# Grant types and token endpoint authentication methods a dynamic client may register.
+# Redirect URIs: https for application_type web; https, loopback http or a private-use
+# reverse-domain scheme for application_type native.
+grant_types = ["authorization_code", "refresh_token"]
+token_endpoint_auth_methods = ["none", "client_secret_basic", "client_secret_post"]
+# Registrations per client IP address per rate_limit_window seconds, on each node (0: no
+# limit); over it, 429 too_many_requests with Retry-After.
+rate_limit = 10
+rate_limit_window = 3600
+# Most dynamic clients at once (0: no cap).
+max_clients = 1000
+# Seconds after which a dynamic client is deleted if it was never used, and if it has not
+# been used for that long (0: never). A use is a token issued to it.
+unused_lifetime = 86400
+idle_lifetime = 7776000
 "#;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -171,6 +193,7 @@ pub struct Config {
     pub management: ManagementConfig,
     pub par: ParConfig,
     pub device: DeviceConfig,
+    pub registration: RegistrationConfig,
     /// `--new-deployment`: start afresh although the data directory holds a master key but
     /// no database (a flag only, never in a file, so it cannot stay on by accident).
     #[serde(skip)]
@@ -307,6 +330,63 @@ pub struct DeviceConfig {
     pub block_seconds: i64,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationConfig {
+    pub mode: String,
+    pub grant_types: Vec<String>,
+    pub token_endpoint_auth_methods: Vec<String>,
+    pub rate_limit: i64,
+    pub rate_limit_window: i64,
+    pub max_clients: i64,
+    pub unused_lifetime: i64,
+    pub idle_lifetime: i64,
+}
+
+impl RegistrationConfig {
+    /// The policy these settings describe, or a message naming the bad setting.
+    pub fn policy(&self) -> Result<tessera_core::registration::RegistrationPolicy, String> {
+        use tessera_core::model::{GrantType, TokenEndpointAuthMethod};
+        use tessera_core::registration::{RegistrationMode, RegistrationPolicy};
+        let mode = RegistrationMode::parse(&self.mode)
+            .ok_or_else(|| format!("registration.mode must be off, open or token, got {:?}", self.mode))?;
+        let grant_types = self
+            .grant_types
+            .iter()
+            .map(|g| GrantType::parse(g).ok_or_else(|| format!("registration.grant_types: unknown grant type {g:?}")))
+            .collect::<Result<_, _>>()?;
+        let auth_methods = self
+            .token_endpoint_auth_methods
+            .iter()
+            .map(|m| {
+                TokenEndpointAuthMethod::parse(m)
+                    .map_err(|_| format!("registration.token_endpoint_auth_methods: unknown method {m:?}"))
+            })
+            .collect::<Result<_, _>>()?;
+        for (name, v) in [
+            ("rate_limit", self.rate_limit),
+            ("max_clients", self.max_clients),
+            ("unused_lifetime", self.unused_lifetime),
+            ("idle_lifetime", self.idle_lifetime),
+        ] {
+            if v < 0 {
+                return Err(format!("registration.{name} must not be negative, got {v}"));
+            }
+        }
+        if self.rate_limit_window < 1 {
+            return Err(format!("registration.rate_limit_window must be at least 1 second, got {}", self.rate_limit_window));
+        }
+        Ok(RegistrationPolicy {
+            mode,
+            grant_types,
+            auth_methods,
+            max_clients: self.max_clients,
+            unused_lifetime: self.unused_lifetime,
+            idle_lifetime: self.idle_lifetime,
+        })
+    }
+}
+
 /// Values given on the command line; `None` leaves the lower layers' value.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -323,6 +403,7 @@ pub struct Overrides {
 /// Environment variables and the config path each sets.
 const ENV: &[(&str, &[&str])] = &[
     ("TESSERA_LISTEN", &["listen"]),
+    ("TESSERA_REGISTRATION_MODE", &["registration", "mode"]),
     ("TESSERA_ISSUER", &["issuer"]),
     ("TESSERA_DATA_DIR", &["data_dir"]),
     ("TESSERA_MASTER_KEY", &["master_key"]),
@@ -508,6 +589,7 @@ impl Config {
         if !(0..=100_000).contains(&self.management.rate_limit) {
             return Err(format!("management.rate_limit must be 0 (off) to 100000, got {}", self.management.rate_limit));
         }
+        self.registration.policy()?;
         if !(10..=600).contains(&self.par.request_uri_lifetime) {
             return Err(format!("par.request_uri_lifetime must be 10 to 600 seconds, got {}", self.par.request_uri_lifetime));
         }

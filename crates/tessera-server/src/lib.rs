@@ -6,6 +6,7 @@
 //! - [`app`]: [`app::Application`] — build (binds; port 0 works) and run until shutdown.
 //! - [`http`]: router, middleware, one module per endpoint family, the one error renderer.
 //! - [`jwks`]: fetching trusted issuers' JWK Sets (timeouts, size limit).
+//! - [`fetch`]: the SSRF-safe fetcher for client-named URLs (checked, pinned addresses).
 //! - [`store`]: the SQL adapter for SQLite and PostgreSQL, and the migrations.
 //! - [`cli`]: `tessera` subcommands over the same registry service the API uses.
 //! - [`demo`]: the idempotent `serve --demo` seed.
@@ -16,6 +17,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod fetch;
 pub mod http;
 pub mod jwks;
 pub mod passwords;

@@ -52,7 +52,11 @@ pub(super) async fn granted_api_and_scope(
     client: &Client,
 ) -> Result<(Arc<ResourceServer>, Scope), Error> {
     let store = ctx.registry.store();
-    let audience = match (params.get("audience"), params.get("resource")) {
+    let resource = params.get("resource");
+    if let Some(r) = resource {
+        super::check_resource_uri(r)?;
+    }
+    let audience = match (params.get("audience"), resource) {
         (Some(a), Some(r)) if a != r => {
             return Err(Error::new(crate::ErrorCode::InvalidTarget, "audience and resource name different APIs"))
         }
@@ -66,11 +70,11 @@ pub(super) async fn granted_api_and_scope(
             }
         },
     };
-    let api = ctx
-        .registry
-        .api_by_identifier(&audience)
-        .await?
-        .ok_or_else(|| Error::access_denied(format!("Service not enabled within domain: {audience}")))?;
+    let api = ctx.registry.api_by_identifier(&audience).await?.ok_or_else(|| match resource {
+        // RFC 8707 §2: a resource that names no API served here is invalid_target.
+        Some(_) => Error::new(crate::ErrorCode::InvalidTarget, "the resource is not an API served here"),
+        None => Error::access_denied(format!("Service not enabled within domain: {audience}")),
+    })?;
     // Auth0's wording, with single quotes: RFC 6749 §5.2 excludes '"' from error_description.
     let grant = ctx.registry.client_grant(&client.client_id, &api.identifier).await?.ok_or_else(|| {
         Error::access_denied(format!(

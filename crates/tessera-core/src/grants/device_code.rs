@@ -46,6 +46,9 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
             Err(Error::new(ErrorCode::AuthorizationPending, "the user has not yet approved the request"))
         }
         DeviceStatus::Approved => {
+            // RFC 8707 §2.2: a resource at the token endpoint may only repeat the one the
+            // user approved.
+            super::check_target(params, code.audience.as_deref())?;
             let user = user.ok_or_else(|| Error::invalid_grant("the user no longer exists"))?;
             if user.blocked {
                 return Err(Error::invalid_grant("the user is blocked"));

@@ -117,6 +117,9 @@ pub fn token_type(jkt: Option<&str>) -> &'static str {
 /// RFC 8707 §2.2 / Auth0 `audience`: at the token endpoint a target may only repeat what
 /// was authorized (narrowing a single audience can only keep it), never widen it.
 pub fn check_target(params: &Params, authorized: Option<&str>) -> Result<(), Error> {
+    if let Some(r) = params.get("resource") {
+        check_resource_uri(r)?;
+    }
     for name in ["audience", "resource"] {
         if let Some(asked) = params.get(name) {
             if Some(asked.as_str()) != authorized {
@@ -126,6 +129,15 @@ pub fn check_target(params: &Params, authorized: Option<&str>) -> Result<(), Err
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// RFC 8707 §2: a `resource` is an absolute URI without a fragment; anything else is
+/// `invalid_target`.
+pub fn check_resource_uri(r: &str) -> Result<(), Error> {
+    if url::Url::parse(r).is_err() || r.contains('#') {
+        return Err(Error::new(crate::ErrorCode::InvalidTarget, "resource must be an absolute URI without a fragment"));
     }
     Ok(())
 }

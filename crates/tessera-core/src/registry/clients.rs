@@ -16,7 +16,7 @@ pub struct CreatedClient {
 
 impl Registry {
     /// Generates a ≥256-bit secret and its stored form for `method` (DESIGN decision 2).
-    fn new_secret(&self, client_id: &str, method: TokenEndpointAuthMethod, now: i64) -> (String, ClientSecret) {
+    pub(super) fn new_secret(&self, client_id: &str, method: TokenEndpointAuthMethod, now: i64) -> (String, ClientSecret) {
         let plain = random_token::<32>();
         let id = format!("sec_{}", random_alnum(16));
         let (kind, value) = if method == TokenEndpointAuthMethod::ClientSecretJwt {
@@ -55,6 +55,11 @@ impl Registry {
     /// encrypted rather than hashed), a new secret is issued and returned.
     pub async fn update_client(&self, client_id: &str, patch: ClientPatch) -> Result<CreatedClient, Error> {
         let now = self.now();
+        // Issue 21: a dynamically registered client is third-party everywhere; no door
+        // (Management API, CLI, RFC 7592) may make it first-party and skip consent.
+        if patch.is_first_party == Some(true) && self.store.get_dynamic_client(client_id).await?.is_some() {
+            return Err(Error::invalid_body("a dynamically registered client is third-party: is_first_party cannot be true"));
+        }
         let mut client = self.get_client(client_id).await?;
         let before = client.token_endpoint_auth_method;
         let was_rotating = client.refresh_token.rotation_type == RotationType::Rotating;

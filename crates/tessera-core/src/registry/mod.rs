@@ -11,6 +11,7 @@ mod clients;
 mod issuers;
 mod keys;
 mod management;
+mod registration;
 mod users;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub use clients::CreatedClient;
 pub use issuers::{JwksFetcher, JWKS_CACHE_SECONDS, JWKS_REFETCH_SECONDS};
 pub use keys::required_algorithms;
 pub use management::{management_audience, BootstrapClient, BOOTSTRAP_CLIENT_NAME, MANAGEMENT_SCOPES};
+pub use registration::{Registered, TOUCH_INTERVAL};
 
 #[derive(Clone)]
 pub struct Registry {

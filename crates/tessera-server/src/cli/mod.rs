@@ -11,6 +11,7 @@ mod grants;
 mod issuers;
 mod keys;
 mod output;
+mod registration;
 mod tenant;
 mod users;
 
@@ -89,6 +90,9 @@ pub enum Command {
     /// Trusted issuers: whose JWTs the jwt-bearer and token-exchange grants accept.
     #[command(subcommand)]
     Issuers(issuers::IssuersCommand),
+    /// Dynamic client registration (RFC 7591): initial access tokens.
+    #[command(subcommand)]
+    Registration(registration::RegistrationCommand),
     /// Management API access.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -212,6 +216,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 Command::Keys(c) => keys::run(&d, &out, c).await,
                 Command::Tenant(c) => tenant::run(&d, &out, c).await,
                 Command::Issuers(c) => issuers::run(&d, &out, c).await,
+                Command::Registration(c) => registration::run(&d, &out, c).await,
                 Command::Admin(c) => admin::run(&d, &out, c).await,
                 Command::Backup(b) => backup::run(&d, &out, b).await,
                 _ => Ok(()),

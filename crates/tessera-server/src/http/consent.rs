@@ -68,7 +68,21 @@ async fn render(state: &AppState, headers: &HeaderMap, params: &Params) -> Resul
         Some(a) => store.get_api_by_identifier(a).await.map_err(Error::from)?,
         None => None,
     };
-    let items: String = req.scope.iter().map(|s| format!("<li>{}</li>", escape(&describe(s, api.as_ref())))).collect();
+    // Issue 21 (step-up): a re-request with more scopes asks only for the scopes not yet
+    // granted to this client; those already granted are named as such, not asked again.
+    let user_id = txn.record.user_id.as_deref().unwrap_or_default();
+    let previous = store.get_consent(user_id, &req.client_id, req.consent_audience()).await.map_err(Error::from)?;
+    let granted = previous.and_then(|c| tessera_core::scope::Scope::parse(&c.scope).ok()).unwrap_or_default();
+    let (kept, asked): (Vec<&str>, Vec<&str>) = req.scope.iter().partition(|s| granted.contains(s));
+    let list = |scopes: &[&str]| -> String {
+        scopes.iter().map(|s| format!("<li>{}</li>", escape(&describe(s, api.as_ref())))).collect()
+    };
+    let mut items = list(&asked);
+    if !kept.is_empty() && !asked.is_empty() {
+        items = format!("{items}</ul><p>Already allowed:</p><ul class=\"granted\">{}", list(&kept));
+    } else if asked.is_empty() {
+        items = list(&kept);
+    }
     let api_line = api.as_ref().map(|a| format!(" and to <strong>{}</strong>", escape(&a.name))).unwrap_or_default();
     let body = format!(
         "<h1>Authorize {name}</h1><p><strong>{name}</strong> is asking for access to your account{api_line}:</p>\

@@ -23,6 +23,7 @@ pub mod management;
 pub mod metrics;
 pub mod par;
 pub mod params;
+pub mod registration;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
     if state.demo.is_some() {
         router = router.route(demo::CALLBACK, get(demo::callback));
     }
+    router = registration::routes(router);
     router
         .route(routes::OPENID_CONFIGURATION, get(well_known::openid_configuration))
         .route(routes::OAUTH_AUTHORIZATION_SERVER, get(well_known::oauth_authorization_server))

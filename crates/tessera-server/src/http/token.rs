@@ -51,11 +51,18 @@ pub async fn token(
     log_exchange(&state, grant, &client.client.client_id, &params, &headers, peer.0, &result);
     let response = result.map_err(|e| HttpError::from(e).with_dpop_nonce(nonce.clone()))?;
     state.metrics.token_issued(grant.as_str());
+    // Issue 21: a dynamic client's use keeps it from expiring as idle. Only grants that
+    // write anyway count (client_credentials stays free of writes, DESIGN decision 10), and
+    // only third-party clients, which every dynamic client is.
+    let counted = matches!(grant, GrantType::AuthorizationCode | GrantType::RefreshToken | GrantType::DeviceCode);
+    if counted && !client.client.is_first_party {
+        state.deployment.registry.touch_dynamic_client(&client.client.client_id).await;
+    }
     Ok(super::dpop::with_nonce(super::no_store_json(&response), nonce))
 }
 
 /// The peer's address, when the server recorded it for the connection.
-pub struct PeerIp(Option<std::net::IpAddr>);
+pub struct PeerIp(pub Option<std::net::IpAddr>);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerIp {
     type Rejection = std::convert::Infallible;

@@ -13,6 +13,7 @@ pub mod par_device;
 pub mod postgres;
 pub mod protocol;
 pub mod revocations;
+pub mod registration;
 pub mod sql;
 pub mod sqlite;
 pub mod sqlite_files;

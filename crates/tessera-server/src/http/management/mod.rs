@@ -16,6 +16,7 @@ mod keys;
 mod logs;
 pub mod rate_limit;
 mod refresh_tokens;
+mod registration_tokens;
 mod resource_servers;
 mod sessions;
 mod tenant;
@@ -71,6 +72,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/tenants/settings", get(tenant::get).patch(tenant::update))
         .route("/logs", get(logs::list))
         .route("/logs/{id}", get(logs::get))
+        .route("/registration-tokens", get(registration_tokens::list).post(registration_tokens::create))
+        .route("/registration-tokens/{id}", axum::routing::delete(registration_tokens::delete))
         .route("/connections", get(connections::list))
         .route("/connections/{id}", get(connections::get))
         .fallback(not_found)
