@@ -8,6 +8,7 @@
 //! - [`jwks`]: fetching trusted issuers' JWK Sets (timeouts, size limit).
 //! - [`store`]: the SQL adapter for SQLite and PostgreSQL, and the migrations.
 //! - [`cli`]: `tessera` subcommands over the same registry service the API uses.
+//! - [`email`]: the email outbox and its SMTP delivery worker.
 //! - [`demo`]: the idempotent `serve --demo` seed.
 
 pub mod app;
@@ -16,6 +17,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod email;
 pub mod http;
 pub mod jwks;
 pub mod passwords;

@@ -8,9 +8,11 @@
 mod apis;
 mod cache;
 mod clients;
+mod connections;
 mod issuers;
 mod keys;
 mod management;
+pub mod signup;
 mod users;
 
 use std::sync::Arc;

@@ -7,6 +7,7 @@
 //! contract suite (`tests/it/store_contract.rs`) runs it against both.
 
 pub mod db;
+pub mod email;
 pub mod issuers;
 pub mod migrations;
 pub mod par_device;

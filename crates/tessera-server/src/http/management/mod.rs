@@ -72,7 +72,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/logs", get(logs::list))
         .route("/logs/{id}", get(logs::get))
         .route("/connections", get(connections::list))
-        .route("/connections/{id}", get(connections::get))
+        .route("/connections/{id}", get(connections::get).patch(connections::update))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state, log_failures))
