@@ -9,6 +9,7 @@
 mod authorize;
 mod authorize_session;
 mod browser;
+mod browser_dbconnections;
 mod browser_par_device;
 mod cli;
 mod client_auth_properties;
