@@ -73,3 +73,31 @@ async fn a_message_queued_while_the_relay_is_down_is_delivered_when_it_is_back()
         assert_eq!(sink.count_to(crate::support_web::EMAIL), 1, "[{backend}] delivered once");
     }
 }
+
+/// `serve --demo` without a relay logs each email, so the demo's links and codes are there
+/// to follow.
+#[tokio::test]
+async fn the_demo_without_a_relay_logs_the_links_it_would_send() {
+    use crate::support_live::{LiveOptions, LiveServer};
+    let live = LiveServer::start_with(Backend::Sqlite, &LiveOptions::default().arg("--demo")).await;
+    let web = live.cli().run(&["clients", "create", "--name", "Demo Web", "--app-type", "regular_web", "--json"]).json();
+    let client_id = web["client_id"].as_str().expect("client_id").to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let body = serde_json::json!({"client_id": client_id, "email": "demo@example.com", "connection": "Username-Password-Authentication"});
+    let r = live.http().post(live.url("/dbconnections/change_password")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let link = loop {
+        let log = live.log();
+        if let Some(at) = log.find(&live.url("/u/reset-password?ticket=")) {
+            break log[at..].split_whitespace().next().unwrap_or_default().to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no logged demo email:\n{log}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(live.log().contains("demo email (no SMTP relay)"), "{}", live.log());
+    // The logged link is the real one: it opens the reset form.
+    let page = live.http().get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{link}");
+    assert!(page.text().await.unwrap().contains("Change your password"));
+}
