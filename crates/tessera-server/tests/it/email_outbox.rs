@@ -101,3 +101,39 @@ async fn the_demo_without_a_relay_logs_the_links_it_would_send() {
     assert_eq!(page.status(), 200, "{link}");
     assert!(page.text().await.unwrap().contains("Change your password"));
 }
+
+async fn ask_reset(app: &WebApp) {
+    let body = serde_json::json!({"client_id": app.web.id, "email": crate::support_web::EMAIL, "connection": "Username-Password-Authentication"});
+    let r = reqwest::Client::new().post(app.url("/dbconnections/change_password")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// `security = "starttls"`: the relay's certificate is verified against `ca_file`, AUTH
+/// happens inside TLS, and a relay that does not offer STARTTLS gets nothing (no fall back
+/// to plain text).
+#[tokio::test]
+async fn starttls_is_required_and_the_relay_certificate_verified() {
+    for backend in backends() {
+        let dir = crate::support::TempDir::new("smtp-ca");
+        let ca = crate::support_live::TestCa::create(dir.path());
+        let starttls = |port: u16, ca_file: String| {
+            move |c: &mut Config| {
+                relay_to(port)(c);
+                c.email.security = "starttls".into();
+                c.email.ca_file = ca_file;
+            }
+        };
+        let sink = SmtpSink::start_tls(&ca).await;
+        let app = WebApp::start_with(backend, starttls(sink.port, ca.ca_file.display().to_string())).await;
+        ask_reset(&app).await;
+        let m = sink.wait_for(crate::support_web::EMAIL, "/u/reset-password?ticket=").await;
+        assert!(m.tls, "[{backend}] delivered over TLS");
+        assert_eq!(m.auth, Some(("relay-user".into(), "relay-pass".into())), "[{backend}] AUTH inside TLS");
+
+        let plain = SmtpSink::start().await;
+        let app = WebApp::start_with(backend, starttls(plain.port, ca.ca_file.display().to_string())).await;
+        ask_reset(&app).await;
+        wait_rows(&app, "attempts >= 1 AND sent_at IS NULL", 1).await;
+        assert_eq!(plain.count_to(crate::support_web::EMAIL), 0, "[{backend}] never sent in plain text");
+    }
+}

@@ -2,14 +2,15 @@
 //! PLAIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT) on a loopback port that records every message
 //! it accepts. [`SmtpSink::stop`] closes the port (the relay is "down": connections are
 //! refused) and [`SmtpSink::start_again`] reopens the same port, so a test can prove the
-//! outbox retries until the relay is back.
+//! outbox retries until the relay is back. [`SmtpSink::start_tls`] also offers STARTTLS
+//! (RFC 3207) with a certificate of the test CA, and records which messages came over TLS.
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -22,6 +23,8 @@ pub struct Received {
     pub raw: String,
     /// `(user, password)` of the session's AUTH PLAIN, if any.
     pub auth: Option<(String, String)>,
+    /// Whether the message came after a STARTTLS upgrade.
+    pub tls: bool,
 }
 
 impl Received {
@@ -60,24 +63,37 @@ pub struct SmtpSink {
     pub port: u16,
     messages: Arc<Mutex<Vec<Received>>>,
     task: Option<JoinHandle<()>>,
+    starttls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl SmtpSink {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// A sink that offers STARTTLS with the certificate and key of `ca` (a test CA's server
+    /// pair for 127.0.0.1).
+    pub async fn start_tls(ca: &crate::support_live::TestCa) -> Self {
+        let tls = tessera_server::tls::Tls::load(&ca.cert_file, &ca.key_file).expect("sink TLS");
+        Self::start_with(Some(tls.acceptor().clone())).await
+    }
+
+    async fn start_with(starttls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the SMTP sink");
         let port = listener.local_addr().expect("sink address").port();
-        let mut sink = Self { port, messages: Arc::default(), task: None };
+        let mut sink = Self { port, messages: Arc::default(), task: None, starttls };
         sink.serve(listener);
         sink
     }
 
     fn serve(&mut self, listener: TcpListener) {
         let messages = self.messages.clone();
+        let starttls = self.starttls.clone();
         self.task = Some(tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
-                let messages = messages.clone();
+                let (messages, starttls) = (messages.clone(), starttls.clone());
                 tokio::spawn(async move {
-                    let _ = session(conn, messages).await;
+                    let _ = session(conn, messages, starttls).await;
                 });
             }
         }));
@@ -141,21 +157,49 @@ fn address(arg: &str) -> String {
     arg[start..end].to_string()
 }
 
-async fn session(conn: TcpStream, messages: Arc<Mutex<Vec<Received>>>) -> std::io::Result<()> {
-    let (read, mut write) = conn.into_split();
-    let mut lines = BufReader::new(read);
-    write.write_all(b"220 sink.test ESMTP test sink\r\n").await?;
+async fn session(
+    mut conn: TcpStream,
+    messages: Arc<Mutex<Vec<Received>>>,
+    starttls: Option<tokio_rustls::TlsAcceptor>,
+) -> std::io::Result<()> {
+    conn.write_all(b"220 sink.test ESMTP test sink\r\n").await?;
+    let mut plain = BufReader::new(conn);
+    let upgrade = commands(&mut plain, &messages, starttls.is_some(), false).await?;
+    if let (true, Some(acceptor)) = (upgrade, starttls) {
+        // RFC 3207 §4.2: the session starts afresh over TLS (the client says EHLO again).
+        let tls = acceptor.accept(plain.into_inner()).await?;
+        commands(&mut BufReader::new(tls), &messages, false, true).await?;
+    }
+    Ok(())
+}
+
+/// Serves SMTP commands until QUIT or EOF (`false`), or until the client asked for
+/// STARTTLS (`true`), which the caller then performs.
+async fn commands<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+    messages: &Mutex<Vec<Received>>,
+    offer_starttls: bool,
+    over_tls: bool,
+) -> std::io::Result<bool> {
     let (mut from, mut to, mut auth) = (String::new(), Vec::new(), None);
     let mut line = String::new();
     loop {
         line.clear();
-        if lines.read_line(&mut line).await? == 0 {
-            return Ok(());
+        if io.read_line(&mut line).await? == 0 {
+            return Ok(false);
         }
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_ascii_uppercase();
         let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            b"250-sink.test\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n"
+            if offer_starttls {
+                b"250-sink.test\r\n250-STARTTLS\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n"
+            } else {
+                b"250-sink.test\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n"
+            }
+        } else if upper == "STARTTLS" && offer_starttls {
+            io.get_mut().write_all(b"220 2.0.0 Ready to start TLS\r\n").await?;
+            io.get_mut().flush().await?;
+            return Ok(true);
         } else if let Some(b64) = upper.strip_prefix("AUTH PLAIN ").map(|_| &cmd[11..]) {
             let decoded = base64::engine::general_purpose::STANDARD.decode(b64.trim()).unwrap_or_default();
             let parts: Vec<String> = decoded.split(|b| *b == 0).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
@@ -171,12 +215,13 @@ async fn session(conn: TcpStream, messages: Arc<Mutex<Vec<Received>>>) -> std::i
             to.push(address(&cmd[8..]));
             b"250 OK\r\n"
         } else if upper == "DATA" {
-            write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+            io.get_mut().write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+            io.get_mut().flush().await?;
             let mut raw = String::new();
             loop {
                 line.clear();
-                if lines.read_line(&mut line).await? == 0 {
-                    return Ok(());
+                if io.read_line(&mut line).await? == 0 {
+                    return Ok(false);
                 }
                 if line == ".\r\n" || line == ".\n" {
                     break;
@@ -184,17 +229,19 @@ async fn session(conn: TcpStream, messages: Arc<Mutex<Vec<Received>>>) -> std::i
                 // RFC 5321 §4.5.2: a leading dot was doubled by the sender.
                 raw.push_str(line.strip_prefix('.').filter(|_| line.starts_with("..")).unwrap_or(&line));
             }
-            messages.lock().expect("sink lock").push(Received { from: from.clone(), to: to.clone(), raw, auth: auth.clone() });
+            let received = Received { from: from.clone(), to: to.clone(), raw, auth: auth.clone(), tls: over_tls };
+            messages.lock().expect("sink lock").push(received);
             b"250 OK queued\r\n"
         } else if upper == "QUIT" {
-            write.write_all(b"221 Bye\r\n").await?;
-            return Ok(());
+            io.get_mut().write_all(b"221 Bye\r\n").await?;
+            return Ok(false);
         } else if upper == "RSET" || upper == "NOOP" {
             b"250 OK\r\n"
         } else {
             b"502 Command not implemented\r\n"
         };
-        write.write_all(reply).await?;
+        io.get_mut().write_all(reply).await?;
+        io.get_mut().flush().await?;
     }
 }
 
