@@ -104,5 +104,9 @@ async fn send_code(
     };
     d.store.put_ticket(&ticket).await?;
     let message = crate::email::templates::one_time_code(&client.name, &code, (cfg.otp_lifetime / 60).max(1));
-    crate::email::queue(d.store.as_ref(), email, message, now).await.map(|_| ())
+    crate::email::queue(d.store.as_ref(), email, message, now).await?;
+    d.registry
+        .record("passwordless_code_sent", Some(&client.client_id), None, json!({"connection": "email", "send": "code"}))
+        .await;
+    Ok(())
 }

@@ -105,5 +105,6 @@ async fn reset(state: &AppState, ticket: &str, password: &str) -> Result<bool, E
     }
     d.store.end_user_sessions(&user_id, now).await?;
     d.store.revoke_families(None, Some(&user_id), now, "password_changed").await?;
+    d.registry.record("password_changed", None, Some(&user_id), serde_json::json!({"sessions_ended": true})).await;
     Ok(true)
 }

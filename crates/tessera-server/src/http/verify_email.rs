@@ -31,6 +31,7 @@ pub async fn verify(State(state): State<AppState>, RawQuery(query): RawQuery) ->
     if let Err(e) = d.registry.update_user(&user_id, patch).await {
         return super::error::HtmlError(e).into_response();
     }
+    d.registry.record("email_verified", None, Some(&user_id), serde_json::json!({})).await;
     let body = "<h1>Email verified</h1><p>Your email address is verified. You can close this page.</p>".to_string();
     Page::new(StatusCode::OK, "Email verified", body).into_response()
 }

@@ -54,6 +54,7 @@ async fn signup_answers_auth0s_body_and_the_emailed_link_verifies_the_address() 
         assert_eq!(page.status(), 200, "[{backend}]");
         assert!(page.text().await.unwrap().contains("Email verified"), "[{backend}]");
         assert!(app.store().get_user(&user.user_id).await.unwrap().unwrap().email_verified, "[{backend}]");
+        assert_eq!((app.audit_count("user_signed_up").await, app.audit_count("email_verified").await), (1, 1), "[{backend}]");
         let again = reqwest::get(&link).await.unwrap();
         assert_eq!(again.status(), 400, "[{backend}] single use");
         assert!(again.text().await.unwrap().contains("expired or was already used"), "[{backend}]");
@@ -183,6 +184,8 @@ async fn a_password_reset_through_the_emailed_link_lets_the_user_log_in_with_the
         let (status, html) = reset(&link, "brand new password", "brand new password").await;
         assert_eq!(status, 200, "[{backend}] {html}");
         assert!(html.contains("Password changed"), "[{backend}]");
+        assert_eq!(app.audit_count("password_changed").await, 1, "[{backend}] Auth0's scp");
+        assert_eq!(app.audit_count("password_change_requested").await, 1, "[{backend}] Auth0's scpr, once");
         let (status, html) = reset(&link, "another new password", "another new password").await;
         assert_eq!(status, 400, "[{backend}] a used link");
         assert!(html.contains("expired or was already used"), "[{backend}]");

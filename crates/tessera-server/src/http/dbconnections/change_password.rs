@@ -17,7 +17,7 @@ pub const SENT: &str = "We've just sent you an email to reset your password.";
 
 pub async fn change_password(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, DbError> {
     let m = body_object(&headers, &body)?;
-    client_and_connection(&state, &m).await?;
+    let client = client_and_connection(&state, &m).await?;
     let email = text(&m, "email")
         .ok_or_else(|| DbError::bad_request("invalid_request", "Missing required parameter: email"))?
         .to_ascii_lowercase();
@@ -34,8 +34,10 @@ pub async fn change_password(State(state): State<AppState>, headers: HeaderMap, 
             return;
         };
         if let Err(e) = crate::email::send_password_reset(&state, &user).await {
-            tracing::error!(user_id = %user.user_id, error = %e.code, "cannot queue the password-reset email");
+            return tracing::error!(user_id = %user.user_id, error = %e.code, "cannot queue the password-reset email");
         }
+        let registry = &state.deployment.registry;
+        registry.record("password_change_requested", Some(&client.client_id), Some(&user.user_id), serde_json::json!({})).await;
     });
     let mut resp = (StatusCode::OK, SENT).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
