@@ -4,8 +4,10 @@
 //! expiring: it is consumed by one conditional UPDATE when the new password is accepted,
 //! and an expired or used link gets a page saying so.
 //!
-//! As at Auth0, a new password ends the user's SSO sessions and revokes their refresh
-//! tokens: whoever knew the old password is logged out everywhere.
+//! A new password ends the user's SSO sessions and revokes their refresh tokens, so whoever
+//! knew the old password is logged out everywhere (OWASP ASVS 3.3.3). Auth0 leaves refresh
+//! tokens alone unless a post-change-password Action revokes them: a deliberate
+//! difference (README).
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
