@@ -170,6 +170,9 @@ verification_ticket_lifetime = 432000
 # Passwordless one-time codes: lifetime in seconds, and wrong guesses before a code dies.
 otp_lifetime = 300
 otp_max_attempts = 3
+# Codes sent to one address for one application per window of login.block_seconds; more
+# are refused with 429 (a new code resets the attempts, so this bounds the guesses too).
+otp_max_sends = 5
 "#;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -347,6 +350,7 @@ pub struct EmailConfig {
     pub verification_ticket_lifetime: i64,
     pub otp_lifetime: i64,
     pub otp_max_attempts: i64,
+    pub otp_max_sends: i64,
 }
 
 impl std::fmt::Debug for EmailConfig {
@@ -381,6 +385,9 @@ impl EmailConfig {
             if !(60..=max).contains(&v) {
                 return Err(format!("email.{name} must be 60 to {max} seconds, got {v}"));
             }
+        }
+        if !(1..=100).contains(&self.otp_max_sends) {
+            return Err(format!("email.otp_max_sends must be 1 to 100, got {}", self.otp_max_sends));
         }
         if !(1..=10).contains(&self.otp_max_attempts) {
             return Err(format!("email.otp_max_attempts must be 1 to 10, got {}", self.otp_max_attempts));

@@ -10,6 +10,10 @@
 //!   wrong guesses.
 //! - The answer is Auth0's `{_id, email, email_verified}` whether or not the address has an
 //!   account (the account, if new, is made at the first login).
+//! - At most `email.otp_max_sends` codes per address and application per window of
+//!   `login.block_seconds` (one atomic count in the store, shared by every node); more get
+//!   429 `too_many_requests`. Without it a new code every three guesses would make the
+//!   attempt limit meaningless, and the endpoint a way to flood a mailbox.
 //! - `send: link` (magic links) is refused as not supported.
 
 use axum::body::Bytes;
@@ -70,6 +74,17 @@ pub async fn start(State(state): State<AppState>, headers: HeaderMap, body: Byte
     );
     if valid.is_err() {
         return refuse("bad.email", "email is invalid");
+    }
+    let (max, window) = (state.deployment.config.email.otp_max_sends, state.deployment.config.login.block_seconds);
+    let key = format!("otp_send|{}|{email}", client.client_id);
+    let now = state.now();
+    match state.deployment.store.record_failure(&key, now, window, max, window).await {
+        Ok(counted) if counted.failures <= max => {}
+        Ok(_) => {
+            let body = json!({"error": "too_many_requests", "error_description": "Too many codes were sent to this address; try again later."});
+            return (axum::http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+        }
+        Err(e) => return HttpError::from(Error::from(e)).into_response(),
     }
     let scope = m.get("authParams").and_then(|p| p.get("scope")).and_then(Value::as_str).map(str::to_string);
     match send_code(&state, &client, &email, scope).await {

@@ -159,5 +159,16 @@ async fn the_grant_must_be_enabled_and_the_connection_must_be_email() {
             json!({"error": "bad.connection", "error_description": "Connection does not exist"})
         );
         assert_eq!(sink.count_to("rae@example.com"), 0, "[{backend}] nothing sent");
+
+        // email.otp_max_sends (5) codes per address and window; then 429 until it passes.
+        for _ in 0..5 {
+            assert_eq!(start(&app, &with, "sam@example.com").await.0, 200, "[{backend}]");
+        }
+        let (status, body) = start(&app, &with, "sam@example.com").await;
+        let want = json!({"error": "too_many_requests", "error_description": "Too many codes were sent to this address; try again later."});
+        assert_eq!((status, body), (429, want), "[{backend}]");
+        assert_eq!(start(&app, &with, "other@example.com").await.0, 200, "[{backend}] per address");
+        app.clock.advance(901);
+        assert_eq!(start(&app, &with, "sam@example.com").await.0, 200, "[{backend}] a new window");
     }
 }
