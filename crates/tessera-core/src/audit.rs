@@ -25,6 +25,11 @@ pub fn log_type(kind: &str) -> (&'static str, &'static str) {
         "revocation_of_foreign_token_ignored" => ("w", "Revocation of another client's token ignored"),
         "user_blocked" => ("sapi", "Success API Operation: user blocked"),
         "management_api_failed" => ("fapi", "Failed API Operation"),
+        "user_signed_up" => ("ss", "Success Signup"),
+        "password_change_requested" => ("scpr", "Success Change Password Request"),
+        "password_changed" => ("scp", "Success Change Password"),
+        "email_verified" => ("sv", "Success Verification Email"),
+        "passwordless_code_sent" => ("cls", "Code/Link Sent"),
         _ => ("sapi", "Success API Operation"),
     }
 }
@@ -74,5 +79,7 @@ mod tests {
         assert_eq!(log_type("login_blocked").0, "limit_wc");
         assert_eq!(log_type("client_created").0, "sapi");
         assert_eq!(log_type("refresh_token_reuse_detected").0, "ferrt");
+        assert_eq!(log_type("user_signed_up").0, "ss");
+        assert_eq!(log_type("password_changed").0, "scp");
     }
 }

@@ -24,6 +24,7 @@
 //!   (RFC 8628); its poll is the grant in [`grants`].
 //! - [`store`]: storage ports. Adapters (SQLite, PostgreSQL) live in the server crate and
 //!   pass one shared contract suite.
+//! - [`tickets`]: emailed single-use tickets, one-time codes and outbox messages.
 //! - [`registry`]: the service layer used by both the CLI and the management API.
 //! - [`registration`]: dynamic client registration's metadata, policy and errors (RFC 7591,
 //!   RFC 7592); its operations are in the registry.
@@ -56,6 +57,7 @@ pub mod scope;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod tickets;
 pub mod token_request;
 pub mod tokens;
 

@@ -24,6 +24,17 @@ pub const CONSENT: &str = "/u/consent";
 /// Dynamic client registration (RFC 7591 §3), Auth0's path; RFC 7592's client
 /// configuration endpoint is `{REGISTER}/{client_id}`.
 pub const REGISTER: &str = "/oidc/register";
+/// Hosted sign-up page (`/authorize?screen_hint=signup`).
+pub const SIGNUP: &str = "/u/signup";
+/// Hosted password-reset page, opened from the emailed link.
+pub const RESET_PASSWORD: &str = "/u/reset-password";
+/// Where the emailed email-verification link lands.
+pub const VERIFY_EMAIL: &str = "/u/email-verification";
+/// Auth0's database-connection endpoints.
+pub const DB_SIGNUP: &str = "/dbconnections/signup";
+pub const DB_CHANGE_PASSWORD: &str = "/dbconnections/change_password";
+/// Auth0's passwordless start (`send: code`).
+pub const PASSWORDLESS_START: &str = "/passwordless/start";
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";

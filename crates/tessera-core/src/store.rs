@@ -14,6 +14,7 @@ use crate::state::{
     AccessTokenRecord, AuthorizationCode, Consent, DeviceCode, Issuance, LoginTransaction, PushedRequest, RefreshFamily,
     RefreshTokenRecord, Session, ThrottleState,
 };
+use crate::tickets::{OutboundEmail, Ticket, TicketKind};
 use crate::tokens::{KeyState, SigningKeyRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -414,6 +415,39 @@ pub trait RegistrationStore: Send + Sync {
     async fn delete_registration_token(&self, id: &str) -> StoreResult<bool>;
 }
 
+/// The email outbox and the emailed tickets and one-time codes ([`crate::tickets`]).
+#[async_trait]
+pub trait EmailStore: Send + Sync {
+    /// Queues a message; it stays until delivered (durable across restarts and nodes).
+    async fn enqueue_email(&self, email: &OutboundEmail) -> StoreResult<()>;
+    /// Claims up to `limit` unsent messages due at `now` whose lease (if any) has run out,
+    /// leasing them to `claim` until `lease_until`, in one statement (PostgreSQL skips rows
+    /// another node is claiming): of several workers each message goes to exactly one
+    /// until its lease ends.
+    async fn claim_due_emails(&self, now: i64, lease_until: i64, claim: &str, limit: i64) -> StoreResult<Vec<OutboundEmail>>;
+    /// Marks a claimed message sent and wipes its body; `false` if `claim` no longer holds it.
+    async fn mark_email_sent(&self, id: &str, claim: &str, now: i64) -> StoreResult<bool>;
+    /// Counts a failed delivery of a claimed message and makes it due again at `due_at`.
+    async fn reschedule_email(&self, id: &str, claim: &str, due_at: i64, error: &str) -> StoreResult<bool>;
+    async fn get_email(&self, id: &str) -> StoreResult<Option<OutboundEmail>>;
+    /// Inserts a ticket; a code ([`TicketKind::Otp`]) replaces the live one of the same hash.
+    async fn put_ticket(&self, ticket: &Ticket) -> StoreResult<()>;
+    async fn get_ticket(&self, ticket_hash: &str) -> StoreResult<Option<Ticket>>;
+    /// Single use, one conditional UPDATE: consumes an unconsumed, unexpired ticket of
+    /// `kind` and returns it; `None`, with nothing written, otherwise.
+    async fn consume_ticket(&self, ticket_hash: &str, kind: TicketKind, now: i64) -> StoreResult<Option<Ticket>>;
+    /// Counts one guess at a live code (one atomic increment) if fewer than
+    /// `max_attempts` were counted; returns the code row as counted, `None` when there is
+    /// no live code or its attempts are used up.
+    async fn count_otp_attempt(&self, ticket_hash: &str, max_attempts: i64, now: i64) -> StoreResult<Option<Ticket>>;
+    /// One transaction: consumes the live code whose hash is `code_hash` (one conditional
+    /// UPDATE) and records what was issued from it; `false`, with nothing written, if it was
+    /// consumed meanwhile or has expired.
+    async fn redeem_otp(&self, ticket_hash: &str, code_hash: &str, now: i64, issuance: &Issuance) -> StoreResult<bool>;
+    /// Deletes tickets that expired before `before` and sent messages older than it.
+    async fn purge_email_state(&self, before: i64) -> StoreResult<u64>;
+}
+
 /// Everything a Tessera node needs from its database.
 #[async_trait]
 pub trait Store:
@@ -435,6 +469,7 @@ pub trait Store:
     + PushedRequestStore
     + DeviceCodeStore
     + RegistrationStore
+    + EmailStore
 {
     /// A round trip to the database, for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;

@@ -98,6 +98,8 @@ pub fn capabilities(config: &Config) -> Capabilities {
             "refresh_token",
             "client_credentials",
             tessera_core::model::GrantType::DeviceCode.as_str(),
+            // Auth0's passwordless grant (issue 17): only for clients that enable it.
+            tessera_core::model::GrantType::PasswordlessOtp.as_str(),
         ],
         revocation: true,
         authorize: true,
@@ -320,6 +322,8 @@ impl Application {
                 }
             }
         });
+        // Issue 17: the email outbox's delivery worker.
+        let email_worker = tokio::spawn(crate::email::worker::run(self.state.clone()));
         let router = http::router(self.state.clone());
         let tls_watcher = self.tls.as_ref().map(crate::tls::Tls::spawn_watcher);
         let acceptor = self.tls.as_ref().map(|t| t.acceptor().clone());
@@ -335,6 +339,7 @@ impl Application {
         reloader.abort();
         cache_sync.abort();
         audit_writer.abort();
+        email_worker.abort();
         self.state.audit.flush(self.state.deployment.store.as_ref()).await;
         if let Some(w) = tls_watcher {
             w.abort();

@@ -168,6 +168,33 @@ max_clients = 1000
 # been used for that long (0: never). A use is a token issued to it.
 unused_lifetime = 86400
 idle_lifetime = 7776000
+
+[email]
+# SMTP relay for verification, password-reset and one-time-code emails. Empty: no relay;
+# messages wait in the outbox (and `serve --demo` logs their links and codes instead).
+# (env TESSERA_SMTP_HOST, TESSERA_SMTP_PORT, TESSERA_SMTP_USERNAME, TESSERA_SMTP_PASSWORD,
+# TESSERA_SMTP_SECURITY, TESSERA_EMAIL_FROM)
+smtp_host = ""
+smtp_port = 587
+# "starttls" (upgrade on the submission port, required), "tls" (implicit TLS, port 465) or
+# "none" (plain text: only for a relay on this machine).
+security = "starttls"
+# Credentials for the relay's AUTH (both or neither).
+username = ""
+password = ""
+# A PEM file of extra CA certificates to trust for the relay (besides the public roots).
+ca_file = ""
+# The From header of every message.
+from = "Tessera <no-reply@localhost>"
+# Lifetime, in seconds, of a password-reset link and of an email-verification link.
+reset_ticket_lifetime = 3600
+verification_ticket_lifetime = 432000
+# Passwordless one-time codes: lifetime in seconds, and wrong guesses before a code dies.
+otp_lifetime = 300
+otp_max_attempts = 3
+# Codes sent to one address for one application per window of login.block_seconds; more
+# are refused with 429 (a new code resets the attempts, so this bounds the guesses too).
+otp_max_sends = 5
 "#;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -194,6 +221,7 @@ pub struct Config {
     pub par: ParConfig,
     pub device: DeviceConfig,
     pub registration: RegistrationConfig,
+    pub email: EmailConfig,
     /// `--new-deployment`: start afresh although the data directory holds a master key but
     /// no database (a flag only, never in a file, so it cannot stay on by accident).
     #[serde(skip)]
@@ -387,6 +415,67 @@ impl RegistrationConfig {
     }
 }
 
+/// SMTP delivery and the lifetimes of what emails carry (issue 17).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub security: String,
+    pub username: String,
+    pub password: String,
+    pub ca_file: String,
+    pub from: String,
+    pub reset_ticket_lifetime: i64,
+    pub verification_ticket_lifetime: i64,
+    pub otp_lifetime: i64,
+    pub otp_max_attempts: i64,
+    pub otp_max_sends: i64,
+}
+
+impl std::fmt::Debug for EmailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The relay password never reaches a log line.
+        f.debug_struct("EmailConfig")
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmailConfig {
+    fn validate(&self) -> Result<(), String> {
+        if !matches!(self.security.as_str(), "starttls" | "tls" | "none") {
+            return Err(format!("email.security must be \"starttls\", \"tls\" or \"none\", got {:?}", self.security));
+        }
+        if self.username.is_empty() != self.password.is_empty() {
+            return Err("email.username and email.password must be set together".into());
+        }
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(format!("email.from must be an address such as \"Name <no-reply@example.com>\", got {:?}", self.from));
+        }
+        for (name, v, max) in [
+            ("reset_ticket_lifetime", self.reset_ticket_lifetime, 30 * 86_400),
+            ("verification_ticket_lifetime", self.verification_ticket_lifetime, 30 * 86_400),
+            ("otp_lifetime", self.otp_lifetime, 3600),
+        ] {
+            if !(60..=max).contains(&v) {
+                return Err(format!("email.{name} must be 60 to {max} seconds, got {v}"));
+            }
+        }
+        if !(1..=100).contains(&self.otp_max_sends) {
+            return Err(format!("email.otp_max_sends must be 1 to 100, got {}", self.otp_max_sends));
+        }
+        if !(1..=10).contains(&self.otp_max_attempts) {
+            return Err(format!("email.otp_max_attempts must be 1 to 10, got {}", self.otp_max_attempts));
+        }
+        Ok(())
+    }
+}
+
 /// Values given on the command line; `None` leaves the lower layers' value.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -420,6 +509,12 @@ const ENV: &[(&str, &[&str])] = &[
     ("TESSERA_TOKEN_EXCHANGE", &["grants", "token_exchange"]),
     ("TESSERA_JWT_BEARER", &["grants", "jwt_bearer"]),
     ("TESSERA_AUDIT_QUEUE", &["audit", "queue"]),
+    ("TESSERA_SMTP_HOST", &["email", "smtp_host"]),
+    ("TESSERA_SMTP_PORT", &["email", "smtp_port"]),
+    ("TESSERA_SMTP_USERNAME", &["email", "username"]),
+    ("TESSERA_SMTP_PASSWORD", &["email", "password"]),
+    ("TESSERA_SMTP_SECURITY", &["email", "security"]),
+    ("TESSERA_EMAIL_FROM", &["email", "from"]),
 ];
 
 fn set_path(table: &mut toml::Table, path: &[&str], value: toml::Value) {
@@ -605,6 +700,7 @@ impl Config {
                 "device.max_failures and device.ip_max_failures must be at least 1, device.block_seconds 1 to 86400".into()
             );
         }
+        self.email.validate()?;
         if !(1..=3600).contains(&self.keys.reload_interval) {
             return Err(format!("keys.reload_interval must be 1 to 3600 seconds, got {}", self.keys.reload_interval));
         }

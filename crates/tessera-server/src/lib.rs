@@ -9,6 +9,7 @@
 //! - [`fetch`]: the SSRF-safe fetcher for client-named URLs (checked, pinned addresses).
 //! - [`store`]: the SQL adapter for SQLite and PostgreSQL, and the migrations.
 //! - [`cli`]: `tessera` subcommands over the same registry service the API uses.
+//! - [`email`]: the email outbox and its SMTP delivery worker.
 //! - [`demo`]: the idempotent `serve --demo` seed.
 
 pub mod app;
@@ -17,6 +18,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod email;
 pub mod fetch;
 pub mod http;
 pub mod jwks;

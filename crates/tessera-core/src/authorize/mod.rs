@@ -21,7 +21,7 @@ mod check_redirect_uri;
 mod check_request_uri;
 mod check_response_mode;
 mod check_response_type;
-mod check_scope;
+pub(crate) mod check_scope;
 mod check_web_message;
 mod code;
 mod consent;

@@ -9,6 +9,7 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod device_code;
 pub mod jwt_bearer;
+pub mod passwordless_otp;
 pub mod refresh_token;
 pub mod token_exchange;
 
@@ -34,6 +35,8 @@ pub struct TokenContext<'a> {
     pub issuer: &'a str,
     pub now: i64,
     pub id_token_lifetime: i64,
+    /// Wrong guesses a passwordless one-time code survives (Auth0's attempt limit).
+    pub otp_max_attempts: i64,
     /// A validated, not replayed DPoP proof sent with the request (RFC 9449).
     pub dpop: Option<&'a ValidProof>,
 }
@@ -92,6 +95,7 @@ pub async fn exchange(
         GrantType::DeviceCode => device_code::exchange(ctx, params, client).await,
         GrantType::TokenExchange => token_exchange::exchange(ctx, params, client).await,
         GrantType::JwtBearer => jwt_bearer::exchange(ctx, params, client).await,
+        GrantType::PasswordlessOtp => passwordless_otp::exchange(ctx, params, client, ctx.otp_max_attempts).await,
     }
 }
 

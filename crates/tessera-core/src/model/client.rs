@@ -97,16 +97,20 @@ pub enum GrantType {
     /// RFC 7523 §2.1.
     #[serde(rename = "urn:ietf:params:oauth:grant-type:jwt-bearer")]
     JwtBearer,
+    /// Auth0's passwordless one-time-code grant.
+    #[serde(rename = "http://auth0.com/oauth/grant-type/passwordless/otp")]
+    PasswordlessOtp,
 }
 
 impl GrantType {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::AuthorizationCode,
         Self::RefreshToken,
         Self::ClientCredentials,
         Self::DeviceCode,
         Self::TokenExchange,
         Self::JwtBearer,
+        Self::PasswordlessOtp,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -116,6 +120,7 @@ impl GrantType {
             Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
             Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
             Self::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            Self::PasswordlessOtp => "http://auth0.com/oauth/grant-type/passwordless/otp",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -21,7 +21,7 @@ pub use exchange::{ExchangeTokenType, TokenExchangePolicy};
 pub use grant::ClientGrant;
 pub use time::rfc3339;
 pub use trusted_issuer::{SubjectMapping, TrustedIssuer, TrustedIssuerPatch};
-pub use user::{User, UserPatch};
+pub use user::{User, UserPatch, DATABASE_CONNECTION, PASSWORDLESS_CONNECTION};
 
 /// Maximum access-token lifetime an API may configure: 30 days.
 pub const MAX_TOKEN_LIFETIME: i64 = 30 * 24 * 3600;

@@ -3,6 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Auth0's default database connection, the one Tessera's password users live in (the name
+/// Auth0's SDKs and docs send as `connection` / `realm`).
+pub const DATABASE_CONNECTION: &str = "Username-Password-Authentication";
+/// Auth0's email passwordless connection (`connection: email`, `realm: email`).
+pub const PASSWORDLESS_CONNECTION: &str = "email";
+
 use crate::error::Error;
 
 #[derive(Clone, PartialEq, Serialize)]

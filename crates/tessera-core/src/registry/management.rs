@@ -42,6 +42,7 @@ pub const MANAGEMENT_SCOPES: &[&str] = &[
     "read:tenant_settings",
     "update:tenant_settings",
     "read:connections",
+    "update:connections",
 ];
 
 /// Auth0: the Management API's audience is the tenant's domain + `/api/v2/`.

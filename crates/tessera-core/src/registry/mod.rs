@@ -8,10 +8,12 @@
 mod apis;
 mod cache;
 mod clients;
+mod connections;
 mod issuers;
 mod keys;
 mod management;
 mod registration;
+pub mod signup;
 mod users;
 
 use std::sync::Arc;

@@ -1,4 +1,5 @@
-//! `tessera tenant show|set`: tenant-wide settings.
+//! `tessera tenant show|set`: tenant-wide settings (and the database connection's
+//! `disable_signup`, Auth0's connection option: Tessera has the one connection).
 
 use clap::Subcommand;
 use serde_json::json;
@@ -16,15 +17,27 @@ pub enum TenantCommand {
         /// Audience"); an empty value clears it.
         #[arg(long)]
         default_audience: Option<String>,
+        /// Turn self-service sign-up (`/dbconnections/signup`, the hosted sign-up screen)
+        /// off or on: Auth0's `disable_signup` of the database connection.
+        #[arg(long, value_name = "true|false")]
+        disable_signup: Option<bool>,
     },
 }
 
 pub async fn run(d: &Deployment, out: &Output, cmd: TenantCommand) -> Result<(), String> {
     let r = &d.registry;
-    if let TenantCommand::Set { default_audience: Some(aud) } = &cmd {
-        r.set_default_audience(Some(aud.as_str()).filter(|a| !a.is_empty())).await.map_err(fail)?;
+    if let TenantCommand::Set { default_audience, disable_signup } = &cmd {
+        if let Some(aud) = default_audience {
+            r.set_default_audience(Some(aud.as_str()).filter(|a| !a.is_empty())).await.map_err(fail)?;
+        }
+        if let Some(off) = disable_signup {
+            r.set_signup_disabled(*off).await.map_err(fail)?;
+        }
     }
     let aud = r.default_audience().await.map_err(fail)?;
-    out.show(&json!({"default_audience": aud}), || format!("default_audience: {}", aud.as_deref().unwrap_or("-")));
+    let disabled = r.signup_disabled().await.map_err(fail)?;
+    out.show(&json!({"default_audience": aud, "disable_signup": disabled}), || {
+        format!("default_audience: {}\ndisable_signup: {disabled}", aud.as_deref().unwrap_or("-"))
+    });
     Ok(())
 }

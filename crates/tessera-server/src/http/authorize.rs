@@ -36,6 +36,12 @@ async fn run(state: &AppState, headers: &HeaderMap, params: &Params, after_post:
             Err(e) => return reply_error(state, e, after_post),
         };
     let fail = |e: tessera_core::Error| reply_error(state, AuthorizeError::redirect(e, &req.reply), after_post);
+    // Auth0's `connection`: the hosted page serves the database connection only.
+    if let Some(c) = params.get("connection").filter(|c| *c != tessera_core::model::DATABASE_CONNECTION) {
+        return fail(tessera_core::Error::invalid_request(format!("the connection {c:?} is not enabled for this client")));
+    }
+    // Auth0's `screen_hint=signup` opens the hosted sign-up screen instead of the login.
+    let login_page = if params.get("screen_hint") == Some("signup") { routes::SIGNUP } else { routes::LOGIN };
     let session = match current_session(state, headers).await {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -50,7 +56,7 @@ async fn run(state: &AppState, headers: &HeaderMap, params: &Params, after_post:
     };
     match authorize::decide(&req, &client, session, consent.as_ref(), state.now()) {
         Err(e) => reply_error(state, e, after_post),
-        Ok(AuthorizeOutcome::NeedsLogin) => start_interaction(state, headers, req, None, routes::LOGIN, after_post).await,
+        Ok(AuthorizeOutcome::NeedsLogin) => start_interaction(state, headers, req, None, login_page, after_post).await,
         Ok(AuthorizeOutcome::NeedsConsent { session }) => {
             start_interaction(state, headers, req, Some(&session), routes::CONSENT, after_post).await
         }

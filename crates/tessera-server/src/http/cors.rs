@@ -54,3 +54,51 @@ async fn preflight(methods: &'static str) -> Response {
     h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(MAX_AGE));
     resp
 }
+
+/// CORS for Auth0's cross-origin authentication endpoints (`/dbconnections/*`,
+/// `/passwordless/start`): unlike the token endpoint, only an origin some application
+/// registered in its Allowed Origins (`allowed_origins`) or Allowed Web Origins
+/// (`web_origins`) is allowed, and named exactly (`Vary: Origin`), never `*`. A preflight
+/// carries no body, so it cannot name the application: the origin must be registered by
+/// one. No credentials are allowed: these endpoints read no cookie.
+pub fn web_origins(route: MethodRouter<AppState>, methods: &'static str, state: AppState) -> MethodRouter<AppState> {
+    let preflight_state = state.clone();
+    route.layer(middleware::from_fn_with_state(state, allow_registered)).options(move |headers: axum::http::HeaderMap| {
+        let state = preflight_state.clone();
+        async move {
+            let mut resp = StatusCode::NO_CONTENT.into_response();
+            if let Some(origin) = registered_origin(&state, &headers).await {
+                let h = resp.headers_mut();
+                h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+                h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(methods));
+                h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS));
+                h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(MAX_AGE));
+            }
+            resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+            resp
+        }
+    })
+}
+
+/// The request's `Origin`, when a registered application allows it.
+async fn registered_origin(state: &AppState, headers: &axum::http::HeaderMap) -> Option<HeaderValue> {
+    let origin = headers.get(header::ORIGIN)?.to_str().ok()?.to_string();
+    let clients = state.deployment.registry.list_clients().await.ok()?;
+    let known = clients.iter().any(|c| c.allowed_origins.iter().chain(&c.web_origins).any(|o| *o == origin));
+    known.then(|| HeaderValue::from_str(&origin).ok()).flatten()
+}
+
+async fn allow_registered(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let origin = registered_origin(&state, req.headers()).await;
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    if let Some(o) = origin {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+    }
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    resp
+}

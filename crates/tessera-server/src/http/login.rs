@@ -55,12 +55,14 @@ async fn render(state: &AppState, txn: &Txn, error: Option<&str>) -> Response {
          <input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" value=\"{hint}\" required autofocus>\
          <label for=\"password\">Password</label>\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-         <button type=\"submit\">Continue</button></form>",
+         <button type=\"submit\">Continue</button></form>\
+         <p>Don't have an account? <a href=\"{signup}\">Sign up</a></p>",
         name = escape(&name),
         action = escape(&routes::url(&state.issuer, routes::LOGIN)),
         txn = escape(&txn.id),
         csrf = escape(&txn.record.csrf),
         hint = escape(hint),
+        signup = escape(&format!("{}?txn={}", routes::url(&state.issuer, routes::SIGNUP), txn.id)),
     );
     let mut page = Page::new(StatusCode::OK, "Log in", body);
     // Chrome applies form-action to the redirect that follows the POST: allow the client.
@@ -116,7 +118,20 @@ async fn try_submit(state: &AppState, ip: &str, headers: &HeaderMap, body: &[u8]
         LoginResult::Failed => return Ok(again(state, &txn.id, "credentials")),
         LoginResult::Blocked { until } => return Ok(blocked(state, until)),
     };
+    complete(state, headers, &txn, &user).await
+}
 
+/// After the user authenticated in `txn` (login, or sign-up on the hosted screen): a new
+/// SSO session, then consent, `/activate` or the client's answer.
+pub async fn complete(
+    state: &AppState,
+    headers: &HeaderMap,
+    txn: &Txn,
+    user: &tessera_core::model::User,
+) -> Result<Response, HtmlError> {
+    let d = &state.deployment;
+    let store = d.store.as_ref();
+    let now = state.now();
     // A new session at every login; the one the browser had (if any) ends.
     let c = interaction::cookies(state);
     if let Some(old) = cookies::get(headers, c.session_name()) {

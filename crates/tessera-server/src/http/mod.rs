@@ -9,6 +9,7 @@ pub mod client_auth;
 pub mod consent;
 pub mod cookies;
 pub mod cors;
+pub mod dbconnections;
 pub mod demo;
 pub mod device;
 pub mod dpop;
@@ -23,10 +24,14 @@ pub mod management;
 pub mod metrics;
 pub mod par;
 pub mod params;
+pub mod passwordless;
 pub mod registration;
+pub mod reset_password;
 pub mod revoke;
+pub mod signup;
 pub mod token;
 pub mod userinfo;
+pub mod verify_email;
 pub mod well_known;
 
 use std::time::Instant;
@@ -65,6 +70,15 @@ pub fn router(state: AppState) -> Router {
         .route(routes::AUTHORIZE, get(authorize::get).post(authorize::post))
         .route(routes::LOGIN, get(login::page).post(login::submit))
         .route(routes::CONSENT, get(consent::page).post(consent::submit))
+        .route(routes::SIGNUP, get(signup::page).post(signup::submit))
+        .route(routes::RESET_PASSWORD, get(reset_password::page).post(reset_password::submit))
+        .route(routes::VERIFY_EMAIL, get(verify_email::verify))
+        .route(routes::DB_SIGNUP, cors::web_origins(post(dbconnections::signup::signup), "POST", state.clone()))
+        .route(
+            routes::DB_CHANGE_PASSWORD,
+            cors::web_origins(post(dbconnections::change_password::change_password), "POST", state.clone()),
+        )
+        .route(routes::PASSWORDLESS_START, cors::web_origins(post(passwordless::start), "POST", state.clone()))
         .route(routes::USERINFO, cors::any_origin(get(userinfo::userinfo).post(userinfo::userinfo), "GET, POST"))
         .route(routes::OIDC_LOGOUT, get(logout::oidc_get).post(logout::oidc_post))
         .route(routes::V2_LOGOUT, get(logout::auth0_v2))

@@ -45,6 +45,7 @@ pub async fn token(
         issuer: &state.issuer,
         now: state.now(),
         id_token_lifetime: state.deployment.config.tokens.id_token_lifetime,
+        otp_max_attempts: state.deployment.config.email.otp_max_attempts,
         dpop: proof.as_ref(),
     };
     let result = grants::exchange(&ctx, grant, &params, &client).await;

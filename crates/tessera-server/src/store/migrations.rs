@@ -28,6 +28,7 @@ pub const SQLITE: &[Migration] = &[
     migration!(5, "0005_par_device", "sqlite"),
     migration!(6, "0006_client_origins", "sqlite"),
     migration!(7, "0007_exchange_bearer", "sqlite"),
+    migration!(8, "0008_email_tickets", "sqlite"),
     migration!(10, "0010_dynamic_clients", "sqlite"),
     migration!(12, "0012_revoked_index", "sqlite"),
 ];
@@ -40,6 +41,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!(5, "0005_par_device", "postgres"),
     migration!(6, "0006_client_origins", "postgres"),
     migration!(7, "0007_exchange_bearer", "postgres"),
+    migration!(8, "0008_email_tickets", "postgres"),
     migration!(10, "0010_dynamic_clients", "postgres"),
     migration!(12, "0012_revoked_index", "postgres"),
 ];

@@ -7,13 +7,14 @@
 //! contract suite (`tests/it/store_contract.rs`) runs it against both.
 
 pub mod db;
+pub mod email;
 pub mod issuers;
 pub mod migrations;
 pub mod par_device;
 pub mod postgres;
 pub mod protocol;
-pub mod revocations;
 pub mod registration;
+pub mod revocations;
 pub mod sql;
 pub mod sqlite;
 pub mod sqlite_files;

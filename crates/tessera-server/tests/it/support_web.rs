@@ -140,6 +140,11 @@ impl WebApp {
         self.authorize_url(&p)
     }
 
+    /// The database URL of the running deployment (for a second connection).
+    pub fn database_url(&self) -> String {
+        self._server.data.database_url()
+    }
+
     pub fn store(&self) -> &dyn tessera_core::store::Store {
         self.state.deployment.store.as_ref()
     }

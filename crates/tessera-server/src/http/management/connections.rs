@@ -1,12 +1,13 @@
-//! `/api/v2/connections` (Auth0 "Connections"), read-only: Tessera has one database
-//! connection, under Auth0's default name, so SDK calls that name it work.
+//! `/api/v2/connections` (Auth0 "Connections"): Tessera has one database connection, under
+//! Auth0's default name, so SDK calls that name it work. Of its options, `disable_signup`
+//! can be changed (`PATCH`); the others are fixed.
 
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::{ApiQuery, Caller, ListQuery};
+use super::{ApiJson, ApiQuery, Caller, ListQuery};
 use crate::app::AppState;
 
 /// Auth0's default database connection name.
@@ -23,7 +24,10 @@ async fn connection(state: &AppState) -> Result<Value, ApiError> {
         "enabled_clients": clients.iter().map(|c| c.client_id.as_str()).collect::<Vec<_>>(),
         "realms": [DATABASE_CONNECTION],
         "is_domain_connection": false,
-        "options": {"brute_force_protection": true},
+        "options": {
+            "brute_force_protection": true,
+            "disable_signup": state.deployment.registry.signup_disabled().await?,
+        },
     }))
 }
 
@@ -40,6 +44,35 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
     caller.require(&["read:connections"])?;
     if id != DATABASE_CONNECTION_ID {
         return Err(ApiError::not_found("inexistent_connection", "The connection does not exist"));
+    }
+    Ok(caller.ok(connection(&state).await?))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    options: Option<UpdateOptions>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct UpdateOptions {
+    disable_signup: Option<bool>,
+}
+
+/// Auth0 `PATCH /api/v2/connections/{id}`: `options.disable_signup` turns self-service
+/// sign-up (`/dbconnections/signup`, the hosted sign-up screen) off or on.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateBody>,
+) -> Result<Response, ApiError> {
+    caller.require(&["update:connections"])?;
+    if id != DATABASE_CONNECTION_ID {
+        return Err(ApiError::not_found("inexistent_connection", "The connection does not exist"));
+    }
+    if let Some(disabled) = body.options.and_then(|o| o.disable_signup) {
+        state.deployment.registry.set_signup_disabled(disabled).await?;
     }
     Ok(caller.ok(connection(&state).await?))
 }

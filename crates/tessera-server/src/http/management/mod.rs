@@ -75,7 +75,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/registration-tokens", get(registration_tokens::list).post(registration_tokens::create))
         .route("/registration-tokens/{id}", axum::routing::delete(registration_tokens::delete))
         .route("/connections", get(connections::list))
-        .route("/connections/{id}", get(connections::get))
+        .route("/connections/{id}", get(connections::get).patch(connections::update))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state, log_failures))
