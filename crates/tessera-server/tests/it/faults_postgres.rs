@@ -26,7 +26,9 @@ fn options(data: &TestData) -> LiveOptions {
 }
 
 /// What a client sees for requests that need the database: a client that is not cached (so
-/// the node must read it) and an introspection (which reads the revocation list).
+/// the node must read it) and an introspection (which reads the revocation list once the
+/// node's in-memory mirror of it is older than `revocations::FRESH_FOR`: see
+/// [`outage_outlasts_the_revocation_mirror`]).
 async fn needs_database(http: &reqwest::Client, node: &LiveServer, m2m: &M2m, token: &str) -> Vec<(u16, String, Option<String>)> {
     let unknown = M2m { id: "not-cached-client".into(), secret: "x".into() };
     let mut out = Vec::new();
@@ -105,6 +107,7 @@ async fn a_stopped_or_frozen_database_gets_fast_503s_and_the_node_recovers_by_it
     wait_recovered(&http, &node, &m2m, &token, "before any fault").await;
 
     cluster.stop();
+    outage_outlasts_the_revocation_mirror().await;
     check_unavailable(&http, &node, &m2m, &token, "database stopped").await;
     // A cached client still gets tokens: client_credentials does no database work.
     assert_eq!(token_status(&http, &node, &m2m).await, 200);
@@ -112,6 +115,7 @@ async fn a_stopped_or_frozen_database_gets_fast_503s_and_the_node_recovers_by_it
     wait_recovered(&http, &node, &m2m, &token, "after the restart of the database").await;
 
     cluster.freeze();
+    outage_outlasts_the_revocation_mirror().await;
     check_unavailable(&http, &node, &m2m, &token, "database frozen").await;
     check_unavailable(&http, &node, &m2m, &token, "database still frozen").await;
     cluster.thaw();
@@ -132,6 +136,13 @@ async fn a_stopped_or_frozen_database_gets_fast_503s_and_the_node_recovers_by_it
     late.wait_ready().await;
     wait_recovered(&http, &late, &m2m, &token, "the node started during the outage").await;
     wait_recovered(&http, &node, &m2m, &token, "the first node after the second outage").await;
+}
+
+/// A revocation needs the database, so the revoked-token mirror answers for up to
+/// `revocations::FRESH_FOR` (3 s) after its last re-read even when the database has just
+/// gone; past that it is not trusted and introspection reads the store (and fails fast).
+async fn outage_outlasts_the_revocation_mirror() {
+    tokio::time::sleep(tessera_server::store::revocations::FRESH_FOR + Duration::from_millis(200)).await;
 }
 
 async fn token_status(http: &reqwest::Client, node: &LiveServer, m2m: &M2m) -> u16 {
