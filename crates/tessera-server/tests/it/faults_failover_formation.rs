@@ -68,12 +68,14 @@ impl Formation {
             f.psql(f.monitor_port, "pg_auto_failover", "SELECT count(*) FROM pgautofailover.node").is_ok()
         });
         // Health checks every second and a node unhealthy after 3 s (the defaults are 5 s and
-        // 20 s), so the test's failover takes seconds.
+        // 20 s), and a failed primary taken as demoted after 3 s (30 s: until then the new
+        // primary holds its writes back), so the test's failover takes seconds.
         for setting in [
             "pgautofailover.health_check_period = 1000",
             "pgautofailover.health_check_retry_delay = 500",
             "pgautofailover.health_check_timeout = 1000",
             "pgautofailover.node_considered_unhealthy_timeout = 3000",
+            "pgautofailover.primary_demote_timeout = 3000",
         ] {
             f.psql(f.monitor_port, "pg_auto_failover", &format!("ALTER SYSTEM SET {setting}")).expect("monitor setting");
         }
