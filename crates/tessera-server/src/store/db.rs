@@ -187,7 +187,8 @@ impl Db {
     pub async fn transaction<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut dyn Conn) -> TxFuture<'c, T> + Send + 'static,
+        // Clone: on PostgreSQL an attempt that failed without committing is tried again.
+        F: for<'c> FnOnce(&'c mut dyn Conn) -> TxFuture<'c, T> + Clone + Send + 'static,
     {
         match self {
             Self::Sqlite(engine) => engine.write(f).await,
@@ -199,7 +200,7 @@ impl Db {
     pub async fn execute(&self, q: Query) -> StoreResult<u64> {
         match self {
             Self::Sqlite(_) => self.transaction(move |c| Box::pin(async move { c.execute(q).await.map(Finish::Commit) })).await,
-            Self::Postgres(pool) => super::postgres::within_deadline!(pool, |c| c.execute(q)),
+            Self::Postgres(pool) => super::postgres::execute(pool, q).await,
         }
     }
 
@@ -209,7 +210,7 @@ impl Db {
             Self::Sqlite(_) => {
                 self.transaction(move |c| Box::pin(async move { c.fetch_optional(q).await.map(Finish::Commit) })).await
             }
-            Self::Postgres(pool) => super::postgres::within_deadline!(pool, |c| c.fetch_optional(q)),
+            Self::Postgres(pool) => super::postgres::fetch_optional(pool, q, true).await,
         }
     }
 
@@ -217,14 +218,14 @@ impl Db {
     pub async fn fetch_optional(&self, q: Query) -> StoreResult<Option<Row>> {
         match self {
             Self::Sqlite(engine) => engine.read(|c| c.fetch_optional_now(q)),
-            Self::Postgres(pool) => super::postgres::within_deadline!(pool, |c| c.fetch_optional(q)),
+            Self::Postgres(pool) => super::postgres::fetch_optional(pool, q, false).await,
         }
     }
 
     pub async fn fetch_all(&self, q: Query) -> StoreResult<Vec<Row>> {
         match self {
             Self::Sqlite(engine) => engine.read(|c| c.fetch_all_now(q)),
-            Self::Postgres(pool) => super::postgres::within_deadline!(pool, |c| c.fetch_all(q)),
+            Self::Postgres(pool) => super::postgres::fetch_all(pool, q).await,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod email;
 pub mod issuers;
 pub mod migrations;
 pub mod par_device;
+pub mod pg_hosts;
 pub mod postgres;
 pub mod protocol;
 pub mod registration;
@@ -51,14 +52,15 @@ impl Backend {
     }
 }
 
-/// A URL with any password replaced, for messages and logs.
+/// A URL with any password replaced, for messages and logs. Done on the text, so that a
+/// URL the `url` crate does not parse (several PostgreSQL hosts) is redacted too.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("****"));
-            u.to_string()
-        }
-        _ => url.to_string(),
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_string() };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:****{}", &rest[at..]),
+        None => url.to_string(),
     }
 }
 

@@ -251,8 +251,9 @@ impl SqlStore {
 
     /// Appends the store's own Prometheus counters (SQLite's writer; none on PostgreSQL).
     pub fn render_metrics(&self, out: &mut String) {
-        if let Db::Sqlite(engine) = &self.db {
-            engine.stats().render(out);
+        match &self.db {
+            Db::Sqlite(engine) => engine.stats().render(out),
+            Db::Postgres(pools) => pools.render_metrics(out),
         }
     }
 
