@@ -97,16 +97,29 @@ pub enum GrantType {
     /// RFC 7523 §2.1.
     #[serde(rename = "urn:ietf:params:oauth:grant-type:jwt-bearer")]
     JwtBearer,
+    /// RFC 6749 §4.3 (the resource owner password credentials grant).
+    #[serde(rename = "password")]
+    Password,
+    /// Auth0's password grant with a `realm` naming the connection.
+    #[serde(rename = "http://auth0.com/oauth/grant-type/password-realm")]
+    PasswordRealm,
+    /// OIDC Core §3.2: `response_type=id_token` at /authorize. Not a token-endpoint grant;
+    /// Auth0 lists it among a client's `grant_types`.
+    #[serde(rename = "implicit")]
+    Implicit,
 }
 
 impl GrantType {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 9] = [
         Self::AuthorizationCode,
         Self::RefreshToken,
         Self::ClientCredentials,
         Self::DeviceCode,
         Self::TokenExchange,
         Self::JwtBearer,
+        Self::Password,
+        Self::PasswordRealm,
+        Self::Implicit,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -116,6 +129,9 @@ impl GrantType {
             Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
             Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
             Self::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            Self::Password => "password",
+            Self::PasswordRealm => "http://auth0.com/oauth/grant-type/password-realm",
+            Self::Implicit => "implicit",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -289,12 +305,8 @@ impl Client {
                 .iter()
                 .map(|g| {
                     GrantType::parse(g).ok_or_else(|| {
-                        Error::invalid_body(format!(
-                            "grant type {g:?} is not supported (authorization_code, refresh_token, client_credentials, {}, {}, {})",
-                            GrantType::DeviceCode.as_str(),
-                            GrantType::TokenExchange.as_str(),
-                            GrantType::JwtBearer.as_str()
-                        ))
+                        let known: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+                        Error::invalid_body(format!("grant type {g:?} is not supported ({})", known.join(", ")))
                     })
                 })
                 .collect::<Result<_, _>>()?;

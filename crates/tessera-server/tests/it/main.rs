@@ -7,6 +7,7 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); SQLite variants always run.
 
 mod authorize;
+mod authorize_implicit;
 mod authorize_session;
 mod browser;
 mod browser_par_device;
@@ -30,6 +31,7 @@ mod faults_support;
 mod grant_authorization_code;
 mod grant_client_credentials;
 mod grant_jwt_bearer;
+mod grant_password;
 mod grant_refresh_token;
 mod grant_token_exchange;
 mod login;
@@ -41,6 +43,7 @@ mod par;
 mod revocation;
 mod sdk_client_credentials;
 mod sdk_management;
+mod sdk_password_realm;
 mod spa_js;
 mod startup;
 mod store_contract;
