@@ -42,6 +42,7 @@ mod oauth_fixture;
 mod par;
 mod revocation;
 mod sdk_client_credentials;
+mod sdk_express;
 mod sdk_management;
 mod sdk_password_realm;
 mod spa_js;
