@@ -56,6 +56,13 @@ fn exchange_type(grant: &str, ok: bool) -> (&'static str, &'static str) {
         ("urn:ietf:params:oauth:grant-type:jwt-bearer", false) => {
             ("fejb", "Failed Exchange: JWT Bearer Assertion for Access Token")
         }
+        // Auth0 logs both password grants as the exchange of a password.
+        ("password" | "http://auth0.com/oauth/grant-type/password-realm", true) => {
+            ("sepft", "Success Exchange: Password for Access Token")
+        }
+        ("password" | "http://auth0.com/oauth/grant-type/password-realm", false) => {
+            ("fepft", "Failed Exchange: Password for Access Token")
+        }
         (_, true) => ("s", "Success Exchange"),
         (_, false) => ("f", "Failed Exchange"),
     }
@@ -81,5 +88,7 @@ mod tests {
         assert_eq!(log_type("refresh_token_reuse_detected").0, "ferrt");
         assert_eq!(log_type("user_signed_up").0, "ss");
         assert_eq!(log_type("password_changed").0, "scp");
+        assert_eq!(log_type("password_exchanged").0, "sepft");
+        assert_eq!(log_type("http://auth0.com/oauth/grant-type/password-realm_exchange_failed").0, "fepft");
     }
 }

@@ -52,8 +52,9 @@ pub fn metadata(issuer: &str, caps: &Capabilities, id_token_algs: &[SigningAlg])
     m.insert("jwks_uri".into(), u(routes::JWKS));
     if caps.authorize {
         m.insert("authorization_endpoint".into(), u(routes::AUTHORIZE));
-        m.insert("response_types_supported".into(), json!(["code"]));
-        m.insert("response_modes_supported".into(), json!(["query", "form_post", "web_message"]));
+        // `id_token` for clients allowed the implicit grant; never `token` (RFC 9700 §2.1.2).
+        m.insert("response_types_supported".into(), json!(["code", "id_token"]));
+        m.insert("response_modes_supported".into(), json!(["query", "fragment", "form_post", "web_message"]));
         m.insert("code_challenge_methods_supported".into(), json!(["S256"]));
         m.insert("prompt_values_supported".into(), json!(["none", "login", "consent"]));
         // RFC 9207 §3: `iss` in every authorization response.

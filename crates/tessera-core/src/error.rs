@@ -46,6 +46,8 @@ pub enum ErrorCode {
     Conflict,
     /// Management API / CLI: the submitted object is not valid.
     InvalidBody,
+    /// Auth0's brute-force protection: too many failed logins from this IP for this user.
+    TooManyAttempts,
 }
 
 impl ErrorCode {
@@ -77,11 +79,12 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
             Self::InvalidBody => "invalid_body",
+            Self::TooManyAttempts => "too_many_attempts",
         }
     }
 
     /// Every code, for metrics pre-registration and exhaustive tests.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 27] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -108,6 +111,7 @@ impl ErrorCode {
         Self::MethodNotAllowed,
         Self::Conflict,
         Self::InvalidBody,
+        Self::TooManyAttempts,
     ];
 }
 

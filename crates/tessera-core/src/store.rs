@@ -259,6 +259,10 @@ pub trait TokenStore: Send + Sync {
     async fn revoke_families(&self, client_id: Option<&str>, user_id: Option<&str>, now: i64, reason: &str) -> StoreResult<u64>;
     /// A user's live families (not revoked, not past their absolute lifetime), oldest first.
     async fn list_user_families(&self, user_id: &str, now: i64) -> StoreResult<Vec<RefreshFamily>>;
+    /// Records what a grant without a single-use credential issued (the password grants:
+    /// the access token, and the new refresh family with its first token) in one
+    /// transaction, so revoking the family reaches the access token.
+    async fn record_issuance(&self, issuance: &Issuance) -> StoreResult<()>;
 }
 
 #[async_trait]

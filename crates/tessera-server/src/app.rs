@@ -173,7 +173,13 @@ impl Application {
         let mut caps = capabilities(&deployment.config);
         // Issue 20: each extension grant is advertised (and accepted) only when enabled.
         let grants = &deployment.config.grants;
-        for (on, grant) in [(grants.token_exchange, GrantType::TokenExchange), (grants.jwt_bearer, GrantType::JwtBearer)] {
+        let extensions = [
+            (grants.token_exchange, GrantType::TokenExchange),
+            (grants.jwt_bearer, GrantType::JwtBearer),
+            (grants.password, GrantType::Password),
+            (grants.password, GrantType::PasswordRealm),
+        ];
+        for (on, grant) in extensions {
             if on {
                 caps.grant_types.push(grant.as_str());
             }

@@ -84,6 +84,10 @@ token_exchange = false
 # RFC 7523 JWT bearer grant, urn:ietf:params:oauth:grant-type:jwt-bearer, with assertions
 # of the issuers registered by `tessera issuers create` (env TESSERA_JWT_BEARER).
 jwt_bearer = false
+# The resource owner password grants, password (RFC 6749 section 4.3) and Auth0's
+# http://auth0.com/oauth/grant-type/password-realm, for first-party clients that list them,
+# behind the login page's brute-force limits (env TESSERA_PASSWORD_GRANT).
+password = false
 
 [dpop]
 # Server-provided DPoP nonces (RFC 9449 section 8): "off" or "on"; clients may override.
@@ -304,6 +308,7 @@ pub struct TokenConfig {
 pub struct GrantsConfig {
     pub token_exchange: bool,
     pub jwt_bearer: bool,
+    pub password: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -508,6 +513,7 @@ const ENV: &[(&str, &[&str])] = &[
     ("TESSERA_DPOP_NONCE", &["dpop", "nonce"]),
     ("TESSERA_TOKEN_EXCHANGE", &["grants", "token_exchange"]),
     ("TESSERA_JWT_BEARER", &["grants", "jwt_bearer"]),
+    ("TESSERA_PASSWORD_GRANT", &["grants", "password"]),
     ("TESSERA_AUDIT_QUEUE", &["audit", "queue"]),
     ("TESSERA_SMTP_HOST", &["email", "smtp_host"]),
     ("TESSERA_SMTP_PORT", &["email", "smtp_port"]),

@@ -62,3 +62,11 @@ fn worker(rx: &Mutex<Receiver<Job>>) {
         let _ = job.reply.send(ok);
     }
 }
+
+/// The password grants verify on the same pool as the login page.
+#[async_trait::async_trait]
+impl tessera_core::grants::password::PasswordVerifier for PasswordPool {
+    async fn verify(&self, password: String, phc: String) -> bool {
+        PasswordPool::verify(self, password, phc).await
+    }
+}

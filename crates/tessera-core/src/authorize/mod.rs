@@ -26,6 +26,7 @@ mod check_web_message;
 mod code;
 mod consent;
 mod error;
+mod id_token;
 mod interaction;
 mod par;
 mod params;
@@ -35,10 +36,11 @@ mod response;
 pub use code::issue_code;
 pub use consent::{needs_consent, remember};
 pub use error::AuthorizeError;
+pub use id_token::issue_id_token;
 pub use interaction::{decide, park, resume, AuthorizeOutcome, Pending};
 pub use par::{push, Pushed};
 pub use params::Params;
-pub use request::{AuthorizeRequest, Prompt, Reply, ResponseMode};
+pub use request::{AuthorizeRequest, Prompt, Reply, ResponseMode, ResponseType};
 pub use response::AuthorizationResponse;
 
 use std::sync::Arc;
@@ -77,7 +79,7 @@ fn reply_to(client: &Client, redirect_uri: String, params: &Params) -> Result<Re
     let web_message_origin = check_web_message::run(client, params, mode, &redirect_uri)?;
     Ok(Reply {
         redirect_uri,
-        response_mode: mode.unwrap_or(ResponseMode::Query),
+        response_mode: mode.unwrap_or_else(|| check_response_mode::default_for(params)),
         state: params.get("state").filter(|_| !params.is_repeated("state")).map(str::to_string),
         web_message_origin,
     })
@@ -98,18 +100,27 @@ async fn validate_for(
     let reply = reply_to(client, redirect_uri, params)?;
     let fail = |e| AuthorizeError::redirect(e, &reply);
     check_params::run(params).map_err(fail)?;
-    check_response_type::run(client, params).map_err(fail)?;
+    let response_type = check_response_type::run(client, params).map_err(fail)?;
     check_response_mode::run(params).map_err(fail)?;
     let requested = check_scope::parse(params).map_err(fail)?;
+    // OIDC Core §3.2.2.1: an implicit request is an OpenID request; scope must have openid.
+    if response_type == ResponseType::IdToken && !requested.contains("openid") {
+        return Err(fail(crate::error::Error::invalid_scope("scope must contain openid with response_type id_token")));
+    }
     let api = check_audience::run(registry, params).await.map_err(fail)?;
     let scope = check_scope::grant(&requested, client, api.as_deref());
-    let (code_challenge, code_challenge_method) = check_pkce::run(client, params).map_err(fail)?;
+    // PKCE protects a code; the implicit response has none (its nonce binds the ID token).
+    let (code_challenge, code_challenge_method) = match response_type {
+        ResponseType::Code => check_pkce::run(client, params).map_err(fail)?,
+        ResponseType::IdToken => (None, None),
+    };
     let interaction = check_prompt::run(params).map_err(fail)?;
     let hinted_sub = check_id_token_hint::run(keys, issuer, params).map_err(fail)?;
     let dpop_jkt = check_dpop_jkt::run(params).map_err(fail)?;
 
     Ok(AuthorizeRequest {
         client_id: client.client_id.clone(),
+        response_type,
         reply,
         redirect_uri_sent,
         scope,

@@ -17,6 +17,21 @@ pub enum ResponseMode {
     /// Auth0's `web_message`: a page that posts the parameters to the window that opened
     /// or framed it (`postMessage`), for silent authentication in an iframe and popups.
     WebMessage,
+    /// Parameters in the redirect URI's fragment (the default for `id_token`, Multiple
+    /// Response Type Encoding Practices §2.1).
+    Fragment,
+}
+
+/// What the authorization endpoint returns (RFC 6749 §3.1.1, OIDC Core §3.2.2.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseType {
+    /// An authorization code (RFC 6749 §4.1).
+    #[default]
+    Code,
+    /// An ID token only, for a client allowed the implicit grant (OIDC Core §3.2); never an
+    /// access token (RFC 9700 §2.1.2).
+    IdToken,
 }
 
 /// OIDC Core §3.1.2.1 `prompt`: a set of values.
@@ -47,6 +62,9 @@ pub struct Reply {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizeRequest {
     pub client_id: String,
+    /// (Absent from requests parked before it existed: those asked for a code.)
+    #[serde(default, skip_serializing_if = "is_code")]
+    pub response_type: ResponseType,
     pub reply: Reply,
     /// Whether the request named the redirect URI (RFC 6749 §4.1.3: the token request must
     /// then repeat it). When omitted, the client's single registered callback is used.
@@ -69,6 +87,10 @@ pub struct AuthorizeRequest {
     pub hinted_sub: Option<String>,
     /// RFC 9449 §10: the DPoP key the code is bound to.
     pub dpop_jkt: Option<String>,
+}
+
+fn is_code(t: &ResponseType) -> bool {
+    *t == ResponseType::Code
 }
 
 impl AuthorizeRequest {

@@ -23,6 +23,12 @@ impl AuthorizationResponse {
         Self::build(&req.reply, vec![("code", code.to_string())], issuer)
     }
 
+    /// OIDC Core §3.2.2.5: the implicit flow's response carries the ID token (and no
+    /// access token here: RFC 9700 §2.1.2).
+    pub fn id_token(req: &AuthorizeRequest, id_token: &str, issuer: &str) -> Self {
+        Self::build(&req.reply, vec![("id_token", id_token.to_string())], issuer)
+    }
+
     pub fn error(reply: &Reply, error: &Error, issuer: &str) -> Self {
         let params = vec![("error", error.code.as_str().to_string()), ("error_description", error.description().to_string())];
         Self::build(reply, params, issuer)
@@ -42,14 +48,24 @@ impl AuthorizationResponse {
         }
     }
 
-    /// The redirect URI with the parameters appended to its query component, for the
-    /// `query` response mode. RFC 6749 §3.1.2: the registered query component is retained.
-    pub fn location(&self) -> String {
+    fn encoded(&self) -> String {
         let mut ser = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in &self.params {
             ser.append_pair(k, v);
         }
-        let encoded = ser.finish();
+        ser.finish()
+    }
+
+    /// The redirect URI with the parameters in its fragment, for the `fragment` response
+    /// mode (OIDC Core §3.2.2.5; the registered URI has no fragment, decision 7).
+    pub fn fragment_location(&self) -> String {
+        format!("{}#{}", self.redirect_uri, self.encoded())
+    }
+
+    /// The redirect URI with the parameters appended to its query component, for the
+    /// `query` response mode. RFC 6749 §3.1.2: the registered query component is retained.
+    pub fn location(&self) -> String {
+        let encoded = self.encoded();
         let sep = match self.redirect_uri.find('?') {
             None => "?",
             Some(_) if self.redirect_uri.ends_with('?') || self.redirect_uri.ends_with('&') => "",

@@ -78,6 +78,7 @@ pub async fn find(
 pub fn activation_request(code: &DeviceCode, activate_url: &str) -> Result<AuthorizeRequest, Error> {
     Ok(AuthorizeRequest {
         client_id: code.client_id.clone(),
+        response_type: crate::authorize::ResponseType::Code,
         reply: Reply {
             redirect_uri: activate_url.to_string(),
             response_mode: ResponseMode::Query,

@@ -9,6 +9,8 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod device_code;
 pub mod jwt_bearer;
+pub mod password;
+pub mod password_realm;
 pub mod passwordless_otp;
 pub mod refresh_token;
 pub mod token_exchange;
@@ -39,6 +41,8 @@ pub struct TokenContext<'a> {
     pub otp_max_attempts: i64,
     /// A validated, not replayed DPoP proof sent with the request (RFC 9449).
     pub dpop: Option<&'a ValidProof>,
+    /// What the password grants need: the login page's limits and the slow-hash verifier.
+    pub resource_owner: password::ResourceOwnerContext<'a>,
 }
 
 impl TokenContext<'_> {
@@ -81,11 +85,11 @@ pub async fn exchange(
     client: &AuthenticatedClient,
 ) -> Result<TokenResponse, Error> {
     // RFC 6749 §5.2 unauthorized_client: the authenticated client is not authorized to use
-    // this authorization grant type.
+    // this authorization grant type (Auth0's wording).
     if !client.client.allows_grant(grant) {
         return Err(Error::new(
             crate::ErrorCode::UnauthorizedClient,
-            format!("the client is not allowed to use the {} grant", grant.as_str()),
+            format!("Grant type '{}' not allowed for the client.", grant.as_str()),
         ));
     }
     match grant {
@@ -96,6 +100,12 @@ pub async fn exchange(
         GrantType::TokenExchange => token_exchange::exchange(ctx, params, client).await,
         GrantType::JwtBearer => jwt_bearer::exchange(ctx, params, client).await,
         GrantType::PasswordlessOtp => passwordless_otp::exchange(ctx, params, client, ctx.otp_max_attempts).await,
+        GrantType::Password => password::exchange(ctx, params, client).await,
+        GrantType::PasswordRealm => password_realm::exchange(ctx, params, client).await,
+        // OIDC Core §3.2: implicit is an /authorize response type, never a token request.
+        GrantType::Implicit => {
+            Err(Error::new(crate::ErrorCode::UnsupportedGrantType, "implicit is not a grant type of the token endpoint"))
+        }
     }
 }
 

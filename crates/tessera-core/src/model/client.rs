@@ -100,10 +100,20 @@ pub enum GrantType {
     /// Auth0's passwordless one-time-code grant.
     #[serde(rename = "http://auth0.com/oauth/grant-type/passwordless/otp")]
     PasswordlessOtp,
+    /// RFC 6749 §4.3 (the resource owner password credentials grant).
+    #[serde(rename = "password")]
+    Password,
+    /// Auth0's password grant with a `realm` naming the connection.
+    #[serde(rename = "http://auth0.com/oauth/grant-type/password-realm")]
+    PasswordRealm,
+    /// OIDC Core §3.2: `response_type=id_token` at /authorize. Not a token-endpoint grant;
+    /// Auth0 lists it among a client's `grant_types`.
+    #[serde(rename = "implicit")]
+    Implicit,
 }
 
 impl GrantType {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 10] = [
         Self::AuthorizationCode,
         Self::RefreshToken,
         Self::ClientCredentials,
@@ -111,6 +121,9 @@ impl GrantType {
         Self::TokenExchange,
         Self::JwtBearer,
         Self::PasswordlessOtp,
+        Self::Password,
+        Self::PasswordRealm,
+        Self::Implicit,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -121,6 +134,9 @@ impl GrantType {
             Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
             Self::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
             Self::PasswordlessOtp => "http://auth0.com/oauth/grant-type/passwordless/otp",
+            Self::Password => "password",
+            Self::PasswordRealm => "http://auth0.com/oauth/grant-type/password-realm",
+            Self::Implicit => "implicit",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -294,12 +310,8 @@ impl Client {
                 .iter()
                 .map(|g| {
                     GrantType::parse(g).ok_or_else(|| {
-                        Error::invalid_body(format!(
-                            "grant type {g:?} is not supported (authorization_code, refresh_token, client_credentials, {}, {}, {})",
-                            GrantType::DeviceCode.as_str(),
-                            GrantType::TokenExchange.as_str(),
-                            GrantType::JwtBearer.as_str()
-                        ))
+                        let known: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+                        Error::invalid_body(format!("grant type {g:?} is not supported ({})", known.join(", ")))
                     })
                 })
                 .collect::<Result<_, _>>()?;

@@ -138,11 +138,33 @@ pub async fn start_interaction(
 /// Issues the code for `session`'s user and answers the client.
 pub async fn issue_code(state: &AppState, req: &AuthorizeRequest, session: &Session, after_post: bool) -> Response {
     let d = &state.deployment;
+    if req.response_type == authorize::ResponseType::IdToken {
+        return match implicit_id_token(state, req, session).await {
+            Ok(token) => respond(AuthorizationResponse::id_token(req, &token, &state.issuer), after_post),
+            Err(e) => reply_error(state, AuthorizeError::redirect(e, &req.reply), after_post),
+        };
+    }
     let (code, record) = authorize::issue_code(req, session, &d.keyring, state.now(), d.config.tokens.code_lifetime);
     if let Err(e) = d.store.insert_code(&record).await {
         return reply_error(state, AuthorizeError::redirect(e.into(), &req.reply), after_post);
     }
     respond(AuthorizationResponse::code(req, &code, &state.issuer), after_post)
+}
+
+/// OIDC Core §3.2.2.5: the implicit flow's ID token, signed with the client's algorithm.
+async fn implicit_id_token(state: &AppState, req: &AuthorizeRequest, session: &Session) -> Result<String, Error> {
+    let d = &state.deployment;
+    let user = d.store.get_user(&session.user_id).await?.ok_or_else(|| Error::access_denied("the user no longer exists"))?;
+    if user.blocked {
+        return Err(Error::access_denied("the user is blocked"));
+    }
+    let entry = d.registry.client_entry(&req.client_id).await?;
+    let client = entry.ok_or_else(|| Error::invalid_request("the application no longer exists"))?;
+    let keys = state.keys.get();
+    let alg = client.client.id_token_signed_response_alg;
+    let key = keys.signer(alg).ok_or_else(|| Error::server_error(format!("no current {alg} signing key is loaded")))?;
+    let now = state.now();
+    Ok(authorize::issue_id_token(req, session, &user, &key, &state.issuer, now, d.config.tokens.id_token_lifetime))
 }
 
 /// An authorization error: shown on a page, or sent to the client's redirect URI.
@@ -170,6 +192,7 @@ pub fn reply_error(state: &AppState, e: AuthorizeError, after_post: bool) -> Res
 pub fn respond(r: AuthorizationResponse, after_post: bool) -> Response {
     match r.response_mode {
         ResponseMode::Query => html::redirect(after_post, &r.location()),
+        ResponseMode::Fragment => html::redirect(after_post, &r.fragment_location()),
         ResponseMode::FormPost => {
             let mut fields = String::new();
             for (k, v) in &r.params {

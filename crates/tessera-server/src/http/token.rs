@@ -39,6 +39,7 @@ pub async fn token(
     let proof = super::dpop::proof(&state, &headers, "POST", routes::TOKEN, None, nonce_required).await?;
     let nonce = proof.as_ref().and_then(|_| super::dpop::fresh_nonce(&state, nonce_required));
     let keys = state.keys.get();
+    let ip = peer.0.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
     let ctx = TokenContext {
         registry: &state.deployment.registry,
         keys: &keys,
@@ -47,10 +48,19 @@ pub async fn token(
         id_token_lifetime: state.deployment.config.tokens.id_token_lifetime,
         otp_max_attempts: state.deployment.config.email.otp_max_attempts,
         dpop: proof.as_ref(),
+        resource_owner: grants::password::ResourceOwnerContext {
+            verifier: &state.passwords,
+            policy: super::interaction::login_policy(&state),
+            ip: &ip,
+        },
     };
     let result = grants::exchange(&ctx, grant, &params, &client).await;
     log_exchange(&state, grant, &client.client.client_id, &params, &headers, peer.0, &result);
-    let response = result.map_err(|e| HttpError::from(e).with_dpop_nonce(nonce.clone()))?;
+    let response = match result {
+        Ok(r) => r,
+        Err(e) if is_password_grant(grant) => return Ok(password_refusal(e, nonce)),
+        Err(e) => return Err(HttpError::from(e).with_dpop_nonce(nonce)),
+    };
     state.metrics.token_issued(grant.as_str());
     // Issue 21: a dynamic client's use keeps it from expiring as idle. Only grants that
     // write anyway count (client_credentials stays free of writes, DESIGN decision 10), and
@@ -60,6 +70,23 @@ pub async fn token(
         state.deployment.registry.touch_dynamic_client(&client.client.client_id).await;
     }
     Ok(super::dpop::with_nonce(super::no_store_json(&response), nonce))
+}
+
+fn is_password_grant(grant: GrantType) -> bool {
+    matches!(grant, GrantType::Password | GrantType::PasswordRealm)
+}
+
+/// Auth0 answers the password grants' refusals of the credentials and of the client with
+/// 403: `invalid_grant` ("Wrong email or password.") and `unauthorized_client` ("Grant
+/// type '…' not allowed for the client."); RFC 6749 §5.2 would say 400.
+fn password_refusal(error: tessera_core::Error, nonce: Option<String>) -> Response {
+    use axum::response::IntoResponse;
+    let forbidden = matches!(error.code, ErrorCode::InvalidGrant | ErrorCode::UnauthorizedClient);
+    let mut resp = HttpError::from(error).with_dpop_nonce(nonce).into_response();
+    if forbidden {
+        *resp.status_mut() = axum::http::StatusCode::FORBIDDEN;
+    }
+    resp
 }
 
 /// The peer's address, when the server recorded it for the connection.

@@ -474,6 +474,21 @@ impl CodeStore for SqlStore {
 
 #[async_trait]
 impl TokenStore for SqlStore {
+    async fn record_issuance(&self, issuance: &Issuance) -> StoreResult<()> {
+        let issuance = issuance.clone();
+        self.db()
+            .transaction(move |c| {
+                Box::pin(async move {
+                    if let Some((family, token)) = &issuance.refresh {
+                        Self::insert_family_tx(c, family, token).await?;
+                    }
+                    Self::insert_access_tx(c, &issuance.access_token).await?;
+                    Ok(Finish::Commit(()))
+                })
+            })
+            .await
+    }
+
     async fn list_user_families(&self, user_id: &str, now: i64) -> StoreResult<Vec<RefreshFamily>> {
         self.db()
             .all(

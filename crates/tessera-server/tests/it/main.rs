@@ -7,6 +7,7 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); SQLite variants always run.
 
 mod authorize;
+mod authorize_implicit;
 mod authorize_session;
 mod browser;
 mod browser_dbconnections;
@@ -37,6 +38,7 @@ mod fetch;
 mod grant_authorization_code;
 mod grant_client_credentials;
 mod grant_jwt_bearer;
+mod grant_password;
 mod grant_refresh_token;
 mod grant_token_exchange;
 mod login;
@@ -51,8 +53,10 @@ mod resource_indicators;
 mod revocation;
 mod sdk_client_credentials;
 mod sdk_dbconnections;
+mod sdk_express;
 mod sdk_management;
 mod sdk_mcp;
+mod sdk_password_realm;
 mod spa_js;
 mod startup;
 mod store_contract;

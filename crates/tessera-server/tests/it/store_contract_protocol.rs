@@ -484,6 +484,40 @@ async fn concurrent_redemptions_of_one_code_have_exactly_one_winner() {
 // --- TokenStore -------------------------------------------------------------------------
 
 #[tokio::test]
+async fn recording_an_issuance_without_a_code_stores_the_family_and_access_token() {
+    for ts in test_stores().await {
+        let (b, s) = (ts.name(), ts.store.as_ref());
+        let rows = Rows::open(&ts).await;
+        let before = rows.protocol().await;
+        // With a refresh family (the password grants with offline_access).
+        let f = family("fam-pw", "client_a", "user_1", NOW, NOW + 86_400);
+        let t = refresh("rt-pw", "fam-pw", 0, NOW, NOW + 3600);
+        let with_family = Issuance { access_token: family_access("at-pw", &f), refresh: Some((f.clone(), t.clone())) };
+        s.record_issuance(&with_family).await.unwrap_or_else(|e| panic!("[{b}] record_issuance: {e}"));
+        assert_eq!(s.get_family("fam-pw").await.unwrap().as_ref(), Some(&f), "[{b}] family stored");
+        let (token, fam) = s.get_refresh_token("rt-pw").await.unwrap().unwrap_or_else(|| panic!("[{b}] refresh token"));
+        assert_eq!((token, fam), (t.clone(), f.clone()), "[{b}] first token stored");
+        // Without one: the access token alone.
+        let alone = Issuance { access_token: access("at-alone", "client_a", None, None, NOW + 3600), refresh: None };
+        s.record_issuance(&alone).await.unwrap();
+        let after = rows.protocol().await;
+        assert_eq!(
+            [after[0] - before[0], after[1] - before[1], after[2] - before[2], after[3] - before[3]],
+            [0, 1, 1, 2],
+            "[{b}] no code, one family, one refresh token, two access tokens"
+        );
+        // Revoking the family reaches the access token recorded with it, not the other.
+        s.revoke_family("fam-pw", NOW + 5, "test").await.unwrap();
+        assert!(revoked(s, "at-pw").await, "[{b}] the family's access token is revoked");
+        assert!(!revoked(s, "at-alone").await, "[{b}] the unrelated access token is not");
+        // The same issuance twice is a conflict, and writes nothing more.
+        assert!(is_conflict(&s.record_issuance(&with_family).await), "[{b}] a family id is used once");
+        assert_eq!(rows.protocol().await, after, "[{b}] the refused issuance wrote nothing");
+        rows.close().await;
+    }
+}
+
+#[tokio::test]
 async fn families_are_read_and_revoked_with_their_tokens_idempotently() {
     for ts in test_stores().await {
         let (b, s) = (ts.name(), ts.store.as_ref());

@@ -163,7 +163,11 @@ async fn web_message_posts_the_response_to_the_registered_web_origin_only() {
 
         // Discovery advertises the mode.
         let d: Value = b.get(&app.url(routes::OPENID_CONFIGURATION)).await.json().await.unwrap();
-        assert_eq!(d["response_modes_supported"], serde_json::json!(["query", "form_post", "web_message"]), "[{backend}]");
+        assert_eq!(
+            d["response_modes_supported"],
+            serde_json::json!(["query", "fragment", "form_post", "web_message"]),
+            "[{backend}]"
+        );
     }
 }
 
