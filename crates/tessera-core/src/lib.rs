@@ -25,6 +25,8 @@
 //! - [`store`]: storage ports. Adapters (SQLite, PostgreSQL) live in the server crate and
 //!   pass one shared contract suite.
 //! - [`registry`]: the service layer used by both the CLI and the management API.
+//! - [`users_import`]: Auth0's bulk user import format and the imported password hashes
+//!   (verified once at login, then replaced by Argon2id).
 //! - [`routes`] and [`discovery`]: endpoint paths shared by router, metadata and tests.
 
 pub mod audit;
@@ -55,6 +57,7 @@ pub mod state;
 pub mod store;
 pub mod token_request;
 pub mod tokens;
+pub mod users_import;
 
 pub use clock::{Clock, Timestamp};
 pub use error::{Error, ErrorCode};

@@ -299,6 +299,8 @@ impl Application {
                 }
             }
         });
+        // Management API jobs (user imports and exports), claimed from the database.
+        let jobs = tokio::spawn(crate::http::management::jobs::worker::run(self.state.clone()));
         let router = http::router(self.state.clone());
         let tls_watcher = self.tls.as_ref().map(crate::tls::Tls::spawn_watcher);
         let acceptor = self.tls.as_ref().map(|t| t.acceptor().clone());
@@ -314,6 +316,7 @@ impl Application {
         reloader.abort();
         cache_sync.abort();
         audit_writer.abort();
+        jobs.abort();
         self.state.audit.flush(self.state.deployment.store.as_ref()).await;
         if let Some(w) = tls_watcher {
             w.abort();

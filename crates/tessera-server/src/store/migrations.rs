@@ -28,6 +28,7 @@ pub const SQLITE: &[Migration] = &[
     migration!(5, "0005_par_device", "sqlite"),
     migration!(6, "0006_client_origins", "sqlite"),
     migration!(7, "0007_exchange_bearer", "sqlite"),
+    migration!(9, "0009_user_jobs", "sqlite"),
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -38,6 +39,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!(5, "0005_par_device", "postgres"),
     migration!(6, "0006_client_origins", "postgres"),
     migration!(7, "0007_exchange_bearer", "postgres"),
+    migration!(9, "0009_user_jobs", "postgres"),
 ];
 
 pub fn for_backend(b: Backend) -> &'static [Migration] {

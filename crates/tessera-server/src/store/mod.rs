@@ -8,6 +8,7 @@
 
 pub mod db;
 pub mod issuers;
+pub mod jobs;
 pub mod migrations;
 pub mod par_device;
 pub mod postgres;

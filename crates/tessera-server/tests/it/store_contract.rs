@@ -910,9 +910,11 @@ fn parse_schema(sql: &str) -> Schema {
 fn sqlite_and_postgres_migrations_stay_in_step() {
     let ids = |ms: &[Migration]| ms.iter().map(|m| (m.version, m.name)).collect::<Vec<_>>();
     assert_eq!(ids(SQLITE), ids(POSTGRES), "same (version, name) sequence on both backends");
+    // Strictly increasing from 1 (numbers are handed to parallel branches in advance, so
+    // one branch may land before the one holding the number below it).
     let versions: Vec<i64> = SQLITE.iter().map(|m| m.version).collect();
-    let expected: Vec<i64> = (1..=SQLITE.len() as i64).collect();
-    assert_eq!(versions, expected, "versions are 1, 2, 3, ... without gaps");
+    assert_eq!(versions.first(), Some(&1), "versions start at 1");
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "versions increase: {versions:?}");
     for m in SQLITE {
         assert!(m.name.starts_with(&format!("{:04}_", m.version)), "migration {} is named after its version", m.name);
     }
