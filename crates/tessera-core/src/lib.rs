@@ -28,6 +28,8 @@
 //! - [`registry`]: the service layer used by both the CLI and the management API.
 //! - [`registration`]: dynamic client registration's metadata, policy and errors (RFC 7591,
 //!   RFC 7592); its operations are in the registry.
+//! - [`users_import`]: Auth0's bulk user import format and the imported password hashes
+//!   (verified once at login, then replaced by Argon2id).
 //! - [`routes`] and [`discovery`]: endpoint paths shared by router, metadata and tests.
 
 pub mod audit;
@@ -60,6 +62,7 @@ pub mod store;
 pub mod tickets;
 pub mod token_request;
 pub mod tokens;
+pub mod users_import;
 
 pub use clock::{Clock, Timestamp};
 pub use error::{Error, ErrorCode};

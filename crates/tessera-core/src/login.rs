@@ -21,6 +21,7 @@ use serde_json::json;
 
 use crate::error::Error;
 use crate::model::User;
+use crate::password::Verified;
 use crate::state::ThrottleState;
 use crate::store::{AuditEvent, Store};
 
@@ -112,18 +113,27 @@ impl Attempt {
         }
     }
 
-    /// Concludes the attempt with the outcome of the password verification.
+    /// Concludes the attempt with the outcome of the password verification. A password that
+    /// matched an imported hash has that hash replaced by its Argon2id rehash here, with one
+    /// conditional update (if the stored hash changed meanwhile, the newer one stays).
     pub async fn finish(
         self,
         store: &dyn Store,
         policy: &LoginPolicy,
-        password_ok: bool,
+        verified: impl Into<Verified>,
         now: i64,
     ) -> Result<LoginResult, Error> {
-        let user = match &self.user {
-            Some(u) if password_ok && u.password_hash.is_some() && !u.blocked => u.clone(),
+        let verified = verified.into();
+        let mut user = match &self.user {
+            Some(u) if verified.ok && u.password_hash.is_some() && !u.blocked => u.clone(),
             _ => return Ok(self.fail(store, policy, now).await),
         };
+        if let (Some(old), Some(new)) = (user.password_hash.clone(), verified.rehash) {
+            if crate::password::is_imported(&old) && store.replace_password_hash(&user.user_id, &old, &new, now).await? {
+                user.password_hash = Some(new);
+                user.updated_at = now;
+            }
+        }
         store.refund_attempt(&self.user_key, policy.max_failures).await?;
         store.refund_attempt(&self.ip_key, policy.ip_max_failures).await?;
         self.audit(store, "login_succeeded", json!({}), now).await;

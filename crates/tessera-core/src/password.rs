@@ -1,10 +1,17 @@
 //! Argon2id for user passwords (and imported low-entropy client secrets), PHC string format.
 //! Parameters follow OWASP's current minimum for Argon2id (19 MiB, t=2, p=1).
+//!
+//! A stored hash is either Tessera's own Argon2id PHC string or one brought in by a user
+//! import ([`crate::users_import::custom_hash`], tagged `imported:`). [`verify_password_in`]
+//! is the one place a password is checked against either; a match against an imported hash
+//! comes with its Argon2id replacement ([`Verified::rehash`]), which the login stores in
+//! place of the old one (OWASP Password Storage Cheat Sheet, "Upgrading legacy hashes").
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 use crate::error::Error;
+use crate::users_import::custom_hash::ImportedHash;
 
 fn hasher() -> Argon2<'static> {
     // These constants are within Argon2's limits, so `Params::new` cannot fail.
@@ -36,16 +43,52 @@ pub fn hash_password(password: &str) -> Result<String, Error> {
 
 /// Verifies in constant time with respect to the password; a malformed hash never matches.
 pub fn verify_password(password: &str, phc: &str) -> bool {
+    if let Some(imported) = ImportedHash::from_stored(phc) {
+        return imported.verify(password, &mut Vec::new());
+    }
     match PasswordHash::new(phc) {
         Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }
 
-/// Verifies like [`verify_password`], computing into `memory` (grown to the hash's memory
-/// cost and reused across calls) instead of allocating ~19 MiB per verification: a small
-/// fixed pool of workers then bounds the memory that logins can take.
-pub fn verify_password_in(password: &str, phc: &str, memory: &mut Vec<argon2::Block>) -> bool {
+/// The outcome of a password check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verified {
+    pub ok: bool,
+    /// When the password matched an imported hash: its Argon2id replacement, to be stored
+    /// in place of the old hash.
+    pub rehash: Option<String>,
+}
+
+impl From<bool> for Verified {
+    fn from(ok: bool) -> Self {
+        Self { ok, rehash: None }
+    }
+}
+
+/// Whether a stored hash came from an import (and is replaced at the next good login).
+pub fn is_imported(stored: &str) -> bool {
+    stored.starts_with(crate::users_import::custom_hash::IMPORTED_PREFIX)
+}
+
+/// Verifies `password` against a stored hash of either kind, computing Argon2 into
+/// `memory` (grown to the hash's memory cost and reused across calls) instead of allocating
+/// ~19 MiB per verification: a small fixed pool of workers then bounds the memory that
+/// logins can take.
+pub fn verify_password_in(password: &str, stored: &str, memory: &mut Vec<argon2::Block>) -> Verified {
+    let Some(imported) = ImportedHash::from_stored(stored) else {
+        return verify_argon2_in(password, stored, memory).into();
+    };
+    if !imported.verify(password, memory) {
+        return Verified::default();
+    }
+    // A failure to hash leaves the old hash in place; the login itself still succeeds.
+    Verified { ok: true, rehash: hash_password(password).ok() }
+}
+
+/// Verifies against an Argon2 PHC string (any variant), into `memory`.
+pub fn verify_argon2_in(password: &str, phc: &str, memory: &mut Vec<argon2::Block>) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else { return false };
     let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(parsed.algorithm), Params::try_from(&parsed)) else {
         return false;
@@ -85,9 +128,22 @@ mod tests {
         assert!(!verify_password("wrong horse", &h));
         assert!(!verify_password("correct horse", "not a hash"));
         let mut mem = Vec::new();
-        assert!(verify_password_in("correct horse", &h, &mut mem));
-        assert!(!verify_password_in("wrong horse", &h, &mut mem));
-        assert!(!verify_password_in("correct horse", "$argon2id$v=19$m=19456,t=2,p=1$bm9wZQ$bm9wZQ", &mut mem));
+        assert_eq!(verify_password_in("correct horse", &h, &mut mem), Verified { ok: true, rehash: None });
+        assert!(!verify_password_in("wrong horse", &h, &mut mem).ok);
+        assert!(!verify_password_in("correct horse", "$argon2id$v=19$m=19456,t=2,p=1$bm9wZQ$bm9wZQ", &mut mem).ok);
+    }
+
+    #[test]
+    fn an_imported_hash_verifies_once_with_its_argon2id_replacement() {
+        let bcrypt = bcrypt::hash_with_salt("correct horse", 4, [3u8; 16]).unwrap().format_for_version(bcrypt::Version::TwoB);
+        let stored = crate::users_import::custom_hash::parse_password_hash(&bcrypt).unwrap().to_stored();
+        assert!(is_imported(&stored));
+        let mut mem = Vec::new();
+        let v = verify_password_in("correct horse", &stored, &mut mem);
+        let new = v.rehash.expect("a match against an imported hash comes with its replacement");
+        assert!(v.ok && new.starts_with("$argon2id$") && !is_imported(&new));
+        assert!(verify_password("correct horse", &new));
+        assert_eq!(verify_password_in("wrong horse", &stored, &mut mem), Verified::default());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::model::{Client, ClientGrant, ClientSecret, ResourceServer, SigningAlg, TrustedIssuer, User};
+use crate::model::{Client, ClientGrant, ClientSecret, Job, JobStatus, ResourceServer, SigningAlg, TrustedIssuer, User};
 use crate::registration::{DynamicClient, RegistrationToken};
 use crate::state::{
     AccessTokenRecord, AuthorizationCode, Consent, DeviceCode, Issuance, LoginTransaction, PushedRequest, RefreshFamily,
@@ -112,6 +112,60 @@ pub trait UserStore: Send + Sync {
     async fn get_user_metadata(&self, user_id: &str) -> StoreResult<Option<(Value, Value)>>;
     /// Replaces both metadata objects; false when the user does not exist.
     async fn put_user_metadata(&self, user_id: &str, user_metadata: &Value, app_metadata: &Value) -> StoreResult<bool>;
+    /// Replaces the user's password hash only if it is still `old` (one conditional
+    /// statement): an imported hash upgraded at login is gone once this returns `true`.
+    async fn replace_password_hash(&self, user_id: &str, old: &str, new: &str, now: i64) -> StoreResult<bool>;
+}
+
+/// One user of an import batch: the user, the file's entry (for Auth0's error report) and
+/// its position in the file.
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    pub seq: i64,
+    pub user: crate::users_import::ImportedUser,
+    /// The error entry recorded if the user already exists and is not upserted.
+    pub conflict: Value,
+}
+
+/// A slice of an import's users, applied in one transaction with the job's progress.
+#[derive(Debug, Clone)]
+pub struct ImportBatch {
+    pub upsert: bool,
+    /// The job's cursor after this batch.
+    pub cursor: i64,
+    pub rows: Vec<ImportRow>,
+    /// Users that failed the schema: `(seq, Auth0 error entry)`.
+    pub invalid: Vec<(i64, Value)>,
+}
+
+/// Background jobs (user imports and exports), claimed by one node at a time.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    async fn insert_job(&self, job: &Job) -> StoreResult<()>;
+    async fn get_job(&self, id: &str) -> StoreResult<Option<Job>>;
+    /// Claims the oldest job that is pending, or processing under a lease that ran out
+    /// (its node stopped): one conditional UPDATE, so of several nodes exactly one gets it.
+    /// The job is then `processing` under `claim` until `lease_until`.
+    async fn claim_job(&self, claim: &str, now: i64, lease_until: i64) -> StoreResult<Option<Job>>;
+    /// One transaction: the batch's users are inserted (or, with `upsert`, updated by
+    /// email), conflicts and invalid users recorded as errors, and the job's cursor, counts
+    /// and lease moved on — only while `claim` still holds the job. `false`, with nothing
+    /// written, if it does not.
+    async fn import_batch(&self, job_id: &str, claim: &str, batch: &ImportBatch, now: i64, lease_until: i64)
+        -> StoreResult<bool>;
+    /// Ends a claimed job (completed or failed) with an export's `result` or a `failure`;
+    /// drops its input. `false` if `claim` no longer holds it.
+    async fn finish_job(
+        &self,
+        job_id: &str,
+        claim: &str,
+        status: JobStatus,
+        result: Option<&str>,
+        failure: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// An import's error entries, in file order.
+    async fn job_errors(&self, job_id: &str) -> StoreResult<Vec<Value>>;
 }
 
 #[async_trait]
@@ -474,6 +528,7 @@ pub trait Store:
     + DeviceCodeStore
     + RegistrationStore
     + EmailStore
+    + JobStore
 {
     /// A round trip to the database, for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;

@@ -330,6 +330,8 @@ impl Application {
         });
         // Issue 17: the email outbox's delivery worker.
         let email_worker = tokio::spawn(crate::email::worker::run(self.state.clone()));
+        // Management API jobs (user imports and exports), claimed from the database.
+        let jobs = tokio::spawn(crate::http::management::jobs::worker::run(self.state.clone()));
         let router = http::router(self.state.clone());
         let tls_watcher = self.tls.as_ref().map(crate::tls::Tls::spawn_watcher);
         let acceptor = self.tls.as_ref().map(|t| t.acceptor().clone());
@@ -346,6 +348,7 @@ impl Application {
         cache_sync.abort();
         audit_writer.abort();
         email_worker.abort();
+        jobs.abort();
         self.state.audit.flush(self.state.deployment.store.as_ref()).await;
         if let Some(w) = tls_watcher {
             w.abort();

@@ -7,12 +7,13 @@
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
+use tessera_core::password::Verified;
 use tokio::sync::oneshot;
 
 struct Job {
     password: String,
     phc: String,
-    reply: oneshot::Sender<bool>,
+    reply: oneshot::Sender<Verified>,
 }
 
 #[derive(Clone)]
@@ -39,13 +40,15 @@ impl PasswordPool {
         Self::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
     }
 
-    /// Verifies `password` against a PHC hash; `false` on mismatch or if the pool is gone.
-    pub async fn verify(&self, password: String, phc: String) -> bool {
+    /// Verifies `password` against a stored hash (Argon2id, or one brought in by an
+    /// import, which then comes with its Argon2id replacement); not ok on mismatch or if the
+    /// pool is gone.
+    pub async fn verify(&self, password: String, phc: String) -> Verified {
         let (reply, answer) = oneshot::channel();
         if self.jobs.send(Job { password, phc, reply }).is_err() {
-            return false;
+            return Verified::default();
         }
-        answer.await.unwrap_or(false)
+        answer.await.unwrap_or_default()
     }
 }
 
@@ -66,7 +69,7 @@ fn worker(rx: &Mutex<Receiver<Job>>) {
 /// The password grants verify on the same pool as the login page.
 #[async_trait::async_trait]
 impl tessera_core::grants::password::PasswordVerifier for PasswordPool {
-    async fn verify(&self, password: String, phc: String) -> bool {
+    async fn verify(&self, password: String, phc: String) -> Verified {
         PasswordPool::verify(self, password, phc).await
     }
 }

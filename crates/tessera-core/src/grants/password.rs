@@ -31,7 +31,9 @@ pub const TOO_MANY_ATTEMPTS: &str = "Your account has been blocked after multipl
 /// hashing threads, off the async workers.
 #[async_trait]
 pub trait PasswordVerifier: Send + Sync {
-    async fn verify(&self, password: String, phc: String) -> bool;
+    /// A match against an imported hash carries its Argon2id replacement, which
+    /// [`login::Attempt::finish`] stores (the upgrade at login, issue 18).
+    async fn verify(&self, password: String, phc: String) -> crate::password::Verified;
 }
 
 /// The login page's limits, the verifier and the caller's address (the throttle's keys).

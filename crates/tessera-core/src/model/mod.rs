@@ -9,6 +9,7 @@ mod api;
 mod client;
 mod exchange;
 mod grant;
+mod job;
 mod time;
 mod trusted_issuer;
 mod user;
@@ -19,6 +20,7 @@ pub use client::{
 };
 pub use exchange::{ExchangeTokenType, TokenExchangePolicy};
 pub use grant::ClientGrant;
+pub use job::{Job, JobKind, JobStatus, JobSummary};
 pub use time::rfc3339;
 pub use trusted_issuer::{SubjectMapping, TrustedIssuer, TrustedIssuerPatch};
 pub use user::{User, UserPatch, DATABASE_CONNECTION, PASSWORDLESS_CONNECTION};

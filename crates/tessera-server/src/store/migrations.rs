@@ -29,8 +29,9 @@ pub const SQLITE: &[Migration] = &[
     migration!(6, "0006_client_origins", "sqlite"),
     migration!(7, "0007_exchange_bearer", "sqlite"),
     migration!(8, "0008_email_tickets", "sqlite"),
+    migration!(9, "0009_user_jobs", "sqlite"),
     migration!(10, "0010_dynamic_clients", "sqlite"),
-    migration!(12, "0012_revoked_index", "sqlite"),
+    migration!(11, "0011_revoked_index", "sqlite"),
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -42,8 +43,9 @@ pub const POSTGRES: &[Migration] = &[
     migration!(6, "0006_client_origins", "postgres"),
     migration!(7, "0007_exchange_bearer", "postgres"),
     migration!(8, "0008_email_tickets", "postgres"),
+    migration!(9, "0009_user_jobs", "postgres"),
     migration!(10, "0010_dynamic_clients", "postgres"),
-    migration!(12, "0012_revoked_index", "postgres"),
+    migration!(11, "0011_revoked_index", "postgres"),
 ];
 
 pub fn for_backend(b: Backend) -> &'static [Migration] {

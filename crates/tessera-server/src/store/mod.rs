@@ -9,6 +9,7 @@
 pub mod db;
 pub mod email;
 pub mod issuers;
+pub mod jobs;
 pub mod migrations;
 pub mod par_device;
 pub mod pg_hosts;

@@ -670,6 +670,17 @@ impl UserStore for SqlStore {
             })
             .await
     }
+
+    async fn replace_password_hash(&self, user_id: &str, old: &str, new: &str, now: i64) -> StoreResult<bool> {
+        self.write_one(
+            query("UPDATE users SET password_hash = $3, updated_at = $4 WHERE user_id = $1 AND password_hash = $2")
+                .bind(user_id)
+                .bind(old)
+                .bind(new)
+                .bind(now),
+        )
+        .await
+    }
 }
 
 #[async_trait]

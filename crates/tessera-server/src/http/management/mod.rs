@@ -12,6 +12,7 @@ mod client_grants;
 mod clients;
 mod connections;
 pub mod error;
+pub mod jobs;
 mod keys;
 mod logs;
 pub mod rate_limit;
@@ -76,6 +77,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/registration-tokens/{id}", axum::routing::delete(registration_tokens::delete))
         .route("/connections", get(connections::list))
         .route("/connections/{id}", get(connections::get).patch(connections::update))
+        .route("/jobs/users-imports", post(jobs::create_import))
+        .route("/jobs/users-exports", post(jobs::create_export))
+        .route("/jobs/{id}", get(jobs::get))
+        .route("/jobs/{id}/errors", get(jobs::errors))
+        .route("/jobs/{id}/download", get(jobs::download))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state, log_failures))

@@ -100,7 +100,7 @@ impl UserBody {
 }
 
 /// The user in Auth0's shape, with its one identity and its metadata.
-async fn user_json(state: &AppState, u: &User) -> Result<Value, ApiError> {
+pub(super) async fn user_json(state: &AppState, u: &User) -> Result<Value, ApiError> {
     let (user_metadata, app_metadata) =
         state.deployment.store.get_user_metadata(&u.user_id).await?.unwrap_or_else(|| (json!({}), json!({})));
     let mut v = serde_json::to_value(u).unwrap_or(Value::Null);
