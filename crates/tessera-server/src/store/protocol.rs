@@ -373,7 +373,7 @@ impl SqlStore {
             .await?;
         let rows = rows.iter().map(|r| Ok((r.at::<String>(0)?, r.at::<i64>(1)?))).collect::<StoreResult<Vec<_>>>()?;
         self.revocations.merge(rows, began, now);
-        Ok(self.revocations.len())
+        Ok(self.revocations.count())
     }
 }
 

@@ -75,7 +75,8 @@ impl Revocations {
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// How many revoked, unexpired access tokens the mirror holds.
+    pub fn count(&self) -> usize {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).revoked.len()
     }
 }
