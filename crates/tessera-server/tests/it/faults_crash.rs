@@ -71,27 +71,8 @@ async fn crash_and_restart(backend: Backend) {
     let data = Arc::new(TestData::new(backend));
     let mut node = Arc::new(LiveServer::start_on(data.clone(), &node_options()).await);
     let cli = node.cli();
-    cli.run(&["apis", "create", "--identifier", API, "--scope", "read:x", "--allow-offline-access", "true", "--json"]).ok();
-    let created = cli
-        .run(&[
-            "clients",
-            "create",
-            "--name",
-            "Web",
-            "--callback",
-            CALLBACK,
-            "--grant-type",
-            "authorization_code,refresh_token",
-            "--rotation-type",
-            "rotating",
-            "--leeway",
-            "0",
-            "--json",
-        ])
-        .json();
-    let web =
-        Web { id: created["client_id"].as_str().unwrap().into(), secret: created["client_secret"].as_str().unwrap().into() };
-    cli.run_with_stdin(&["users", "create", "--email", "dave@example.com", "--password-stdin", "--json"], Some(PASSWORD)).ok();
+    let (id, secret) = seed_rotating_web(&cli, CALLBACK, "0", PASSWORD);
+    let web = Web { id, secret };
     drop(cli);
 
     let seen = Arc::new(Mutex::new(Seen::default()));

@@ -241,27 +241,8 @@ async fn a_failover_of_the_primary_loses_no_rotation_and_redeems_no_code_twice()
     let a = LiveServer::start_on(data.clone(), &options(&data)).await;
     let b = LiveServer::start_on(data.clone(), &options(&data)).await;
     let cli = a.cli();
-    cli.run(&["apis", "create", "--identifier", API, "--scope", "read:x", "--allow-offline-access", "true", "--json"]).ok();
-    let created = cli
-        .run(&[
-            "clients",
-            "create",
-            "--name",
-            "Web",
-            "--callback",
-            CALLBACK,
-            "--grant-type",
-            "authorization_code,refresh_token",
-            "--rotation-type",
-            "rotating",
-            "--leeway",
-            "0",
-            "--json",
-        ])
-        .json();
-    let web =
-        Web { id: created["client_id"].as_str().unwrap().into(), secret: created["client_secret"].as_str().unwrap().into() };
-    cli.run_with_stdin(&["users", "create", "--email", "dave@example.com", "--password-stdin", "--json"], Some(PASSWORD)).ok();
+    let (id, secret) = seed_rotating_web(&cli, CALLBACK, "0", PASSWORD);
+    let web = Web { id, secret };
     let nodes = Arc::new([a, b]);
     assert!(both_serve(&nodes, &web).await, "before the failover");
 

@@ -58,26 +58,7 @@ async fn one_code_and_one_refresh_token_used_twenty_times_at_once_across_two_nod
     let a = LiveServer::start_with(Backend::Postgres, &node_options()).await;
     let b = a.start_peer(&node_options()).await;
     let cli = a.cli();
-    cli.run(&["apis", "create", "--identifier", API, "--scope", "read:x", "--allow-offline-access", "true", "--json"]).ok();
-    let web = cli
-        .run(&[
-            "clients",
-            "create",
-            "--name",
-            "Web",
-            "--callback",
-            CALLBACK,
-            "--grant-type",
-            "authorization_code,refresh_token",
-            "--rotation-type",
-            "rotating",
-            "--leeway",
-            "30",
-            "--json",
-        ])
-        .json();
-    let (id, secret) = (web["client_id"].as_str().unwrap().to_string(), web["client_secret"].as_str().unwrap().to_string());
-    cli.run_with_stdin(&["users", "create", "--email", "dave@example.com", "--password-stdin", "--json"], Some(PASSWORD)).ok();
+    let (id, secret) = seed_rotating_web(&cli, CALLBACK, "30", PASSWORD);
 
     let redeem = |code: &str| {
         vec![

@@ -36,6 +36,32 @@ pub fn seed_m2m(cli: &Cli<'_>) -> M2m {
     m2m
 }
 
+/// Creates, through the CLI, [`API`] with offline access, a confidential web client with
+/// rotating refresh tokens and the given reuse `leeway` (seconds) and the user
+/// `dave@example.com` with `password`: the client's (id, secret).
+pub fn seed_rotating_web(cli: &Cli<'_>, callback: &str, leeway: &str, password: &str) -> (String, String) {
+    cli.run(&["apis", "create", "--identifier", API, "--scope", "read:x", "--allow-offline-access", "true", "--json"]).ok();
+    let created = cli
+        .run(&[
+            "clients",
+            "create",
+            "--name",
+            "Web",
+            "--callback",
+            callback,
+            "--grant-type",
+            "authorization_code,refresh_token",
+            "--rotation-type",
+            "rotating",
+            "--leeway",
+            leeway,
+            "--json",
+        ])
+        .json();
+    cli.run_with_stdin(&["users", "create", "--email", "dave@example.com", "--password-stdin", "--json"], Some(password)).ok();
+    (created["client_id"].as_str().unwrap().into(), created["client_secret"].as_str().unwrap().into())
+}
+
 /// A plain HTTP client with a short timeout, so a hang fails the test instead of stalling it.
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder().timeout(std::time::Duration::from_secs(20)).build().expect("reqwest client")
