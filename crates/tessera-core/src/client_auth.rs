@@ -18,12 +18,29 @@ use crate::tokens::jose::{parse_client_jwks, Jws};
 
 pub const JWT_BEARER_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// Clock leeway for `exp` (seconds).
-pub const ASSERTION_LEEWAY: i64 = 10;
-/// How far in the future `iat`/`nbf` may be.
-pub const ASSERTION_MAX_FUTURE: i64 = 60;
-/// Longest accepted assertion lifetime (`exp - iat`).
-pub const ASSERTION_MAX_LIFETIME: i64 = 300;
+/// The time bounds of client assertions and JWT-bearer assertions (RFC 7523 §3 (4)-(5):
+/// "reasonable" limits are the server's to set). Settings, `[client_assertions]` in the
+/// configuration; the defaults accept what mainstream client libraries sign (Authlib's
+/// `PrivateKeyJWT` and `client_secret_jwt` assertions live 3600 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssertionLimits {
+    /// Longest accepted lifetime, `exp - iat` (seconds).
+    pub max_lifetime: i64,
+    /// How far in the future `iat`/`nbf` may be (seconds): clock skew of the client.
+    pub max_future: i64,
+    /// Clock leeway for `exp` (seconds); the replay `jti` is kept until `exp` + leeway.
+    pub leeway: i64,
+}
+
+impl AssertionLimits {
+    pub const DEFAULT: Self = Self { max_lifetime: 3600, max_future: 60, leeway: 10 };
+}
+
+impl Default for AssertionLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
 /// Replay-cache namespace for assertion `jti`s.
 pub const ASSERTION_JTI_NAMESPACE: &str = "client_assertion";
 /// The JWS algorithms a client assertion may be signed with, at every endpoint that
@@ -95,6 +112,7 @@ pub struct ClientAuthContext<'a> {
     /// authorization request endpoint's URL as a valid audience there.
     pub endpoint: &'a str,
     pub now: i64,
+    pub limits: AssertionLimits,
 }
 
 fn failed() -> Error {
@@ -241,15 +259,15 @@ impl ClientCredentials {
         }
         check_assertion_claims(&jws, ctx)?;
         // RFC 7523 §3 (7): the jti may be used only once; remembered until exp by every node.
-        let jti = claim("jti").ok_or_else(|| failed().with_detail("client assertion has no jti"))?;
+        let jti = claim("jti").ok_or_else(|| proven("client_assertion has no jti".into()))?;
         let exp = jws.claims.get("exp").and_then(Value::as_i64).unwrap_or(ctx.now);
         let first = ctx
             .registry
             .store()
-            .remember_jti(ASSERTION_JTI_NAMESPACE, &format!("{iss}:{jti}"), exp + ASSERTION_LEEWAY, ctx.now)
+            .remember_jti(ASSERTION_JTI_NAMESPACE, &format!("{iss}:{jti}"), exp + ctx.limits.leeway, ctx.now)
             .await?;
         if !first {
-            return Err(failed().with_detail(format!("client assertion jti {jti:?} was already used")));
+            return Err(proven(format!("client_assertion jti {jti:?} was already used")));
         }
         let method = client.token_endpoint_auth_method;
         Ok(AuthenticatedClient { client: client.clone(), method })
@@ -260,9 +278,17 @@ async fn lookup(ctx: &ClientAuthContext<'_>, id: &str) -> Result<std::sync::Arc<
     ctx.registry.client_entry(id).await?.ok_or_else(|| failed().with_detail(format!("unknown client {id:?}")))
 }
 
+/// An assertion whose signature verified: the client is proven, so saying which check
+/// failed (issue 17) reveals nothing about which clients exist. The code stays
+/// `invalid_client` (RFC 6749 §5.2, RFC 7523 §3.1).
+fn proven(why: String) -> Error {
+    Error::invalid_client(why.clone()).with_detail(why)
+}
+
 /// RFC 7523 §3 (3)-(5): audience, expiry, not-before/issued-at, lifetime.
 fn check_assertion_claims(jws: &Jws, ctx: &ClientAuthContext<'_>) -> Result<(), Error> {
     let now = ctx.now;
+    let limits = ctx.limits;
     let accepted =
         |a: &str| a == ctx.issuer || a == ctx.issuer.trim_end_matches('/') || a == ctx.token_endpoint || a == ctx.endpoint;
     // (3) aud MUST identify the authorization server; an array with anything else is refused.
@@ -272,25 +298,34 @@ fn check_assertion_claims(jws: &Jws, ctx: &ClientAuthContext<'_>) -> Result<(), 
         _ => false,
     };
     if !aud_ok {
-        return Err(failed().with_detail("client assertion aud is not this issuer or token endpoint"));
+        return Err(proven(format!("client_assertion aud must be this issuer or {}", ctx.token_endpoint)));
     }
-    // (4) exp is required; the JWT MUST be rejected once it has expired.
-    let exp = jws.claims.get("exp").and_then(Value::as_i64).ok_or_else(|| failed().with_detail("client assertion has no exp"))?;
-    if exp + ASSERTION_LEEWAY <= now {
-        return Err(failed().with_detail("client assertion has expired"));
+    // (4) exp is required; the JWT MUST be rejected once it has expired (with the leeway).
+    let exp = jws.claims.get("exp").and_then(Value::as_i64).ok_or_else(|| proven("client_assertion has no exp".into()))?;
+    if exp + limits.leeway <= now {
+        return Err(proven(format!("client_assertion has expired (exp is {} s ago)", now - exp)));
     }
-    // (5) nbf / iat: not usable before; allow small clock skew only.
+    // (5) nbf / iat: not usable before; allow the configured clock skew only.
     for claim in ["nbf", "iat"] {
         if let Some(t) = jws.claims.get(claim) {
-            let t = t.as_i64().ok_or_else(|| failed().with_detail(format!("client assertion {claim} is not a number")))?;
-            if t > now + ASSERTION_MAX_FUTURE {
-                return Err(failed().with_detail(format!("client assertion {claim} is in the future")));
+            let t = t.as_i64().ok_or_else(|| proven(format!("client_assertion {claim} is not a number")))?;
+            if t > now + limits.max_future {
+                return Err(proven(format!(
+                    "client_assertion {claim} is {} s in the future (at most {} s allowed)",
+                    t - now,
+                    limits.max_future
+                )));
             }
         }
     }
+    // The server's own bound on how long an assertion (and so its remembered jti) may live.
     let issued = jws.claims.get("iat").and_then(Value::as_i64).unwrap_or(now);
-    if exp - issued > ASSERTION_MAX_LIFETIME {
-        return Err(failed().with_detail("client assertion lifetime exceeds 5 minutes"));
+    if exp - issued > limits.max_lifetime {
+        return Err(proven(format!(
+            "client_assertion lifetime {} s exceeds the maximum {} s",
+            exp - issued,
+            limits.max_lifetime
+        )));
     }
     Ok(())
 }

@@ -89,6 +89,18 @@ jwt_bearer = false
 # behind the login page's brute-force limits (env TESSERA_PASSWORD_GRANT).
 password = false
 
+[client_assertions]
+# Bounds on client assertions (private_key_jwt, client_secret_jwt; RFC 7523 section 3) and
+# JWT-bearer grant assertions. The longest accepted lifetime, exp - iat, in seconds: 3600
+# accepts what mainstream client libraries sign (Authlib's PrivateKeyJWT) (env
+# TESSERA_ASSERTION_MAX_LIFETIME). Each assertion's jti is remembered until it expires.
+max_lifetime = 3600
+# How far in the future an assertion's iat or nbf may be: the client's clock skew, in
+# seconds (env TESSERA_ASSERTION_MAX_FUTURE).
+max_future = 60
+# Clock leeway after exp, in seconds (env TESSERA_ASSERTION_LEEWAY).
+leeway = 10
+
 [dpop]
 # Server-provided DPoP nonces (RFC 9449 section 8): "off" or "on"; clients may override.
 nonce = "off"
@@ -217,6 +229,7 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub grants: GrantsConfig,
     pub keys: KeysConfig,
+    pub client_assertions: ClientAssertionsConfig,
     pub dpop: DpopConfig,
     pub sessions: SessionsConfig,
     pub login: LoginConfig,
@@ -309,6 +322,37 @@ pub struct GrantsConfig {
     pub token_exchange: bool,
     pub jwt_bearer: bool,
     pub password: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAssertionsConfig {
+    pub max_lifetime: i64,
+    pub max_future: i64,
+    pub leeway: i64,
+}
+
+impl ClientAssertionsConfig {
+    pub fn limits(&self) -> tessera_core::client_auth::AssertionLimits {
+        tessera_core::client_auth::AssertionLimits {
+            max_lifetime: self.max_lifetime,
+            max_future: self.max_future,
+            leeway: self.leeway,
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for (name, v, range) in [
+            ("max_lifetime", self.max_lifetime, 1..=86_400),
+            ("max_future", self.max_future, 0..=3600),
+            ("leeway", self.leeway, 0..=600),
+        ] {
+            if !range.contains(&v) {
+                return Err(format!("client_assertions.{name} must be {} to {} seconds, got {v}", range.start(), range.end()));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -511,6 +555,9 @@ const ENV: &[(&str, &[&str])] = &[
     ("TESSERA_CODE_LIFETIME", &["tokens", "code_lifetime"]),
     ("TESSERA_ID_TOKEN_LIFETIME", &["tokens", "id_token_lifetime"]),
     ("TESSERA_DPOP_NONCE", &["dpop", "nonce"]),
+    ("TESSERA_ASSERTION_MAX_LIFETIME", &["client_assertions", "max_lifetime"]),
+    ("TESSERA_ASSERTION_MAX_FUTURE", &["client_assertions", "max_future"]),
+    ("TESSERA_ASSERTION_LEEWAY", &["client_assertions", "leeway"]),
     ("TESSERA_TOKEN_EXCHANGE", &["grants", "token_exchange"]),
     ("TESSERA_JWT_BEARER", &["grants", "jwt_bearer"]),
     ("TESSERA_PASSWORD_GRANT", &["grants", "password"]),
@@ -675,6 +722,7 @@ impl Config {
         if !(60..=3600).contains(&l.transaction_lifetime) {
             return Err(format!("login.transaction_lifetime must be 60 to 3600 seconds, got {}", l.transaction_lifetime));
         }
+        self.client_assertions.validate()?;
         if !matches!(self.dpop.nonce.as_str(), "on" | "off") {
             return Err(format!("dpop.nonce must be \"on\" or \"off\", got {:?}", self.dpop.nonce));
         }
@@ -814,6 +862,20 @@ mod tests {
     }
 
     #[test]
+    fn client_assertion_limits_default_to_what_libraries_sign_and_follow_env() {
+        let c = Config::load(&Overrides::default(), &env_of(&[])).unwrap();
+        assert_eq!(c.client_assertions.limits(), tessera_core::client_auth::AssertionLimits::DEFAULT);
+        assert_eq!(c.client_assertions.max_lifetime, 3600);
+        let env = env_of(&[
+            ("TESSERA_ASSERTION_MAX_LIFETIME", "600"),
+            ("TESSERA_ASSERTION_MAX_FUTURE", "5"),
+            ("TESSERA_ASSERTION_LEEWAY", "0"),
+        ]);
+        let limits = Config::load(&Overrides::default(), &env).unwrap().client_assertions.limits();
+        assert_eq!(limits, tessera_core::client_auth::AssertionLimits { max_lifetime: 600, max_future: 5, leeway: 0 });
+    }
+
+    #[test]
     fn bad_values_are_named_in_the_error() {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("TESSERA_LISTEN", "nonsense")], "listen"),
@@ -824,6 +886,9 @@ mod tests {
             (&[("TESSERA_DATABASE_URL", "mysql://x")], "database.url"),
             (&[("TESSERA_MASTER_KEY", "short")], "master_key"),
             (&[("TESSERA_LOG_FORMAT", "xml")], "log.format"),
+            (&[("TESSERA_ASSERTION_MAX_LIFETIME", "0")], "client_assertions.max_lifetime must be 1 to 86400"),
+            (&[("TESSERA_ASSERTION_MAX_FUTURE", "-1")], "client_assertions.max_future"),
+            (&[("TESSERA_ASSERTION_LEEWAY", "601")], "client_assertions.leeway"),
         ];
         for (vars, needle) in cases {
             let vars: Vec<(String, String)> = vars.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();

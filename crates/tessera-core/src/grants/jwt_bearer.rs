@@ -12,7 +12,7 @@
 use serde_json::Value;
 
 use super::{Params, TokenContext, TokenResponse};
-use crate::client_auth::{AuthenticatedClient, ASSERTION_LEEWAY, ASSERTION_MAX_FUTURE, ASSERTION_SIGNING_ALGS};
+use crate::client_auth::{AuthenticatedClient, ASSERTION_SIGNING_ALGS};
 use crate::error::Error;
 use crate::model::{Client, SubjectMapping, TrustedIssuer};
 use crate::routes;
@@ -21,9 +21,6 @@ use crate::tokens::jose::Jws;
 
 /// Replay-cache namespace for jwt-bearer assertion `jti`s (DESIGN decision 9).
 pub const JTI_NAMESPACE: &str = "jwt_bearer";
-/// Longest accepted assertion lifetime (`exp - iat`); RFC 7523 §3 (4) lets the server
-/// refuse an `exp` unreasonably far in the future.
-pub const MAX_ASSERTION_LIFETIME: i64 = 3600;
 
 /// A JWT from a trusted issuer whose signature and validity window were checked.
 pub(crate) struct TrustedJwt {
@@ -67,14 +64,14 @@ pub(crate) async fn verify_trusted_jwt(
     }
     // RFC 7523 §3 (4): exp is required and the JWT is refused once it has expired.
     let exp = jws.claims.get("exp").and_then(Value::as_i64).ok_or_else(|| fail("the JWT has no exp".into()))?;
-    if exp + ASSERTION_LEEWAY <= ctx.now {
+    if exp + ctx.assertion_limits.leeway <= ctx.now {
         return Err(fail("the JWT has expired".into()));
     }
     // RFC 7523 §3 (5), (6): not usable before nbf; an iat in the future is refused.
     for claim in ["nbf", "iat"] {
         if let Some(t) = jws.claims.get(claim) {
             let t = t.as_i64().ok_or_else(|| fail(format!("the JWT {claim} is not a number")))?;
-            if t > ctx.now + ASSERTION_MAX_FUTURE {
+            if t > ctx.now + ctx.assertion_limits.max_future {
                 return Err(fail(format!("the JWT {claim} is in the future")));
             }
         }
@@ -141,9 +138,12 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
     if !aud_ok {
         return Err(invalid_grant("the assertion aud does not name this authorization server".into()));
     }
+    // RFC 7523 §3 (4) lets the server refuse an `exp` unreasonably far in the future: the
+    // same `[client_assertions] max_lifetime` as client assertions.
     let issued_at = claims.get("iat").and_then(Value::as_i64).unwrap_or(ctx.now);
-    if jwt.exp - issued_at > MAX_ASSERTION_LIFETIME {
-        return Err(invalid_grant("the assertion lifetime exceeds one hour".into()));
+    let max = ctx.assertion_limits.max_lifetime;
+    if jwt.exp - issued_at > max {
+        return Err(invalid_grant(format!("the assertion lifetime {} s exceeds the maximum {max} s", jwt.exp - issued_at)));
     }
     let subject = map_subject(ctx, client, &jwt, invalid_grant).await?;
     let (api, scope) = super::client_credentials::granted_api_and_scope(ctx, params, client).await?;
@@ -153,7 +153,7 @@ pub async fn exchange(ctx: &TokenContext<'_>, params: &Params, auth: &Authentica
     // everything that could refuse the request, so a refused request does not burn it.
     let jti = claims.get("jti").and_then(Value::as_str).ok_or_else(|| invalid_grant("the assertion has no jti".into()))?;
     let key = format!("{}:{jti}", jwt.issuer.issuer);
-    if !ctx.registry.store().remember_jti(JTI_NAMESPACE, &key, jwt.exp + ASSERTION_LEEWAY, ctx.now).await? {
+    if !ctx.registry.store().remember_jti(JTI_NAMESPACE, &key, jwt.exp + ctx.assertion_limits.leeway, ctx.now).await? {
         return Err(invalid_grant(format!("the assertion jti '{jti}' was already used")));
     }
     let access = sign_access_token(

@@ -43,6 +43,8 @@ pub struct TokenContext<'a> {
     pub dpop: Option<&'a ValidProof>,
     /// What the password grants need: the login page's limits and the slow-hash verifier.
     pub resource_owner: password::ResourceOwnerContext<'a>,
+    /// Clock bounds of JWT-bearer assertions, the same settings as client assertions.
+    pub assertion_limits: crate::client_auth::AssertionLimits,
 }
 
 impl TokenContext<'_> {

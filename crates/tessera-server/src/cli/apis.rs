@@ -35,8 +35,9 @@ pub struct ApiFields {
     pub identifier: Option<String>,
     #[arg(long)]
     pub name: Option<String>,
-    /// A scope the API defines, as `value` or `value:description`; repeat or comma-separate.
-    /// On update, replaces the whole list.
+    /// A scope the API defines, as `value` or `value=description` (scope values often hold
+    /// colons: `read:things=Read things`); repeat or comma-separate. On update, replaces the
+    /// whole list.
     #[arg(long = "scope")]
     pub scopes: Vec<String>,
     /// RS256 (default) | PS256 | ES256 | EdDSA.
@@ -53,9 +54,8 @@ pub struct ApiFields {
     pub require_dpop: Option<bool>,
 }
 
-/// `read:messages:Read your messages` → value `read:messages`, description after the last
-/// `:` only when the rest is not itself a scope segment (scopes commonly contain colons),
-/// so the description separator is `=`: `read:messages=Read your messages`.
+/// Scope values commonly contain colons (`read:messages`), so the description separator is
+/// `=`: `read:messages=Read your messages`, as the option's help says.
 fn parse_scope(s: &str) -> ApiScope {
     match s.split_once('=') {
         Some((v, d)) => ApiScope { value: v.trim().to_string(), description: d.trim().to_string() },

@@ -61,6 +61,7 @@ pub async fn authenticate(
         token_endpoint: &token_endpoint,
         endpoint: &endpoint_url,
         now: state.now(),
+        limits: state.deployment.config.client_assertions.limits(),
     };
     match credentials.authenticate(&ctx).await {
         Ok(c) => Ok(c),

@@ -53,6 +53,7 @@ pub async fn token(
             policy: super::interaction::login_policy(&state),
             ip: &ip,
         },
+        assertion_limits: state.deployment.config.client_assertions.limits(),
     };
     let result = grants::exchange(&ctx, grant, &params, &client).await;
     log_exchange(&state, grant, &client.client.client_id, &params, &headers, peer.0, &result);

@@ -11,7 +11,7 @@ use tessera_core::model::AppType;
 use tessera_server::bootstrap::Deployment;
 use tessera_server::config::Config;
 
-use crate::support::{backends, run_command, tessera_command, Cli, TempDir, TestData};
+use crate::support::{backends, run_command, tessera_command, Backend, Cli, TempDir, TestData};
 
 /// Opens the deployment in-process (after the CLI has exited) to check what it stored.
 fn with_deployment<T, F, Fut>(data: &TestData, f: F) -> T
@@ -418,4 +418,20 @@ fn commands_log_nothing_at_info_unless_asked() {
     assert!(verbose.success, "{}", verbose.stderr);
     let quiet = cli.run(&["apis", "create", "--identifier", "not a url with spaces"]);
     assert!(!quiet.success && quiet.stderr.contains("error"), "errors still reach stderr: {}", quiet.stderr);
+}
+
+/// Issue 17: the help showed `value:description` while the parser splits on `=`, so following
+/// the help created the scope `read:things:Read`. The help now shows the form the parser
+/// takes, and following it gives the described scope.
+#[test]
+fn apis_create_help_shows_the_scope_form_the_parser_takes() {
+    let data = TestData::new(Backend::Sqlite);
+    let cli = Cli::new(&data);
+    let help = cli.run(&["apis", "create", "--help"]).ok().to_string();
+    assert!(help.contains("`value=description`"), "{help}");
+    assert!(!help.contains("value:description"), "{help}");
+    let api = cli
+        .run(&["apis", "create", "--identifier", "https://api.help.test", "--scope", "read:things=Read things", "--json"])
+        .json();
+    assert_eq!(api["scopes"], json!([{"value": "read:things", "description": "Read things"}]), "{api}");
 }

@@ -368,16 +368,38 @@ async fn client_assertion_refusals() {
         let f = Fixture::start(backend).await;
         let now = f.now();
         let token_url = f.url("/oauth/token");
-        let cases: Vec<(&str, String)> = vec![
-            ("expired", f.key_assertion(json!({"iat": now - 400, "exp": now - 100}))),
-            ("no exp", f.key_assertion(json!({"exp": null}))),
-            ("iat far in the future", f.key_assertion(json!({"iat": now + 3600, "exp": now + 3660}))),
-            ("nbf far in the future", f.key_assertion(json!({"nbf": now + 3600}))),
-            ("lifetime over 5 minutes", f.key_assertion(json!({"exp": now + 3600}))),
-            ("wrong aud", f.key_assertion(json!({"aud": "https://evil.example/token"}))),
-            ("aud array with a stranger", f.key_assertion(json!({"aud": [token_url, "https://evil.example"]}))),
+        // Once the signature verified, error_description names the check that failed
+        // (issue 17); before that every refusal reads the same.
+        let aud_rule = format!("client_assertion aud must be this issuer or {token_url}");
+        let proven: Vec<(&str, String, String)> = vec![
+            (
+                "expired",
+                f.key_assertion(json!({"iat": now - 400, "exp": now - 100})),
+                "client_assertion has expired (exp is 100 s ago)".into(),
+            ),
+            ("no exp", f.key_assertion(json!({"exp": null})), "client_assertion has no exp".into()),
+            (
+                "iat far in the future",
+                f.key_assertion(json!({"iat": now + 3600, "exp": now + 3660})),
+                "client_assertion iat is 3600 s in the future (at most 60 s allowed)".into(),
+            ),
+            (
+                "nbf far in the future",
+                f.key_assertion(json!({"nbf": now + 3600})),
+                "client_assertion nbf is 3600 s in the future (at most 60 s allowed)".into(),
+            ),
+            (
+                "lifetime over the 3600 s default",
+                f.key_assertion(json!({"iat": now, "exp": now + 3700})),
+                "client_assertion lifetime 3700 s exceeds the maximum 3600 s".into(),
+            ),
+            ("wrong aud", f.key_assertion(json!({"aud": "https://evil.example/token"})), aud_rule.clone()),
+            ("aud array with a stranger", f.key_assertion(json!({"aud": [token_url, "https://evil.example"]})), aud_rule),
+            ("no jti", f.key_assertion(json!({"jti": null})), "client_assertion has no jti".into()),
+        ];
+        let generic = "client authentication failed".to_string();
+        let unproven: Vec<(&str, String)> = vec![
             ("iss differs from sub", f.key_assertion(json!({"iss": f.post.id}))),
-            ("no jti", f.key_assertion(json!({"jti": null}))),
             ("alg none", {
                 let claims = f.assertion_claims(&f.key_jwt.id, json!({}));
                 sign_compact(&json!({"alg": "none"}), &claims, |_| Vec::new())
@@ -402,7 +424,8 @@ async fn client_assertion_refusals() {
                 sign_compact(&json!({"alg": "HS256"}), &claims, |m| ring::hmac::sign(&key, m).as_ref().to_vec())
             }),
         ];
-        for (name, assertion) in cases {
+        let cases = proven.into_iter().chain(unproven.into_iter().map(|(n, a)| (n, a, generic.clone())));
+        for (name, assertion, description) in cases {
             let code = f.code(&f.key_jwt.id, "openid", None, None, None).await;
             let form = [
                 ("grant_type", "authorization_code"),
@@ -413,7 +436,20 @@ async fn client_assertion_refusals() {
             ];
             let (s, _, b) = f.token(&form, None).await;
             assert_eq!((s, b["error"].as_str()), (401, Some("invalid_client")), "{backend}: {name}: {b}");
+            assert_eq!(b["error_description"], description.as_str(), "{backend}: {name}");
         }
+        // A lifetime up to the maximum is accepted: Authlib's PrivateKeyJWT signs 3600 s.
+        let code = f.code(&f.key_jwt.id, "openid", None, None, None).await;
+        let long = f.key_assertion(json!({"iat": now, "exp": now + 3600}));
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("client_assertion_type", ASSERTION),
+            ("client_assertion", long.as_str()),
+        ];
+        let (s, _, b) = f.token(&form, None).await;
+        assert_eq!(s, 200, "{backend}: a 3600 s assertion: {b}");
         // Wrong assertion type.
         let code = f.code(&f.key_jwt.id, "openid", None, None, None).await;
         let a = f.key_assertion(json!({}));

@@ -52,6 +52,7 @@ mod passwordless;
 mod registration;
 mod resource_indicators;
 mod revocation;
+mod sdk_authlib;
 mod sdk_client_credentials;
 mod sdk_dbconnections;
 mod sdk_express;
