@@ -47,10 +47,10 @@ pub struct ApiFields {
     #[arg(long)]
     pub token_lifetime: Option<i64>,
     /// Whether refresh tokens may be issued for this API (offline_access).
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "true|false")]
     pub allow_offline_access: Option<bool>,
     /// Require DPoP-bound tokens for this API (RFC 9449).
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "true|false")]
     pub require_dpop: Option<bool>,
 }
 

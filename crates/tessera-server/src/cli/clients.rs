@@ -61,7 +61,7 @@ pub struct ClientFields {
     #[arg(long = "allowed-origin")]
     pub allowed_origins: Vec<String>,
     /// First-party applications skip the consent screen (default true).
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "true|false")]
     pub first_party: Option<bool>,
     /// File holding the client's public JWK Set (for private_key_jwt).
     #[arg(long, value_name = "FILE")]
@@ -82,13 +82,13 @@ pub struct ClientFields {
     #[arg(long, value_parser = parse_alg)]
     pub id_token_alg: Option<SigningAlg>,
     /// Require a DPoP proof on every token request (RFC 9449).
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "true|false")]
     pub require_dpop: Option<bool>,
     /// DPoP server nonces for this client: on | off | default (follow the deployment).
     #[arg(long, value_parser = parse_nonce_mode)]
     pub dpop_nonce: Option<NonceMode>,
     /// Accept /authorize only with a request_uri from /oauth/par (RFC 9126).
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "true|false")]
     pub require_pushed_authorization_requests: Option<bool>,
     /// Token exchange policy (RFC 8693) as JSON, e.g. '{"audiences":["https://api.b"],"delegation":true}'
     /// (see the README), or `none` to remove it. The grant type must be enabled too.

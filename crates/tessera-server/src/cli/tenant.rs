@@ -19,7 +19,7 @@ pub enum TenantCommand {
         default_audience: Option<String>,
         /// Turn self-service sign-up (`/dbconnections/signup`, the hosted sign-up screen)
         /// off or on: Auth0's `disable_signup` of the database connection.
-        #[arg(long, value_name = "true|false")]
+        #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "true|false")]
         disable_signup: Option<bool>,
     },
 }

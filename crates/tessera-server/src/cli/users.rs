@@ -53,7 +53,7 @@ pub enum UsersCommand {
 pub struct UserFields {
     #[arg(long)]
     pub email: Option<String>,
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "true|false")]
     pub email_verified: Option<bool>,
     #[arg(long)]
     pub username: Option<String>,

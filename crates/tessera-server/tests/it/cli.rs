@@ -435,3 +435,35 @@ fn apis_create_help_shows_the_scope_form_the_parser_takes() {
         .json();
     assert_eq!(api["scopes"], json!([{"value": "read:things", "description": "Read things"}]), "{api}");
 }
+
+/// Issue 17: yes/no options needed an explicit `true`. A bare option now means yes, and
+/// `false` (as the next word or after `=`) still turns it off.
+#[test]
+fn yes_no_options_are_switches() {
+    let data = TestData::new(Backend::Sqlite);
+    let cli = Cli::new(&data);
+    let c = cli.run(&["clients", "create", "--name", "Switch", "--first-party", "false", "--json"]).json();
+    assert_eq!(c["is_first_party"], false, "{c}");
+    let id = str_of(&c, "client_id").to_string();
+    let c = cli.run(&["clients", "update", &id, "--first-party", "--json"]).json();
+    assert_eq!(c["is_first_party"], true, "{c}");
+    let c =
+        cli.run(&["clients", "update", &id, "--first-party=false", "--require-pushed-authorization-requests", "--json"]).json();
+    assert_eq!(
+        (c["is_first_party"].clone(), c["require_pushed_authorization_requests"].clone()),
+        (json!(false), json!(true)),
+        "{c}"
+    );
+    let api = cli
+        .run(&[
+            "apis",
+            "create",
+            "--identifier",
+            "https://api.switch.test",
+            "--allow-offline-access",
+            "--require-dpop=false",
+            "--json",
+        ])
+        .json();
+    assert_eq!(api["allow_offline_access"], true, "{api}");
+}
