@@ -48,6 +48,29 @@ async fn served_promptly(node: &LiveServer, m2m: &M2m, what: &str) {
     }
 }
 
+/// A connection over the cap is closed within two seconds: the kernel completes the handshake
+/// and the server closes it (EOF or a reset), or, on a loaded machine whose accept queue is
+/// momentarily full, the kernel refuses it. Any other connect error (this process out of
+/// file descriptors, say) is the test's own trouble: retried, then reported.
+async fn over_the_cap_is_closed_at_once(node: &LiveServer) {
+    use std::io::ErrorKind::{ConnectionRefused, ConnectionReset};
+    let mut errors = Vec::new();
+    for _ in 0..3 {
+        match TcpStream::connect(("127.0.0.1", node.port)).await {
+            Ok(mut extra) => {
+                let mut buf = [0u8; 16];
+                let read = tokio::time::timeout(Duration::from_secs(2), extra.read(&mut buf)).await;
+                assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "a connection over the cap is closed: {read:?}");
+                return;
+            }
+            Err(e) if matches!(e.kind(), ConnectionRefused | ConnectionReset) => return,
+            Err(e) => errors.push(e.to_string()),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("cannot open a connection to test the cap with: {errors:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_thousand_idle_connections_on_a_1024_file_limit_do_not_stall_new_clients() {
     let _turn = ONE_AT_A_TIME.lock().await;
@@ -77,11 +100,7 @@ async fn at_the_connection_cap_new_connections_are_closed_and_open_ones_still_se
         assert_eq!(token(&kept, &node, &m2m).await.0, 200, "an open connection keeps being served");
     }
     // Over the cap: closed at once, not left hanging.
-    let mut extra =
-        TcpStream::connect(("127.0.0.1", node.port)).await.expect("the kernel still accepts a connection over the cap");
-    let mut buf = [0u8; 16];
-    let read = tokio::time::timeout(Duration::from_secs(2), extra.read(&mut buf)).await;
-    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "a connection over the cap is closed: {read:?}");
+    over_the_cap_is_closed_at_once(&node).await;
     assert!(node.log().contains("connection limit reached"), "{}", node.log());
     drop(idle);
     tokio::time::sleep(Duration::from_millis(300)).await;
