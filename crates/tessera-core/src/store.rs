@@ -237,8 +237,6 @@ pub trait AuditStore: Send + Sync {
     async fn get_audit(&self, id: i64) -> StoreResult<Option<AuditRecord>>;
     /// The distinct kinds recorded (to answer a search by Auth0 type code).
     async fn audit_kinds(&self) -> StoreResult<Vec<String>>;
-    /// Deletes up to `limit` of the oldest records from before `before`; how many went.
-    async fn purge_audit(&self, before: i64, limit: i64) -> StoreResult<u64>;
 }
 
 /// Replay caches for one-time values (client assertion `jti`, DPoP proof `jti`), shared by
@@ -248,8 +246,6 @@ pub trait ReplayStore: Send + Sync {
     /// Records `(namespace, jti)` until `expires_at`. `true` the first time; `false` if it
     /// is already recorded and unexpired (a replay). One conditional statement.
     async fn remember_jti(&self, namespace: &str, jti: &str, expires_at: i64, now: i64) -> StoreResult<bool>;
-    /// Deletes entries that expired before `now`; returns how many.
-    async fn purge_replay_cache(&self, now: i64) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -402,8 +398,6 @@ pub trait PushedRequestStore: Send + Sync {
         client_id: &str,
         now: i64,
     ) -> StoreResult<Option<PushedRequest>>;
-    /// Deletes requests that expired before `now`; returns how many.
-    async fn purge_pushed_requests(&self, now: i64) -> StoreResult<u64>;
 }
 
 /// Device authorizations (RFC 8628).
@@ -433,8 +427,6 @@ pub trait DeviceCodeStore: Send + Sync {
     /// conditional UPDATE) and records what was issued from it. `false`, with nothing
     /// written, if another poll got there first or it expired.
     async fn redeem_device_code(&self, device_code_hash: &str, now: i64, issuance: &Issuance) -> StoreResult<bool>;
-    /// Deletes device codes that expired before `now`; returns how many.
-    async fn purge_device_codes(&self, now: i64) -> StoreResult<u64>;
 }
 
 /// Dynamically registered clients (RFC 7591 / RFC 7592) and initial access tokens.

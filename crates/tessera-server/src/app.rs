@@ -242,9 +242,6 @@ impl Application {
                     Ok(false) => {}
                     Err(e) => tracing::error!(error = %e, "cannot reload signing keys; keeping the loaded set"),
                 }
-                let _ = state.deployment.store.purge_replay_cache(state.now()).await;
-                let _ = state.deployment.store.purge_pushed_requests(state.now()).await;
-                let _ = state.deployment.store.purge_device_codes(state.now()).await;
                 match state.deployment.registry.purge_dynamic_clients(&state.registration.policy).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(purged = n, "deleted dynamic clients that were never used or went idle"),
@@ -306,28 +303,17 @@ impl Application {
                 }
             }
         });
-        // The audit log: batches of the request path's events, and retention.
+        // The audit log: batches of the request path's events (retention is housekeeping's).
         let state = self.state.clone();
         let audit_writer = tokio::spawn(async move {
             let mut tick = tokio::time::interval(crate::audit_log::FLUSH_EVERY);
-            let mut purged_at = 0i64;
             loop {
                 tick.tick().await;
-                let store = state.deployment.store.as_ref();
-                state.audit.flush(store).await;
-                let now = state.now();
-                if now - purged_at >= 60 {
-                    purged_at = now;
-                    let before = now - state.deployment.config.audit.retention_days * 86_400;
-                    // Bounded batches, so no purge holds a lock for long.
-                    while let Ok(n) = store.purge_audit(before, 1000).await {
-                        if n < 1000 {
-                            break;
-                        }
-                    }
-                }
+                state.audit.flush(state.deployment.store.as_ref()).await;
             }
         });
+        // Expired codes, tokens, sessions and the like, purged by one node at a time.
+        let housekeeping = tokio::spawn(crate::housekeeping::run(self.state.clone()));
         // Issue 17: the email outbox's delivery worker.
         let email_worker = tokio::spawn(crate::email::worker::run(self.state.clone()));
         // Management API jobs (user imports and exports), claimed from the database.
@@ -347,6 +333,7 @@ impl Application {
         reloader.abort();
         cache_sync.abort();
         audit_writer.abort();
+        housekeeping.abort();
         email_worker.abort();
         jobs.abort();
         self.state.audit.flush(self.state.deployment.store.as_ref()).await;

@@ -137,6 +137,20 @@ retention_days = 30
 # loses those waiting). 0 turns off the log of token exchanges (failed client
 # authentication, logins, logouts and management changes are still logged).
 queue = 10000
+
+[housekeeping]
+# Background purging of what no request can use any more: expired codes, access tokens,
+# sessions, login pages and counters, pushed requests, device codes, replay-cache rows,
+# spent and expired refresh tokens and their families, and audit entries past their
+# retention. Every node runs it; a lease in the database gives one node at a time a pass.
+# Seconds between passes (env TESSERA_PURGE_INTERVAL).
+interval = 60
+# How long past its expiry a row is kept, in seconds: more than any clock skew between
+# nodes (env TESSERA_PURGE_GRACE).
+grace = 300
+# Rows deleted per statement, so that no purge holds locks for long (env TESSERA_PURGE_BATCH).
+batch = 1000
+
 [management]
 # Management API requests per second per calling client, on each node (Auth0's token
 # bucket: also the burst); over it, 429 with Retry-After. 0 turns the limit off.
@@ -234,6 +248,7 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub login: LoginConfig,
     pub audit: AuditConfig,
+    pub housekeeping: HousekeepingConfig,
     pub management: ManagementConfig,
     pub par: ParConfig,
     pub device: DeviceConfig,
@@ -249,6 +264,27 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct ManagementConfig {
     pub rate_limit: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HousekeepingConfig {
+    pub interval: i64,
+    pub grace: i64,
+    pub batch: i64,
+}
+
+impl HousekeepingConfig {
+    fn validate(&self) -> Result<(), String> {
+        for (name, v, range) in
+            [("interval", self.interval, 1..=86_400), ("grace", self.grace, 0..=604_800), ("batch", self.batch, 1..=100_000)]
+        {
+            if !range.contains(&v) {
+                return Err(format!("housekeeping.{name} must be {} to {}, got {v}", range.start(), range.end()));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -562,6 +598,9 @@ const ENV: &[(&str, &[&str])] = &[
     ("TESSERA_JWT_BEARER", &["grants", "jwt_bearer"]),
     ("TESSERA_PASSWORD_GRANT", &["grants", "password"]),
     ("TESSERA_AUDIT_QUEUE", &["audit", "queue"]),
+    ("TESSERA_PURGE_INTERVAL", &["housekeeping", "interval"]),
+    ("TESSERA_PURGE_GRACE", &["housekeeping", "grace"]),
+    ("TESSERA_PURGE_BATCH", &["housekeeping", "batch"]),
     ("TESSERA_SMTP_HOST", &["email", "smtp_host"]),
     ("TESSERA_SMTP_PORT", &["email", "smtp_port"]),
     ("TESSERA_SMTP_USERNAME", &["email", "username"]),
@@ -723,6 +762,7 @@ impl Config {
             return Err(format!("login.transaction_lifetime must be 60 to 3600 seconds, got {}", l.transaction_lifetime));
         }
         self.client_assertions.validate()?;
+        self.housekeeping.validate()?;
         if !matches!(self.dpop.nonce.as_str(), "on" | "off") {
             return Err(format!("dpop.nonce must be \"on\" or \"off\", got {:?}", self.dpop.nonce));
         }
@@ -866,6 +906,7 @@ mod tests {
         let c = Config::load(&Overrides::default(), &env_of(&[])).unwrap();
         assert_eq!(c.client_assertions.limits(), tessera_core::client_auth::AssertionLimits::DEFAULT);
         assert_eq!(c.client_assertions.max_lifetime, 3600);
+        assert_eq!((c.housekeeping.interval, c.housekeeping.grace, c.housekeeping.batch), (60, 300, 1000));
         let env = env_of(&[
             ("TESSERA_ASSERTION_MAX_LIFETIME", "600"),
             ("TESSERA_ASSERTION_MAX_FUTURE", "5"),
@@ -889,6 +930,9 @@ mod tests {
             (&[("TESSERA_ASSERTION_MAX_LIFETIME", "0")], "client_assertions.max_lifetime must be 1 to 86400"),
             (&[("TESSERA_ASSERTION_MAX_FUTURE", "-1")], "client_assertions.max_future"),
             (&[("TESSERA_ASSERTION_LEEWAY", "601")], "client_assertions.leeway"),
+            (&[("TESSERA_PURGE_INTERVAL", "0")], "housekeeping.interval must be 1 to 86400"),
+            (&[("TESSERA_PURGE_GRACE", "-1")], "housekeeping.grace"),
+            (&[("TESSERA_PURGE_BATCH", "100001")], "housekeeping.batch"),
         ];
         for (vars, needle) in cases {
             let vars: Vec<(String, String)> = vars.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();

@@ -10,6 +10,7 @@
 //! - [`store`]: the SQL adapter for SQLite and PostgreSQL, and the migrations.
 //! - [`cli`]: `tessera` subcommands over the same registry service the API uses.
 //! - [`email`]: the email outbox and its SMTP delivery worker.
+//! - [`housekeeping`]: background purging of expired state, one node at a time.
 //! - [`demo`]: the idempotent `serve --demo` seed.
 
 pub mod app;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod demo;
 pub mod email;
 pub mod fetch;
+pub mod housekeeping;
 pub mod http;
 pub mod jwks;
 pub mod passwords;

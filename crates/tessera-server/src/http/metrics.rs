@@ -8,6 +8,8 @@ use std::sync::Mutex;
 
 use tessera_core::ErrorCode;
 
+use crate::store::housekeeping::Purge;
+
 /// Latency bucket bounds in seconds.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
@@ -24,6 +26,10 @@ struct Data {
     latency: BTreeMap<String, Histogram>,
     tokens: BTreeMap<&'static str, u64>,
     errors: BTreeMap<&'static str, u64>,
+    purged: BTreeMap<&'static str, u64>,
+    purge_failures: BTreeMap<&'static str, u64>,
+    purge_passes: u64,
+    purge_last_pass: i64,
 }
 
 /// One short critical section per request: cheaper than the signature it accompanies.
@@ -79,6 +85,23 @@ impl Metrics {
         self.with(|d| *d.errors.entry(code.as_str()).or_default() += 1);
     }
 
+    /// Background purging (crate::housekeeping): `n` rows of `table` deleted by this node.
+    pub fn purged(&self, table: &'static str, n: u64) {
+        self.with(|d| *d.purged.entry(table).or_default() += n);
+    }
+
+    pub fn purge_failed(&self, table: &'static str) {
+        self.with(|d| *d.purge_failures.entry(table).or_default() += 1);
+    }
+
+    /// A pass this node made (it held the lease), finished at `at` (Unix seconds).
+    pub fn purge_pass(&self, at: i64) {
+        self.with(|d| {
+            d.purge_passes += 1;
+            d.purge_last_pass = at;
+        });
+    }
+
     pub fn render(&self) -> String {
         self.with(|d| {
             let mut out = String::new();
@@ -118,6 +141,24 @@ impl Metrics {
                 let n = d.errors.get(code.as_str()).copied().unwrap_or(0);
                 let _ = writeln!(out, "tessera_oauth_errors_total{{error=\"{}\"}} {n}", code.as_str());
             }
+            out.push_str("# HELP tessera_purged_rows_total Expired rows this node's background purge deleted, by table.\n");
+            out.push_str("# TYPE tessera_purged_rows_total counter\n");
+            for p in Purge::ALL {
+                let n = d.purged.get(p.table()).copied().unwrap_or(0);
+                let _ = writeln!(out, "tessera_purged_rows_total{{table=\"{}\"}} {n}", p.table());
+            }
+            out.push_str("# HELP tessera_purge_failures_total Purge batches that failed (tried again next pass), by table.\n");
+            out.push_str("# TYPE tessera_purge_failures_total counter\n");
+            for p in Purge::ALL {
+                let n = d.purge_failures.get(p.table()).copied().unwrap_or(0);
+                let _ = writeln!(out, "tessera_purge_failures_total{{table=\"{}\"}} {n}", p.table());
+            }
+            out.push_str("# HELP tessera_purge_passes_total Purge passes this node made while holding the lease.\n");
+            out.push_str("# TYPE tessera_purge_passes_total counter\n");
+            let _ = writeln!(out, "tessera_purge_passes_total {}", d.purge_passes);
+            out.push_str("# HELP tessera_purge_last_pass_timestamp_seconds When this node last finished a purge pass.\n");
+            out.push_str("# TYPE tessera_purge_last_pass_timestamp_seconds gauge\n");
+            let _ = writeln!(out, "tessera_purge_last_pass_timestamp_seconds {}", d.purge_last_pass);
             out
         })
     }
@@ -142,5 +183,13 @@ mod tests {
         assert!(text.contains("tessera_tokens_issued_total{grant_type=\"authorization_code\"} 1\n"));
         assert!(text.contains("tessera_oauth_errors_total{error=\"invalid_grant\"} 1\n"));
         assert!(text.contains("tessera_oauth_errors_total{error=\"invalid_client\"} 0\n"));
+        m.purged("sessions", 3);
+        m.purged("sessions", 2);
+        m.purge_pass(1_700_000_000);
+        let text = m.render();
+        assert!(text.contains("tessera_purged_rows_total{table=\"sessions\"} 5\n"));
+        assert!(text.contains("tessera_purged_rows_total{table=\"refresh_tokens\"} 0\n"));
+        assert!(text.contains("tessera_purge_passes_total 1\n"));
+        assert!(text.contains("tessera_purge_last_pass_timestamp_seconds 1700000000\n"));
     }
 }

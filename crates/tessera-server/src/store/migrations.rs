@@ -32,6 +32,7 @@ pub const SQLITE: &[Migration] = &[
     migration!(9, "0009_user_jobs", "sqlite"),
     migration!(10, "0010_dynamic_clients", "sqlite"),
     migration!(11, "0011_revoked_index", "sqlite"),
+    migration!(12, "0012_housekeeping", "sqlite"),
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -46,6 +47,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!(9, "0009_user_jobs", "postgres"),
     migration!(10, "0010_dynamic_clients", "postgres"),
     migration!(11, "0011_revoked_index", "postgres"),
+    migration!(12, "0012_housekeeping", "postgres"),
 ];
 
 pub fn for_backend(b: Backend) -> &'static [Migration] {

@@ -8,6 +8,7 @@
 
 pub mod db;
 pub mod email;
+pub mod housekeeping;
 pub mod issuers;
 pub mod jobs;
 pub mod migrations;

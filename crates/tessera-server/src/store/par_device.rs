@@ -85,10 +85,6 @@ impl PushedRequestStore for SqlStore {
             .await?;
         row.as_ref().map(pushed_from_row).transpose()
     }
-
-    async fn purge_pushed_requests(&self, now: i64) -> StoreResult<u64> {
-        self.db().execute(query("DELETE FROM pushed_requests WHERE expires_at < $1").bind(now)).await
-    }
 }
 
 #[async_trait]
@@ -171,9 +167,5 @@ impl DeviceCodeStore for SqlStore {
         .bind(device_code_hash)
         .bind(now);
         self.consume_and_record(consume, issuance).await
-    }
-
-    async fn purge_device_codes(&self, now: i64) -> StoreResult<u64> {
-        self.db().execute(query("DELETE FROM device_codes WHERE expires_at < $1").bind(now)).await
     }
 }

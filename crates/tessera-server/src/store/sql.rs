@@ -981,16 +981,6 @@ impl AuditStore for SqlStore {
     async fn audit_kinds(&self) -> StoreResult<Vec<String>> {
         self.db.all(query("SELECT DISTINCT kind FROM audit_events ORDER BY kind"), |r| r.get::<String>("kind")).await
     }
-
-    async fn purge_audit(&self, before: i64, limit: i64) -> StoreResult<u64> {
-        self.db
-            .execute(
-                query("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)")
-                    .bind(before)
-                    .bind(limit),
-            )
-            .await
-    }
 }
 
 #[async_trait]
@@ -1009,10 +999,6 @@ impl ReplayStore for SqlStore {
             .bind(now),
         )
         .await
-    }
-
-    async fn purge_replay_cache(&self, now: i64) -> StoreResult<u64> {
-        self.db.execute(query("DELETE FROM replay_cache WHERE expires_at <= $1").bind(now)).await
     }
 }
 

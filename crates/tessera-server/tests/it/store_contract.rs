@@ -13,6 +13,7 @@ use tessera_core::model::{
 };
 use tessera_core::store::{AuditEvent, AuditQuery, Store, StoreError};
 use tessera_core::tokens::{KeyState, SigningKeyRecord};
+use tessera_server::store::housekeeping::Purge;
 use tessera_server::store::migrations::{Migration, POSTGRES, SQLITE};
 
 use crate::support::{test_stores, TestStore};
@@ -721,9 +722,11 @@ async fn audit_batches_queries_counts_and_purges() {
         assert_eq!(s.get_audit(-5).await.unwrap(), None, "[{b}] get unknown");
         assert_eq!(s.audit_kinds().await.unwrap(), ["client_credentials_exchanged", "login_failed"], "[{b}] kinds");
 
-        assert_eq!(s.purge_audit(NOW + 3, 2).await.unwrap(), 2, "[{b}] purge is bounded");
-        assert_eq!(s.purge_audit(NOW + 3, 2).await.unwrap(), 1, "[{b}] the rest older than the cut");
-        assert_eq!(s.purge_audit(NOW + 3, 2).await.unwrap(), 0, "[{b}] nothing older left");
+        let sql = tessera_server::store::connect(&ts.data.database_url()).await.expect("second connection");
+        assert_eq!(sql.purge_batch(Purge::AuditEvents, NOW + 3, 2).await.unwrap(), 2, "[{b}] purge is bounded");
+        assert_eq!(sql.purge_batch(Purge::AuditEvents, NOW + 3, 2).await.unwrap(), 1, "[{b}] the rest older than the cut");
+        assert_eq!(sql.purge_batch(Purge::AuditEvents, NOW + 3, 2).await.unwrap(), 0, "[{b}] nothing older left");
+        sql.close().await;
         assert_eq!(s.count_audit(&all).await.unwrap(), 3, "[{b}] newer entries kept");
     }
 }
@@ -749,17 +752,21 @@ async fn replay_cache_remembers_until_expiry() {
 async fn purging_the_replay_cache_deletes_only_expired_entries() {
     for ts in test_stores().await {
         let (b, s) = (ts.name(), ts.store.as_ref());
-        assert_eq!(s.purge_replay_cache(NOW).await.unwrap(), 0, "[{b}] nothing to purge");
+        let sql = tessera_server::store::connect(&ts.data.database_url()).await.expect("second connection");
+        let purge = |cutoff| sql.purge_batch(Purge::ReplayCache, cutoff, 1000);
+        assert_eq!(purge(NOW).await.unwrap(), 0, "[{b}] nothing to purge");
         assert!(s.remember_jti("ns", "a", NOW + 10, NOW).await.unwrap());
         assert!(s.remember_jti("ns", "b", NOW + 20, NOW).await.unwrap());
         assert!(s.remember_jti("other", "c", NOW + 30, NOW).await.unwrap());
-        assert_eq!(s.purge_replay_cache(NOW + 5).await.unwrap(), 0, "[{b}] nothing expired yet");
-        assert_eq!(s.purge_replay_cache(NOW + 15).await.unwrap(), 1, "[{b}] one expired");
-        assert_eq!(s.purge_replay_cache(NOW + 15).await.unwrap(), 0, "[{b}] purge is idempotent");
+        assert_eq!(purge(NOW + 5).await.unwrap(), 0, "[{b}] nothing expired yet");
+        assert_eq!(purge(NOW + 10).await.unwrap(), 0, "[{b}] an entry expiring at the cut-off is kept");
+        assert_eq!(purge(NOW + 15).await.unwrap(), 1, "[{b}] one expired");
+        assert_eq!(purge(NOW + 15).await.unwrap(), 0, "[{b}] purge is idempotent");
         // The unexpired entries are still remembered.
         assert!(!s.remember_jti("ns", "b", NOW + 20, NOW + 15).await.unwrap(), "[{b}] b kept");
         assert!(!s.remember_jti("other", "c", NOW + 30, NOW + 15).await.unwrap(), "[{b}] c kept");
-        assert_eq!(s.purge_replay_cache(NOW + 1000).await.unwrap(), 2, "[{b}] the rest once expired");
+        assert_eq!(purge(NOW + 1000).await.unwrap(), 2, "[{b}] the rest once expired");
+        sql.close().await;
     }
 }
 

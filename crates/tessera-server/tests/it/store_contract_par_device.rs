@@ -11,6 +11,7 @@ use tessera_core::state::{
 };
 use tessera_core::store::{Store, StoreError};
 use tessera_server::store::db::query;
+use tessera_server::store::housekeeping::Purge;
 use tessera_server::store::SqlStore;
 
 use crate::support::{test_stores, TestStore};
@@ -135,7 +136,9 @@ async fn a_pushed_request_is_consumed_once_by_its_client_until_it_expires() {
         assert_eq!(s.consume_pushed_request("pr-2", "client_a", NOW + 60).await.unwrap(), None, "[{b}] expired at its expiry");
         // Purging removes what expired before now, used or not, and keeps the rest.
         s.insert_pushed_request(&pushed("pr-3", "client_a", NOW + 120)).await.unwrap();
-        assert_eq!(s.purge_pushed_requests(NOW + 61).await.unwrap(), 2, "[{b}] pr-1 and pr-2");
+        let sql = Rows::open(&ts).await;
+        assert_eq!(sql.0.purge_batch(Purge::PushedRequests, NOW + 61, 1000).await.unwrap(), 2, "[{b}] pr-1 and pr-2");
+        sql.close().await;
         assert!(s.consume_pushed_request("pr-3", "client_a", NOW + 61).await.unwrap().is_some(), "[{b}] pr-3 kept");
     }
 }
@@ -175,7 +178,9 @@ async fn device_codes_round_trip_and_user_codes_are_unique() {
         assert_eq!(s.get_device_code_and_user("dc-x").await.unwrap(), None, "[{b}]");
         // Purging removes only what expired before now.
         s.insert_device_code(&device("dc-3", "uc-3", NOW + 900)).await.unwrap();
-        assert_eq!(s.purge_device_codes(NOW + 601).await.unwrap(), 1, "[{b}]");
+        let sql = Rows::open(&ts).await;
+        assert_eq!(sql.0.purge_batch(Purge::DeviceCodes, NOW + 601, 1000).await.unwrap(), 1, "[{b}]");
+        sql.close().await;
         assert!(s.find_device_code_by_user_code("uc-3").await.unwrap().is_some(), "[{b}] dc-3 kept");
     }
 }
