@@ -143,6 +143,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     tls: Option<crate::tls::Tls>,
+    /// The deployment's clock, when it follows the database server's (crate::clock_sync).
+    follows: Option<tessera_core::clock::CorrectedClock>,
 }
 
 impl Application {
@@ -204,7 +206,13 @@ impl Application {
             registration,
             draining: Default::default(),
         });
-        Ok(Self { listener, state, tls: None })
+        Ok(Self { listener, state, tls: None, follows: None })
+    }
+
+    /// `clock` (the one this application was built with) follows the PostgreSQL server's
+    /// clock while serving (crate::clock_sync).
+    pub fn follow_database_clock(&mut self, clock: tessera_core::clock::CorrectedClock) {
+        self.follows = Some(clock);
     }
 
     /// Seeds the demo registry and serves its callback page. Before `run_until_stopped`.
@@ -314,6 +322,7 @@ impl Application {
         });
         // Expired codes, tokens, sessions and the like, purged by one node at a time.
         let housekeeping = tokio::spawn(crate::housekeeping::run(self.state.clone()));
+        let clock_sync = self.follows.clone().map(|clock| tokio::spawn(crate::clock_sync::run(self.state.clone(), clock)));
         // Issue 17: the email outbox's delivery worker.
         let email_worker = tokio::spawn(crate::email::worker::run(self.state.clone()));
         // Management API jobs (user imports and exports), claimed from the database.
@@ -334,6 +343,9 @@ impl Application {
         cache_sync.abort();
         audit_writer.abort();
         housekeeping.abort();
+        if let Some(c) = clock_sync {
+            c.abort();
+        }
         email_worker.abort();
         jobs.abort();
         self.state.audit.flush(self.state.deployment.store.as_ref()).await;

@@ -10,6 +10,7 @@
 //! - [`store`]: the SQL adapter for SQLite and PostgreSQL, and the migrations.
 //! - [`cli`]: `tessera` subcommands over the same registry service the API uses.
 //! - [`email`]: the email outbox and its SMTP delivery worker.
+//! - [`clock_sync`]: following the PostgreSQL server's clock when this node's lags.
 //! - [`housekeeping`]: background purging of expired state, one node at a time.
 //! - [`demo`]: the idempotent `serve --demo` seed.
 
@@ -17,6 +18,7 @@ pub mod app;
 pub mod audit_log;
 pub mod bootstrap;
 pub mod cli;
+pub mod clock_sync;
 pub mod config;
 pub mod demo;
 pub mod email;

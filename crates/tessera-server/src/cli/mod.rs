@@ -229,7 +229,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
 
 async fn serve(config: Config, demo: bool) -> Result<(), String> {
     let started = std::time::Instant::now();
-    let mut app = Application::build(config, Arc::new(SystemClock)).await?;
+    let clock = tessera_core::clock::CorrectedClock::new();
+    let mut app = Application::build(config, Arc::new(clock.clone())).await?;
+    app.follow_database_clock(clock);
     // Every tenant has the Management API (Auth0), under the issuer it is served at.
     let registry = app.state().deployment.registry.clone();
     registry.ensure_management_api(app.issuer()).await.map_err(|e| format!("cannot register the Management API: {e}"))?;

@@ -30,6 +30,8 @@ struct Data {
     purge_failures: BTreeMap<&'static str, u64>,
     purge_passes: u64,
     purge_last_pass: i64,
+    clock_offset_ms: i64,
+    clock_correction: i64,
 }
 
 /// One short critical section per request: cheaper than the signature it accompanies.
@@ -102,6 +104,15 @@ impl Metrics {
         });
     }
 
+    /// The database server's clock minus this node's (crate::clock_sync), and the seconds
+    /// this node's clock is moved forward by.
+    pub fn clock_offset(&self, offset_ms: i64, correction: i64) {
+        self.with(|d| {
+            d.clock_offset_ms = offset_ms;
+            d.clock_correction = correction;
+        });
+    }
+
     pub fn render(&self) -> String {
         self.with(|d| {
             let mut out = String::new();
@@ -159,6 +170,16 @@ impl Metrics {
             out.push_str("# HELP tessera_purge_last_pass_timestamp_seconds When this node last finished a purge pass.\n");
             out.push_str("# TYPE tessera_purge_last_pass_timestamp_seconds gauge\n");
             let _ = writeln!(out, "tessera_purge_last_pass_timestamp_seconds {}", d.purge_last_pass);
+            out.push_str(
+                "# HELP tessera_database_clock_offset_seconds The PostgreSQL server's clock minus this node's, last measured.\n",
+            );
+            out.push_str("# TYPE tessera_database_clock_offset_seconds gauge\n");
+            let _ = writeln!(out, "tessera_database_clock_offset_seconds {}", d.clock_offset_ms as f64 / 1000.0);
+            out.push_str(
+                "# HELP tessera_clock_correction_seconds Seconds this node's clock is moved forward to the database's.\n",
+            );
+            out.push_str("# TYPE tessera_clock_correction_seconds gauge\n");
+            let _ = writeln!(out, "tessera_clock_correction_seconds {}", d.clock_correction);
             out
         })
     }

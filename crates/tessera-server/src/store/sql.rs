@@ -205,6 +205,17 @@ impl SqlStore {
         &self.db
     }
 
+    /// The database server's clock in Unix milliseconds (PostgreSQL); `None` on SQLite,
+    /// whose clock is this process's.
+    pub async fn database_millis(&self) -> StoreResult<Option<i64>> {
+        if let Db::Sqlite(_) = self.db {
+            return Ok(None);
+        }
+        let row =
+            self.db.fetch_optional(query("SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS ms")).await?;
+        row.map(|r| r.get::<i64>("ms")).transpose()
+    }
+
     /// Stops cleanly. On SQLite the WAL is checkpointed first, so a clean stop leaves one
     /// self-contained database file.
     pub async fn close(&self) {

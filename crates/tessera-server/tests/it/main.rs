@@ -22,6 +22,7 @@ mod dpop_proof;
 mod dpop_token;
 mod email_outbox;
 mod faults_bounded;
+mod faults_clock;
 mod faults_cluster;
 mod faults_connections;
 mod faults_crash;
