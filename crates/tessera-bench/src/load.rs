@@ -10,6 +10,10 @@
 //! scenario runs out of prepared material. Operations that start during the warm-up are
 //! not recorded. Server CPU time is read at the end of the warm-up and at the end of the
 //! run; resident memory is sampled every 100 ms throughout.
+//!
+//! The load can be spread over several nodes of one deployment ([`Target`]s): connection
+//! `i` goes to node `i mod N` (round robin), CPU is the sum over the nodes, and each node's
+//! share is reported ([`NodeStats`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -34,6 +38,23 @@ pub struct Plan {
     pub requests: Option<u64>,
     /// Total operations per second, for a paced (open-loop) run.
     pub rate: Option<f64>,
+}
+
+/// One server process the load goes to.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub pid: u32,
+}
+
+/// One node's share of a run spread over several.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStats {
+    pub port: u16,
+    pub connections: usize,
+    pub throughput: f64,
+    /// This node's CPU over the measured part, in % of one core.
+    pub server_cpu_pct: Option<f64>,
 }
 
 /// What one run measured.
@@ -64,6 +85,9 @@ pub struct RunStats {
     /// A run cut short because prepared material (codes, refresh chains) ran out.
     pub exhausted: bool,
     pub first_error: Option<String>,
+    /// Runs over several nodes: each node's share (empty for one node).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_node: Vec<NodeStats>,
 }
 
 /// The resolution of tokio's timer: a sleep ends on the first tick at or after its deadline.
@@ -84,16 +108,22 @@ struct ConnResult {
     finished: Instant,
 }
 
-/// Runs one plan with one [`Work`] per connection; returns the stats and the works (so a
-/// scenario can take back what they hold).
-pub async fn run(addr: SocketAddr, server_pid: u32, plan: Plan, works: Vec<Work>) -> Result<(RunStats, Vec<Work>), String> {
+fn cpu_ticks(targets: &[Target]) -> Option<Vec<u64>> {
+    targets.iter().map(|t| procstat::cpu_ticks(t.pid)).collect()
+}
+
+/// Runs one plan with one [`Work`] per connection, the connections dealt round robin over
+/// `targets` (at least one); returns the stats and the works (so a scenario can take back
+/// what they hold). Peak RSS is the first target's.
+pub async fn run(targets: &[Target], plan: Plan, works: Vec<Work>) -> Result<(RunStats, Vec<Work>), String> {
+    let first = *targets.first().ok_or("no server to load")?;
     let mut conns = Vec::with_capacity(works.len());
-    for _ in 0..works.len() {
-        conns.push(Conn::open(addr).await?);
+    for i in 0..works.len() {
+        conns.push(Conn::open(targets[i % targets.len()].addr).await?);
     }
     let n = works.len().max(1);
     let budget = Arc::new(AtomicI64::new(plan.requests.map(|r| r as i64).unwrap_or(i64::MAX)));
-    let sampler = RssSampler::start(server_pid);
+    let sampler = RssSampler::start(first.pid);
     let start = Instant::now();
     let measure_from = start + plan.warmup;
     let end = measure_from + plan.duration;
@@ -179,20 +209,22 @@ pub async fn run(addr: SocketAddr, server_pid: u32, plan: Plan, works: Vec<Work>
 
     // Server CPU over the measured part only.
     tokio::time::sleep_until(measure_from).await;
-    let cpu0 = procstat::cpu_ticks(server_pid);
+    let cpu0 = cpu_ticks(targets);
     let mut results = Vec::with_capacity(n);
     for t in tasks {
         results.push(t.await.map_err(|e| format!("a load connection failed: {e}"))?);
     }
-    let cpu1 = procstat::cpu_ticks(server_pid);
-    let rss_peak = sampler.finish(server_pid).await;
+    let cpu1 = cpu_ticks(targets);
+    let rss_peak = sampler.finish(first.pid).await;
 
     let finished = results.iter().map(|(_, r)| r.finished).max().unwrap_or(end);
     let seconds = finished.saturating_duration_since(measure_from).as_secs_f64().max(1e-9);
     let mut hist = new_histogram();
     let (mut ok, mut errors, mut late, mut exhausted, mut first_error) = (0, 0, 0, false, None);
     let mut works = Vec::with_capacity(n);
-    for (work, r) in results {
+    let mut node_ok = vec![0u64; targets.len()];
+    for (i, (work, r)) in results.into_iter().enumerate() {
+        node_ok[i % targets.len()] += r.ok;
         let _ = hist.add(&r.hist);
         ok += r.ok;
         errors += r.errors;
@@ -211,9 +243,27 @@ pub async fn run(addr: SocketAddr, server_pid: u32, plan: Plan, works: Vec<Work>
             hist.value_at_quantile(q) as f64 / 1000.0
         }
     };
-    let cpu_seconds = match (cpu0, cpu1) {
-        (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / procstat::ticks_per_second()),
+    // Per node, then in all.
+    let node_cpu: Option<Vec<f64>> = match (&cpu0, &cpu1) {
+        (Some(a), Some(b)) => {
+            Some(a.iter().zip(b).map(|(a, b)| b.saturating_sub(*a) as f64 / procstat::ticks_per_second()).collect())
+        }
         _ => None,
+    };
+    let cpu_seconds = node_cpu.as_ref().map(|c| c.iter().sum::<f64>());
+    let per_node = if targets.len() < 2 {
+        Vec::new()
+    } else {
+        targets
+            .iter()
+            .enumerate()
+            .map(|(k, t)| NodeStats {
+                port: t.addr.port(),
+                connections: (0..n).filter(|i| i % targets.len() == k).count(),
+                throughput: node_ok[k] as f64 / seconds,
+                server_cpu_pct: node_cpu.as_ref().map(|c| 100.0 * c[k] / seconds),
+            })
+            .collect()
     };
     let stats = RunStats {
         connections: n,
@@ -233,6 +283,7 @@ pub async fn run(addr: SocketAddr, server_pid: u32, plan: Plan, works: Vec<Work>
         late,
         exhausted,
         first_error,
+        per_node,
     };
     Ok((stats, works))
 }
@@ -280,6 +331,10 @@ mod tests {
         addr
     }
 
+    fn target(addr: SocketAddr) -> Target {
+        Target { addr, pid: std::process::id() }
+    }
+
     fn works(addr: SocketAddr, n: usize) -> Vec<Work> {
         let seed = Seed {
             m2m_client_id: String::new(),
@@ -306,7 +361,7 @@ mod tests {
             rate: None,
         };
         let started = std::time::Instant::now();
-        let (s, back) = run(addr, std::process::id(), plan, works(addr, 2)).await.unwrap();
+        let (s, back) = run(&[target(addr)], plan, works(addr, 2)).await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(3));
         assert_eq!(back.len(), 2);
         assert_eq!(s.errors, 0, "{:?}", s.first_error);
@@ -321,9 +376,32 @@ mod tests {
         let plan =
             Plan { connections: 3, warmup: Duration::ZERO, duration: Duration::from_secs(20), requests: Some(300), rate: None };
         let started = std::time::Instant::now();
-        let (s, _) = run(addr, std::process::id(), plan, works(addr, 3)).await.unwrap();
+        let (s, _) = run(&[target(addr)], plan, works(addr, 3)).await.unwrap();
         assert_eq!(s.requests, 300);
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_are_dealt_round_robin_over_the_nodes() {
+        let nodes = [target(tiny_server().await), target(tiny_server().await)];
+        let plan = Plan {
+            connections: 5,
+            warmup: Duration::from_millis(50),
+            duration: Duration::from_millis(400),
+            requests: None,
+            rate: None,
+        };
+        let (s, _) = run(&nodes, plan, works(nodes[0].addr, 5)).await.unwrap();
+        assert_eq!(s.errors, 0, "{:?}", s.first_error);
+        let ports: Vec<u16> = s.per_node.iter().map(|n| n.port).collect();
+        assert_eq!(ports, [nodes[0].addr.port(), nodes[1].addr.port()]);
+        assert_eq!(s.per_node.iter().map(|n| n.connections).collect::<Vec<_>>(), [3, 2]);
+        let sum: f64 = s.per_node.iter().map(|n| n.throughput).sum();
+        assert!((sum - s.throughput).abs() < 1e-6 * s.throughput.max(1.0), "{s:?}");
+        assert!(s.per_node.iter().all(|n| n.throughput > 50.0), "both nodes served: {s:?}");
+        // One node: no breakdown.
+        let (one, _) = run(&nodes[..1], plan, works(nodes[0].addr, 2)).await.unwrap();
+        assert!(one.per_node.is_empty());
     }
 
     /// A paced run of 2 connections for 1 s against the tiny server.
@@ -336,7 +414,7 @@ mod tests {
             requests: None,
             rate: Some(rate),
         };
-        run(addr, std::process::id(), plan, works(addr, 2)).await.unwrap().0
+        run(&[target(addr)], plan, works(addr, 2)).await.unwrap().0
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,8 +4,8 @@
 //! CLI, drives the real HTTP endpoints with a bounded closed-loop load, and reports each
 //! scenario against a bound measured in the same run. Map of the crate:
 //!
-//! - [`run`]: the whole benchmark, store by store; [`measure`]: one scenario's sweep,
-//!   paced pass and targets; [`load`]: the load generator.
+//! - [`run`]: the whole benchmark, store by store (and `--nodes N` on PostgreSQL);
+//!   [`measure`]: one scenario's sweep, paced pass, targets and the nodes comparison; [`load`]: the load generator.
 //! - [`scenarios`]: what one operation of each scenario is; [`flows`]: the OAuth
 //!   conversations and prepared material; [`browser`]: the hosted-login walker;
 //!   [`http`]: one keep-alive connection.
@@ -99,6 +99,10 @@ struct Args {
     /// seconds from --duration.
     #[arg(long)]
     store_ops: bool,
+    /// PostgreSQL: after the one-node pass, run every scenario again spread round robin over
+    /// this many nodes on the same database, side by side with one node (1 to 8; 1: no pass).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
     /// Where results go.
     #[arg(long, default_value = "bench-results")]
     out: PathBuf,
@@ -196,6 +200,14 @@ fn options(args: Args) -> Result<(run::Options, PathBuf), String> {
         }
         Ok(Duration::from_secs_f64(v))
     };
+    if !(1..=8).contains(&args.nodes) {
+        return Err("--nodes: between 1 and 8".into());
+    }
+    if args.nodes > 1 && !stores.contains(&StoreKind::Postgres) {
+        return Err(
+            "--nodes needs --store postgres: several nodes share one PostgreSQL database (SQLite is one node's file)".into()
+        );
+    }
     let connections = args.connections.unwrap_or_else(|| vec![1, 4, 16]);
     if connections.is_empty() || connections.iter().any(|&c| c == 0 || c > 1024) {
         return Err("--connections: counts between 1 and 1024".into());
@@ -219,6 +231,7 @@ fn options(args: Args) -> Result<(run::Options, PathBuf), String> {
         growth_n: args.growth.then_some(args.growth_n),
         tessera_bin: tessera_bin(args.tessera_bin)?,
         server_log_level: args.server_log_level,
+        nodes: args.nodes,
     };
     Ok((opts, args.out))
 }
@@ -348,6 +361,19 @@ mod tests {
         assert_eq!(s.iter().map(|s| s.name()).collect::<Vec<_>>(), vec!["http_floor", "jwks"]);
         assert!(super::scenarios(Some(vec!["nope".into()])).is_err());
         assert_eq!(super::scenarios(None).unwrap().len(), super::Scenario::ALL.len());
+    }
+
+    #[test]
+    fn nodes_need_postgres_and_a_bound() {
+        use clap::Parser as _;
+        let err = |argv: &[&str]| super::options(super::Args::parse_from(argv)).err().unwrap_or_default();
+        assert!(err(&["tessera-bench", "--nodes", "2"]).contains("--nodes needs --store postgres"));
+        assert!(err(&["tessera-bench", "--nodes", "0", "--store", "postgres"]).contains("between 1 and 8"));
+        assert!(err(&["tessera-bench", "--nodes", "9", "--store", "postgres"]).contains("between 1 and 8"));
+        // Accepted: the next failure is the binary, not the option.
+        let bin = ["--tessera-bin", "/nonexistent/tessera"];
+        let ok = err(&["tessera-bench", "--nodes", "2", "--store", "sqlite,postgres", bin[0], bin[1]]);
+        assert!(ok.contains("does not exist"), "{ok}");
     }
 
     #[test]

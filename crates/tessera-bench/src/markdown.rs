@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{Check, Report, GROWTH_MIN_RATIO};
+use crate::report::{Check, Report, GROWTH_MIN_RATIO, NODES_MIN_RATIO};
 
 fn num(v: f64) -> String {
     if !v.is_finite() {
@@ -145,6 +145,7 @@ impl Report {
         self.process_section(&mut md);
         self.errors_section(&mut md);
         self.growth_section(&mut md);
+        self.nodes_section(&mut md);
         self.sweep_section(&mut md);
         md
     }
@@ -243,6 +244,52 @@ impl Report {
                         None => "**ERROR**",
                     }
                 );
+            }
+        }
+    }
+
+    fn nodes_section(&self, md: &mut String) {
+        for st in &self.stores {
+            let Some(nodes) = &st.nodes else { continue };
+            let ready: Vec<String> = nodes.ready_ms.iter().map(|ms| num(*ms)).collect();
+            let _ = writeln!(
+                md,
+                "\n## {} nodes on one {} database\n\n\
+                 Connections dealt round robin over the nodes; one node and all nodes measured alternately with the same \
+                 connections, the best run of each kept. Extra nodes ready in {} ms.\n\n\
+                 | scenario | conns | one node req/s | all nodes req/s | per node req/s | CPU % per node | all / one | target | pass/fail |\n\
+                 |---|--:|--:|--:|---|---|--:|---|---|",
+                nodes.n,
+                st.store.as_str(),
+                ready.join(", ")
+            );
+            for r in &nodes.rows {
+                let all = r.all_nodes.as_ref();
+                let each = |f: fn(&crate::load::NodeStats) -> Option<f64>| {
+                    all.map(|a| a.per_node.iter().map(|n| opt(f(n))).collect::<Vec<_>>().join(" + "))
+                        .unwrap_or_else(|| "—".into())
+                };
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    r.scenario.name(),
+                    r.connections,
+                    opt(r.one_node.as_ref().map(|s| s.throughput)),
+                    opt(all.map(|s| s.throughput)),
+                    each(|n| Some(n.throughput)),
+                    each(|n| n.server_cpu_pct),
+                    r.ratio.map(|x| format!("{:.0} %", x * 100.0)).unwrap_or_else(|| "—".into()),
+                    if r.pass.is_some() { format!("≥ {:.0} %", NODES_MIN_RATIO * 100.0) } else { "—".into() },
+                    match (r.pass, &r.error) {
+                        (_, Some(_)) => "**ERROR**",
+                        (Some(true), _) => "pass",
+                        (Some(false), _) => "**FAIL**",
+                        (None, None) => "—",
+                    }
+                );
+            }
+            for r in nodes.rows.iter().filter(|r| r.error.is_some()) {
+                let _ = writeln!(md, "\n- {}: {}", r.scenario.name(), r.error.as_deref().unwrap_or_default());
             }
         }
     }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::flows::{Flows, SCOPE_LOGIN};
-use crate::load::{self, Plan, RunStats};
-use crate::report::{bound_and_checks, ScenarioResult};
+use crate::load::{self, Plan, RunStats, Target};
+use crate::report::{bound_and_checks, NodesRow, ScenarioResult, NODES_MIN_RATIO};
 use crate::scenarios::{prepare, Pools, Scenario, Work};
 use crate::server::{Server, StoreKind};
 
@@ -55,23 +55,25 @@ impl Prepared {
         Ok(())
     }
 
-    /// One timed run; `expected` sizes the code batch.
-    async fn run(&self, server: &Server, plan: Plan, expected: f64, max_codes: usize) -> Result<RunStats, String> {
+    /// One timed run over `nodes` (one or more servers of one deployment); `expected`
+    /// sizes the code batch.
+    async fn run(&self, nodes: &[Server], plan: Plan, expected: f64, max_codes: usize) -> Result<RunStats, String> {
         if self.scenario.needs_codes() {
             self.top_up_codes(&plan, expected, max_codes).await?;
         }
         let works = (0..plan.connections).map(|_| Work::new(self.scenario, &self.flows, &self.pools)).collect();
-        let (stats, works) = load::run(server.addr, server.pid, plan, works).await?;
+        let targets: Vec<Target> = nodes.iter().map(Server::target).collect();
+        let (stats, works) = load::run(&targets, plan, works).await?;
         works.into_iter().for_each(Work::release);
         Ok(stats)
     }
 
     /// `repeat` timed closed-loop runs of one plan; keeps the one with the highest
     /// throughput. Each run is reported as it ends.
-    pub async fn best_of(&self, server: &Server, plan: Plan, expected: f64, settings: &Settings) -> Result<RunStats, String> {
+    pub async fn best_of(&self, nodes: &[Server], plan: Plan, expected: f64, settings: &Settings) -> Result<RunStats, String> {
         let mut best: Option<RunStats> = None;
         for _ in 0..settings.repeat.max(1) {
-            let s = self.run(server, plan, expected, settings.max_codes).await?;
+            let s = self.run(nodes, plan, expected, settings.max_codes).await?;
             progress(self.scenario, &s);
             if best.as_ref().is_none_or(|b| s.throughput > b.throughput) {
                 best = Some(s);
@@ -83,8 +85,14 @@ impl Prepared {
 
 fn progress(scenario: Scenario, s: &RunStats) {
     let paced = s.offered_rate.map(|r| format!(" paced at {r:.0}/s ({} late)", s.late)).unwrap_or_default();
+    let nodes = if s.per_node.is_empty() {
+        String::new()
+    } else {
+        let each: Vec<String> = s.per_node.iter().map(|n| format!("{:.0}", n.throughput)).collect();
+        format!("  per node {}", each.join(" + "))
+    };
     eprintln!(
-        "  {:<26} conns {:>3}{paced}: {:>9.1} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
+        "  {:<26} conns {:>3}{paced}: {:>9.1} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}{nodes}",
         scenario.name(),
         s.connections,
         s.throughput,
@@ -134,7 +142,7 @@ pub async fn scenario(
     };
     let mut expected = expected_rate(settings);
     for &c in &settings.connections {
-        match prepared.best_of(server, plan(settings, c, None), expected, settings).await {
+        match prepared.best_of(std::slice::from_ref(server), plan(settings, c, None), expected, settings).await {
             Ok(s) => {
                 expected = expected.max(s.throughput * 1.2);
                 result.sweep.push(s);
@@ -156,7 +164,9 @@ pub async fn scenario(
         let prepared = &prepared;
         let run = |rate: Option<f64>| async move {
             let expected = rate.unwrap_or(best.throughput * 1.2);
-            let s = prepared.run(server, plan(settings, best.connections, rate), expected, settings.max_codes).await?;
+            let s = prepared
+                .run(std::slice::from_ref(server), plan(settings, best.connections, rate), expected, settings.max_codes)
+                .await?;
             progress(scenario, &s);
             Ok(s)
         };
@@ -195,6 +205,56 @@ where
     kept.ok_or_else(|| "no run".into())
 }
 
+/// `--nodes N`: `scenario` at `connections` on the first node alone and dealt round robin
+/// over all of `nodes`, alternately, `repeat` times each (the capacity of shared cores
+/// drifts within minutes, so the two are measured side by side); the best of each is kept.
+pub async fn nodes_row(
+    scenario: Scenario,
+    nodes: &[Server],
+    flows: &Arc<Flows>,
+    connections: usize,
+    settings: &Settings,
+) -> NodesRow {
+    let mut row = NodesRow { scenario, connections, one_node: None, all_nodes: None, ratio: None, pass: None, error: None };
+    let prepared = match Prepared::new(scenario, flows, connections).await {
+        Ok(p) => p,
+        Err(e) => {
+            row.error = Some(format!("cannot prepare: {e}"));
+            return row;
+        }
+    };
+    let mut expected = expected_rate(settings);
+    let better = |kept: &Option<RunStats>, s: &RunStats| kept.as_ref().is_none_or(|k| s.throughput > k.throughput);
+    for _ in 0..settings.repeat.max(1) {
+        for spread in [&nodes[..1], nodes] {
+            match prepared.run(spread, plan(settings, connections, None), expected, settings.max_codes).await {
+                Ok(s) => {
+                    progress(scenario, &s);
+                    expected = expected.max(s.throughput * 1.2);
+                    let kept = if spread.len() == 1 { &mut row.one_node } else { &mut row.all_nodes };
+                    if better(kept, &s) {
+                        *kept = Some(s);
+                    }
+                }
+                Err(e) => {
+                    row.error = Some(e);
+                    return row;
+                }
+            }
+        }
+    }
+    if let (Some(one), Some(all)) = (&row.one_node, &row.all_nodes) {
+        if one.throughput > 0.0 {
+            let ratio = all.throughput / one.throughput;
+            row.ratio = Some(ratio);
+            if matches!(scenario, Scenario::ClientCredentials(_)) {
+                row.pass = Some(ratio >= NODES_MIN_RATIO && all.errors == 0);
+            }
+        }
+    }
+    row
+}
+
 /// Sets the bound, ratio and checks of a measured scenario (again when the final bounds
 /// are known).
 pub fn apply_targets(r: &mut ScenarioResult, sign_rate: &BTreeMap<String, f64>, floor: Option<f64>) {
@@ -229,6 +289,7 @@ mod tests {
             late: 0,
             exhausted: false,
             first_error: None,
+            per_node: Vec::new(),
         }
     }
 

@@ -15,10 +15,10 @@ use crate::flows::Flows;
 use crate::growth::{self, Population};
 use crate::measure::{self, Prepared};
 use crate::procstat;
-use crate::report::{self, Check, Growth, GrowthRow, Report, ScenarioResult, StoreResult};
+use crate::report::{self, Check, Growth, GrowthRow, Nodes, Report, ScenarioResult, StoreResult};
 use crate::scenarios::Scenario;
 use crate::seed::{self, API_RS256};
-use crate::server::{Store, StoreKind, Tessera};
+use crate::server::{Server, Store, StoreKind, Tessera};
 
 /// Everything the command line decides.
 #[derive(Debug, Clone)]
@@ -33,6 +33,8 @@ pub struct Options {
     pub growth_n: Option<u64>,
     pub tessera_bin: PathBuf,
     pub server_log_level: String,
+    /// `--nodes N`: on PostgreSQL, also every scenario spread over N nodes (1: no pass).
+    pub nodes: usize,
 }
 
 /// RSS once the server has settled.
@@ -98,6 +100,7 @@ pub async fn run(opts: &Options, started_at: String) -> Report {
             sign_threads: threads,
             server_log_level: opts.server_log_level.clone(),
             tessera_bin: opts.tessera_bin.display().to_string(),
+            nodes: opts.nodes,
         },
         sign_rate,
         sign_rate_before: before,
@@ -120,6 +123,7 @@ fn empty_result(kind: StoreKind) -> StoreResult {
         scenarios: Vec::new(),
         checks: Vec::new(),
         growth: None,
+        nodes: None,
         error: None,
     }
 }
@@ -187,6 +191,19 @@ async fn run_on(t: &Tessera, opts: &Options, settings: &measure::Settings, resul
         result.checks.push(Check::at_least("token exchange / client_credentials RS256", te / cc, 0.90));
     }
 
+    if opts.nodes > 1 && result.store == StoreKind::Postgres {
+        let (first, nodes) = nodes_pass(t, opts.nodes, server, &flows, settings, &result.scenarios).await;
+        server = first;
+        let nodes = nodes?;
+        for row in &nodes.rows {
+            if let (Some(ratio), Some(_)) = (row.ratio, row.pass) {
+                let what = format!("{} on {} nodes / one node", row.scenario.name(), nodes.n);
+                result.checks.push(Check::at_least(&what, ratio, report::NODES_MIN_RATIO));
+            }
+        }
+        result.nodes = Some(nodes);
+    }
+
     if let Some(n) = opts.growth_n {
         server.stop().await;
         let hash = tessera_core::password::hash_password("growth-password").map_err(|e| format!("{e:?}"))?;
@@ -213,6 +230,51 @@ async fn run_on(t: &Tessera, opts: &Options, settings: &measure::Settings, resul
     }
     server.stop().await;
     Ok(())
+}
+
+/// `--nodes N` (issue 19): N-1 more nodes on the same database and master key, then each
+/// scenario at its best one-node connection count (at least N) on the first node alone and
+/// spread round robin over all N. The extra nodes are stopped again; the first is handed
+/// back.
+async fn nodes_pass(
+    t: &Tessera,
+    n: usize,
+    first: Server,
+    flows: &Arc<Flows>,
+    settings: &measure::Settings,
+    measured: &[ScenarioResult],
+) -> (Server, Result<Nodes, String>) {
+    // The first node's default issuer (crate::server: no --issuer), which the others share.
+    let issuer = format!("http://{}/", first.addr);
+    let mut nodes = vec![first];
+    let mut ready_ms = Vec::new();
+    let mut started = Ok(());
+    for i in 1..n {
+        match t.serve_peer(&format!("node{}.log", i + 1), &issuer).await {
+            Ok(s) => {
+                ready_ms.push(s.ready_in.as_secs_f64() * 1000.0);
+                nodes.push(s);
+            }
+            Err(e) => {
+                started = Err(format!("node {}: {e}", i + 1));
+                break;
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    if started.is_ok() {
+        let ports: Vec<String> = nodes.iter().map(|s| s.addr.port().to_string()).collect();
+        eprintln!("  {n} nodes on one database: ports {}", ports.join(", "));
+        for r in measured.iter().filter(|r| r.scenario != Scenario::HttpFloor) {
+            let connections = r.best.as_ref().map_or(16, |b| b.connections).max(n);
+            rows.push(measure::nodes_row(r.scenario, &nodes, flows, connections, settings).await);
+        }
+    }
+    let first = nodes.remove(0);
+    for extra in nodes {
+        extra.stop().await;
+    }
+    (first, started.map(|()| Nodes { n, ready_ms, rows }))
 }
 
 /// Re-runs a scenario at its best connection count on the grown store.
@@ -245,7 +307,15 @@ async fn growth_row(
         error: None,
     };
     let outcome = match Prepared::new(r.scenario, flows, best.connections).await {
-        Ok(p) => p.best_of(server, measure::plan(settings, best.connections, None), best.throughput * 1.2, settings).await,
+        Ok(p) => {
+            p.best_of(
+                std::slice::from_ref(server),
+                measure::plan(settings, best.connections, None),
+                best.throughput * 1.2,
+                settings,
+            )
+            .await
+        }
         Err(e) => Err(format!("cannot prepare: {e}")),
     };
     match outcome {

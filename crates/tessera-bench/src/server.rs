@@ -109,6 +109,9 @@ impl Store {
     }
 }
 
+/// The first node's log, in the data directory.
+pub const SERVER_LOG: &str = "server.log";
+
 /// How to run `tessera` against one store.
 pub struct Tessera {
     pub bin: PathBuf,
@@ -156,16 +159,30 @@ impl Tessera {
 
     /// Starts `tessera serve` on a free port and waits until `/readyz` answers 200.
     pub async fn serve(&self) -> Result<Server, String> {
+        self.serve_node(SERVER_LOG, None).await
+    }
+
+    /// Another node of the same deployment (`--nodes`), logging to `log_name` in the data
+    /// directory and answering as `issuer` (the first node's: behind a load balancer every
+    /// node names the same issuer, so a token from one verifies at another).
+    pub async fn serve_peer(&self, log_name: &str, issuer: &str) -> Result<Server, String> {
+        self.serve_node(log_name, Some(issuer)).await
+    }
+
+    async fn serve_node(&self, log_name: &str, issuer: Option<&str>) -> Result<Server, String> {
         let port = free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.store.dir.join("server.log"))
+            .open(self.store.dir.join(log_name))
             .map_err(|e| format!("cannot open the server log: {e}"))?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let mut cmd = command(&self.bin, &self.store.dir);
         cmd.args(self.store.global_args()).args(["serve", "--listen", &addr.to_string()]);
+        if let Some(issuer) = issuer {
+            cmd.args(["--issuer", issuer]);
+        }
         cmd.env("TESSERA_LOG_LEVEL", &self.log_level);
         cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
         let started = Instant::now();
@@ -177,14 +194,14 @@ impl Tessera {
         let deadline = started + Duration::from_secs(120);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!("the server exited ({status}) before it was ready:\n{}", self.log_tail()));
+                return Err(format!("the server exited ({status}) before it was ready:\n{}", self.log_tail(log_name)));
             }
             if ready(addr).await {
                 break;
             }
             if Instant::now() > deadline {
                 let _ = child.start_kill();
-                return Err(format!("the server was not ready after 120 s:\n{}", self.log_tail()));
+                return Err(format!("the server was not ready after 120 s:\n{}", self.log_tail(log_name)));
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
@@ -192,8 +209,8 @@ impl Tessera {
     }
 
     /// The last lines of the server's log, for error messages.
-    pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.store.dir.join("server.log")).unwrap_or_default();
+    pub fn log_tail(&self, log_name: &str) -> String {
+        let text = std::fs::read_to_string(self.store.dir.join(log_name)).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
@@ -223,6 +240,10 @@ pub struct Server {
 }
 
 impl Server {
+    pub fn target(&self) -> crate::load::Target {
+        crate::load::Target { addr: self.addr, pid: self.pid }
+    }
+
     /// SIGTERM (graceful shutdown), then SIGKILL after 10 s.
     pub async fn stop(mut self) {
         let _ = std::process::Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
