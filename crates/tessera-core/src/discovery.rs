@@ -31,6 +31,9 @@ pub struct Capabilities {
     pub device_authorization: bool,
     /// RFC 8414 §2 / RFC 7591 §3: the dynamic client registration endpoint.
     pub registration_endpoint: bool,
+    /// draft-ietf-oauth-client-id-metadata-document §5: clients may be identified by a
+    /// metadata document URL.
+    pub client_id_metadata_documents: bool,
 }
 
 /// `{endpoint}_endpoint_auth_methods_supported` and its signing algorithms. The token,
@@ -74,6 +77,9 @@ pub fn metadata(issuer: &str, caps: &Capabilities, id_token_algs: &[SigningAlg])
     }
     if caps.registration_endpoint {
         m.insert("registration_endpoint".into(), u(routes::REGISTER));
+    }
+    if caps.client_id_metadata_documents {
+        m.insert("client_id_metadata_document_supported".into(), true.into());
     }
     if caps.userinfo {
         m.insert("userinfo_endpoint".into(), u(routes::USERINFO));

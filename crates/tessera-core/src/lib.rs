@@ -28,6 +28,8 @@
 //! - [`registry`]: the service layer used by both the CLI and the management API.
 //! - [`registration`]: dynamic client registration's metadata, policy and errors (RFC 7591,
 //!   RFC 7592); its operations are in the registry.
+//! - [`client_metadata`]: clients identified by a metadata document at their `client_id`
+//!   URL (CIMD, for MCP clients), fetched through a port and cached per node.
 //! - [`users_import`]: Auth0's bulk user import format and the imported password hashes
 //!   (verified once at login, then replaced by Argon2id).
 //! - [`routes`] and [`discovery`]: endpoint paths shared by router, metadata and tests.
@@ -35,6 +37,7 @@
 pub mod audit;
 pub mod authorize;
 pub mod client_auth;
+pub mod client_metadata;
 pub mod clock;
 pub mod cookie;
 pub mod crypto;

@@ -93,6 +93,7 @@ pub fn capabilities(config: &Config) -> Capabilities {
         require_pushed_authorization_requests: config.par.required,
         device_authorization: true,
         registration_endpoint: false,
+        client_id_metadata_documents: false,
         grant_types: vec![
             "authorization_code",
             "refresh_token",
@@ -193,6 +194,15 @@ impl Application {
         };
         caps.registration_endpoint = registration.enabled();
         deployment.registry.set_jwks_fetcher(Arc::new(crate::jwks::HttpJwksFetcher::new()?));
+        let fetch = deployment.config.fetch.policy()?;
+        if fetch.allow_private {
+            tracing::warn!(
+                "fetch.allow_private_addresses is on: URLs that clients name (client metadata documents, their jwks_uri) may reach loopback and private addresses; use it only for tests and private deployments"
+            );
+        }
+        let metadata = deployment.config.client_metadata_documents.clone();
+        caps.client_id_metadata_documents = metadata.enabled;
+        deployment.registry.install_metadata_documents(metadata, Arc::new(crate::fetch::SafeFetcher::new(fetch)?));
         let state = Arc::new(AppInner {
             issuer,
             deployment,

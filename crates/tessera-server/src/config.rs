@@ -199,6 +199,40 @@ max_clients = 1000
 unused_lifetime = 86400
 idle_lifetime = 7776000
 
+[client_metadata_documents]
+# OAuth Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document, the MCP
+# authorization profile's preferred registration): a client_id that is an https URL with a
+# path names a JSON document of the client's metadata, fetched when Tessera first meets the
+# client (env TESSERA_CLIENT_METADATA_DOCUMENTS=true). Such clients are public (or use
+# private_key_jwt with jwks or jwks_uri), get authorization_code and refresh_token only, and
+# are always asked for consent on a page that names the URL's host.
+enabled = false
+# Hosts whose documents are accepted, each with its subdomains (empty: any host), and hosts
+# that are refused (the deny list wins).
+allowed_domains = []
+denied_domains = []
+# The scope values such clients may be granted (OpenID and API scopes alike), and the APIs
+# (identifiers) they may get access tokens for (empty: none; userinfo only).
+scopes = ["openid", "profile", "email", "offline_access"]
+audiences = []
+# A fetched document is used for as long as its Cache-Control allows, within these bounds
+# in seconds (no header: cache_min).
+cache_min = 60
+cache_max = 86400
+
+[fetch]
+# Outgoing https fetches of URLs that clients name (client ID metadata documents and their
+# jwks_uri). Only https, no redirects, at most max_bytes, within the timeouts (seconds).
+connect_timeout = 2
+timeout = 5
+max_bytes = 5120
+# A PEM file of extra CA certificates trusted for these fetches (besides the public roots).
+ca_file = ""
+# Allow loopback, private and link-local targets. Off: a URL that resolves to one is
+# refused, so a client cannot make Tessera reach inside its network. Only for tests and
+# private deployments; logged as a warning at start when on.
+allow_private_addresses = false
+
 [email]
 # SMTP relay for verification, password-reset and one-time-code emails. Empty: no relay;
 # messages wait in the outbox (and `serve --demo` logs their links and codes instead).
@@ -253,6 +287,9 @@ pub struct Config {
     pub par: ParConfig,
     pub device: DeviceConfig,
     pub registration: RegistrationConfig,
+    /// The policy over clients identified by a metadata document (issue 21).
+    pub client_metadata_documents: tessera_core::client_metadata::MetadataPolicy,
+    pub fetch: FetchConfig,
     pub email: EmailConfig,
     /// `--new-deployment`: start afresh although the data directory holds a master key but
     /// no database (a flag only, never in a file, so it cannot stay on by accident).
@@ -500,6 +537,42 @@ impl RegistrationConfig {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchConfig {
+    pub connect_timeout: u64,
+    pub timeout: u64,
+    pub max_bytes: usize,
+    pub ca_file: String,
+    pub allow_private_addresses: bool,
+}
+
+impl FetchConfig {
+    /// The fetcher's bounds; reads the CA file.
+    pub fn policy(&self) -> Result<crate::fetch::FetchPolicy, String> {
+        if !(1..=30).contains(&self.connect_timeout) || !(1..=60).contains(&self.timeout) {
+            return Err(format!(
+                "fetch.connect_timeout must be 1 to 30 seconds and fetch.timeout 1 to 60, got {} and {}",
+                self.connect_timeout, self.timeout
+            ));
+        }
+        if !(256..=1_048_576).contains(&self.max_bytes) {
+            return Err(format!("fetch.max_bytes must be 256 to 1048576, got {}", self.max_bytes));
+        }
+        let extra_roots_pem = match self.ca_file.as_str() {
+            "" => None,
+            f => Some(std::fs::read(f).map_err(|e| format!("fetch.ca_file {f}: {e}"))?),
+        };
+        Ok(crate::fetch::FetchPolicy {
+            allow_private: self.allow_private_addresses,
+            extra_roots_pem,
+            connect_timeout: std::time::Duration::from_secs(self.connect_timeout),
+            total_timeout: std::time::Duration::from_secs(self.timeout),
+            max_bytes: self.max_bytes,
+        })
+    }
+}
+
 /// SMTP delivery and the lifetimes of what emails carry (issue 17).
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -578,6 +651,7 @@ pub struct Overrides {
 const ENV: &[(&str, &[&str])] = &[
     ("TESSERA_LISTEN", &["listen"]),
     ("TESSERA_REGISTRATION_MODE", &["registration", "mode"]),
+    ("TESSERA_CLIENT_METADATA_DOCUMENTS", &["client_metadata_documents", "enabled"]),
     ("TESSERA_ISSUER", &["issuer"]),
     ("TESSERA_DATA_DIR", &["data_dir"]),
     ("TESSERA_MASTER_KEY", &["master_key"]),
@@ -779,6 +853,8 @@ impl Config {
             return Err(format!("management.rate_limit must be 0 (off) to 100000, got {}", self.management.rate_limit));
         }
         self.registration.policy()?;
+        self.client_metadata_documents.validate()?;
+        self.fetch.policy()?;
         if !(10..=600).contains(&self.par.request_uri_lifetime) {
             return Err(format!("par.request_uri_lifetime must be 10 to 600 seconds, got {}", self.par.request_uri_lifetime));
         }

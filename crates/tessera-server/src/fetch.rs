@@ -1,5 +1,5 @@
-//! An SSRF-safe fetcher for URLs that clients name (issue 21: client ID metadata
-//! documents; not wired to an endpoint yet). A client that makes Tessera fetch a URL must
+//! An SSRF-safe fetcher for URLs that clients name: client ID metadata documents and their
+//! `jwks_uri` (the [`DocumentFetcher`] port of `tessera_core::client_metadata`). A client that makes Tessera fetch a URL must
 //! not reach anything Tessera can reach but the client cannot:
 //!
 //! - `https` only; redirects are not followed (a 3xx is a refusal), cookies are never kept
@@ -14,10 +14,15 @@
 //!   forms of any of them. `allow_private` (off by default; for tests and private
 //!   deployments) lifts that check.
 //! - Connect and total timeouts, and a size limit enforced while reading.
+//! - `Cache-Control` is read for how long the document may be used (`max-age`; `no-store`
+//!   and `no-cache` count as 0); the caller bounds it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+
+use async_trait::async_trait;
+use tessera_core::client_metadata::{DocumentFetcher, FetchedDocument};
 
 /// How the fetcher is bounded.
 #[derive(Debug, Clone)]
@@ -133,8 +138,8 @@ impl SafeFetcher {
         Ok(Self { client, policy })
     }
 
-    /// Fetches `url` under the policy; the body on a 200.
-    pub async fn fetch(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+    /// Fetches `url` under the policy; the body on a 200, with its caching lifetime.
+    pub async fn fetch(&self, url: &str) -> Result<FetchedDocument, FetchError> {
         let fail = |m: String| Err(FetchError(m));
         let parsed = url::Url::parse(url).map_err(|e| FetchError(format!("not a URL: {e}")))?;
         if parsed.scheme() != "https" {
@@ -160,6 +165,7 @@ impl SafeFetcher {
         if resp.status() != reqwest::StatusCode::OK {
             return fail(format!("HTTP status {}", resp.status().as_u16()));
         }
+        let max_age = resp.headers().get(reqwest::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).and_then(max_age);
         let max = self.policy.max_bytes;
         if resp.content_length().is_some_and(|n| n > max as u64) {
             return fail(format!("the document is larger than {max} bytes"));
@@ -171,8 +177,30 @@ impl SafeFetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        Ok(FetchedDocument { body, max_age })
     }
+}
+
+#[async_trait]
+impl DocumentFetcher for SafeFetcher {
+    async fn fetch(&self, url: &str) -> Result<FetchedDocument, String> {
+        SafeFetcher::fetch(self, url).await.map_err(|e| e.0)
+    }
+}
+
+/// RFC 9111 §5.2.2: how many seconds a response may be reused; `no-store` and `no-cache`
+/// allow none.
+fn max_age(cache_control: &str) -> Option<i64> {
+    let mut age = None;
+    for directive in cache_control.split(',').map(|d| d.trim().to_ascii_lowercase()) {
+        if directive == "no-store" || directive == "no-cache" {
+            return Some(0);
+        }
+        if let Some(v) = directive.strip_prefix("max-age=") {
+            age = v.trim_matches('"').parse::<i64>().ok().map(|n| n.max(0));
+        }
+    }
+    age
 }
 
 /// An error with its causes (reqwest's own message leaves out why a connection failed).
@@ -234,6 +262,15 @@ mod tests {
         for ip in good {
             assert!(!forbidden(ip.parse().unwrap()), "{ip} is public");
         }
+    }
+
+    #[test]
+    fn cache_control() {
+        assert_eq!(max_age("public, max-age=600"), Some(600));
+        assert_eq!(max_age("max-age=600, no-store"), Some(0));
+        assert_eq!(max_age("no-cache"), Some(0));
+        assert_eq!(max_age("private"), None);
+        assert_eq!(max_age("max-age=x"), None);
     }
 
     #[tokio::test]

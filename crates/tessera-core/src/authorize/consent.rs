@@ -5,6 +5,8 @@
 //! - Third-party clients ask once per user × client × API; the decision is remembered with
 //!   the scopes granted and asked again only for a scope not yet granted.
 //! - `prompt=consent` asks even when a decision is remembered.
+//! - A client identified by a metadata document is asked every time: nobody vetted it, and
+//!   what its URL serves can change between two visits (crate::client_metadata).
 
 use super::request::AuthorizeRequest;
 use crate::model::Client;
@@ -12,7 +14,7 @@ use crate::scope::Scope;
 use crate::state::Consent;
 
 pub fn needs_consent(req: &AuthorizeRequest, client: &Client, remembered: Option<&Consent>) -> bool {
-    if req.prompt.consent {
+    if req.prompt.consent || client.is_metadata_document() {
         return true;
     }
     if client.is_first_party {

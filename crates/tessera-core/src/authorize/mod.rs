@@ -14,6 +14,7 @@ mod check_audience;
 mod check_client;
 mod check_dpop_jkt;
 mod check_id_token_hint;
+mod check_metadata_client;
 mod check_params;
 mod check_pkce;
 pub mod check_prompt; // pub for the fuzz target `scope_params`
@@ -109,6 +110,7 @@ async fn validate_for(
     }
     let api = check_audience::run(registry, params).await.map_err(fail)?;
     let scope = check_scope::grant(&requested, client, api.as_deref());
+    let scope = check_metadata_client::run(registry, client, api.as_deref(), scope).map_err(fail)?;
     // PKCE protects a code; the implicit response has none (its nonce binds the ID token).
     let (code_challenge, code_challenge_method) = match response_type {
         ResponseType::Code => check_pkce::run(client, params).map_err(fail)?,
@@ -145,5 +147,6 @@ pub(crate) async fn scope_and_api(
 ) -> Result<(crate::scope::Scope, Option<Arc<crate::model::ResourceServer>>), crate::error::Error> {
     let requested = check_scope::parse(params)?;
     let api = check_audience::run(registry, params).await?;
-    Ok((check_scope::grant(&requested, client, api.as_deref()), api))
+    let scope = check_scope::grant(&requested, client, api.as_deref());
+    Ok((check_metadata_client::run(registry, client, api.as_deref(), scope)?, api))
 }

@@ -366,6 +366,12 @@ impl Client {
         self.validate()
     }
 
+    /// Whether the client is identified by a client ID metadata document (its id is the
+    /// document's URL; every registered client has a random alphanumeric id).
+    pub fn is_metadata_document(&self) -> bool {
+        crate::client_metadata::names_document(&self.client_id)
+    }
+
     pub fn is_public(&self) -> bool {
         self.token_endpoint_auth_method == TokenEndpointAuthMethod::None
     }

@@ -82,7 +82,18 @@ impl Registry {
         if let Some(e) = self.cache.clients.get(client_id) {
             return Ok(Some(e));
         }
-        let Some(client) = self.store.get_client(client_id).await? else { return Ok(None) };
+        let Some(client) = self.store.get_client(client_id).await? else {
+            // Not registered: perhaps a client ID metadata document's URL (kept in its own
+            // cache, with the document's lifetime; see crate::client_metadata).
+            if !crate::client_metadata::names_document(client_id) {
+                return Ok(None);
+            }
+            return self
+                .metadata
+                .resolve(client_id, self.now())
+                .await
+                .map_err(|e| Error::new(crate::error::ErrorCode::InvalidClient, format!("client metadata document: {e}")));
+        };
         let secrets = self.store.client_secrets(client_id).await?;
         let entry = Arc::new(ClientEntry { client: Arc::new(client), secrets });
         self.cache.clients.put(client_id.to_string(), entry.clone());

@@ -43,11 +43,21 @@ pub struct Registry {
     pub(crate) jwks: Arc<issuers::JwksCache>,
     /// RFC 8628 §3.5 poll pacing, per node (see [`crate::device::polls`] for why in memory).
     pub(crate) device_polls: Arc<crate::device::polls::Polls>,
+    /// Clients identified by a metadata document (off until installed at start).
+    pub(crate) metadata: Arc<crate::client_metadata::MetadataResolver>,
 }
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, keyring: Arc<Keyring>) -> Self {
-        Self { store, clock, keyring, cache: Arc::default(), jwks: Arc::default(), device_polls: Arc::default() }
+        Self {
+            store,
+            clock,
+            keyring,
+            cache: Arc::default(),
+            jwks: Arc::default(),
+            device_polls: Arc::default(),
+            metadata: Arc::default(),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -67,6 +77,20 @@ impl Registry {
 
     pub async fn default_audience(&self) -> Result<Option<String>, Error> {
         Ok(self.store.get_setting(DEFAULT_AUDIENCE).await?.filter(|v| !v.is_empty()))
+    }
+
+    /// Turns on client ID metadata documents (once, at start).
+    pub fn install_metadata_documents(
+        &self,
+        policy: crate::client_metadata::MetadataPolicy,
+        fetcher: Arc<dyn crate::client_metadata::DocumentFetcher>,
+    ) {
+        self.metadata.install(policy, fetcher)
+    }
+
+    /// The tenant's policy over metadata-document clients, when the feature is on.
+    pub fn metadata_policy(&self) -> Option<&crate::client_metadata::MetadataPolicy> {
+        self.metadata.policy()
     }
 
     pub fn device_polls(&self) -> &crate::device::polls::Polls {

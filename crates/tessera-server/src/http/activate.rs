@@ -159,7 +159,7 @@ async fn confirm_page(state: &AppState, headers: &HeaderMap, params: &Params) ->
     let (txn, _) = device_txn(state, headers, params, false).await?;
     let store = state.deployment.store.as_ref();
     let req = &txn.pending.request;
-    let client = store.get_client(&req.client_id).await.map_err(Error::from)?.ok_or_else(expired)?;
+    let client = super::interaction::client_of(state, &req.client_id).await?.ok_or_else(expired)?;
     let api = match &req.audience {
         Some(a) => store.get_api_by_identifier(a).await.map_err(Error::from)?,
         None => None,

@@ -63,7 +63,7 @@ async fn render(state: &AppState, headers: &HeaderMap, params: &Params) -> Resul
     session_for(state, headers, &txn).await?;
     let store = state.deployment.store.as_ref();
     let req = &txn.pending.request;
-    let client = store.get_client(&req.client_id).await.map_err(Error::from)?.ok_or_else(expired)?;
+    let client = super::interaction::client_of(state, &req.client_id).await?.ok_or_else(expired)?;
     let api = match &req.audience {
         Some(a) => store.get_api_by_identifier(a).await.map_err(Error::from)?,
         None => None,
@@ -84,8 +84,19 @@ async fn render(state: &AppState, headers: &HeaderMap, params: &Params) -> Resul
         items = list(&kept);
     }
     let api_line = api.as_ref().map(|a| format!(" and to <strong>{}</strong>", escape(&a.name))).unwrap_or_default();
+    // Issue 21: a client identified by a metadata document was never vetted here; the page
+    // names the host that vouches for it and says so.
+    let warning = match client.is_metadata_document().then(|| tessera_core::client_metadata::host_of(&client.client_id)) {
+        Some(host) => format!(
+            "<p class=\"warning\" role=\"alert\">This application is not registered with this service. It identifies \
+             itself by a document on <strong>{host}</strong> ({url}). Allow only if you trust {host}.</p>",
+            host = escape(host.as_deref().unwrap_or_default()),
+            url = escape(&client.client_id),
+        ),
+        None => String::new(),
+    };
     let body = format!(
-        "<h1>Authorize {name}</h1><p><strong>{name}</strong> is asking for access to your account{api_line}:</p>\
+        "<h1>Authorize {name}</h1>{warning}<p><strong>{name}</strong> is asking for access to your account{api_line}:</p>\
          <ul>{items}</ul><form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"txn\" value=\"{txn}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\

@@ -80,6 +80,12 @@ pub struct Txn {
 
 /// Loads the transaction named by `txn`, checks it is usable and belongs to this browser
 /// and, for a form submission, that the CSRF token is the one bound to it.
+/// The client a hosted page works for, as /authorize resolved it: registered, or identified
+/// by a metadata document (read through the registry, never the store alone).
+pub async fn client_of(state: &AppState, client_id: &str) -> Result<Option<std::sync::Arc<tessera_core::model::Client>>, Error> {
+    Ok(state.deployment.registry.client_entry(client_id).await?.map(|e| e.client.clone()))
+}
+
 pub async fn open_txn(state: &AppState, params: &Params, headers: &HeaderMap, check_csrf: bool) -> Result<Txn, HtmlError> {
     if let Some(name) = params.repeated().next() {
         return Err(Error::invalid_request(format!("parameter {name} is repeated")).into());

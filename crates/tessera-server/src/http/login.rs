@@ -30,8 +30,13 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap, RawQuery(qu
 }
 
 async fn client_name(state: &AppState, client_id: &str) -> Result<String, HtmlError> {
-    match state.deployment.store.get_client(client_id).await.map_err(Error::from)? {
-        Some(c) => Ok(c.name),
+    match super::interaction::client_of(state, client_id).await? {
+        // A metadata-document client names itself; the page also names the host behind it.
+        Some(c) if c.is_metadata_document() => {
+            let host = tessera_core::client_metadata::host_of(&c.client_id).unwrap_or_default();
+            Ok(format!("{} ({host})", c.name))
+        }
+        Some(c) => Ok(c.name.clone()),
         None => Err(Error::invalid_request("the application no longer exists").into()),
     }
 }
@@ -152,7 +157,7 @@ pub async fn complete(
         return Ok(resp);
     }
     let req = &txn.pending.request;
-    let client = store.get_client(&req.client_id).await.map_err(Error::from)?;
+    let client = super::interaction::client_of(state, &req.client_id).await?;
     let Some(client) = client else { return Err(Error::invalid_request("the application no longer exists").into()) };
     let consent = store.get_consent(&user.user_id, &client.client_id, req.consent_audience()).await.map_err(Error::from)?;
     let mut resp = if authorize::needs_consent(req, &client, consent.as_ref()) {

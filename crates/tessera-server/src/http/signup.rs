@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use tessera_core::authorize::Params;
 use tessera_core::password::MIN_PASSWORD_LEN;
 use tessera_core::registry::signup::{Refusal, SignUp};
-use tessera_core::{routes, Error};
+use tessera_core::routes;
 
 use super::error::HtmlError;
 use super::html::{self, escape, Page};
@@ -85,8 +85,8 @@ async fn try_submit(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
         Err(Refusal::Invalid(e)) => return Ok(again(e.description())),
         Err(Refusal::Failed(e)) => return Err(e.into()),
     };
-    let client = state.deployment.store.get_client(&txn.record.client_id).await.map_err(Error::from)?;
-    let app = client.map(|c| c.name).unwrap_or_default();
+    let client = super::interaction::client_of(state, &txn.record.client_id).await?;
+    let app = client.map(|c| c.name.clone()).unwrap_or_default();
     if let Err(e) = crate::email::send_verification(state, &user, &app).await {
         tracing::error!(user_id = %user.user_id, error = %e.code, "cannot queue the verification email");
     }

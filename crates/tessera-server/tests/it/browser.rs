@@ -324,3 +324,31 @@ async fn code_flow_in_a_real_browser_with_an_independent_oidc_client() {
         driver.quit().await;
     }
 }
+
+/// The chromedriver to use, or `None` (the test is skipped) unless TESSERA_REQUIRE_BROWSER=1.
+pub fn chromedriver() -> Option<std::path::PathBuf> {
+    let found = find_chromedriver();
+    if found.is_none() {
+        assert!(
+            std::env::var("TESSERA_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "TESSERA_REQUIRE_BROWSER=1 but chromedriver is not installed (apt-get install chromium chromium-driver)"
+        );
+        eprintln!("NOTICE: chromedriver not found; skipping the browser test");
+    }
+    found
+}
+
+/// Waits (bounded) until the page the browser shows contains `needle`: a click returns
+/// before the next page has loaded.
+pub async fn wait_for_text(driver: &Driver, needle: &str) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if driver.page_source().await.contains(needle) {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

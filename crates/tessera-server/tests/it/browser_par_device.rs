@@ -7,38 +7,11 @@ use serde_json::Value;
 use tessera_core::model::{AppType, ClientPatch, TokenEndpointAuthMethod};
 use tessera_core::routes;
 
-use crate::browser::{callback_listener, find_chromedriver, next_callback, params, Driver};
+use crate::browser::{callback_listener, chromedriver, next_callback, params, wait_for_text, Driver};
 use crate::oauth_fixture::{jwt_parts, pkce_pair};
 use crate::support_web::*;
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-
-fn chromedriver() -> Option<std::path::PathBuf> {
-    let found = find_chromedriver();
-    if found.is_none() {
-        assert!(
-            std::env::var("TESSERA_REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "TESSERA_REQUIRE_BROWSER=1 but chromedriver is not installed (apt-get install chromium chromium-driver)"
-        );
-        eprintln!("NOTICE: chromedriver not found; skipping the browser test");
-    }
-    found
-}
-
-/// Waits (bounded) until the page the browser shows contains `needle`: a click returns
-/// before the next page has loaded.
-async fn wait_for_text(driver: &Driver, needle: &str) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
-        if driver.page_source().await.contains(needle) {
-            return true;
-        }
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_pushed_request_and_a_device_code_approved_in_a_real_browser() {

@@ -23,7 +23,7 @@ async fn fetches_https_on_loopback_only_with_the_allowance_and_within_bounds() {
     let allowed =
         FetchPolicy { allow_private: true, extra_roots_pem: Some(ca.clone()), max_bytes: 64 * 1024, ..Default::default() };
     let f = SafeFetcher::new(allowed.clone()).unwrap();
-    let body = f.fetch(&url).await.unwrap();
+    let body = f.fetch(&url).await.unwrap().body;
     let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(doc["issuer"], live.issuer());
 

@@ -22,8 +22,58 @@ async fn mcp_sdk_client_registers_signs_in_calls_a_tool_and_refreshes() {
         return;
     }
     let live = LiveServer::start_with(Backend::Sqlite, &LiveOptions::default().env("TESSERA_REGISTRATION_MODE", "open")).await;
-    // The MCP server's port, chosen now so that its URL can be the API's identifier.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = mcp_port();
+    let out = drive(&live, port, None).await;
+    // Registered by RFC 7591 as a public native client.
+    let client_id = out["registered"]["client_id"].as_str().expect("registered client_id");
+    assert!(out["registered"].get("client_secret").is_none(), "{out}");
+    check(&live, &out, client_id, port);
+}
+
+/// The same client identified by a client ID metadata document (issue 21): the SDK sees
+/// `client_id_metadata_document_supported`, sends its document's URL as `client_id` without
+/// registering (registration is off), and Tessera fetches the document from a test https
+/// server (its CA trusted through `fetch.ca_file`, loopback allowed for the test).
+#[tokio::test]
+async fn mcp_sdk_client_with_a_client_id_metadata_document() {
+    if !sdk_available(Runtime::Node) {
+        return;
+    }
+    let docs = crate::support_docs::DocServer::start().await;
+    let port = mcp_port();
+    let dir = crate::support::TempDir::new("mcp-cimd");
+    let config = dir.join("tessera.toml");
+    let toml = format!(
+        "[client_metadata_documents]\nenabled = true\naudiences = [\"http://127.0.0.1:{port}/mcp\"]\n\
+         scopes = [\"tools:call\", \"offline_access\"]\n[fetch]\nca_file = {:?}\nallow_private_addresses = true\n",
+        docs.ca_file.display().to_string()
+    );
+    std::fs::write(&config, toml).unwrap();
+    let live =
+        LiveServer::start_with(Backend::Sqlite, &LiveOptions::default().arg("--config").arg(config.to_str().unwrap())).await;
+    let url = docs.url("/mcp/client.json");
+    let doc = serde_json::json!({
+        "client_id": url,
+        "client_name": "MCP SDK test client",
+        "redirect_uris": ["http://127.0.0.1:9/mcp-callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    });
+    docs.put("/mcp/client.json", crate::support_docs::Doc::json(&doc, "max-age=3600"));
+    let out = drive(&live, port, Some(&url)).await;
+    assert_eq!(out["registered"]["client_id"], url.as_str(), "the document's URL is the client_id: {out}");
+    check(&live, &out, &url, port);
+    assert_eq!(docs.hits("/mcp/client.json"), 1, "fetched once, then cached");
+}
+
+/// A free port for the MCP server, chosen first so that its URL can be the API's identifier.
+fn mcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Creates the API and the user, then runs the SDK script.
+async fn drive(live: &LiveServer, port: u16, metadata_url: Option<&str>) -> serde_json::Value {
     let resource = format!("http://127.0.0.1:{port}/mcp");
     let cli = live.cli();
     cli.run(&[
@@ -44,17 +94,18 @@ async fn mcp_sdk_client_registers_signs_in_calls_a_tool_and_refreshes() {
     // The server's registry cache sees the CLI's changes within a second.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let port_text = port.to_string();
-    let out = run(
-        Runtime::Node,
-        &live,
-        "node/mcp.mjs",
-        &[("MCP_PORT", &port_text), ("USER_EMAIL", EMAIL), ("USER_PASSWORD", PASSWORD)],
-    )
-    .await;
+    let mut env = vec![("MCP_PORT", port_text.as_str()), ("USER_EMAIL", EMAIL), ("USER_PASSWORD", PASSWORD)];
+    if let Some(u) = metadata_url {
+        env.push(("CLIENT_METADATA_URL", u));
+    }
+    let out = run(Runtime::Node, live, "node/mcp.mjs", &env).await;
     assert!(out.get("error").is_none(), "{out}\n--- server log\n{}", live.log());
-    // Registered by RFC 7591 as a public native client.
-    let client_id = out["registered"]["client_id"].as_str().expect("registered client_id");
-    assert!(out["registered"].get("client_secret").is_none(), "{out}");
+    out
+}
+
+/// What both ways of identifying the client must show.
+fn check(live: &LiveServer, out: &serde_json::Value, client_id: &str, port: u16) {
+    let resource = format!("http://127.0.0.1:{port}/mcp");
     // The authorization request: PKCE S256, the resource indicator, the scope of the
     // resource's metadata.
     let a = &out["authorize"];

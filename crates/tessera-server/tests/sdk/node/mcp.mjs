@@ -1,8 +1,9 @@
 // An MCP client end to end (issue 21): the official TypeScript MCP SDK's client, with its
 // OAuth provider interface implemented as its README shows, against a small MCP server made
 // with the same SDK that checks bearer tokens against Tessera's JWKS and publishes RFC 9728
-// protected-resource metadata. The SDK discovers Tessera from that metadata, registers by
-// RFC 7591 (Tessera does not advertise client ID metadata documents), sends the user through
+// protected-resource metadata. The SDK discovers Tessera from that metadata and identifies
+// itself: with CLIENT_METADATA_URL set (and Tessera advertising client ID metadata
+// documents) by that URL as its client_id, else by registering (RFC 7591); it sends the user through
 // the hosted login and consent pages (followed here with a cookie-keeping HTTP client, as a
 // browser would), calls a tool, and refreshes its token when the server refuses the old one.
 import express from 'express';
@@ -96,6 +97,9 @@ async function signIn(authorizationUrl) {
 class Provider {
   constructor() { this.info = undefined; this.saved = undefined; this.verifier = undefined; this.authUrl = undefined; }
   get redirectUrl() { return redirectUrl; }
+  // The SDK uses this URL as the client_id when the server advertises
+  // client_id_metadata_document_supported (draft-ietf-oauth-client-id-metadata-document).
+  get clientMetadataUrl() { return process.env.CLIENT_METADATA_URL || undefined; }
   get clientMetadata() {
     return {
       client_name: 'MCP SDK test client',
