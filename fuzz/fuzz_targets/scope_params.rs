@@ -9,7 +9,7 @@
 //! - prompt: accepted iff every value is none/login/consent/select_account and `none`
 //!   stands alone; max_age accepted iff it is all digits and fits in an i64;
 //! - audience/resource at the token endpoint: accepted iff each one present equals what
-//!   was authorized.
+//!   was authorized and a `resource` is an absolute URI without a fragment (RFC 8707 §2).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -70,7 +70,8 @@ fn target(authorized: &str, query: &str) {
             params.entry(k.into_owned()).or_insert_with(|| v.into_owned());
         }
     }
-    let ok = ["audience", "resource"].iter().all(|n| params.get(*n).is_none_or(|v| Some(v.as_str()) == authorized));
+    let absolute = params.get("resource").is_none_or(|r| url::Url::parse(r).is_ok() && !r.contains('#'));
+    let ok = absolute && ["audience", "resource"].iter().all(|n| params.get(*n).is_none_or(|v| Some(v.as_str()) == authorized));
     match check_target(&params, authorized) {
         Ok(()) => assert!(ok, "accepted a target outside the authorization"),
         Err(e) => {

@@ -6,6 +6,7 @@
 //! before anything reaches the store.
 
 mod api;
+pub mod auth0;
 mod client;
 mod exchange;
 mod grant;

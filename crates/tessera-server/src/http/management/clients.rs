@@ -5,125 +5,15 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
 use serde_json::Value;
-use tessera_core::model::{AppType, Client, ClientPatch, RotationType, SigningAlg, TokenEndpointAuthMethod, TokenExchangePolicy};
+use tessera_core::model::auth0::ClientBody;
+use tessera_core::model::Client;
 
 use super::error::ApiError;
 use super::{parse_bool, ApiJson, ApiQuery, Caller, ListQuery};
 use crate::app::AppState;
 
 const NOT_FOUND: &str = "inexistent_client";
-
-/// Auth0's `jwt_configuration`; Tessera honours `alg` (the ID token's algorithm).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JwtConfiguration {
-    alg: Option<SigningAlg>,
-    lifetime_in_seconds: Option<i64>,
-    secret_encoded: Option<bool>,
-}
-
-/// Auth0's `refresh_token` object.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RefreshToken {
-    rotation_type: Option<RotationType>,
-    expiration_type: Option<String>,
-    leeway: Option<i64>,
-    token_lifetime: Option<i64>,
-    idle_token_lifetime: Option<i64>,
-    infinite_token_lifetime: Option<bool>,
-    infinite_idle_token_lifetime: Option<bool>,
-}
-
-/// A client as Auth0's create and update endpoints take it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientBody {
-    name: Option<String>,
-    app_type: Option<AppType>,
-    token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
-    grant_types: Option<Vec<String>>,
-    callbacks: Option<Vec<String>>,
-    allowed_logout_urls: Option<Vec<String>>,
-    /// Auth0's Allowed Web Origins (web_message targets).
-    web_origins: Option<Vec<String>>,
-    /// Auth0's Allowed Origins (cross-origin authentication).
-    allowed_origins: Option<Vec<String>>,
-    is_first_party: Option<bool>,
-    oidc_conformant: Option<bool>,
-    jwt_configuration: Option<JwtConfiguration>,
-    refresh_token: Option<RefreshToken>,
-    /// Auth0's DPoP switch for an application.
-    require_proof_of_possession: Option<bool>,
-    /// Tessera: DPoP server nonces for this client (`null` follows the deployment).
-    #[serde(default, deserialize_with = "double_option")]
-    dpop_nonce: Option<Option<bool>>,
-    /// Tessera: the client's public JWK Set for `private_key_jwt`.
-    jwks: Option<Value>,
-    /// RFC 9126 §5 (Auth0's name): /authorize only through /oauth/par.
-    require_pushed_authorization_requests: Option<bool>,
-    /// Tessera: the RFC 8693 exchange policy (`null` removes it).
-    #[serde(default, deserialize_with = "double_option_policy")]
-    token_exchange_policy: Option<Option<TokenExchangePolicy>>,
-}
-
-fn double_option_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<TokenExchangePolicy>>, D::Error> {
-    Option::<TokenExchangePolicy>::deserialize(d).map(Some)
-}
-
-/// Tells a field that is absent (`None`) from one that is `null` (`Some(None)`).
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<bool>>, D::Error> {
-    Option::<bool>::deserialize(d).map(Some)
-}
-
-impl ClientBody {
-    fn into_patch(self) -> Result<ClientPatch, ApiError> {
-        // Auth0 settings Tessera has no counterpart for are refused rather than ignored, so a
-        // caller never believes a setting took effect when it did not.
-        if self.oidc_conformant == Some(false) {
-            return Err(ApiError::invalid_body("oidc_conformant: Tessera applications are always OIDC conformant"));
-        }
-        let jwt = self.jwt_configuration.unwrap_or_default();
-        if jwt.lifetime_in_seconds.is_some_and(|l| l != tessera_core::model::ID_TOKEN_LIFETIME) {
-            return Err(ApiError::invalid_body(
-                "jwt_configuration.lifetime_in_seconds: the ID token lifetime is tenant-wide (36000)",
-            ));
-        }
-        if jwt.secret_encoded == Some(true) {
-            return Err(ApiError::invalid_body("jwt_configuration.secret_encoded: secrets are not base64-encoded"));
-        }
-        let rt = self.refresh_token.unwrap_or_default();
-        if rt.expiration_type.as_deref().is_some_and(|t| t != "expiring") {
-            return Err(ApiError::invalid_body("refresh_token.expiration_type: only \"expiring\" is supported"));
-        }
-        if rt.infinite_token_lifetime == Some(true) || rt.infinite_idle_token_lifetime == Some(true) {
-            return Err(ApiError::invalid_body("refresh_token: refresh tokens always have a finite lifetime"));
-        }
-        Ok(ClientPatch {
-            name: self.name,
-            app_type: self.app_type,
-            token_endpoint_auth_method: self.token_endpoint_auth_method,
-            grant_types: self.grant_types,
-            callbacks: self.callbacks,
-            allowed_logout_urls: self.allowed_logout_urls,
-            web_origins: self.web_origins,
-            allowed_origins: self.allowed_origins,
-            is_first_party: self.is_first_party,
-            jwks: self.jwks,
-            rotation_type: rt.rotation_type,
-            leeway: rt.leeway,
-            token_lifetime: rt.token_lifetime,
-            idle_token_lifetime: rt.idle_token_lifetime,
-            id_token_signed_response_alg: jwt.alg,
-            require_dpop: self.require_proof_of_possession,
-            dpop_nonce: self.dpop_nonce,
-            token_exchange_policy: self.token_exchange_policy,
-            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
-        })
-    }
-}
 
 fn with_secret(c: &Client, secret: Option<&str>) -> Value {
     let mut v = c.auth0_json();

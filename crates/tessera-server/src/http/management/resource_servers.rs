@@ -4,9 +4,9 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
 use serde_json::{json, Value};
-use tessera_core::model::{ApiScope, ResourceServer, ResourceServerPatch, SigningAlg};
+use tessera_core::model::auth0::ResourceServerBody;
+use tessera_core::model::ResourceServer;
 use tessera_core::registry::management_audience;
 
 use super::error::ApiError;
@@ -14,64 +14,6 @@ use super::{ApiJson, ApiQuery, Caller, ListQuery};
 use crate::app::AppState;
 
 const NOT_FOUND: &str = "inexistent_resource_server";
-
-/// Auth0's `proof_of_possession`: `{mechanism: "dpop", required}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProofOfPossession {
-    mechanism: String,
-    required: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResourceServerBody {
-    identifier: Option<String>,
-    name: Option<String>,
-    scopes: Option<Vec<ApiScope>>,
-    signing_alg: Option<SigningAlg>,
-    token_lifetime: Option<i64>,
-    allow_offline_access: Option<bool>,
-    skip_consent_for_verifiable_first_party_clients: Option<bool>,
-    #[serde(default, deserialize_with = "pop_option")]
-    proof_of_possession: Option<Option<ProofOfPossession>>,
-}
-
-fn pop_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<ProofOfPossession>>, D::Error> {
-    Option::<ProofOfPossession>::deserialize(d).map(Some)
-}
-
-impl ResourceServerBody {
-    fn into_patch(self) -> Result<ResourceServerPatch, ApiError> {
-        // Tessera skips consent for first-party clients always (there is no per-API switch).
-        if self.skip_consent_for_verifiable_first_party_clients == Some(false) {
-            return Err(ApiError::invalid_body(
-                "skip_consent_for_verifiable_first_party_clients: first-party clients always skip consent",
-            ));
-        }
-        let require_dpop = match self.proof_of_possession {
-            None => None,
-            Some(None) => Some(false),
-            // RFC 9449 is the only proof-of-possession mechanism Tessera implements.
-            Some(Some(p)) if p.mechanism == "dpop" => Some(p.required),
-            Some(Some(p)) => {
-                return Err(ApiError::invalid_body(format!(
-                    "proof_of_possession.mechanism must be \"dpop\", not {:?}",
-                    p.mechanism
-                )))
-            }
-        };
-        Ok(ResourceServerPatch {
-            identifier: self.identifier,
-            name: self.name,
-            scopes: self.scopes,
-            signing_alg: self.signing_alg,
-            token_lifetime: self.token_lifetime,
-            allow_offline_access: self.allow_offline_access,
-            require_dpop,
-        })
-    }
-}
 
 /// The API in Auth0's shape.
 fn api_json(api: &ResourceServer, issuer: &str) -> Value {
