@@ -33,8 +33,10 @@ pub const VERIFY_EMAIL: &str = "/u/email-verification";
 /// Auth0's database-connection endpoints.
 pub const DB_SIGNUP: &str = "/dbconnections/signup";
 pub const DB_CHANGE_PASSWORD: &str = "/dbconnections/change_password";
-/// Auth0's passwordless start (`send: code`).
+/// Auth0's passwordless start (`send: code` or `send: link`).
 pub const PASSWORDLESS_START: &str = "/passwordless/start";
+/// Where a passwordless magic link lands (Auth0's path).
+pub const PASSWORDLESS_VERIFY: &str = "/passwordless/verify_redirect";
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";

@@ -494,6 +494,10 @@ pub trait EmailStore: Send + Sync {
     /// UPDATE) and records what was issued from it; `false`, with nothing written, if it was
     /// consumed meanwhile or has expired.
     async fn redeem_otp(&self, ticket_hash: &str, code_hash: &str, now: i64, issuance: &Issuance) -> StoreResult<bool>;
+    /// Consumes the live code whose hash is `code_hash` (one conditional UPDATE), for a
+    /// magic link, which starts a session rather than issuing tokens; `false` if it was
+    /// consumed meanwhile, replaced by a newer code, or has expired.
+    async fn consume_otp(&self, ticket_hash: &str, code_hash: &str, now: i64) -> StoreResult<bool>;
     /// Deletes tickets that expired before `before` and sent messages older than it.
     async fn purge_email_state(&self, before: i64) -> StoreResult<u64>;
 }

@@ -75,6 +75,12 @@ pub fn otp_code() -> String {
     }
 }
 
+/// The secret of a magic link (`send: link`): nobody types it, so it is 128 random bits
+/// instead of six digits, and the attempt limit is not what keeps it unguessable.
+pub fn link_code() -> String {
+    crate::crypto::random_token::<16>()
+}
+
 /// One email waiting in (or delivered from) the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundEmail {

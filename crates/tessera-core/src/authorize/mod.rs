@@ -18,7 +18,7 @@ mod check_metadata_client;
 mod check_params;
 mod check_pkce;
 pub mod check_prompt; // pub for the fuzz target `scope_params`
-mod check_redirect_uri;
+pub mod check_redirect_uri; // pub for /passwordless/start's magic links
 mod check_request_uri;
 mod check_response_mode;
 mod check_response_type;

@@ -55,7 +55,7 @@ pub async fn exchange(
         return Err(Error::invalid_grant(WRONG_CODE));
     }
 
-    let user = find_or_create_user(ctx, &email).await?;
+    let user = find_or_create_user(ctx.registry, &email, ctx.now).await?;
     if user.blocked {
         return Err(Error::invalid_grant("user is blocked"));
     }
@@ -155,18 +155,18 @@ pub async fn exchange(
 }
 
 /// The user with this address, or a new passwordless user (`email|<id>`, verified: the
-/// code proved the mailbox). A user created concurrently by a parallel first login is
-/// found on the retry of the lookup.
-async fn find_or_create_user(ctx: &TokenContext<'_>, email: &str) -> Result<User, Error> {
-    let store = ctx.registry.store();
+/// code or link proved the mailbox). A user created concurrently by a parallel first login
+/// is found on the retry of the lookup.
+pub async fn find_or_create_user(registry: &crate::registry::Registry, email: &str, now: i64) -> Result<User, Error> {
+    let store = registry.store();
     if let Some(u) = store.find_user_by_login(email).await? {
         return Ok(u);
     }
     let patch = UserPatch { email: Some(email.to_string()), email_verified: Some(true), ..Default::default() };
-    let user = User::create(format!("email|{}", crate::crypto::random_hex::<12>()), patch, ctx.now)?;
+    let user = User::create(format!("email|{}", crate::crypto::random_hex::<12>()), patch, now)?;
     match store.insert_user(&user).await {
         Ok(()) => {
-            ctx.registry.record("user_created", None, Some(&user.user_id), serde_json::json!({"connection": "email"})).await;
+            registry.record("user_created", None, Some(&user.user_id), serde_json::json!({"connection": "email"})).await;
             Ok(user)
         }
         Err(crate::store::StoreError::Conflict(_)) => {

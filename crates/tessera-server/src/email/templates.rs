@@ -1,6 +1,7 @@
-//! The three emails Tessera sends, each as plain text and simple HTML (no images, no
-//! remote resources, every value escaped): email verification, password reset and the
-//! passwordless one-time code. No template engine: three fixed texts are clearer as code.
+//! The four emails Tessera sends, each as plain text and simple HTML (no images, no
+//! remote resources, every value escaped): email verification, password reset, and the
+//! passwordless one-time code or magic link. No template engine: four fixed texts are
+//! clearer as code.
 
 use crate::http::html::escape;
 
@@ -74,6 +75,26 @@ pub fn one_time_code(app: &str, code: &str, lifetime_minutes: i64) -> Rendered {
              {lifetime_minutes} minutes. If you did not ask for it, ignore this email.</p>",
             escape(app),
             escape(code)
+        ),
+    );
+    Rendered { subject, text, html }
+}
+
+/// The passwordless magic link (`send: link`).
+pub fn magic_link(app: &str, link: &str, lifetime_minutes: i64) -> Rendered {
+    let subject = format!("Log in to {app}");
+    let text = format!(
+        "Open this link to log in to {app}:\n\n{link}\n\nIt works once and expires in {lifetime_minutes} minutes. \
+         If you did not ask for it, ignore this email.\n"
+    );
+    let html = html_frame(
+        &subject,
+        &format!(
+            "<h1>Log in</h1><p>Open this link to log in to <strong>{}</strong>:</p>\
+             <p><a href=\"{link}\">Log in</a></p><p>It works once and expires in {lifetime_minutes} minutes. \
+             If you did not ask for it, ignore this email.</p>",
+            escape(app),
+            link = escape(link)
         ),
     );
     Rendered { subject, text, html }

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod par;
 pub mod params;
 pub mod passwordless;
+pub mod passwordless_verify;
 pub mod registration;
 pub mod reset_password;
 pub mod revoke;
@@ -79,6 +80,7 @@ pub fn router(state: AppState) -> Router {
             cors::web_origins(post(dbconnections::change_password::change_password), "POST", state.clone()),
         )
         .route(routes::PASSWORDLESS_START, cors::web_origins(post(passwordless::start), "POST", state.clone()))
+        .route(routes::PASSWORDLESS_VERIFY, get(passwordless_verify::verify_redirect))
         .route(routes::USERINFO, cors::any_origin(get(userinfo::userinfo).post(userinfo::userinfo), "GET, POST"))
         .route(routes::OIDC_LOGOUT, get(logout::oidc_get).post(logout::oidc_post))
         .route(routes::V2_LOGOUT, get(logout::auth0_v2))

@@ -36,6 +36,18 @@ fn email_from_row(r: &Row) -> StoreResult<OutboundEmail> {
 const TICKET_COLUMNS: &str =
     "ticket_hash, kind, user_id, email, client_id, code_hash, scope, created_at, expires_at, consumed_at, attempts";
 
+/// Consumes the live code of `ticket_hash` only if it is still the one whose hash is
+/// `code_hash` (a newer code replaces the row; the old one must not consume it).
+fn consume_otp_query(ticket_hash: &str, code_hash: &str, now: i64) -> super::db::Query {
+    query(
+        "UPDATE email_tickets SET consumed_at = $3 \
+         WHERE ticket_hash = $1 AND code_hash = $2 AND kind = 'otp' AND consumed_at IS NULL AND expires_at > $3",
+    )
+    .bind(ticket_hash)
+    .bind(code_hash)
+    .bind(now)
+}
+
 fn ticket_from_row(r: &Row) -> StoreResult<Ticket> {
     let kind: String = r.get("kind")?;
     Ok(Ticket {
@@ -196,14 +208,11 @@ impl EmailStore for SqlStore {
     }
 
     async fn redeem_otp(&self, ticket_hash: &str, code_hash: &str, now: i64, issuance: &Issuance) -> StoreResult<bool> {
-        let consume = query(
-            "UPDATE email_tickets SET consumed_at = $3 \
-             WHERE ticket_hash = $1 AND code_hash = $2 AND kind = 'otp' AND consumed_at IS NULL AND expires_at > $3",
-        )
-        .bind(ticket_hash)
-        .bind(code_hash)
-        .bind(now);
-        self.consume_and_record(consume, issuance).await
+        self.consume_and_record(consume_otp_query(ticket_hash, code_hash, now), issuance).await
+    }
+
+    async fn consume_otp(&self, ticket_hash: &str, code_hash: &str, now: i64) -> StoreResult<bool> {
+        Ok(self.db().execute(consume_otp_query(ticket_hash, code_hash, now)).await? == 1)
     }
 
     async fn purge_email_state(&self, before: i64) -> StoreResult<u64> {

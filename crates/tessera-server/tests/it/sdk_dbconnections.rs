@@ -4,7 +4,8 @@
 //! auth0-python (`Database.signup`, `change_password`, `Passwordless.email`,
 //! `GetToken.passwordless_login`), exactly as their READMEs show. The reset email the
 //! sink received is then followed to the hosted reset page, and the new password logs in
-//! through the hosted login page.
+//! through the hosted login page; the magic link the SDK asked for (`send: link`) logs its
+//! address in once and ends at the callback with a code the client redeems.
 
 use std::time::Duration;
 
@@ -88,6 +89,32 @@ async fn hosted_login(
     query_of(&location(&r))
 }
 
+/// Opens the emailed magic link: /authorize, then the callback with `state` m1 and a code
+/// that the client redeems for `email`'s ID token; the link is dead afterwards.
+async fn follow_magic_link(live: &LiveServer, sink: &SmtpSink, client_id: &str, secret: &str, email: &str) {
+    let mail = sink.wait_for(email, routes::PASSWORDLESS_VERIFY).await;
+    let link = mail.link_containing(routes::PASSWORDLESS_VERIFY).expect("a magic link");
+    assert!(link.starts_with(&live.url(routes::PASSWORDLESS_VERIFY)), "{link}");
+    let http = live.http();
+    let r = http.get(&link).send().await.unwrap();
+    assert_eq!(r.status(), 302, "{}", r.text().await.unwrap_or_default());
+    let r = http.get(location(&r)).send().await.unwrap();
+    let q = query_of(&location(&r));
+    assert_eq!(q.get("state").map(String::as_str), Some("m1"), "{q:?}");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", client_id),
+        ("client_secret", secret),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", CALLBACK),
+    ];
+    let tokens: Value = http.post(live.url(routes::TOKEN)).form(&form).send().await.unwrap().json().await.unwrap();
+    let (_, id) = crate::oauth_fixture::jwt_parts(tokens["id_token"].as_str().expect("an ID token"));
+    assert_eq!((&id["email"], &id["email_verified"]), (&json!(email), &json!(true)), "{id}");
+    let again = live.http().get(&link).send().await.unwrap();
+    assert_eq!(again.status(), 400, "single use");
+}
+
 async fn check(rt: Runtime, script: &str) {
     if !sdk_available(rt) {
         return;
@@ -101,6 +128,8 @@ async fn check(rt: Runtime, script: &str) {
         ("EMAIL", email),
         ("OTP_EMAIL", otp_email),
         ("PASSWORD", password),
+        ("LINK_EMAIL", "sdk-link@example.com"),
+        ("CALLBACK", CALLBACK),
     ];
     let mut start_env = env.to_vec();
     start_env.push(("STEP", "start"));
@@ -140,6 +169,9 @@ async fn check(rt: Runtime, script: &str) {
             assert_eq!(out["wrong"], json!({"status": 400, "error": "invalid_grant", "description": wrong}), "{out}")
         }
     }
+
+    // The magic link the SDK asked for: once, to the callback with a code for that address.
+    follow_magic_link(&live, &sink, &web, &secret, "sdk-link@example.com").await;
 
     // The reset the SDK asked for, through the emailed link; then the hosted login page.
     reset_through_email(&live, &sink, email, "second password 2").await;

@@ -148,3 +148,25 @@ async fn a_code_counts_its_attempts_is_redeemed_once_and_a_new_one_replaces_it()
         assert!(!s.redeem_otp("otp-x", "code-of-otp-x", NOW + 10, &issuance("x")).await.unwrap(), "[{b}] expired");
     }
 }
+
+#[tokio::test]
+async fn a_magic_link_code_is_consumed_once_only_while_it_is_the_live_one() {
+    for ts in test_stores().await {
+        let (b, s) = (ts.name(), ts.store.as_ref());
+        s.put_ticket(&ticket("link-a", TicketKind::Otp, NOW + 300)).await.unwrap();
+        assert!(!s.consume_otp("link-a", "wrong-code", NOW).await.unwrap(), "[{b}] wrong hash");
+        assert!(!s.consume_otp("link-b", "code-of-link-a", NOW).await.unwrap(), "[{b}] another address");
+        assert!(s.consume_otp("link-a", "code-of-link-a", NOW + 1).await.unwrap(), "[{b}]");
+        assert!(!s.consume_otp("link-a", "code-of-link-a", NOW + 2).await.unwrap(), "[{b}] once");
+        assert_eq!(s.get_ticket("link-a").await.unwrap().unwrap().consumed_at, Some(NOW + 1), "[{b}]");
+        // A newer code replaces the row: the old code's hash no longer consumes it.
+        let mut newer = ticket("link-c", TicketKind::Otp, NOW + 300);
+        s.put_ticket(&newer).await.unwrap();
+        newer.code_hash = Some("a newer code".into());
+        s.put_ticket(&newer).await.unwrap();
+        assert!(!s.consume_otp("link-c", "code-of-link-c", NOW).await.unwrap(), "[{b}] replaced");
+        assert!(s.consume_otp("link-c", "a newer code", NOW).await.unwrap(), "[{b}] the newer one");
+        s.put_ticket(&ticket("link-x", TicketKind::Otp, NOW + 10)).await.unwrap();
+        assert!(!s.consume_otp("link-x", "code-of-link-x", NOW + 10).await.unwrap(), "[{b}] expired");
+    }
+}

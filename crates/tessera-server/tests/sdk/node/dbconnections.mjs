@@ -1,6 +1,6 @@
 // The Node `auth0` package's AuthenticationClient (`auth0/legacy` in v7), exactly as its README
 // shows: database.signUp and database.changePassword, then passwordless.sendEmail with a code
-// (STEP=start); passwordless.loginWithEmail with the code the test read from its SMTP sink
+// and with a magic link (send: "link", authParams) for the test to follow (STEP=start); passwordless.loginWithEmail with the code the test read from its SMTP sink
 // (STEP=login). Only the domain is pointed at Tessera.
 import { AuthenticationClient } from "auth0/legacy";
 
@@ -25,6 +25,8 @@ if (process.env.STEP === "start") {
   const duplicate = await refusal(() => auth.database.signUp({ email: process.env.EMAIL, password: process.env.PASSWORD, connection }));
   const { data: changed } = await auth.database.changePassword({ email: process.env.EMAIL, connection });
   await auth.passwordless.sendEmail({ email: process.env.OTP_EMAIL, send: "code" });
+  const authParams = { redirect_uri: process.env.CALLBACK, response_type: "code", scope: "openid email", state: "m1" };
+  await auth.passwordless.sendEmail({ email: process.env.LINK_EMAIL, send: "link", authParams });
   console.log(JSON.stringify({ user, weak, duplicate, changed }));
 } else {
   const wrong = await refusal(() => auth.passwordless.loginWithEmail({ email: process.env.OTP_EMAIL, code: "not-it" }));

@@ -1,5 +1,6 @@
 """auth0-python's Database and Passwordless authentication classes and GetToken, exactly as
 its README shows: signup and change_password, then a passwordless email code (STEP=start);
+and a magic link (send="link" with auth_params) for the test to follow;
 passwordless_login with the code the test read from its SMTP sink (STEP=login)."""
 import json
 import os
@@ -27,6 +28,8 @@ if os.environ["STEP"] == "start":
     duplicate = refusal(lambda: db.signup(email=email, password=os.environ["PASSWORD"], connection=connection))
     changed = db.change_password(email=email, connection=connection)
     Passwordless(domain, client_id, client_secret=secret).email(email=otp_email, send="code")
+    link_params = {"redirect_uri": os.environ["CALLBACK"], "response_type": "code", "scope": "openid email", "state": "m1"}
+    Passwordless(domain, client_id, client_secret=secret).email(email=os.environ["LINK_EMAIL"], send="link", auth_params=link_params)
     print(json.dumps({"user": user, "weak": weak, "duplicate": duplicate, "changed": changed}))
 else:
     token = GetToken(domain, client_id, client_secret=secret)
