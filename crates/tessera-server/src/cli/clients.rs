@@ -10,7 +10,7 @@ use crate::bootstrap::Deployment;
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
     /// Register an application; prints its client_id (and client_secret, shown once).
-    Create(ClientFields),
+    Create(CreateArgs),
     /// List applications.
     List,
     /// Show one application.
@@ -18,6 +18,9 @@ pub enum ClientsCommand {
     /// Change an application; only the flags given change.
     Update {
         client_id: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
         #[command(flatten)]
         fields: ClientFields,
     },
@@ -32,11 +35,20 @@ pub enum ClientsCommand {
     },
 }
 
+/// `clients create`: the name is required (clap says so in the usage line and refuses a
+/// call without it); everything else is shared with `update`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    #[command(flatten)]
+    pub fields: ClientFields,
+}
+
+/// The settings `create` and `update` share; on update only the flags given change.
 #[derive(Debug, Args, Default)]
 pub struct ClientFields {
-    /// Display name (required by `create`).
-    #[arg(long)]
-    pub name: Option<String>,
     /// spa | native | regular_web | non_interactive (default regular_web).
     #[arg(long, value_parser = parse_app_type)]
     pub app_type: Option<AppType>,
@@ -138,7 +150,7 @@ fn non_empty(v: Vec<String>) -> Option<Vec<String>> {
 }
 
 impl ClientFields {
-    fn into_patch(self) -> Result<ClientPatch, String> {
+    fn into_patch(self, name: Option<String>) -> Result<ClientPatch, String> {
         let jwks = match &self.jwks_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -147,7 +159,7 @@ impl ClientFields {
             None => None,
         };
         Ok(ClientPatch {
-            name: self.name,
+            name,
             app_type: self.app_type,
             token_endpoint_auth_method: self.token_endpoint_auth_method,
             grant_types: non_empty(split_list(&self.grant_types)),
@@ -209,11 +221,8 @@ fn human(c: &Client, secret: Option<&str>) -> String {
 pub async fn run(d: &Deployment, out: &Output, cmd: ClientsCommand) -> Result<(), String> {
     let r = &d.registry;
     match cmd {
-        ClientsCommand::Create(fields) => {
-            if fields.name.is_none() {
-                return Err("--name is required".into());
-            }
-            let created = r.create_client(fields.into_patch()?).await.map_err(fail)?;
+        ClientsCommand::Create(CreateArgs { name, fields }) => {
+            let created = r.create_client(fields.into_patch(Some(name))?).await.map_err(fail)?;
             let secret = created.client_secret.as_deref();
             out.show(&client_json(&created.client, secret), || human(&created.client, secret));
         }
@@ -231,8 +240,8 @@ pub async fn run(d: &Deployment, out: &Output, cmd: ClientsCommand) -> Result<()
             let c = r.get_client(&client_id).await.map_err(fail)?;
             out.show(&c, || human(&c, None));
         }
-        ClientsCommand::Update { client_id, fields } => {
-            let updated = r.update_client(&client_id, fields.into_patch()?).await.map_err(fail)?;
+        ClientsCommand::Update { client_id, name, fields } => {
+            let updated = r.update_client(&client_id, fields.into_patch(name)?).await.map_err(fail)?;
             let secret = updated.client_secret.as_deref();
             out.show(&client_json(&updated.client, secret), || human(&updated.client, secret));
         }
