@@ -76,8 +76,13 @@ pub struct ClientFields {
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "true|false")]
     pub first_party: Option<bool>,
     /// File holding the client's public JWK Set (for private_key_jwt).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
     pub jwks_file: Option<std::path::PathBuf>,
+    /// URL of the client's JWK Set (for private_key_jwt; https), fetched when the client
+    /// authenticates and cached; a key id not in the cached set fetches it again (at most
+    /// every 30 s), so the client can rotate its keys. Replaces a set given with --jwks-file.
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
     /// Refresh token rotation: rotating | non-rotating.
     #[arg(long, value_parser = parse_rotation)]
     pub rotation_type: Option<RotationType>,
@@ -169,6 +174,7 @@ impl ClientFields {
             allowed_origins: non_empty(split_list(&self.allowed_origins)),
             is_first_party: self.first_party,
             jwks,
+            jwks_uri: self.jwks_uri,
             rotation_type: self.rotation_type,
             leeway: self.leeway,
             token_lifetime: self.refresh_token_lifetime,
@@ -209,6 +215,13 @@ fn human(c: &Client, secret: Option<&str>) -> String {
         c.refresh_token.token_lifetime,
         c.refresh_token.idle_token_lifetime,
     );
+    match (&c.jwks, &c.jwks_uri) {
+        (Some(j), _) => {
+            s.push_str(&format!("\nkeys:          inline ({} keys)", j.get("keys").and_then(Value::as_array).map_or(0, Vec::len)))
+        }
+        (None, Some(uri)) => s.push_str(&format!("\nkeys:          {uri}")),
+        (None, None) => {}
+    }
     if let Some(p) = &c.token_exchange_policy {
         s.push_str(&format!("\ntoken exchange: {}", serde_json::to_string(p).unwrap_or_default()));
     }

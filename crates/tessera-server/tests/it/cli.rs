@@ -479,7 +479,7 @@ fn a_commands_help_lists_its_own_options_before_the_global_ones() {
     let data = TestData::new(Backend::Sqlite);
     let help = Cli::new(&data).run(&["clients", "create", "--help"]).ok().to_string();
     let heading = help.find("Global options:").unwrap_or_else(|| panic!("no Global options heading:\n{help}"));
-    for own in ["--name <NAME>", "--auth-method", "--callback", "--jwks-file <FILE>"] {
+    for own in ["--name <NAME>", "--auth-method", "--callback", "--jwks-uri <URL>"] {
         let at = help.find(own).unwrap_or_else(|| panic!("{own} missing:\n{help}"));
         assert!(at < heading, "{own} is listed before the global options:\n{help}");
     }
