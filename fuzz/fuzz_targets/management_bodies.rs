@@ -35,6 +35,7 @@ const CLIENT: &[&str] = &[
     "require_proof_of_possession",
     "dpop_nonce",
     "jwks",
+    "jwks_uri",
     "require_pushed_authorization_requests",
     "token_exchange_policy",
 ];

@@ -1,7 +1,8 @@
 //! Client authentication at the token, revocation and introspection endpoints.
 //!
 //! - `client_secret_basic` (RFC 6749 §2.3.1), `client_secret_post` (§2.3.1),
-//! - `private_key_jwt` / `client_secret_jwt` (RFC 7523 §2.2, §3; OIDC Core §9),
+//! - `private_key_jwt` / `client_secret_jwt` (RFC 7523 §2.2, §3; OIDC Core §9); a
+//!   `private_key_jwt` client's keys are its inline `jwks` or the set at its `jwks_uri`,
 //! - `none` for public clients (RFC 6749 §2.1; PKCE is then the proof of possession).
 //!
 //! Every failure is `invalid_client` with the same description whether the client exists
@@ -14,7 +15,7 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::model::{Client, TokenEndpointAuthMethod};
 use crate::registry::{ClientEntry, Registry};
-use crate::tokens::jose::{parse_client_jwks, Jws};
+use crate::tokens::jose::Jws;
 
 pub const JWT_BEARER_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -231,14 +232,10 @@ impl ClientCredentials {
         let verified = match client.token_endpoint_auth_method {
             // The key comes from the client's registered JWK Set, never from the token; the
             // algorithm must fit the key type (RSA→RS/PS, EC→ES, OKP→EdDSA), never none/HS*.
+            // With a jwks_uri the set is fetched (cached; a kid it lacks refetches it, so
+            // a client's key rotation works); a set that cannot be had fails the client.
             TokenEndpointAuthMethod::PrivateKeyJwt => {
-                let keys = client
-                    .jwks
-                    .as_ref()
-                    .map(parse_client_jwks)
-                    .transpose()
-                    .map_err(|e| failed().with_detail(e))?
-                    .unwrap_or_default();
+                let keys = ctx.registry.client_keys(client, jws.kid(), ctx.now).await.map_err(|e| failed().with_detail(e))?;
                 keys.iter()
                     .filter(|k| jws.kid().is_none() || k.kid.as_deref() == jws.kid())
                     .filter(|k| k.alg.as_deref().is_none_or(|a| a == alg))

@@ -197,12 +197,14 @@ impl Application {
         let fetch = deployment.config.fetch.policy()?;
         if fetch.allow_private {
             tracing::warn!(
-                "fetch.allow_private_addresses is on: URLs that clients name (client metadata documents, their jwks_uri) may reach loopback and private addresses; use it only for tests and private deployments"
+                "fetch.allow_private_addresses is on: URLs that clients name (client metadata documents, clients' jwks_uri) may reach loopback and private addresses; use it only for tests and private deployments"
             );
         }
         let metadata = deployment.config.client_metadata_documents.clone();
         caps.client_id_metadata_documents = metadata.enabled;
-        deployment.registry.install_metadata_documents(metadata, Arc::new(crate::fetch::SafeFetcher::new(fetch)?));
+        let safe = Arc::new(crate::fetch::SafeFetcher::new(fetch)?);
+        deployment.registry.set_client_jwks_fetcher(safe.clone());
+        deployment.registry.install_metadata_documents(metadata, safe);
         let state = Arc::new(AppInner {
             issuer,
             deployment,

@@ -127,6 +127,54 @@ fn refuse_lost_sqlite_file(config: &Config, url: &str) -> Result<(), String> {
     ))
 }
 
+/// Which deployment `config` names, for the line each CLI command prints first:
+/// `sqlite /absolute/path/tessera.db`, or `postgres host:port/dbname` (every host of a host
+/// list; never the user or password). A relative `--data-dir` or another working directory
+/// names another deployment, and this line shows which one a command acts on.
+pub fn describe(config: &Config) -> Result<String, String> {
+    let url = config.database_url();
+    match Backend::from_url(&url)? {
+        Backend::Sqlite => Ok(format!("sqlite {}", sqlite_file(&url)?.display())),
+        Backend::Postgres => {
+            let hosts = store::pg_hosts::parse(&url)?;
+            let rest = url.split_once("://").map_or("", |(_, r)| r);
+            let path = rest.find('/').map_or("", |i| &rest[i..]);
+            let db = path.split('?').next().unwrap_or_default();
+            Ok(format!("postgres {}{db}", hosts.names.join(",")))
+        }
+    }
+}
+
+/// The absolute path of the SQLite file a `sqlite:` URL names.
+fn sqlite_file(url: &str) -> Result<std::path::PathBuf, String> {
+    let db = store::sqlite::path_of(url)?;
+    std::path::absolute(&db).map_err(|e| format!("cannot resolve the path {}: {e}", db.display()))
+}
+
+/// For commands that act on a deployment that must already exist (list, show, update,
+/// delete, backup, ...): on SQLite, a database file that is not there is refused before
+/// anything is created, instead of silently opening a new, empty deployment (what a
+/// relative `--data-dir` run from another directory used to do). A missing file next to a
+/// master key is the lost-database case and gets that message. `--new-deployment` asks
+/// for a new one anyway. PostgreSQL databases are created by their operator, not by
+/// Tessera, so there is nothing to refuse there.
+pub fn require_existing(config: &Config) -> Result<(), String> {
+    let url = config.database_url();
+    if Backend::from_url(&url)? != Backend::Sqlite || config.new_deployment {
+        return Ok(());
+    }
+    refuse_lost_sqlite_file(config, &url)?;
+    let db = sqlite_file(&url)?;
+    match std::fs::metadata(&db) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "no deployment at {}: the database does not exist; run `tessera migrate` or `tessera serve` to create one, \
+             or pass the --data-dir (or --database-url) of an existing deployment",
+            db.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Reads a tenant setting from a database that may not have been migrated yet.
 async fn sql_setting(sql: &SqlStore, key: &str) -> Option<String> {
     use tessera_core::store::SettingsStore;

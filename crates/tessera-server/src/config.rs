@@ -222,7 +222,8 @@ cache_max = 86400
 
 [fetch]
 # Outgoing https fetches of URLs that clients name (client ID metadata documents and their
-# jwks_uri). Only https, no redirects, at most max_bytes, within the timeouts (seconds).
+# jwks_uri, and the jwks_uri of registered private_key_jwt clients). Only https, no
+# redirects, at most max_bytes, within the timeouts (seconds).
 connect_timeout = 2
 timeout = 5
 max_bytes = 5120

@@ -1,5 +1,7 @@
 //! An SSRF-safe fetcher for URLs that clients name: client ID metadata documents and their
-//! `jwks_uri` (the [`DocumentFetcher`] port of `tessera_core::client_metadata`). A client that makes Tessera fetch a URL must
+//! `jwks_uri` (the [`DocumentFetcher`] port of `tessera_core::client_metadata`), and the
+//! `jwks_uri` of registered `private_key_jwt` clients (the registry's [`JwksFetcher`] port
+//! for client keys). A client that makes Tessera fetch a URL must
 //! not reach anything Tessera can reach but the client cannot:
 //!
 //! - `https` only; redirects are not followed (a 3xx is a refusal), cookies are never kept
@@ -23,6 +25,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tessera_core::client_metadata::{DocumentFetcher, FetchedDocument};
+use tessera_core::registry::JwksFetcher;
 
 /// How the fetcher is bounded.
 #[derive(Debug, Clone)]
@@ -185,6 +188,16 @@ impl SafeFetcher {
 impl DocumentFetcher for SafeFetcher {
     async fn fetch(&self, url: &str) -> Result<FetchedDocument, String> {
         SafeFetcher::fetch(self, url).await.map_err(|e| e.0)
+    }
+}
+
+/// A client's JWK Set; the registry caches it for its own fixed times (a `max-age` is not
+/// needed: an unknown `kid` refetches).
+#[async_trait]
+impl JwksFetcher for SafeFetcher {
+    async fn fetch(&self, url: &str) -> Result<serde_json::Value, String> {
+        let doc = SafeFetcher::fetch(self, url).await.map_err(|e| e.0)?;
+        serde_json::from_slice(&doc.body).map_err(|e| format!("the JWK Set is not JSON: {e}"))
     }
 }
 

@@ -59,6 +59,9 @@ pub struct ClientBody {
     dpop_nonce: Option<Option<bool>>,
     /// Tessera: the client's public JWK Set for `private_key_jwt`.
     jwks: Option<Value>,
+    /// Tessera (RFC 7591 `jwks_uri`; Auth0 has no such field): the https URL of the
+    /// client's JWK Set for `private_key_jwt`, instead of `jwks`.
+    jwks_uri: Option<String>,
     /// RFC 9126 §5 (Auth0's name): /authorize only through /oauth/par.
     require_pushed_authorization_requests: Option<bool>,
     /// Tessera: the RFC 8693 exchange policy (`null` removes it).
@@ -109,6 +112,7 @@ impl ClientBody {
             allowed_origins: self.allowed_origins,
             is_first_party: self.is_first_party,
             jwks: self.jwks,
+            jwks_uri: self.jwks_uri,
             rotation_type: rt.rotation_type,
             leeway: rt.leeway,
             token_lifetime: rt.token_lifetime,

@@ -219,6 +219,10 @@ pub struct Client {
     /// Inline JWK Set for `private_key_jwt` (RFC 7591 `jwks`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks: Option<serde_json::Value>,
+    /// URL of the client's JWK Set for `private_key_jwt` (RFC 7591 `jwks_uri`; a Tessera
+    /// extension to Auth0's client), fetched through the SSRF-safe fetcher and cached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     pub refresh_token: RefreshTokenPolicy,
     pub id_token_signed_response_alg: SigningAlg,
     /// RFC 9449: token requests must carry a DPoP proof.
@@ -250,7 +254,9 @@ pub struct ClientPatch {
     pub web_origins: Option<Vec<String>>,
     pub allowed_origins: Option<Vec<String>>,
     pub is_first_party: Option<bool>,
+    /// Setting one of `jwks` / `jwks_uri` clears the other; a `null` jwks removes it.
     pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
     pub rotation_type: Option<RotationType>,
     pub leeway: Option<i64>,
     pub token_lifetime: Option<i64>,
@@ -281,6 +287,7 @@ impl Client {
             allowed_origins: vec![],
             is_first_party: true,
             jwks: None,
+            jwks_uri: None,
             refresh_token: RefreshTokenPolicy::default_for(method),
             id_token_signed_response_alg: SigningAlg::RS256,
             require_dpop: false,
@@ -332,8 +339,22 @@ impl Client {
         if let Some(v) = p.is_first_party {
             self.is_first_party = v;
         }
+        // RFC 7591 §2: `jwks_uri` is the URL of the client's JWK Set and `jwks` the set by
+        // value; the two MUST NOT both be present. One replaces the other; both is refused.
+        if p.jwks.as_ref().is_some_and(|v| !v.is_null()) && p.jwks_uri.is_some() {
+            return Err(Error::invalid_body("jwks and jwks_uri must not both be given"));
+        }
         if let Some(v) = p.jwks {
-            self.jwks = if v.is_null() { None } else { Some(v) };
+            if v.is_null() {
+                self.jwks = None;
+            } else {
+                self.jwks = Some(v);
+                self.jwks_uri = None;
+            }
+        }
+        if let Some(v) = p.jwks_uri {
+            self.jwks_uri = Some(v);
+            self.jwks = None;
         }
         if let Some(v) = p.rotation_type {
             self.refresh_token.rotation_type = v;
@@ -417,14 +438,21 @@ impl Client {
         } else if matches!(self.app_type, AppType::Spa | AppType::Native) {
             return Err(Error::invalid_body("spa and native applications are public: token_endpoint_auth_method must be none"));
         }
-        if self.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt {
+        // RFC 7591 §2 (see `apply`): never both.
+        if self.jwks.is_some() && self.jwks_uri.is_some() {
+            return Err(Error::invalid_body("jwks and jwks_uri must not both be set"));
+        }
+        if self.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt && self.jwks_uri.is_none() {
             let keys = self.jwks.as_ref().and_then(|j| j.get("keys")).and_then(|k| k.as_array());
             if keys.is_none_or(|k| k.is_empty()) {
-                return Err(Error::invalid_body("private_key_jwt requires a jwks with at least one key"));
+                return Err(Error::invalid_body("private_key_jwt requires a jwks with at least one key, or a jwks_uri"));
             }
         }
         if let Some(jwks) = &self.jwks {
             crate::tokens::jose::parse_client_jwks(jwks).map_err(Error::invalid_body)?;
+        }
+        if let Some(uri) = &self.jwks_uri {
+            validate_jwks_uri(uri)?;
         }
         if let Some(policy) = &self.token_exchange_policy {
             policy.validate()?;
@@ -441,6 +469,25 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// A client's `jwks_uri`: an absolute https URL without credentials or fragment. Whether
+/// its host may be reached (private and loopback addresses are refused unless the
+/// deployment's fetch policy allows them) is decided when it is fetched, after DNS
+/// resolution, by the SSRF-safe fetcher: a name checked here could resolve elsewhere later.
+fn validate_jwks_uri(uri: &str) -> Result<(), Error> {
+    let bad = || Error::invalid_body(format!("jwks_uri {uri:?} must be an https URL without credentials or fragment"));
+    let parsed = url::Url::parse(uri).map_err(|_| bad())?;
+    if parsed.scheme() != "https"
+        || parsed.host_str().is_none_or(str::is_empty)
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+        || parsed.fragment().is_some()
+        || uri.len() > 2048
+    {
+        return Err(bad());
+    }
+    Ok(())
 }
 
 /// How a stored client secret is kept (DESIGN decision 2).
@@ -508,7 +555,7 @@ pub const ID_TOKEN_LIFETIME: i64 = 36_000;
 
 impl Client {
     /// The client as Auth0's Management API shows it (Auth0 "Applications" object), with
-    /// Tessera's own fields (`require_dpop`, `dpop_nonce`, `jwks`, timestamps) kept.
+    /// Tessera's own fields (`require_dpop`, `dpop_nonce`, `jwks`, `jwks_uri`, timestamps) kept.
     pub fn auth0_json(&self) -> serde_json::Value {
         use serde_json::{json, Value};
         let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
@@ -527,5 +574,69 @@ impl Client {
         obj.insert("oidc_conformant".into(), true.into());
         obj.insert("client_authentication_methods".into(), Value::Null);
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keyed(jwks_uri: &str) -> Result<Client, Error> {
+        let patch = ClientPatch {
+            name: Some("k".into()),
+            app_type: Some(AppType::NonInteractive),
+            token_endpoint_auth_method: Some(TokenEndpointAuthMethod::PrivateKeyJwt),
+            jwks_uri: Some(jwks_uri.into()),
+            ..Default::default()
+        };
+        Client::create("c".into(), patch, 0)
+    }
+
+    #[test]
+    fn a_jwks_uri_is_an_https_url_without_credentials_or_fragment() {
+        for ok in ["https://keys.example.com/jwks", "https://127.0.0.1:8443/jwks", "https://keys.example.com/j?v=2"] {
+            assert!(keyed(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://keys.example.com/jwks",
+            "http://127.0.0.1/jwks",
+            "http://localhost/jwks",
+            "https://u:p@keys.example.com/jwks",
+            "https://keys.example.com/jwks#k",
+            "file:///etc/passwd",
+            "keys.example.com/jwks",
+        ] {
+            assert!(keyed(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn private_key_jwt_needs_jwks_or_jwks_uri_and_one_replaces_the_other() {
+        let mut no_keys = ClientPatch {
+            name: Some("k".into()),
+            app_type: Some(AppType::NonInteractive),
+            token_endpoint_auth_method: Some(TokenEndpointAuthMethod::PrivateKeyJwt),
+            ..Default::default()
+        };
+        let err = Client::create("c".into(), no_keys.clone(), 0).unwrap_err();
+        assert!(err.description().contains("jwks_uri"), "{err:?}");
+        no_keys.jwks = Some(serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}));
+        let mut c = Client::create("c".into(), no_keys, 0).unwrap();
+        c.apply(ClientPatch { jwks_uri: Some("https://keys.example.com/jwks".into()), ..Default::default() }, 1).unwrap();
+        assert_eq!((c.jwks.is_none(), c.jwks_uri.as_deref()), (true, Some("https://keys.example.com/jwks")));
+        // Both at once is refused (RFC 7591 §2), whichever way a caller builds it.
+        let both = ClientPatch {
+            jwks: Some(serde_json::json!({"keys": []})),
+            jwks_uri: Some("https://keys.example.com/other".into()),
+            ..Default::default()
+        };
+        assert!(c.clone().apply(both, 1).is_err());
+        let mut both = c.clone();
+        both.jwks = Some(serde_json::json!({"keys": []}));
+        assert!(both.validate().is_err());
+        // Clearing the inline set does not clear the URL.
+        c.apply(ClientPatch { jwks: Some(serde_json::Value::Null), ..Default::default() }, 2).unwrap();
+        assert_eq!(c.jwks_uri.as_deref(), Some("https://keys.example.com/jwks"));
     }
 }

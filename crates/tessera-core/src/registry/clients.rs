@@ -1,11 +1,15 @@
 //! Applications and their secrets.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
+use super::jwks::JwksFetcher;
 use super::Registry;
 use crate::crypto::{random_alnum, random_token};
 use crate::error::Error;
 use crate::model::{Client, ClientPatch, ClientSecret, RotationType, SecretKind, TokenEndpointAuthMethod};
+use crate::tokens::jose::{parse_client_jwks, ClientKey};
 
 /// A client as just created or re-keyed, with the plain secret shown this once.
 #[derive(Debug, Clone)]
@@ -62,6 +66,7 @@ impl Registry {
         }
         let mut client = self.get_client(client_id).await?;
         let before = client.token_endpoint_auth_method;
+        let uri_before = client.jwks_uri.clone();
         let was_rotating = client.refresh_token.rotation_type == RotationType::Rotating;
         client.apply(patch, now)?;
         if !self.store.update_client(&client).await? {
@@ -79,6 +84,10 @@ impl Registry {
             if !usable {
                 client_secret = Some(self.rotate_client_secret(client_id, 0).await?);
             }
+        }
+        // An operator who updates the client after it rotated its keys gets the new set now.
+        for uri in [uri_before.as_deref(), client.jwks_uri.as_deref()].into_iter().flatten() {
+            self.client_jwks.forget(uri);
         }
         self.registry_changed().await;
         self.audit("client_updated", Some(client_id), None, json!({})).await;
@@ -116,6 +125,27 @@ impl Registry {
         self.registry_changed().await;
         self.audit("client_secret_rotated", Some(client_id), None, json!({"overlap_seconds": overlap_seconds})).await;
         Ok(plain)
+    }
+
+    /// Installs the fetcher for clients' `jwks_uri` (once, at start): the server's SSRF-safe
+    /// fetcher, since the URL is the client's.
+    pub fn set_client_jwks_fetcher(&self, fetcher: Arc<dyn JwksFetcher>) {
+        self.client_jwks.install(fetcher);
+    }
+
+    /// The `private_key_jwt` keys of `client` that may have signed an assertion with `kid`:
+    /// its inline `jwks`, or the set at its `jwks_uri` (cached; an unknown `kid` refetches,
+    /// at most every [`super::JWKS_REFETCH_SECONDS`], so a client can rotate its keys).
+    /// The error is the reason, for the log: the caller refuses the client.
+    pub async fn client_keys(&self, client: &Client, kid: Option<&str>, now: i64) -> Result<Arc<Vec<ClientKey>>, String> {
+        if let Some(jwks) = &client.jwks {
+            return parse_client_jwks(jwks).map(Arc::new);
+        }
+        let Some(uri) = &client.jwks_uri else { return Ok(Arc::default()) };
+        self.client_jwks.keys(uri, kid, now).await.map_err(|e| match e {
+            Some(e) => format!("cannot fetch the JWK Set at {uri}: {e}"),
+            None => "no fetcher for client jwks_uri is installed".to_string(),
+        })
     }
 
     /// Checks a presented secret against every secret of the client valid at `now`.

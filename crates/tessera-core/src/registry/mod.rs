@@ -10,6 +10,7 @@ mod cache;
 mod clients;
 mod connections;
 mod issuers;
+mod jwks;
 mod keys;
 mod management;
 mod registration;
@@ -29,7 +30,7 @@ pub use cache::ClientEntry;
 /// "Default Audience").
 pub const DEFAULT_AUDIENCE: &str = "default_audience";
 pub use clients::CreatedClient;
-pub use issuers::{JwksFetcher, JWKS_CACHE_SECONDS, JWKS_REFETCH_SECONDS};
+pub use jwks::{JwksFetcher, JWKS_CACHE_SECONDS, JWKS_REFETCH_SECONDS};
 pub use keys::required_algorithms;
 pub use management::{management_audience, BootstrapClient, BOOTSTRAP_CLIENT_NAME, MANAGEMENT_SCOPES};
 pub use registration::{Registered, TOUCH_INTERVAL};
@@ -40,7 +41,10 @@ pub struct Registry {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) cache: Arc<cache::RegistryCache>,
-    pub(crate) jwks: Arc<issuers::JwksCache>,
+    /// Trusted issuers' fetched JWK Sets.
+    pub(crate) jwks: Arc<jwks::JwksCache>,
+    /// Clients' fetched JWK Sets (`private_key_jwt` with a `jwks_uri`).
+    pub(crate) client_jwks: Arc<jwks::JwksCache>,
     /// RFC 8628 §3.5 poll pacing, per node (see [`crate::device::polls`] for why in memory).
     pub(crate) device_polls: Arc<crate::device::polls::Polls>,
     /// Clients identified by a metadata document (off until installed at start).
@@ -55,6 +59,7 @@ impl Registry {
             keyring,
             cache: Arc::default(),
             jwks: Arc::default(),
+            client_jwks: Arc::default(),
             device_polls: Arc::default(),
             metadata: Arc::default(),
         }

@@ -10,7 +10,7 @@ use crate::bootstrap::Deployment;
 #[derive(Debug, Subcommand)]
 pub enum ApisCommand {
     /// Register an API; `--identifier` is the `audience` clients will ask for.
-    Create(ApiFields),
+    Create(CreateArgs),
     List,
     /// Show one API, by id or identifier.
     Show {
@@ -28,11 +28,21 @@ pub enum ApisCommand {
     },
 }
 
+/// `apis create`: the identifier is required, and fixed once created (so `update` has no
+/// such option).
 #[derive(Debug, Args)]
-pub struct ApiFields {
+pub struct CreateArgs {
     /// The audience value, e.g. https://api.example.com (cannot change later).
     #[arg(long)]
-    pub identifier: Option<String>,
+    pub identifier: String,
+    #[command(flatten)]
+    pub fields: ApiFields,
+}
+
+/// The settings `create` and `update` share; on update only the flags given change.
+#[derive(Debug, Args)]
+pub struct ApiFields {
+    /// Display name (default: the identifier).
     #[arg(long)]
     pub name: Option<String>,
     /// A scope the API defines, as `value` or `value=description` (scope values often hold
@@ -64,10 +74,10 @@ fn parse_scope(s: &str) -> ApiScope {
 }
 
 impl ApiFields {
-    fn into_patch(self) -> ResourceServerPatch {
+    fn into_patch(self, identifier: Option<String>) -> ResourceServerPatch {
         let scopes = split_list(&self.scopes);
         ResourceServerPatch {
-            identifier: self.identifier,
+            identifier,
             name: self.name,
             scopes: (!scopes.is_empty()).then(|| scopes.iter().map(|s| parse_scope(s)).collect()),
             signing_alg: self.signing_alg,
@@ -94,8 +104,8 @@ fn human(a: &ResourceServer) -> String {
 pub async fn run(d: &Deployment, out: &Output, cmd: ApisCommand) -> Result<(), String> {
     let r = &d.registry;
     match cmd {
-        ApisCommand::Create(fields) => {
-            let api = r.create_api(fields.into_patch()).await.map_err(fail)?;
+        ApisCommand::Create(CreateArgs { identifier, fields }) => {
+            let api = r.create_api(fields.into_patch(Some(identifier))).await.map_err(fail)?;
             out.show(&api, || human(&api));
         }
         ApisCommand::List => {
@@ -109,7 +119,7 @@ pub async fn run(d: &Deployment, out: &Output, cmd: ApisCommand) -> Result<(), S
             out.show(&a, || human(&a));
         }
         ApisCommand::Update { api, fields } => {
-            let a = r.update_api(&api, fields.into_patch()).await.map_err(fail)?;
+            let a = r.update_api(&api, fields.into_patch(None)).await.map_err(fail)?;
             out.show(&a, || human(&a));
         }
         ApisCommand::Delete { api } => {

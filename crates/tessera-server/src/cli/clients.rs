@@ -10,7 +10,7 @@ use crate::bootstrap::Deployment;
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
     /// Register an application; prints its client_id (and client_secret, shown once).
-    Create(ClientFields),
+    Create(CreateArgs),
     /// List applications.
     List,
     /// Show one application.
@@ -18,6 +18,9 @@ pub enum ClientsCommand {
     /// Change an application; only the flags given change.
     Update {
         client_id: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
         #[command(flatten)]
         fields: ClientFields,
     },
@@ -32,11 +35,20 @@ pub enum ClientsCommand {
     },
 }
 
+/// `clients create`: the name is required (clap says so in the usage line and refuses a
+/// call without it); everything else is shared with `update`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    #[command(flatten)]
+    pub fields: ClientFields,
+}
+
+/// The settings `create` and `update` share; on update only the flags given change.
 #[derive(Debug, Args, Default)]
 pub struct ClientFields {
-    /// Display name (required by `create`).
-    #[arg(long)]
-    pub name: Option<String>,
     /// spa | native | regular_web | non_interactive (default regular_web).
     #[arg(long, value_parser = parse_app_type)]
     pub app_type: Option<AppType>,
@@ -64,8 +76,13 @@ pub struct ClientFields {
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "true|false")]
     pub first_party: Option<bool>,
     /// File holding the client's public JWK Set (for private_key_jwt).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
     pub jwks_file: Option<std::path::PathBuf>,
+    /// URL of the client's JWK Set (for private_key_jwt; https), fetched when the client
+    /// authenticates and cached; a key id not in the cached set fetches it again (at most
+    /// every 30 s), so the client can rotate its keys. Replaces a set given with --jwks-file.
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
     /// Refresh token rotation: rotating | non-rotating.
     #[arg(long, value_parser = parse_rotation)]
     pub rotation_type: Option<RotationType>,
@@ -138,7 +155,7 @@ fn non_empty(v: Vec<String>) -> Option<Vec<String>> {
 }
 
 impl ClientFields {
-    fn into_patch(self) -> Result<ClientPatch, String> {
+    fn into_patch(self, name: Option<String>) -> Result<ClientPatch, String> {
         let jwks = match &self.jwks_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -147,7 +164,7 @@ impl ClientFields {
             None => None,
         };
         Ok(ClientPatch {
-            name: self.name,
+            name,
             app_type: self.app_type,
             token_endpoint_auth_method: self.token_endpoint_auth_method,
             grant_types: non_empty(split_list(&self.grant_types)),
@@ -157,6 +174,7 @@ impl ClientFields {
             allowed_origins: non_empty(split_list(&self.allowed_origins)),
             is_first_party: self.first_party,
             jwks,
+            jwks_uri: self.jwks_uri,
             rotation_type: self.rotation_type,
             leeway: self.leeway,
             token_lifetime: self.refresh_token_lifetime,
@@ -197,6 +215,13 @@ fn human(c: &Client, secret: Option<&str>) -> String {
         c.refresh_token.token_lifetime,
         c.refresh_token.idle_token_lifetime,
     );
+    match (&c.jwks, &c.jwks_uri) {
+        (Some(j), _) => {
+            s.push_str(&format!("\nkeys:          inline ({} keys)", j.get("keys").and_then(Value::as_array).map_or(0, Vec::len)))
+        }
+        (None, Some(uri)) => s.push_str(&format!("\nkeys:          {uri}")),
+        (None, None) => {}
+    }
     if let Some(p) = &c.token_exchange_policy {
         s.push_str(&format!("\ntoken exchange: {}", serde_json::to_string(p).unwrap_or_default()));
     }
@@ -209,11 +234,8 @@ fn human(c: &Client, secret: Option<&str>) -> String {
 pub async fn run(d: &Deployment, out: &Output, cmd: ClientsCommand) -> Result<(), String> {
     let r = &d.registry;
     match cmd {
-        ClientsCommand::Create(fields) => {
-            if fields.name.is_none() {
-                return Err("--name is required".into());
-            }
-            let created = r.create_client(fields.into_patch()?).await.map_err(fail)?;
+        ClientsCommand::Create(CreateArgs { name, fields }) => {
+            let created = r.create_client(fields.into_patch(Some(name))?).await.map_err(fail)?;
             let secret = created.client_secret.as_deref();
             out.show(&client_json(&created.client, secret), || human(&created.client, secret));
         }
@@ -231,8 +253,8 @@ pub async fn run(d: &Deployment, out: &Output, cmd: ClientsCommand) -> Result<()
             let c = r.get_client(&client_id).await.map_err(fail)?;
             out.show(&c, || human(&c, None));
         }
-        ClientsCommand::Update { client_id, fields } => {
-            let updated = r.update_client(&client_id, fields.into_patch()?).await.map_err(fail)?;
+        ClientsCommand::Update { client_id, name, fields } => {
+            let updated = r.update_client(&client_id, fields.into_patch(name)?).await.map_err(fail)?;
             let secret = updated.client_secret.as_deref();
             out.show(&client_json(&updated.client, secret), || human(&updated.client, secret));
         }

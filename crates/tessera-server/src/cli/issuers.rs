@@ -11,7 +11,8 @@ use crate::bootstrap::Deployment;
 #[derive(Debug, Subcommand)]
 pub enum IssuersCommand {
     /// Trust an issuer's JWTs for the clients named with --client.
-    Create(IssuerFields),
+    #[command(group(clap::ArgGroup::new("keys").args(["jwks_file", "jwks_uri"]).required(true)))]
+    Create(CreateArgs),
     List,
     /// Show one trusted issuer (by id or issuer).
     Show {
@@ -20,6 +21,9 @@ pub enum IssuersCommand {
     /// Change a trusted issuer; only the flags given change.
     Update {
         id: String,
+        /// The exact `iss` of its tokens.
+        #[arg(long)]
+        issuer: Option<String>,
         #[command(flatten)]
         fields: IssuerFields,
     },
@@ -28,11 +32,19 @@ pub enum IssuersCommand {
     },
 }
 
-#[derive(Debug, Args, Default)]
-pub struct IssuerFields {
+/// `issuers create`: the issuer and its keys (one of --jwks-file, --jwks-uri) are required.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
     /// The exact `iss` of its tokens.
     #[arg(long)]
-    pub issuer: Option<String>,
+    pub issuer: String,
+    #[command(flatten)]
+    pub fields: IssuerFields,
+}
+
+/// The settings `create` and `update` share; on update only the flags given change.
+#[derive(Debug, Args, Default)]
+pub struct IssuerFields {
     #[arg(long)]
     pub name: Option<String>,
     /// File holding its public JWK Set.
@@ -54,7 +66,7 @@ fn parse_mapping(s: &str) -> Result<SubjectMapping, String> {
 }
 
 impl IssuerFields {
-    fn into_patch(self) -> Result<TrustedIssuerPatch, String> {
+    fn into_patch(self, issuer: Option<String>) -> Result<TrustedIssuerPatch, String> {
         let jwks = match &self.jwks_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -64,7 +76,7 @@ impl IssuerFields {
         };
         let clients = split_list(&self.clients);
         Ok(TrustedIssuerPatch {
-            issuer: self.issuer,
+            issuer,
             name: self.name,
             jwks,
             jwks_uri: self.jwks_uri,
@@ -93,11 +105,8 @@ fn human(t: &TrustedIssuer) -> String {
 pub async fn run(d: &Deployment, out: &Output, cmd: IssuersCommand) -> Result<(), String> {
     let r = &d.registry;
     match cmd {
-        IssuersCommand::Create(fields) => {
-            if fields.issuer.is_none() {
-                return Err("--issuer is required".into());
-            }
-            let t = r.create_trusted_issuer(fields.into_patch()?).await.map_err(fail)?;
+        IssuersCommand::Create(CreateArgs { issuer, fields }) => {
+            let t = r.create_trusted_issuer(fields.into_patch(Some(issuer))?).await.map_err(fail)?;
             out.show(&t, || human(&t));
         }
         IssuersCommand::List => {
@@ -113,8 +122,8 @@ pub async fn run(d: &Deployment, out: &Output, cmd: IssuersCommand) -> Result<()
             let t = r.get_trusted_issuer(&id).await.map_err(fail)?;
             out.show(&t, || human(&t));
         }
-        IssuersCommand::Update { id, fields } => {
-            let t = r.update_trusted_issuer(&id, fields.into_patch()?).await.map_err(fail)?;
+        IssuersCommand::Update { id, issuer, fields } => {
+            let t = r.update_trusted_issuer(&id, fields.into_patch(issuer)?).await.map_err(fail)?;
             out.show(&t, || human(&t));
         }
         IssuersCommand::Delete { id } => {

@@ -1,7 +1,9 @@
 //! The `tessera` command line. Every registry command opens the deployment through
 //! [`crate::bootstrap::Deployment`] and calls the same [`tessera_core::registry::Registry`]
 //! the management API uses; `--json` prints Auth0-named fields so scripts can capture
-//! generated ids and secrets. Errors print one clear line and exit non-zero.
+//! generated ids and secrets. Errors print one clear line and exit non-zero. Each command
+//! but `serve` first names the deployment it acts on, on stderr, and only the commands that
+//! create something may start a new one (`Command::may_create_deployment`).
 
 mod admin;
 mod apis;
@@ -37,7 +39,10 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options every command takes. They are shown under their own heading, after a command's
+/// own options, so `tessera clients create --help` starts with what creating a client needs.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Config file (default: ./tessera.toml when present).
     #[arg(long, global = true, value_name = "FILE")]
@@ -125,6 +130,29 @@ pub enum ConfigCommand {
     PrintDefault,
 }
 
+impl Command {
+    /// Whether the command may start a new deployment where there is none: the ones that
+    /// create something (and `serve`, `migrate`). The others list, show, change or delete
+    /// what exists, or need something that exists (a grant needs its client and API):
+    /// in a new deployment they would find nothing, and opening one would leave an empty
+    /// database behind that hides the mistake. They are refused instead
+    /// ([`crate::bootstrap::require_existing`]).
+    fn may_create_deployment(&self) -> bool {
+        match self {
+            Self::Serve(_) | Self::Migrate | Self::Config(_) | Self::Admin(_) => true,
+            Self::Clients(c) => matches!(c, clients::ClientsCommand::Create(_)),
+            Self::Apis(c) => matches!(c, apis::ApisCommand::Create(_)),
+            Self::Users(c) => matches!(c, users::UsersCommand::Create { .. }),
+            Self::Keys(c) => matches!(c, keys::KeysCommand::Rotate { .. }),
+            Self::Tenant(c) => matches!(c, tenant::TenantCommand::Set { .. }),
+            Self::Registration(registration::RegistrationCommand::Token(c)) => {
+                matches!(c, registration::TokenCommand::Create { .. })
+            }
+            Self::Grants(_) | Self::Issuers(_) | Self::Backup(_) => false,
+        }
+    }
+}
+
 impl GlobalArgs {
     fn overrides(&self) -> Overrides {
         Overrides {
@@ -197,6 +225,13 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     }
     let _log_guard = init_logging(&config);
     let out = Output::new(cli.global.json);
+    if !matches!(cli.command, Command::Serve(_)) {
+        // On stderr, so that `--json` output stays one document on stdout.
+        eprintln!("deployment: {}", crate::bootstrap::describe(&config)?);
+        if !cli.command.may_create_deployment() {
+            crate::bootstrap::require_existing(&config)?;
+        }
+    }
     match cli.command {
         Command::Serve(args) => serve(config, args.demo).await,
         Command::Migrate => {

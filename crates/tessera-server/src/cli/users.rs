@@ -9,6 +9,7 @@ use crate::bootstrap::Deployment;
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
     /// Create a user (an email or a username is required).
+    #[command(group(clap::ArgGroup::new("login").args(["email", "username"]).required(true).multiple(true)))]
     Create {
         #[command(flatten)]
         fields: UserFields,

@@ -58,7 +58,7 @@ fn enum_str<T: DeserializeOwned>(row: &Row, col: &str) -> StoreResult<T> {
     serde_json::from_value(Value::String(s.clone())).map_err(|e| corrupt(&format!("{col} {s:?}"), e))
 }
 
-const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce, require_pushed_authorization_requests, web_origins, allowed_origins, token_exchange_policy";
+const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce, require_pushed_authorization_requests, web_origins, allowed_origins, token_exchange_policy, jwks_uri";
 
 fn client_from_row(r: &Row) -> StoreResult<Client> {
     let jwks: Option<String> = r.get("jwks")?;
@@ -74,6 +74,7 @@ fn client_from_row(r: &Row) -> StoreResult<Client> {
         allowed_origins: from_json(&r.get::<String>("allowed_origins")?, "allowed_origins")?,
         is_first_party: flag(r, "is_first_party")?,
         jwks: jwks.map(|j| from_json(&j, "jwks")).transpose()?,
+        jwks_uri: r.get("jwks_uri")?,
         refresh_token: RefreshTokenPolicy {
             rotation_type: enum_str::<RotationType>(r, "refresh_rotation_type")?,
             leeway: r.get("refresh_leeway")?,
@@ -278,7 +279,7 @@ impl SqlStore {
 impl ClientStore for SqlStore {
     async fn insert_client(&self, c: &Client, secret: Option<&ClientSecret>) -> StoreResult<()> {
         let insert = query(format!(
-            "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+            "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
         ))
         .bind(&c.client_id)
         .bind(&c.name)
@@ -301,7 +302,8 @@ impl ClientStore for SqlStore {
         .bind(i64::from(c.require_pushed_authorization_requests))
         .bind(json_text(&c.web_origins))
         .bind(json_text(&c.allowed_origins))
-        .bind(c.token_exchange_policy.as_ref().map(json_text));
+        .bind(c.token_exchange_policy.as_ref().map(json_text))
+        .bind(c.jwks_uri.clone());
         let secret = secret.cloned();
         self.db
             .transaction(move |tx| {
@@ -322,7 +324,8 @@ impl ClientStore for SqlStore {
                 "UPDATE clients SET name = $2, app_type = $3, token_endpoint_auth_method = $4, grant_types = $5, callbacks = $6, \
                  allowed_logout_urls = $7, is_first_party = $8, jwks = $9, refresh_rotation_type = $10, refresh_leeway = $11, \
                  refresh_token_lifetime = $12, refresh_idle_token_lifetime = $13, id_token_signed_response_alg = $14, updated_at = $15, \
-                 require_dpop = $16, dpop_nonce = $17, require_pushed_authorization_requests = $18, web_origins = $19, allowed_origins = $20, token_exchange_policy = $21 WHERE client_id = $1",
+                 require_dpop = $16, dpop_nonce = $17, require_pushed_authorization_requests = $18, web_origins = $19, allowed_origins = $20, token_exchange_policy = $21, \
+                 jwks_uri = $22 WHERE client_id = $1",
             )
             .bind(&c.client_id)
             .bind(&c.name)
@@ -344,7 +347,8 @@ impl ClientStore for SqlStore {
             .bind(i64::from(c.require_pushed_authorization_requests))
             .bind(json_text(&c.web_origins))
             .bind(json_text(&c.allowed_origins))
-            .bind(c.token_exchange_policy.as_ref().map(json_text)),
+            .bind(c.token_exchange_policy.as_ref().map(json_text))
+            .bind(c.jwks_uri.clone()),
         )
         .await
     }

@@ -300,6 +300,7 @@ fn keys_list_rotate_revoke() {
     for backend in backends() {
         let data = TestData::new(backend);
         let cli = Cli::new(&data);
+        cli.run(&["migrate"]).ok();
         let keys = keys_of(&cli, "RS256");
         assert_eq!(keys.len(), 2, "[{backend}] a fresh deployment has current + next: {keys:?}");
         let current = kid_with_state(&keys, "current");
@@ -361,8 +362,9 @@ fn invalid_input_is_refused_with_a_message() {
     assert!(err.contains("no-such-client") && err.contains("does not exist"), "{err}");
     cli.run(&["clients", "update", "no-such-client", "--name", "x"]).err();
     cli.run(&["clients", "rotate-secret", "no-such-client"]).err();
-    let err = cli.run(&["clients", "create"]).err().to_string();
-    assert!(err.contains("--name"), "{err}");
+    let missing = cli.run(&["clients", "create"]);
+    assert_eq!(missing.code, Some(2), "a missing --name is a usage error: {missing:?}");
+    assert!(missing.stderr.contains("--name"), "{}", missing.stderr);
 
     // Usage errors come from clap: exit code 2 with the offending value named.
     let usage = cli.run(&["clients", "create", "--name", "X", "--app-type", "bogus"]);
@@ -374,6 +376,7 @@ fn invalid_input_is_refused_with_a_message() {
 fn tenant_default_audience() {
     let data = TestData::new(backends()[0]);
     let cli = Cli::new(&data);
+    cli.run(&["migrate"]).ok();
     assert_eq!(cli.run(&["tenant", "show", "--json"]).json()["default_audience"], Value::Null);
     cli.run(&["apis", "create", "--identifier", "https://api.example.com", "--json"]).ok();
     let v = cli.run(&["tenant", "set", "--default-audience", "https://api.example.com", "--json"]).json();
@@ -411,9 +414,10 @@ fn commands_log_nothing_at_info_unless_asked() {
     let data = TestData::new(crate::support::Backend::Sqlite);
     let cli = Cli::new(&data);
     // The first command creates the deployment (migrations, keys): the noisiest there is.
-    let first = cli.run(&["clients", "list", "--json"]);
+    let first = cli.run(&["clients", "create", "--name", "Quiet", "--json"]);
     assert!(first.success, "{}", first.stderr);
-    assert_eq!(first.stderr, "", "no info lines on stderr");
+    let db = std::path::absolute(data.dir.join("tessera.db")).unwrap();
+    assert_eq!(first.stderr, format!("deployment: sqlite {}\n", db.display()), "only the deployment line on stderr");
     let verbose = Cli::new(&data).with_env("TESSERA_LOG_LEVEL", "info").run(&["apis", "list"]);
     assert!(verbose.success, "{}", verbose.stderr);
     let quiet = cli.run(&["apis", "create", "--identifier", "not a url with spaces"]);
@@ -466,4 +470,139 @@ fn yes_no_options_are_switches() {
         ])
         .json();
     assert_eq!(api["allow_offline_access"], true, "{api}");
+}
+
+/// Issue 17: the global options were mixed into every command's own. They now come after
+/// them, under their own heading.
+#[test]
+fn a_commands_help_lists_its_own_options_before_the_global_ones() {
+    let data = TestData::new(Backend::Sqlite);
+    let help = Cli::new(&data).run(&["clients", "create", "--help"]).ok().to_string();
+    let heading = help.find("Global options:").unwrap_or_else(|| panic!("no Global options heading:\n{help}"));
+    for own in ["--name <NAME>", "--auth-method", "--callback", "--jwks-uri <URL>"] {
+        let at = help.find(own).unwrap_or_else(|| panic!("{own} missing:\n{help}"));
+        assert!(at < heading, "{own} is listed before the global options:\n{help}");
+    }
+    for global in ["--data-dir", "--database-url", "--config", "--json", "--new-deployment"] {
+        let at = help.find(global).unwrap_or_else(|| panic!("{global} missing:\n{help}"));
+        assert!(at > heading, "{global} is under Global options:\n{help}");
+    }
+    assert!(std::fs::read_dir(data.dir.path()).unwrap().next().is_none(), "help touches no data");
+}
+
+/// Issue 17: `create` showed its required options as optional. Clap now requires them:
+/// the usage line names them and a call without them is a usage error (exit code 2).
+#[test]
+fn required_options_of_create_commands_are_required_by_the_parser() {
+    let data = TestData::new(Backend::Sqlite);
+    let cli = Cli::new(&data);
+    let help = cli.run(&["clients", "create", "--help"]).ok().to_string();
+    assert!(help.contains("Usage: tessera clients create [OPTIONS] --name <NAME>"), "{help}");
+    let help = cli.run(&["apis", "create", "--help"]).ok().to_string();
+    assert!(
+        help.contains("--identifier <IDENTIFIER>") && help.contains("Usage: tessera apis create [OPTIONS] --identifier"),
+        "{help}"
+    );
+    let cases: [(&[&str], &[&str]); 4] = [
+        (&["clients", "create", "--app-type", "spa"], &["--name"]),
+        (&["apis", "create", "--name", "No identifier"], &["--identifier"]),
+        (&["users", "create", "--password", "long enough password"], &["--email", "--username"]),
+        (&["issuers", "create", "--issuer", "https://idp.example", "--client", "c"], &["--jwks-file", "--jwks-uri"]),
+    ];
+    for (args, named) in cases {
+        let r = cli.run(args);
+        assert_eq!(r.code, Some(2), "`{}` is a usage error: {r:?}", args.join(" "));
+        for n in named {
+            assert!(r.stderr.contains(n), "`{}` names {n}: {}", args.join(" "), r.stderr);
+        }
+    }
+    // Update keeps them optional.
+    let c = cli.run(&["clients", "create", "--name", "Named", "--json"]).json();
+    let id = str_of(&c, "client_id").to_string();
+    assert_eq!(cli.run(&["clients", "update", &id, "--first-party", "false", "--json"]).json()["name"], "Named");
+    let api = cli.run(&["apis", "create", "--identifier", "https://api.required.test", "--json"]).json();
+    assert_eq!(api["name"], "https://api.required.test", "the name defaults to the identifier");
+    assert_eq!(cli.run(&["apis", "update", "https://api.required.test", "--name", "R", "--json"]).json()["name"], "R");
+    let user = cli.run(&["users", "create", "--username", "only-a-username", "--password", "long enough password", "--json"]);
+    assert_eq!(user.json()["username"], "only-a-username");
+}
+
+/// Issue 17: a read-only command in the wrong directory (or with a relative --data-dir)
+/// opened a new, empty deployment there and answered "no clients". Commands that need an
+/// existing deployment now refuse, create nothing and say where they looked; every
+/// command names the deployment it acts on, on stderr.
+#[test]
+fn commands_name_their_deployment_and_read_only_ones_refuse_a_missing_one() {
+    let data = TestData::new(Backend::Sqlite);
+    let cli = Cli::new(&data);
+    let db = std::path::absolute(data.dir.join("tessera.db")).unwrap();
+    let nothing_created = |when: &str| {
+        let left: Vec<_> = std::fs::read_dir(data.dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(left.is_empty(), "{when}: created {left:?}");
+    };
+    let read_only: [&[&str]; 7] = [
+        &["clients", "list", "--json"],
+        &["clients", "show", "some-client"],
+        &["clients", "delete", "some-client"],
+        &["apis", "list"],
+        &["keys", "list"],
+        &["tenant", "show"],
+        &["backup", "/nonexistent/copy.db"],
+    ];
+    for args in read_only {
+        let r = cli.run(args);
+        let err = r.err();
+        assert!(
+            err.contains(&format!("no deployment at {}: the database does not exist", db.display()))
+                && err.contains("tessera migrate")
+                && err.contains("--data-dir"),
+            "`{}`: {err}",
+            args.join(" ")
+        );
+        assert!(r.stdout.is_empty(), "`{}` printed {}", args.join(" "), r.stdout);
+        nothing_created(&args.join(" "));
+    }
+
+    // A relative --data-dir is resolved against the working directory, and named so.
+    let cwd = TempDir::new("cwd");
+    let mut cmd = tessera_command(cwd.path());
+    cmd.args(["--data-dir", "rel/data", "users", "list"]);
+    let out = run_command(cmd, None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let rel = std::path::absolute(cwd.join("rel/data/tessera.db")).unwrap();
+    assert!(err.contains(&format!("deployment: sqlite {}\n", rel.display())), "{err}");
+    assert!(err.contains(&format!("no deployment at {}", rel.display())), "{err}");
+    assert!(!cwd.join("rel").exists(), "no data directory was created");
+
+    // A command that creates may start the deployment; it names it too, and --json stdout
+    // stays one document.
+    let created = cli.run(&["clients", "create", "--name", "First", "--json"]);
+    assert_eq!(created.stderr, format!("deployment: sqlite {}\n", db.display()));
+    let id = str_of(&created.json(), "client_id").to_string();
+    let listed = cli.run(&["clients", "list", "--json"]);
+    assert_eq!(listed.json()[0]["client_id"], id.as_str());
+    assert!(listed.stderr.starts_with(&format!("deployment: sqlite {}", db.display())), "{}", listed.stderr);
+}
+
+/// On PostgreSQL the deployment line names the hosts and the database, never a password.
+#[test]
+fn the_deployment_line_of_postgres_names_host_and_database_without_the_password() {
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let data = TestData::new(Backend::Postgres);
+    let pg = data.pg.as_ref().unwrap();
+    let url = url::Url::parse(&pg.url).unwrap();
+    let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let r = Cli::new(&data).run(&["clients", "list", "--json"]);
+    assert_eq!(r.json(), json!([]), "an empty PostgreSQL database is a deployment to open: {}", r.stderr);
+    assert!(r.stderr.starts_with(&format!("deployment: postgres {host}/{}\n", pg.name)), "{}", r.stderr);
+    let mut with_password = url.clone();
+    with_password.set_password(Some("s3cret-pw")).unwrap();
+    let mut cmd = tessera_command(data.dir.path());
+    cmd.arg("--data-dir").arg(data.dir.path()).args(["--database-url", with_password.as_str(), "apis", "list"]);
+    let err = String::from_utf8_lossy(&run_command(cmd, None).stderr).to_string();
+    assert!(err.starts_with(&format!("deployment: postgres {host}/{}\n", pg.name)), "{err}");
+    assert!(!err.contains("s3cret-pw"), "{err}");
 }

@@ -27,27 +27,27 @@ const GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const IDP: &str = "https://idp.test.example";
 const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 
-/// An external issuer's ES256 key.
-struct IdpKey {
+/// An external issuer's (or a client's) ES256 key.
+pub struct IdpKey {
     pkcs8: Vec<u8>,
     kid: String,
 }
 
 impl IdpKey {
-    fn new(kid: &str) -> Self {
+    pub fn new(kid: &str) -> Self {
         let pkcs8 =
             EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).unwrap().as_ref().to_vec();
         Self { pkcs8, kid: kid.into() }
     }
 
-    fn jwk(&self) -> Value {
+    pub fn jwk(&self) -> Value {
         let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &self.pkcs8, &SystemRandom::new()).unwrap();
         let p = kp.public_key().as_ref();
         json!({"kty": "EC", "crv": "P-256", "kid": self.kid, "use": "sig",
             "x": URL_SAFE_NO_PAD.encode(&p[1..33]), "y": URL_SAFE_NO_PAD.encode(&p[33..65])})
     }
 
-    fn sign(&self, claims: &Value) -> String {
+    pub fn sign(&self, claims: &Value) -> String {
         let rng = SystemRandom::new();
         let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &self.pkcs8, &rng).unwrap();
         sign_compact(&json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"}), claims, |m| {

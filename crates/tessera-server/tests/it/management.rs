@@ -788,3 +788,46 @@ async fn a_clients_token_exchange_policy_is_set_shown_and_removed() {
         assert!(got.get("token_exchange_policy").is_none(), "[{backend}] removed: {got}");
     }
 }
+
+/// A `private_key_jwt` client's `jwks_uri` (a Tessera extension: Auth0's clients have none)
+/// through the Management API: set, shown, replaced by an inline `jwks`, and refused when
+/// it is not https or comes with a `jwks`.
+#[tokio::test]
+async fn a_clients_jwks_uri_is_set_shown_and_replaced() {
+    for backend in backends() {
+        let m = Mgmt::start(backend).await;
+        let keyed = |extra: Value| {
+            let mut body =
+                json!({"name": "Keyed", "app_type": "non_interactive", "token_endpoint_auth_method": "private_key_jwt"});
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            body
+        };
+        let (s, v) = m.call(Method::POST, "/clients", Some(keyed(json!({})))).await;
+        assert_eq!(s, 400, "[{backend}] private_key_jwt without keys: {v}");
+        assert!(v["message"].as_str().unwrap().contains("jwks_uri"), "[{backend}] {v}");
+        let (s, v) = m.call(Method::POST, "/clients", Some(keyed(json!({"jwks_uri": "http://keys.example.com/jwks"})))).await;
+        assert_eq!(s, 400, "[{backend}] not https: {v}");
+        let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
+        let both = keyed(json!({"jwks_uri": "https://keys.example.com/jwks", "jwks": jwks}));
+        let (s, v) = m.call(Method::POST, "/clients", Some(both)).await;
+        assert_eq!(s, 400, "[{backend}] RFC 7591 §2: not both: {v}");
+        assert!(v["message"].as_str().unwrap().contains("must not both"), "[{backend}] {v}");
+
+        let (s, created) =
+            m.call(Method::POST, "/clients", Some(keyed(json!({"jwks_uri": "https://keys.example.com/jwks"})))).await;
+        assert_eq!(s, 201, "[{backend}] {created}");
+        assert_eq!(created["jwks_uri"], "https://keys.example.com/jwks", "[{backend}] {created}");
+        assert!(created.get("client_secret").is_none() && created.get("jwks").is_none(), "[{backend}] {created}");
+        let id = created["client_id"].as_str().unwrap().to_string();
+        let (_, got) = m.call(Method::GET, &format!("/clients/{id}"), None).await;
+        assert_eq!(got["jwks_uri"], "https://keys.example.com/jwks", "[{backend}] {got}");
+        let (s, v) = m.call(Method::PATCH, &format!("/clients/{id}"), Some(json!({"jwks": jwks}))).await;
+        assert_eq!(s, 200, "[{backend}] {v}");
+        assert!(v.get("jwks_uri").is_none() && v["jwks"]["keys"][0]["kid"] == "k1", "[{backend}] the set replaces the URL: {v}");
+        let (s, v) =
+            m.call(Method::PATCH, &format!("/clients/{id}"), Some(json!({"jwks_uri": "https://keys.example.com/v2"}))).await;
+        assert_eq!(s, 200, "[{backend}] {v}");
+        assert!(v.get("jwks").is_none() && v["jwks_uri"] == "https://keys.example.com/v2", "[{backend}] and back: {v}");
+    }
+}

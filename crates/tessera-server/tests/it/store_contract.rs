@@ -184,6 +184,42 @@ async fn clients_insert_get_list_update_delete() {
     }
 }
 
+/// A `private_key_jwt` client's keys by reference (`jwks_uri`) survive the round trip, and
+/// switching between a URL and an inline set stores exactly the one that is set.
+#[tokio::test]
+async fn a_client_jwks_uri_is_stored_and_replaced() {
+    let key = json!({"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
+    for ts in test_stores().await {
+        let (b, s) = (ts.name(), ts.store.as_ref());
+        let patch = ClientPatch {
+            name: Some("Keyed".into()),
+            app_type: Some(AppType::NonInteractive),
+            token_endpoint_auth_method: Some(TokenEndpointAuthMethod::PrivateKeyJwt),
+            jwks_uri: Some("https://keys.example.com/jwks.json".into()),
+            ..Default::default()
+        };
+        let mut c = Client::create("client_k".into(), patch, NOW).unwrap();
+        s.insert_client(&c, None).await.unwrap();
+        let got = s.get_client("client_k").await.unwrap().unwrap();
+        assert_eq!(got.jwks_uri.as_deref(), Some("https://keys.example.com/jwks.json"), "[{b}] stored");
+        assert_eq!(got, c, "[{b}] round trip");
+
+        c.apply(ClientPatch { jwks: Some(json!({"keys": [key]})), ..Default::default() }, NOW + 1).unwrap();
+        assert!(c.jwks_uri.is_none(), "an inline set replaces the URL");
+        assert!(s.update_client(&c).await.unwrap());
+        let got = s.get_client("client_k").await.unwrap().unwrap();
+        assert_eq!((got.jwks_uri.as_deref(), got.jwks.is_some()), (None, true), "[{b}] the URL is gone from the store");
+        assert_eq!(got, c, "[{b}] round trip after the update");
+
+        c.apply(ClientPatch { jwks_uri: Some("https://keys.example.com/v2".into()), ..Default::default() }, NOW + 2).unwrap();
+        assert!(s.update_client(&c).await.unwrap());
+        let got = s.get_client("client_k").await.unwrap().unwrap();
+        assert_eq!((got.jwks_uri.as_deref(), got.jwks.is_some()), (Some("https://keys.example.com/v2"), false), "[{b}]");
+        assert_eq!(s.list_clients().await.unwrap(), vec![c], "[{b}] list reads it too");
+    }
+}
+
 #[tokio::test]
 async fn deleting_a_client_removes_its_secrets_and_grants() {
     for ts in test_stores().await {
