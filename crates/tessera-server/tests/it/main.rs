@@ -62,6 +62,7 @@ mod sdk_dbconnections;
 mod sdk_express;
 mod sdk_management;
 mod sdk_mcp;
+mod sdk_nextjs;
 mod sdk_password_realm;
 mod spa_js;
 mod startup;

@@ -60,6 +60,9 @@ pub struct LiveOptions {
     pub env: Vec<(String, String)>,
     /// Start the process with this soft `RLIMIT_NOFILE` (as systemd's 1024).
     pub nofile_soft: Option<u64>,
+    /// Name the issuer by this host (and the port chosen at start) instead of the listen
+    /// address: for SDKs that refuse an IP address as the domain.
+    pub issuer_host: Option<String>,
 }
 
 // `arg` and `env` are for the feature tests that start servers with settings of their own.
@@ -78,6 +81,13 @@ impl LiveOptions {
         self.env.push((k.to_string(), v.to_string()));
         self
     }
+
+    /// The issuer becomes `http(s)://<host>:<port>/` (`--issuer`); the server still listens on
+    /// 127.0.0.1, which is what `localhost` resolves to.
+    pub fn issuer_host(mut self, host: &str) -> Self {
+        self.issuer_host = Some(host.to_string());
+        self
+    }
 }
 
 /// A running `tessera serve` process.
@@ -87,6 +97,7 @@ pub struct LiveServer {
     pub port: u16,
     pub ca: Option<TestCa>,
     pub log_file: PathBuf,
+    issuer_host: Option<String>,
     child: Child,
 }
 
@@ -131,6 +142,10 @@ impl LiveServer {
         if let Some(ca) = &ca {
             cmd.arg("--tls-cert").arg(&ca.cert_file).arg("--tls-key").arg(&ca.key_file);
         }
+        if let Some(host) = &options.issuer_host {
+            let scheme = if ca.is_some() { "https" } else { "http" };
+            cmd.arg("--issuer").arg(format!("{scheme}://{host}:{port}/"));
+        }
         cmd.args(&options.args);
         for (k, v) in &options.env {
             cmd.env(k, v);
@@ -150,7 +165,7 @@ impl LiveServer {
             }
         }
         let child = cmd.spawn().expect("spawn tessera serve");
-        Self { data, port, ca, log_file, child }
+        Self { data, port, ca, log_file, issuer_host: options.issuer_host.clone(), child }
     }
 
     /// Waits (up to [`READY_TIMEOUT`]) until `/readyz` answers 200.
@@ -177,14 +192,16 @@ impl LiveServer {
         format!("{scheme}://127.0.0.1:{}{path}", self.port)
     }
 
-    /// The issuer (the default one: the listen address, with a trailing slash).
+    /// The issuer, with a trailing slash: the listen address unless
+    /// [`LiveOptions::issuer_host`] named another host.
     pub fn issuer(&self) -> String {
-        self.url("/")
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}/", self.domain())
     }
 
-    /// What Auth0's SDKs call the `domain`: host and port, no scheme.
+    /// What Auth0's SDKs call the `domain`: the issuer's host and port, no scheme.
     pub fn domain(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.issuer_host.as_deref().unwrap_or("127.0.0.1"), self.port)
     }
 
     /// The test CA's certificate file, when serving TLS.

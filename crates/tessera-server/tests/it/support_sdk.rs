@@ -50,6 +50,8 @@ fn installed(rt: Runtime) -> bool {
     }
 }
 
+const NPM_INSTALL: &str = "npm ci --prefix crates/tessera-server/tests/sdk";
+
 /// Whether the SDKs for `rt` are installed. When they are not: `false` with a message, or a
 /// panic when `TESSERA_REQUIRE_SDKS=1`.
 pub fn sdk_available(rt: Runtime) -> bool {
@@ -57,14 +59,27 @@ pub fn sdk_available(rt: Runtime) -> bool {
         return true;
     }
     let what = match rt {
-        Runtime::Node => "npm install --prefix crates/tessera-server/tests/sdk",
+        Runtime::Node => NPM_INSTALL,
         Runtime::Python => "python3 -m venv crates/tessera-server/tests/sdk/.venv && crates/tessera-server/tests/sdk/.venv/bin/pip install -r crates/tessera-server/tests/sdk/requirements.txt",
     };
-    assert!(
-        std::env::var("TESSERA_REQUIRE_SDKS").as_deref() != Ok("1"),
-        "the {rt:?} SDKs are not installed ({what}) but TESSERA_REQUIRE_SDKS=1"
-    );
-    eprintln!("skipping: the {rt:?} SDKs are not installed; run `{what}`");
+    missing(&format!("the {rt:?} SDKs are not installed"), what)
+}
+
+/// [`sdk_available`] for Node, and also these packages in `node_modules` (an install older
+/// than `package.json` lacks the newer ones).
+pub fn node_packages_available(packages: &[&str]) -> bool {
+    if !sdk_available(Runtime::Node) {
+        return false;
+    }
+    let absent: Vec<&str> =
+        packages.iter().copied().filter(|p| !sdk_dir().join("node_modules").join(p).join("package.json").is_file()).collect();
+    absent.is_empty() || missing(&format!("{} not in tests/sdk/node_modules", absent.join(", ")), NPM_INSTALL)
+}
+
+/// `false` with a message, or a panic when `TESSERA_REQUIRE_SDKS=1`.
+fn missing(what: &str, fix: &str) -> bool {
+    assert!(std::env::var("TESSERA_REQUIRE_SDKS").as_deref() != Ok("1"), "{what} ({fix}) but TESSERA_REQUIRE_SDKS=1");
+    eprintln!("skipping: {what}; run `{fix}`");
     false
 }
 
