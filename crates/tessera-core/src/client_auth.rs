@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::model::{Client, TokenEndpointAuthMethod};
 use crate::registry::{ClientEntry, Registry};
-use crate::tokens::jose::{parse_client_jwks, Jws};
+use crate::tokens::jose::Jws;
 
 pub const JWT_BEARER_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -232,13 +232,8 @@ impl ClientCredentials {
             // The key comes from the client's registered JWK Set, never from the token; the
             // algorithm must fit the key type (RSA→RS/PS, EC→ES, OKP→EdDSA), never none/HS*.
             TokenEndpointAuthMethod::PrivateKeyJwt => {
-                let keys = client
-                    .jwks
-                    .as_ref()
-                    .map(parse_client_jwks)
-                    .transpose()
-                    .map_err(|e| failed().with_detail(e))?
-                    .unwrap_or_default();
+                // Its inline JWK Set and its enabled credentials that have not expired.
+                let keys = entry.private_key_jwt_keys(ctx.now).map_err(|e| failed().with_detail(e))?;
                 keys.iter()
                     .filter(|k| jws.kid().is_none() || k.kid.as_deref() == jws.kid())
                     .filter(|k| k.alg.as_deref().is_none_or(|a| a == alg))

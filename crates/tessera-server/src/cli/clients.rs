@@ -157,6 +157,7 @@ impl ClientFields {
             allowed_origins: non_empty(split_list(&self.allowed_origins)),
             is_first_party: self.first_party,
             jwks,
+            private_key_jwt_credentials: None,
             rotation_type: self.rotation_type,
             leeway: self.leeway,
             token_lifetime: self.refresh_token_lifetime,

@@ -33,6 +33,7 @@ pub const SQLITE: &[Migration] = &[
     migration!(10, "0010_dynamic_clients", "sqlite"),
     migration!(11, "0011_revoked_index", "sqlite"),
     migration!(12, "0012_housekeeping", "sqlite"),
+    migration!(13, "0013_client_credentials", "sqlite"),
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -48,6 +49,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!(10, "0010_dynamic_clients", "postgres"),
     migration!(11, "0011_revoked_index", "postgres"),
     migration!(12, "0012_housekeeping", "postgres"),
+    migration!(13, "0013_client_credentials", "postgres"),
 ];
 
 pub fn for_backend(b: Backend) -> &'static [Migration] {

@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use tessera_core::model::{
-    AppType, Client, ClientGrant, ClientSecret, RefreshTokenPolicy, ResourceServer, RotationType, SecretKind, SigningAlg,
-    TokenEndpointAuthMethod, User,
+    AppType, Client, ClientCredential, ClientGrant, ClientSecret, RefreshTokenPolicy, ResourceServer, RotationType, SecretKind,
+    SigningAlg, TokenEndpointAuthMethod, User,
 };
 use tessera_core::store::*;
 use tessera_core::tokens::{KeyState, SigningKeyRecord};
@@ -58,7 +58,7 @@ fn enum_str<T: DeserializeOwned>(row: &Row, col: &str) -> StoreResult<T> {
     serde_json::from_value(Value::String(s.clone())).map_err(|e| corrupt(&format!("{col} {s:?}"), e))
 }
 
-const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce, require_pushed_authorization_requests, web_origins, allowed_origins, token_exchange_policy";
+const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce, require_pushed_authorization_requests, web_origins, allowed_origins, token_exchange_policy, private_key_jwt_credentials";
 
 fn client_from_row(r: &Row) -> StoreResult<Client> {
     let jwks: Option<String> = r.get("jwks")?;
@@ -74,6 +74,7 @@ fn client_from_row(r: &Row) -> StoreResult<Client> {
         allowed_origins: from_json(&r.get::<String>("allowed_origins")?, "allowed_origins")?,
         is_first_party: flag(r, "is_first_party")?,
         jwks: jwks.map(|j| from_json(&j, "jwks")).transpose()?,
+        private_key_jwt_credentials: from_json(&r.get::<String>("private_key_jwt_credentials")?, "private_key_jwt_credentials")?,
         refresh_token: RefreshTokenPolicy {
             rotation_type: enum_str::<RotationType>(r, "refresh_rotation_type")?,
             leeway: r.get("refresh_leeway")?,
@@ -276,9 +277,14 @@ impl SqlStore {
 
 #[async_trait]
 impl ClientStore for SqlStore {
-    async fn insert_client(&self, c: &Client, secret: Option<&ClientSecret>) -> StoreResult<()> {
+    async fn insert_client_with_credentials(
+        &self,
+        c: &Client,
+        secret: Option<&ClientSecret>,
+        credentials: &[ClientCredential],
+    ) -> StoreResult<()> {
         let insert = query(format!(
-            "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+            "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
         ))
         .bind(&c.client_id)
         .bind(&c.name)
@@ -301,14 +307,19 @@ impl ClientStore for SqlStore {
         .bind(i64::from(c.require_pushed_authorization_requests))
         .bind(json_text(&c.web_origins))
         .bind(json_text(&c.allowed_origins))
-        .bind(c.token_exchange_policy.as_ref().map(json_text));
+        .bind(c.token_exchange_policy.as_ref().map(json_text))
+        .bind(json_text(&c.private_key_jwt_credentials));
         let secret = secret.cloned();
+        let credentials = credentials.to_vec();
         self.db
             .transaction(move |tx| {
                 Box::pin(async move {
                     tx.execute(insert).await?;
                     if let Some(s) = &secret {
                         Self::insert_secret(tx, s).await?;
+                    }
+                    for k in &credentials {
+                        Self::insert_credential_tx(tx, k).await?;
                     }
                     Ok(Finish::Commit(()))
                 })
@@ -322,7 +333,8 @@ impl ClientStore for SqlStore {
                 "UPDATE clients SET name = $2, app_type = $3, token_endpoint_auth_method = $4, grant_types = $5, callbacks = $6, \
                  allowed_logout_urls = $7, is_first_party = $8, jwks = $9, refresh_rotation_type = $10, refresh_leeway = $11, \
                  refresh_token_lifetime = $12, refresh_idle_token_lifetime = $13, id_token_signed_response_alg = $14, updated_at = $15, \
-                 require_dpop = $16, dpop_nonce = $17, require_pushed_authorization_requests = $18, web_origins = $19, allowed_origins = $20, token_exchange_policy = $21 WHERE client_id = $1",
+                 require_dpop = $16, dpop_nonce = $17, require_pushed_authorization_requests = $18, web_origins = $19, allowed_origins = $20, token_exchange_policy = $21, \
+                 private_key_jwt_credentials = $22 WHERE client_id = $1",
             )
             .bind(&c.client_id)
             .bind(&c.name)
@@ -344,7 +356,8 @@ impl ClientStore for SqlStore {
             .bind(i64::from(c.require_pushed_authorization_requests))
             .bind(json_text(&c.web_origins))
             .bind(json_text(&c.allowed_origins))
-            .bind(c.token_exchange_policy.as_ref().map(json_text)),
+            .bind(c.token_exchange_policy.as_ref().map(json_text))
+            .bind(json_text(&c.private_key_jwt_credentials)),
         )
         .await
     }
@@ -354,7 +367,7 @@ impl ClientStore for SqlStore {
         self.db
             .transaction(move |tx| {
                 Box::pin(async move {
-                    for table in ["client_secrets", "client_grants"] {
+                    for table in ["client_secrets", "client_grants", "client_credentials"] {
                         tx.execute(query(format!("DELETE FROM {table} WHERE client_id = $1")).bind(&client_id)).await?;
                     }
                     let n = tx.execute(query("DELETE FROM clients WHERE client_id = $1").bind(&client_id)).await?;
@@ -414,6 +427,32 @@ impl ClientStore for SqlStore {
                 secret_from_row,
             )
             .await
+    }
+
+    async fn insert_client_credential(&self, credential: &ClientCredential) -> StoreResult<bool> {
+        self.insert_credential(credential).await
+    }
+
+    async fn client_credentials(&self, client_id: &str) -> StoreResult<Vec<ClientCredential>> {
+        self.credentials_of(client_id).await
+    }
+
+    async fn get_client_credential(&self, client_id: &str, id: &str) -> StoreResult<Option<ClientCredential>> {
+        self.credential(client_id, id).await
+    }
+
+    async fn set_client_credential_expiry(
+        &self,
+        client_id: &str,
+        id: &str,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        self.set_credential_expiry(client_id, id, expires_at, now).await
+    }
+
+    async fn delete_client_credential(&self, client_id: &str, id: &str, now: i64) -> StoreResult<bool> {
+        self.delete_credential(client_id, id, now).await
     }
 }
 

@@ -10,15 +10,15 @@ use tessera_core::registry::{management_audience, MANAGEMENT_SCOPES};
 use crate::dpop_proof::{ath, DpopKey};
 use crate::support::{backends, TestApp};
 
-struct Mgmt {
-    app: TestApp,
-    client_id: String,
+pub(crate) struct Mgmt {
+    pub(crate) app: TestApp,
+    pub(crate) client_id: String,
     secret: String,
-    token: String,
+    pub(crate) token: String,
 }
 
 impl Mgmt {
-    async fn start(backend: crate::support::Backend) -> Self {
+    pub(crate) async fn start(backend: crate::support::Backend) -> Self {
         Self::start_with(TestApp::spawn_with(backend).await).await
     }
 
@@ -31,7 +31,7 @@ impl Mgmt {
     }
 
     /// A management token with `scope` (default: every scope of the grant).
-    async fn token_for(&self, scope: Option<&str>) -> String {
+    pub(crate) async fn token_for(&self, scope: Option<&str>) -> String {
         let audience = management_audience(&self.app.issuer);
         let mut form = vec![
             ("grant_type", "client_credentials"),
@@ -47,7 +47,7 @@ impl Mgmt {
         v["access_token"].as_str().unwrap_or_else(|| panic!("no management token: {v}")).to_string()
     }
 
-    async fn call_with(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call_with(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
         let mut req = self.app.http.request(method, self.app.url(&format!("/api/v2{path}")));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -61,12 +61,12 @@ impl Mgmt {
         (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         self.call_with(method, path, Some(&self.token), body).await
     }
 }
 
-fn auth0_error<'a>(status: u16, error: &'a str, code: &'a str) -> impl Fn(&Value) -> bool + 'a {
+pub(crate) fn auth0_error<'a>(status: u16, error: &'a str, code: &'a str) -> impl Fn(&Value) -> bool + 'a {
     move |v: &Value| v["statusCode"] == status && v["error"] == error && v["errorCode"] == code && v["message"].is_string()
 }
 

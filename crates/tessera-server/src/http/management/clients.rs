@@ -1,4 +1,6 @@
-//! `/api/v2/clients` (Auth0 "Clients"): list, create, get, update, delete, rotate-secret.
+//! `/api/v2/clients` (Auth0 "Clients"): list, create, get, update, delete, rotate-secret;
+//! `client_authentication_methods` enables credentials (see [`super::credentials`]) for
+//! `private_key_jwt`.
 //! Bodies use Auth0's field names; a secret is shown at creation and rotation only (it is
 //! stored as a keyed hash, DESIGN decision 2).
 
@@ -7,7 +9,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
-use tessera_core::model::{AppType, Client, ClientPatch, RotationType, SigningAlg, TokenEndpointAuthMethod, TokenExchangePolicy};
+use tessera_core::model::{
+    AppType, Client, ClientPatch, NewCredential, RotationType, SigningAlg, TokenEndpointAuthMethod, TokenExchangePolicy,
+};
 
 use super::error::ApiError;
 use super::{parse_bool, ApiJson, ApiQuery, Caller, ListQuery};
@@ -67,6 +71,59 @@ pub struct ClientBody {
     /// Tessera: the RFC 8693 exchange policy (`null` removes it).
     #[serde(default, deserialize_with = "double_option_policy")]
     token_exchange_policy: Option<Option<TokenExchangePolicy>>,
+    /// Auth0's `client_authentication_methods` (`null` clears it): the credentials enabled
+    /// for `private_key_jwt`, given in full at creation and by id on update.
+    #[serde(default, deserialize_with = "nullable")]
+    client_authentication_methods: Option<Option<AuthenticationMethods>>,
+}
+
+/// Auth0's `client_authentication_methods`; Tessera has its `private_key_jwt` member.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthenticationMethods {
+    private_key_jwt: Option<PrivateKeyJwtMethod>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrivateKeyJwtMethod {
+    credentials: Vec<Value>,
+}
+
+/// On update, Auth0 names credentials already created on the client by id.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialRef {
+    id: String,
+}
+
+fn nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The `private_key_jwt` credential entries of a body: `None` when the body does not touch
+/// them, an empty list when it clears them. Auth0: `client_authentication_methods` and
+/// `token_endpoint_auth_method` are mutually exclusive.
+fn method_credentials(body: &mut ClientBody) -> Result<Option<Vec<Value>>, ApiError> {
+    match body.client_authentication_methods.take() {
+        None => Ok(None),
+        Some(None) => Ok(Some(vec![])),
+        Some(Some(_)) if body.token_endpoint_auth_method.is_some() => {
+            Err(ApiError::invalid_body("client_authentication_methods and token_endpoint_auth_method cannot be used together"))
+        }
+        Some(Some(m)) => Ok(Some(m.private_key_jwt.map(|p| p.credentials).unwrap_or_default())),
+    }
+}
+
+/// Auth0: `client_authentication_methods` is shown only with `read:client_keys` or
+/// `read:client_credentials`.
+fn visible(caller: &Caller, mut v: Value) -> Value {
+    if !caller.has_any(super::credentials::READ) {
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("client_authentication_methods");
+        }
+    }
+    v
 }
 
 fn double_option_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<TokenExchangePolicy>>, D::Error> {
@@ -112,6 +169,7 @@ impl ClientBody {
             allowed_origins: self.allowed_origins,
             is_first_party: self.is_first_party,
             jwks: self.jwks,
+            private_key_jwt_credentials: None,
             rotation_type: rt.rotation_type,
             leeway: rt.leeway,
             token_lifetime: rt.token_lifetime,
@@ -147,7 +205,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): Ap
         .filter(|_| !global)
         .filter(|c| first_party.is_none_or(|f| c.is_first_party == f))
         .filter(|c| app_types.as_ref().is_none_or(|t| t.contains(&c.app_type.as_str())))
-        .map(Client::auth0_json)
+        .map(|c| visible(&caller, c.auth0_json()))
         .collect();
     Ok(caller.ok(paging.page_of("clients", items)))
 }
@@ -162,19 +220,29 @@ pub async fn get(
     q.only(&[])?;
     let paging = q.paging()?;
     let c = state.deployment.registry.get_client(&id).await.map_err(|e| ApiError::from_core(e, NOT_FOUND))?;
-    Ok(caller.ok(paging.one(c.auth0_json())))
+    Ok(caller.ok(paging.one(visible(&caller, c.auth0_json()))))
 }
 
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<ClientBody>,
+    ApiJson(mut body): ApiJson<ClientBody>,
 ) -> Result<Response, ApiError> {
     caller.require(&["create:clients"])?;
     if body.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
         return Err(ApiError::invalid_body("Missing required property: name"));
     }
-    let created = state.deployment.registry.create_client(body.into_patch()?).await?;
+    let credentials = match method_credentials(&mut body)? {
+        None => vec![],
+        Some(list) => {
+            // Auth0: configuring client_authentication_methods takes create:client_credentials.
+            caller.require(&["create:client_credentials"])?;
+            list.into_iter()
+                .map(|c| serde_json::from_value::<NewCredential>(c).map_err(ApiError::invalid_body))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    let created = state.deployment.registry.create_client_with_credentials(body.into_patch()?, credentials).await?;
     Ok(caller.respond(StatusCode::CREATED, with_secret(&created.client, created.client_secret.as_deref())))
 }
 
@@ -182,10 +250,23 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<ClientBody>,
+    ApiJson(mut body): ApiJson<ClientBody>,
 ) -> Result<Response, ApiError> {
     caller.require(&["update:clients"])?;
-    let patch = body.into_patch()?;
+    let credentials = method_credentials(&mut body)?;
+    let mut patch = body.into_patch()?;
+    if let Some(list) = credentials {
+        // Auth0: configuring client_authentication_methods takes update:client_credentials.
+        caller.require(&["update:client_credentials"])?;
+        let ids: Vec<String> = list
+            .into_iter()
+            .map(|c| serde_json::from_value::<CredentialRef>(c).map(|r| r.id).map_err(ApiError::invalid_body))
+            .collect::<Result<_, _>>()?;
+        if !ids.is_empty() {
+            patch.token_endpoint_auth_method = Some(TokenEndpointAuthMethod::PrivateKeyJwt);
+        }
+        patch.private_key_jwt_credentials = Some(ids);
+    }
     let updated = state.deployment.registry.update_client(&id, patch).await.map_err(|e| ApiError::from_core(e, NOT_FOUND))?;
     Ok(caller.ok(with_secret(&updated.client, updated.client_secret.as_deref())))
 }
