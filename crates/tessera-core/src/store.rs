@@ -123,6 +123,12 @@ pub trait GrantStore: Send + Sync {
     async fn list_grants(&self, client_id: Option<&str>) -> StoreResult<Vec<ClientGrant>>;
 }
 
+/// What a user search selects (the Management API's `q` terms the store answers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    pub email_verified: Option<bool>,
+}
+
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Conflict if the email or username is taken.
@@ -136,6 +142,9 @@ pub trait UserStore: Send + Sync {
     async fn list_users(&self, limit: i64, offset: i64) -> StoreResult<Vec<User>>;
     /// How many users there are (the Management API's `include_totals`).
     async fn count_users(&self) -> StoreResult<i64>;
+    /// The users `filter` selects, in the order of [`UserStore::list_users`].
+    async fn list_users_matching(&self, filter: &UserFilter, limit: i64, offset: i64) -> StoreResult<Vec<User>>;
+    async fn count_users_matching(&self, filter: &UserFilter) -> StoreResult<i64>;
     /// A user's `(user_metadata, app_metadata)`; `None` when none was ever stored.
     async fn get_user_metadata(&self, user_id: &str) -> StoreResult<Option<(Value, Value)>>;
     /// Replaces both metadata objects; false when the user does not exist.

@@ -683,6 +683,29 @@ impl UserStore for SqlStore {
         Ok(n.unwrap_or(0))
     }
 
+    async fn list_users_matching(&self, filter: &UserFilter, limit: i64, offset: i64) -> StoreResult<Vec<User>> {
+        let (clause, mut q) = match filter.email_verified {
+            Some(v) => ("WHERE email_verified = $3", Some(i64::from(v))),
+            None => ("", None),
+        };
+        let mut stmt =
+            query(format!("SELECT {USER_COLUMNS} FROM users {clause} ORDER BY created_at, user_id LIMIT $1 OFFSET $2"))
+                .bind(limit)
+                .bind(offset);
+        if let Some(v) = q.take() {
+            stmt = stmt.bind(v);
+        }
+        self.db.all(stmt, user_from_row).await
+    }
+
+    async fn count_users_matching(&self, filter: &UserFilter) -> StoreResult<i64> {
+        let stmt = match filter.email_verified {
+            Some(v) => query("SELECT COUNT(*) AS n FROM users WHERE email_verified = $1").bind(i64::from(v)),
+            None => query("SELECT COUNT(*) AS n FROM users"),
+        };
+        Ok(self.db.optional(stmt, |r| r.get::<i64>("n")).await?.unwrap_or(0))
+    }
+
     async fn get_user_metadata(&self, user_id: &str) -> StoreResult<Option<(Value, Value)>> {
         let row = self
             .db
