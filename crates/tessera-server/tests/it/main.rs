@@ -61,6 +61,7 @@ mod sdk_client_credentials;
 mod sdk_dbconnections;
 mod sdk_express;
 mod sdk_management;
+mod sdk_management_jobs;
 mod sdk_mcp;
 mod sdk_password_realm;
 mod spa_js;
