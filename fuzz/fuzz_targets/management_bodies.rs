@@ -36,6 +36,7 @@ const CLIENT: &[&str] = &[
     "dpop_nonce",
     "jwks",
     "jwks_uri",
+    "client_authentication_methods",
     "require_pushed_authorization_requests",
     "token_exchange_policy",
 ];

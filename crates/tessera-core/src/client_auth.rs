@@ -235,7 +235,10 @@ impl ClientCredentials {
             // With a jwks_uri the set is fetched (cached; a kid it lacks refetches it, so
             // a client's key rotation works); a set that cannot be had fails the client.
             TokenEndpointAuthMethod::PrivateKeyJwt => {
-                let keys = ctx.registry.client_keys(client, jws.kid(), ctx.now).await.map_err(|e| failed().with_detail(e))?;
+                // Its JWK Set (inline or fetched) and its enabled credentials not expired.
+                let mut keys =
+                    ctx.registry.client_keys(client, jws.kid(), ctx.now).await.map_err(|e| failed().with_detail(e))?.to_vec();
+                keys.extend(entry.credential_keys(ctx.now).map_err(|e| failed().with_detail(e))?);
                 keys.iter()
                     .filter(|k| jws.kid().is_none() || k.kid.as_deref() == jws.kid())
                     .filter(|k| k.alg.as_deref().is_none_or(|a| a == alg))

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::model::{Client, ClientGrant, ClientSecret, Job, JobStatus, ResourceServer, SigningAlg, TrustedIssuer, User};
+use crate::model::{
+    Client, ClientCredential, ClientGrant, ClientSecret, Job, JobStatus, ResourceServer, SigningAlg, TrustedIssuer, User,
+};
 use crate::registration::{DynamicClient, RegistrationToken};
 use crate::state::{
     AccessTokenRecord, AuthorizationCode, Consent, DeviceCode, Issuance, LoginTransaction, PushedRequest, RefreshFamily,
@@ -59,7 +61,16 @@ pub struct AuditEvent {
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     /// Inserts a client and (optionally) its first secret in one transaction.
-    async fn insert_client(&self, client: &Client, secret: Option<&ClientSecret>) -> StoreResult<()>;
+    async fn insert_client(&self, client: &Client, secret: Option<&ClientSecret>) -> StoreResult<()> {
+        self.insert_client_with_credentials(client, secret, &[]).await
+    }
+    /// Inserts a client, its first secret and its first credentials in one transaction.
+    async fn insert_client_with_credentials(
+        &self,
+        client: &Client,
+        secret: Option<&ClientSecret>,
+        credentials: &[ClientCredential],
+    ) -> StoreResult<()>;
     /// Returns `false` if the client does not exist.
     async fn update_client(&self, client: &Client) -> StoreResult<bool>;
     /// Deletes the client with its secrets and client grants; `false` if it did not exist.
@@ -71,6 +82,23 @@ pub trait ClientStore: Send + Sync {
     /// does not exist.
     async fn rotate_client_secret(&self, secret: &ClientSecret, others_expire_at: i64) -> StoreResult<bool>;
     async fn client_secrets(&self, client_id: &str) -> StoreResult<Vec<ClientSecret>>;
+    /// Adds a credential to its client. `false` if the client does not exist; `Conflict` if
+    /// the client already has this key (same thumbprint) or this `kid`.
+    async fn insert_client_credential(&self, credential: &ClientCredential) -> StoreResult<bool>;
+    /// The client's credentials, oldest first.
+    async fn client_credentials(&self, client_id: &str) -> StoreResult<Vec<ClientCredential>>;
+    async fn get_client_credential(&self, client_id: &str, id: &str) -> StoreResult<Option<ClientCredential>>;
+    /// Sets (or with `None` clears) a credential's expiry; `false` if it does not exist.
+    async fn set_client_credential_expiry(
+        &self,
+        client_id: &str,
+        id: &str,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Deletes a credential and removes it from the client's `private_key_jwt` credentials,
+    /// atomically; `false` if it did not exist.
+    async fn delete_client_credential(&self, client_id: &str, id: &str, now: i64) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -95,6 +123,12 @@ pub trait GrantStore: Send + Sync {
     async fn list_grants(&self, client_id: Option<&str>) -> StoreResult<Vec<ClientGrant>>;
 }
 
+/// What a user search selects (the Management API's `q` terms the store answers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    pub email_verified: Option<bool>,
+}
+
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Conflict if the email or username is taken.
@@ -108,6 +142,9 @@ pub trait UserStore: Send + Sync {
     async fn list_users(&self, limit: i64, offset: i64) -> StoreResult<Vec<User>>;
     /// How many users there are (the Management API's `include_totals`).
     async fn count_users(&self) -> StoreResult<i64>;
+    /// The users `filter` selects, in the order of [`UserStore::list_users`].
+    async fn list_users_matching(&self, filter: &UserFilter, limit: i64, offset: i64) -> StoreResult<Vec<User>>;
+    async fn count_users_matching(&self, filter: &UserFilter) -> StoreResult<i64>;
     /// A user's `(user_metadata, app_metadata)`; `None` when none was ever stored.
     async fn get_user_metadata(&self, user_id: &str) -> StoreResult<Option<(Value, Value)>>;
     /// Replaces both metadata objects; false when the user does not exist.

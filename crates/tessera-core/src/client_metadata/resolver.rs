@@ -79,7 +79,7 @@ impl MetadataResolver {
             None => None,
         };
         let client = client_from(client_id, obj, jwks, now)?;
-        let entry = Arc::new(ClientEntry { client: Arc::new(client), secrets: vec![] });
+        let entry = Arc::new(ClientEntry { client: Arc::new(client), secrets: vec![], credentials: vec![] });
         let until = now + installed.policy.cache_seconds(doc.max_age);
         let mut cache = self.lock();
         if cache.len() >= MAX_CLIENTS {

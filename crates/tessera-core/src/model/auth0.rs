@@ -67,6 +67,34 @@ pub struct ClientBody {
     /// Tessera: the RFC 8693 exchange policy (`null` removes it).
     #[serde(default, deserialize_with = "double_option_policy")]
     token_exchange_policy: Option<Option<TokenExchangePolicy>>,
+    /// Auth0's `client_authentication_methods` (`null` clears it): the credentials enabled
+    /// for `private_key_jwt`, given in full at creation and by id on update.
+    #[serde(default, deserialize_with = "nullable")]
+    client_authentication_methods: Option<Option<AuthenticationMethods>>,
+}
+
+/// Auth0's `client_authentication_methods`; Tessera has its `private_key_jwt` member.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthenticationMethods {
+    private_key_jwt: Option<PrivateKeyJwtMethod>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrivateKeyJwtMethod {
+    credentials: Vec<Value>,
+}
+
+/// On update, Auth0 names credentials already created on the client by id.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialRef {
+    pub id: String,
+}
+
+fn nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 fn double_option_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<TokenExchangePolicy>>, D::Error> {
@@ -79,6 +107,21 @@ fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option
 }
 
 impl ClientBody {
+    /// The `private_key_jwt` credential entries of the body, taken out of it: `None` when
+    /// the body does not touch them, an empty list when it clears them. Auth0:
+    /// `client_authentication_methods` and `token_endpoint_auth_method` are mutually
+    /// exclusive.
+    pub fn take_method_credentials(&mut self) -> Result<Option<Vec<Value>>, Error> {
+        match self.client_authentication_methods.take() {
+            None => Ok(None),
+            Some(None) => Ok(Some(vec![])),
+            Some(Some(_)) if self.token_endpoint_auth_method.is_some() => {
+                Err(Error::invalid_body("client_authentication_methods and token_endpoint_auth_method cannot be used together"))
+            }
+            Some(Some(m)) => Ok(Some(m.private_key_jwt.map(|p| p.credentials).unwrap_or_default())),
+        }
+    }
+
     pub fn into_patch(self) -> Result<ClientPatch, Error> {
         // Auth0 settings Tessera has no counterpart for are refused rather than ignored, so a
         // caller never believes a setting took effect when it did not.
@@ -113,6 +156,7 @@ impl ClientBody {
             is_first_party: self.is_first_party,
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
+            private_key_jwt_credentials: None,
             rotation_type: rt.rotation_type,
             leeway: rt.leeway,
             token_lifetime: rt.token_lifetime,

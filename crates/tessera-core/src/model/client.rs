@@ -223,6 +223,11 @@ pub struct Client {
     /// extension to Auth0's client), fetched through the SSRF-safe fetcher and cached.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// The ids of the client's credentials enabled for `private_key_jwt` (Auth0's
+    /// `client_authentication_methods.private_key_jwt.credentials`); with `jwks` or
+    /// `jwks_uri`, the keys its assertions may be signed with.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub private_key_jwt_credentials: Vec<String>,
     pub refresh_token: RefreshTokenPolicy,
     pub id_token_signed_response_alg: SigningAlg,
     /// RFC 9449: token requests must carry a DPoP proof.
@@ -257,6 +262,9 @@ pub struct ClientPatch {
     /// Setting one of `jwks` / `jwks_uri` clears the other; a `null` jwks removes it.
     pub jwks: Option<serde_json::Value>,
     pub jwks_uri: Option<String>,
+    /// Replaces the credential ids enabled for `private_key_jwt` (the registry checks they
+    /// are the client's).
+    pub private_key_jwt_credentials: Option<Vec<String>>,
     pub rotation_type: Option<RotationType>,
     pub leeway: Option<i64>,
     pub token_lifetime: Option<i64>,
@@ -288,6 +296,7 @@ impl Client {
             is_first_party: true,
             jwks: None,
             jwks_uri: None,
+            private_key_jwt_credentials: vec![],
             refresh_token: RefreshTokenPolicy::default_for(method),
             id_token_signed_response_alg: SigningAlg::RS256,
             require_dpop: false,
@@ -355,6 +364,15 @@ impl Client {
         if let Some(v) = p.jwks_uri {
             self.jwks_uri = Some(v);
             self.jwks = None;
+        }
+        if let Some(mut v) = p.private_key_jwt_credentials {
+            let mut seen = std::collections::HashSet::new();
+            v.retain(|id| seen.insert(id.clone()));
+            self.private_key_jwt_credentials = v;
+        }
+        // Credentials enabled for private_key_jwt are not kept for a client that stopped using it.
+        if self.token_endpoint_auth_method != TokenEndpointAuthMethod::PrivateKeyJwt {
+            self.private_key_jwt_credentials.clear();
         }
         if let Some(v) = p.rotation_type {
             self.refresh_token.rotation_type = v;
@@ -444,8 +462,10 @@ impl Client {
         }
         if self.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt && self.jwks_uri.is_none() {
             let keys = self.jwks.as_ref().and_then(|j| j.get("keys")).and_then(|k| k.as_array());
-            if keys.is_none_or(|k| k.is_empty()) {
-                return Err(Error::invalid_body("private_key_jwt requires a jwks with at least one key, or a jwks_uri"));
+            if keys.is_none_or(|k| k.is_empty()) && self.private_key_jwt_credentials.is_empty() {
+                return Err(Error::invalid_body(
+                    "private_key_jwt requires a credential, a jwks with at least one key, or a jwks_uri",
+                ));
             }
         }
         if let Some(jwks) = &self.jwks {
@@ -572,7 +592,15 @@ impl Client {
         );
         obj.insert("require_proof_of_possession".into(), self.require_dpop.into());
         obj.insert("oidc_conformant".into(), true.into());
-        obj.insert("client_authentication_methods".into(), Value::Null);
+        obj.remove("private_key_jwt_credentials");
+        // Auth0's shape of the credentials enabled for private_key_jwt.
+        let methods = if self.private_key_jwt_credentials.is_empty() {
+            Value::Null
+        } else {
+            let ids: Vec<Value> = self.private_key_jwt_credentials.iter().map(|id| json!({"id": id})).collect();
+            json!({"private_key_jwt": {"credentials": ids}})
+        };
+        obj.insert("client_authentication_methods".into(), methods);
         v
     }
 }

@@ -8,6 +8,7 @@
 mod api;
 pub mod auth0;
 mod client;
+mod credential;
 mod exchange;
 mod grant;
 mod job;
@@ -19,10 +20,11 @@ pub use api::{ApiScope, ResourceServer, ResourceServerPatch, SigningAlg};
 pub use client::{
     AppType, Client, ClientPatch, ClientSecret, GrantType, RefreshTokenPolicy, RotationType, SecretKind, TokenEndpointAuthMethod,
 };
+pub use credential::{parse_expires_at, ClientCredential, CredentialAlg, NewCredential};
 pub use exchange::{ExchangeTokenType, TokenExchangePolicy};
 pub use grant::ClientGrant;
 pub use job::{Job, JobKind, JobStatus, JobSummary};
-pub use time::rfc3339;
+pub use time::{parse_rfc3339, rfc3339, unix_from_civil};
 pub use trusted_issuer::{SubjectMapping, TrustedIssuer, TrustedIssuerPatch};
 pub use user::{User, UserPatch, DATABASE_CONNECTION, PASSWORDLESS_CONNECTION};
 

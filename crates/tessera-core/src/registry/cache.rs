@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use super::Registry;
 use crate::error::Error;
-use crate::model::{Client, ClientGrant, ClientSecret, ResourceServer};
+use crate::model::{Client, ClientCredential, ClientGrant, ClientSecret, ResourceServer, TokenEndpointAuthMethod};
 
 /// A client with its secrets, as client authentication needs them.
 #[derive(Debug)]
@@ -21,6 +21,9 @@ pub struct ClientEntry {
     /// Shared with every request that authenticates as this client (no per-request copy).
     pub client: Arc<Client>,
     pub secrets: Vec<ClientSecret>,
+    /// The client's credentials, read for `private_key_jwt` clients only (see
+    /// [`ClientEntry::credential_keys`]).
+    pub credentials: Vec<ClientCredential>,
 }
 
 struct Map<K, V>(RwLock<HashMap<K, Arc<V>>>);
@@ -95,7 +98,14 @@ impl Registry {
                 .map_err(|e| Error::new(crate::error::ErrorCode::InvalidClient, format!("client metadata document: {e}")));
         };
         let secrets = self.store.client_secrets(client_id).await?;
-        let entry = Arc::new(ClientEntry { client: Arc::new(client), secrets });
+        let credentials = if client.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt
+            && !client.private_key_jwt_credentials.is_empty()
+        {
+            self.store.client_credentials(client_id).await?
+        } else {
+            vec![]
+        };
+        let entry = Arc::new(ClientEntry { client: Arc::new(client), secrets, credentials });
         self.cache.clients.put(client_id.to_string(), entry.clone());
         Ok(Some(entry))
     }

@@ -8,7 +8,9 @@ use super::jwks::JwksFetcher;
 use super::Registry;
 use crate::crypto::{random_alnum, random_token};
 use crate::error::Error;
-use crate::model::{Client, ClientPatch, ClientSecret, RotationType, SecretKind, TokenEndpointAuthMethod};
+use crate::model::{
+    Client, ClientCredential, ClientPatch, ClientSecret, NewCredential, RotationType, SecretKind, TokenEndpointAuthMethod,
+};
 use crate::tokens::jose::{parse_client_jwks, ClientKey};
 
 /// A client as just created or re-keyed, with the plain secret shown this once.
@@ -34,13 +36,34 @@ impl Registry {
     }
 
     pub async fn create_client(&self, patch: ClientPatch) -> Result<CreatedClient, Error> {
+        self.create_client_with_credentials(patch, vec![]).await
+    }
+
+    /// Creates a client with credentials given in full (Auth0's `client_authentication_methods`
+    /// at creation): they are created with it and enabled for `private_key_jwt`, atomically.
+    pub async fn create_client_with_credentials(
+        &self,
+        mut patch: ClientPatch,
+        credentials: Vec<NewCredential>,
+    ) -> Result<CreatedClient, Error> {
         let now = self.now();
-        let client = Client::create(random_alnum(32), patch, now)?;
+        let client_id = random_alnum(32);
+        let credentials: Vec<ClientCredential> = credentials
+            .into_iter()
+            .map(|c| c.build(super::credentials::new_credential_id(), &client_id, now))
+            .collect::<Result<_, _>>()?;
+        if !credentials.is_empty() {
+            patch.token_endpoint_auth_method = Some(TokenEndpointAuthMethod::PrivateKeyJwt);
+            patch.private_key_jwt_credentials = Some(credentials.iter().map(|c| c.id.clone()).collect());
+        } else if patch.private_key_jwt_credentials.as_ref().is_some_and(|ids| !ids.is_empty()) {
+            return Err(Error::invalid_body("a new client's credentials must be given in full, not by id"));
+        }
+        let client = Client::create(client_id, patch, now)?;
         let secret = client
             .token_endpoint_auth_method
             .uses_secret()
             .then(|| self.new_secret(&client.client_id, client.token_endpoint_auth_method, now));
-        self.store.insert_client(&client, secret.as_ref().map(|(_, s)| s)).await?;
+        self.store.insert_client_with_credentials(&client, secret.as_ref().map(|(_, s)| s), &credentials).await?;
         self.registry_changed().await;
         self.audit("client_created", Some(&client.client_id), None, json!({"name": client.name})).await;
         Ok(CreatedClient { client, client_secret: secret.map(|(plain, _)| plain) })
@@ -63,6 +86,9 @@ impl Registry {
         // (Management API, CLI, RFC 7592) may make it first-party and skip consent.
         if patch.is_first_party == Some(true) && self.store.get_dynamic_client(client_id).await?.is_some() {
             return Err(Error::invalid_body("a dynamically registered client is third-party: is_first_party cannot be true"));
+        }
+        if let Some(ids) = &patch.private_key_jwt_credentials {
+            self.check_credential_ids(client_id, ids).await?;
         }
         let mut client = self.get_client(client_id).await?;
         let before = client.token_endpoint_auth_method;

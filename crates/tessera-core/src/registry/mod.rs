@@ -9,6 +9,7 @@ mod apis;
 mod cache;
 mod clients;
 mod connections;
+mod credentials;
 mod issuers;
 mod jwks;
 mod keys;

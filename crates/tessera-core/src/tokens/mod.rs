@@ -7,5 +7,6 @@ pub mod id_token_hint;
 pub mod jose;
 pub mod keys;
 pub mod lookup;
+pub mod pem;
 
 pub use keys::{KeySet, KeyState, SigningKey, SigningKeyRecord};

@@ -3,5 +3,6 @@
 //! fixed seed, so a failure reproduces (proptest prints the minimal input it shrank to).
 
 mod jwt;
+mod pem;
 mod pkce;
 mod redirect_uri;

@@ -175,6 +175,7 @@ impl ClientFields {
             is_first_party: self.first_party,
             jwks,
             jwks_uri: self.jwks_uri,
+            private_key_jwt_credentials: None,
             rotation_type: self.rotation_type,
             leeway: self.leeway,
             token_lifetime: self.refresh_token_lifetime,

@@ -34,6 +34,7 @@ pub const SQLITE: &[Migration] = &[
     migration!(11, "0011_revoked_index", "sqlite"),
     migration!(12, "0012_housekeeping", "sqlite"),
     migration!(13, "0013_client_jwks_uri", "sqlite"),
+    migration!(14, "0014_client_credentials", "sqlite"),
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -50,6 +51,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!(11, "0011_revoked_index", "postgres"),
     migration!(12, "0012_housekeeping", "postgres"),
     migration!(13, "0013_client_jwks_uri", "postgres"),
+    migration!(14, "0014_client_credentials", "postgres"),
 ];
 
 pub fn for_backend(b: Backend) -> &'static [Migration] {

@@ -6,6 +6,7 @@
 //! Keeping one statement list means the two backends cannot drift apart; the shared
 //! contract suite (`tests/it/store_contract.rs`) runs it against both.
 
+pub mod credentials;
 pub mod db;
 pub mod email;
 pub mod housekeeping;

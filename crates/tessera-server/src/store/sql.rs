@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use tessera_core::model::{
-    AppType, Client, ClientGrant, ClientSecret, RefreshTokenPolicy, ResourceServer, RotationType, SecretKind, SigningAlg,
-    TokenEndpointAuthMethod, User,
+    AppType, Client, ClientCredential, ClientGrant, ClientSecret, RefreshTokenPolicy, ResourceServer, RotationType, SecretKind,
+    SigningAlg, TokenEndpointAuthMethod, User,
 };
 use tessera_core::store::*;
 use tessera_core::tokens::{KeyState, SigningKeyRecord};
@@ -58,7 +58,7 @@ fn enum_str<T: DeserializeOwned>(row: &Row, col: &str) -> StoreResult<T> {
     serde_json::from_value(Value::String(s.clone())).map_err(|e| corrupt(&format!("{col} {s:?}"), e))
 }
 
-const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce, require_pushed_authorization_requests, web_origins, allowed_origins, token_exchange_policy, jwks_uri";
+const CLIENT_COLUMNS: &str = "client_id, name, app_type, token_endpoint_auth_method, grant_types, callbacks, allowed_logout_urls, is_first_party, jwks, refresh_rotation_type, refresh_leeway, refresh_token_lifetime, refresh_idle_token_lifetime, id_token_signed_response_alg, created_at, updated_at, require_dpop, dpop_nonce, require_pushed_authorization_requests, web_origins, allowed_origins, token_exchange_policy, jwks_uri, private_key_jwt_credentials";
 
 fn client_from_row(r: &Row) -> StoreResult<Client> {
     let jwks: Option<String> = r.get("jwks")?;
@@ -75,6 +75,7 @@ fn client_from_row(r: &Row) -> StoreResult<Client> {
         is_first_party: flag(r, "is_first_party")?,
         jwks: jwks.map(|j| from_json(&j, "jwks")).transpose()?,
         jwks_uri: r.get("jwks_uri")?,
+        private_key_jwt_credentials: from_json(&r.get::<String>("private_key_jwt_credentials")?, "private_key_jwt_credentials")?,
         refresh_token: RefreshTokenPolicy {
             rotation_type: enum_str::<RotationType>(r, "refresh_rotation_type")?,
             leeway: r.get("refresh_leeway")?,
@@ -277,9 +278,14 @@ impl SqlStore {
 
 #[async_trait]
 impl ClientStore for SqlStore {
-    async fn insert_client(&self, c: &Client, secret: Option<&ClientSecret>) -> StoreResult<()> {
+    async fn insert_client_with_credentials(
+        &self,
+        c: &Client,
+        secret: Option<&ClientSecret>,
+        credentials: &[ClientCredential],
+    ) -> StoreResult<()> {
         let insert = query(format!(
-            "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+            "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
         ))
         .bind(&c.client_id)
         .bind(&c.name)
@@ -303,14 +309,19 @@ impl ClientStore for SqlStore {
         .bind(json_text(&c.web_origins))
         .bind(json_text(&c.allowed_origins))
         .bind(c.token_exchange_policy.as_ref().map(json_text))
-        .bind(c.jwks_uri.clone());
+        .bind(c.jwks_uri.clone())
+        .bind(json_text(&c.private_key_jwt_credentials));
         let secret = secret.cloned();
+        let credentials = credentials.to_vec();
         self.db
             .transaction(move |tx| {
                 Box::pin(async move {
                     tx.execute(insert).await?;
                     if let Some(s) = &secret {
                         Self::insert_secret(tx, s).await?;
+                    }
+                    for k in &credentials {
+                        Self::insert_credential_tx(tx, k).await?;
                     }
                     Ok(Finish::Commit(()))
                 })
@@ -325,7 +336,7 @@ impl ClientStore for SqlStore {
                  allowed_logout_urls = $7, is_first_party = $8, jwks = $9, refresh_rotation_type = $10, refresh_leeway = $11, \
                  refresh_token_lifetime = $12, refresh_idle_token_lifetime = $13, id_token_signed_response_alg = $14, updated_at = $15, \
                  require_dpop = $16, dpop_nonce = $17, require_pushed_authorization_requests = $18, web_origins = $19, allowed_origins = $20, token_exchange_policy = $21, \
-                 jwks_uri = $22 WHERE client_id = $1",
+                 jwks_uri = $22, private_key_jwt_credentials = $23 WHERE client_id = $1",
             )
             .bind(&c.client_id)
             .bind(&c.name)
@@ -348,7 +359,8 @@ impl ClientStore for SqlStore {
             .bind(json_text(&c.web_origins))
             .bind(json_text(&c.allowed_origins))
             .bind(c.token_exchange_policy.as_ref().map(json_text))
-            .bind(c.jwks_uri.clone()),
+            .bind(c.jwks_uri.clone())
+            .bind(json_text(&c.private_key_jwt_credentials)),
         )
         .await
     }
@@ -358,7 +370,7 @@ impl ClientStore for SqlStore {
         self.db
             .transaction(move |tx| {
                 Box::pin(async move {
-                    for table in ["client_secrets", "client_grants"] {
+                    for table in ["client_secrets", "client_grants", "client_credentials"] {
                         tx.execute(query(format!("DELETE FROM {table} WHERE client_id = $1")).bind(&client_id)).await?;
                     }
                     let n = tx.execute(query("DELETE FROM clients WHERE client_id = $1").bind(&client_id)).await?;
@@ -418,6 +430,32 @@ impl ClientStore for SqlStore {
                 secret_from_row,
             )
             .await
+    }
+
+    async fn insert_client_credential(&self, credential: &ClientCredential) -> StoreResult<bool> {
+        self.insert_credential(credential).await
+    }
+
+    async fn client_credentials(&self, client_id: &str) -> StoreResult<Vec<ClientCredential>> {
+        self.credentials_of(client_id).await
+    }
+
+    async fn get_client_credential(&self, client_id: &str, id: &str) -> StoreResult<Option<ClientCredential>> {
+        self.credential(client_id, id).await
+    }
+
+    async fn set_client_credential_expiry(
+        &self,
+        client_id: &str,
+        id: &str,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        self.set_credential_expiry(client_id, id, expires_at, now).await
+    }
+
+    async fn delete_client_credential(&self, client_id: &str, id: &str, now: i64) -> StoreResult<bool> {
+        self.delete_credential(client_id, id, now).await
     }
 }
 
@@ -646,6 +684,29 @@ impl UserStore for SqlStore {
     async fn count_users(&self) -> StoreResult<i64> {
         let n = self.db.optional(query("SELECT COUNT(*) AS n FROM users"), |r| r.get::<i64>("n")).await?;
         Ok(n.unwrap_or(0))
+    }
+
+    async fn list_users_matching(&self, filter: &UserFilter, limit: i64, offset: i64) -> StoreResult<Vec<User>> {
+        let (clause, mut q) = match filter.email_verified {
+            Some(v) => ("WHERE email_verified = $3", Some(i64::from(v))),
+            None => ("", None),
+        };
+        let mut stmt =
+            query(format!("SELECT {USER_COLUMNS} FROM users {clause} ORDER BY created_at, user_id LIMIT $1 OFFSET $2"))
+                .bind(limit)
+                .bind(offset);
+        if let Some(v) = q.take() {
+            stmt = stmt.bind(v);
+        }
+        self.db.all(stmt, user_from_row).await
+    }
+
+    async fn count_users_matching(&self, filter: &UserFilter) -> StoreResult<i64> {
+        let stmt = match filter.email_verified {
+            Some(v) => query("SELECT COUNT(*) AS n FROM users WHERE email_verified = $1").bind(i64::from(v)),
+            None => query("SELECT COUNT(*) AS n FROM users"),
+        };
+        Ok(self.db.optional(stmt, |r| r.get::<i64>("n")).await?.unwrap_or(0))
     }
 
     async fn get_user_metadata(&self, user_id: &str) -> StoreResult<Option<(Value, Value)>> {

@@ -10,15 +10,15 @@ use tessera_core::registry::{management_audience, MANAGEMENT_SCOPES};
 use crate::dpop_proof::{ath, DpopKey};
 use crate::support::{backends, TestApp};
 
-struct Mgmt {
-    app: TestApp,
-    client_id: String,
+pub(crate) struct Mgmt {
+    pub(crate) app: TestApp,
+    pub(crate) client_id: String,
     secret: String,
-    token: String,
+    pub(crate) token: String,
 }
 
 impl Mgmt {
-    async fn start(backend: crate::support::Backend) -> Self {
+    pub(crate) async fn start(backend: crate::support::Backend) -> Self {
         Self::start_with(TestApp::spawn_with(backend).await).await
     }
 
@@ -31,7 +31,7 @@ impl Mgmt {
     }
 
     /// A management token with `scope` (default: every scope of the grant).
-    async fn token_for(&self, scope: Option<&str>) -> String {
+    pub(crate) async fn token_for(&self, scope: Option<&str>) -> String {
         let audience = management_audience(&self.app.issuer);
         let mut form = vec![
             ("grant_type", "client_credentials"),
@@ -47,7 +47,7 @@ impl Mgmt {
         v["access_token"].as_str().unwrap_or_else(|| panic!("no management token: {v}")).to_string()
     }
 
-    async fn call_with(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call_with(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
         let mut req = self.app.http.request(method, self.app.url(&format!("/api/v2{path}")));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -61,12 +61,12 @@ impl Mgmt {
         (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         self.call_with(method, path, Some(&self.token), body).await
     }
 }
 
-fn auth0_error<'a>(status: u16, error: &'a str, code: &'a str) -> impl Fn(&Value) -> bool + 'a {
+pub(crate) fn auth0_error<'a>(status: u16, error: &'a str, code: &'a str) -> impl Fn(&Value) -> bool + 'a {
     move |v: &Value| v["statusCode"] == status && v["error"] == error && v["errorCode"] == code && v["message"].is_string()
 }
 
@@ -429,6 +429,59 @@ async fn users_connections_and_tenant_settings() {
         assert_eq!(s, 404, "[{backend}] {v}");
         let (_, v) = m.call(Method::GET, "/tenants/settings", None).await;
         assert_eq!(v["default_audience"], "https://default.test", "[{backend}] {v}");
+    }
+}
+
+/// Auth0's `q=email_verified:true|false` (Lucene), alone with paging and sort, and joined
+/// by `AND` to an `email` or `user_id` term.
+#[tokio::test]
+async fn users_are_searched_by_email_verified_alone_and_with_and() {
+    for backend in backends() {
+        let m = Mgmt::start(backend).await;
+        let mut ids = vec![];
+        for (name, verified) in [("ada", true), ("bob", false), ("cy", true), ("dee", false), ("eve", true)] {
+            m.app.clock.advance(1);
+            let b = json!({"connection": "Username-Password-Authentication", "email": format!("{name}@example.com"),
+                "password": "a long passphrase 1", "email_verified": verified});
+            let (s, u) = m.call(Method::POST, "/users", Some(b)).await;
+            assert_eq!(s, 201, "[{backend}] {u}");
+            ids.push(u["user_id"].as_str().unwrap().to_string());
+        }
+        let emails = |v: &Value| -> Vec<String> {
+            let list = v.as_array().or_else(|| v["users"].as_array()).unwrap_or_else(|| panic!("not a user list: {v}"));
+            list.iter().map(|u| u["email"].as_str().unwrap().trim_end_matches("@example.com").to_string()).collect()
+        };
+        let search = |q: &str, extra: &str| {
+            let q = q.replace(':', "%3A").replace('"', "%22").replace(' ', "%20").replace('@', "%40").replace('|', "%7C");
+            format!("/users?q={q}&search_engine=v3{extra}")
+        };
+        let cases: &[(String, &str, Vec<&str>)] = &[
+            ("email_verified:true".into(), "", vec!["ada", "cy", "eve"]),
+            ("email_verified:false".into(), "", vec!["bob", "dee"]),
+            ("email_verified:true".into(), "&per_page=2&page=1", vec!["eve"]),
+            ("email_verified:true".into(), "&sort=created_at:-1", vec!["eve", "cy", "ada"]),
+            ("email_verified:true".into(), "&sort=created_at:-1&per_page=2&page=1", vec!["ada"]),
+            ("email:\"cy@example.com\" AND email_verified:true".into(), "", vec!["cy"]),
+            ("email:\"cy@example.com\" AND email_verified:false".into(), "", vec![]),
+            ("email_verified:false AND email:\"bob@example.com\"".into(), "", vec!["bob"]),
+            (format!("user_id:\"{}\" AND email_verified:false", ids[3]), "", vec!["dee"]),
+            (format!("user_id:\"{}\" AND email_verified:false", ids[0]), "", vec![]),
+        ];
+        for (q, extra, want) in cases {
+            let (s, v) = m.call(Method::GET, &search(q, extra), None).await;
+            assert_eq!((s, emails(&v)), (200, want.iter().map(|e| e.to_string()).collect::<Vec<_>>()), "[{backend}] {q} {extra}");
+        }
+        let (_, v) = m.call(Method::GET, &search("email_verified:true", "&include_totals=true&per_page=1"), None).await;
+        assert_eq!((v["total"].clone(), emails(&v)), (json!(3), vec!["ada".to_string()]), "[{backend}] {v}");
+        for bad in [
+            "email_verified:maybe",
+            "email_verified:true AND email_verified:false",
+            "email_verified:true OR email:\"a@b.c\"",
+            "email_verified:",
+        ] {
+            let (s, v) = m.call(Method::GET, &search(bad, ""), None).await;
+            assert_eq!((s, v["errorCode"].clone()), (400, json!("invalid_query_string")), "[{backend}] {bad}: {v}");
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use tessera_core::model::{
     ApiScope, AppType, Client, ClientGrant, ClientPatch, ClientSecret, GrantType, ResourceServer, ResourceServerPatch,
     RotationType, SecretKind, SigningAlg, TokenEndpointAuthMethod, User, UserPatch,
 };
-use tessera_core::store::{AuditEvent, AuditQuery, Store, StoreError};
+use tessera_core::store::{AuditEvent, AuditQuery, Store, StoreError, UserFilter};
 use tessera_core::tokens::{KeyState, SigningKeyRecord};
 use tessera_server::store::housekeeping::Purge;
 use tessera_server::store::migrations::{Migration, POSTGRES, SQLITE};
@@ -497,6 +497,30 @@ async fn users_list_pages_with_limit_and_offset_and_are_counted() {
         assert_eq!(s.count_users().await.unwrap(), 5, "[{b}] count");
         s.delete_user("auth0|u0").await.unwrap();
         assert_eq!(s.count_users().await.unwrap(), 4, "[{b}] count after a delete");
+    }
+}
+
+#[tokio::test]
+async fn users_are_filtered_by_email_verified_paged_and_counted() {
+    for ts in test_stores().await {
+        let (b, s) = (ts.name(), ts.store.as_ref());
+        let verified = |v| UserFilter { email_verified: Some(v) };
+        // Inserted out of order; u0, u2, u4 verified.
+        for i in [3, 0, 4, 1, 2] {
+            let mut u = user(&format!("auth0|u{i}"), Some(&format!("u{i}@example.com")), None, NOW + i as i64);
+            u.email_verified = i % 2 == 0;
+            s.insert_user(&u).await.unwrap();
+        }
+        let page = |f: UserFilter, limit, offset| async move {
+            s.list_users_matching(&f, limit, offset).await.unwrap().into_iter().map(|u| u.user_id).collect::<Vec<_>>()
+        };
+        assert_eq!(page(verified(true), 100, 0).await, ["auth0|u0", "auth0|u2", "auth0|u4"], "[{b}] verified");
+        assert_eq!(page(verified(false), 100, 0).await, ["auth0|u1", "auth0|u3"], "[{b}] not verified");
+        assert_eq!(page(verified(true), 1, 1).await, ["auth0|u2"], "[{b}] paged in order");
+        assert_eq!(page(UserFilter::default(), 2, 3).await, ["auth0|u3", "auth0|u4"], "[{b}] no filter is the whole list");
+        assert_eq!(s.count_users_matching(&verified(true)).await.unwrap(), 3, "[{b}]");
+        assert_eq!(s.count_users_matching(&verified(false)).await.unwrap(), 2, "[{b}]");
+        assert_eq!(s.count_users_matching(&UserFilter::default()).await.unwrap(), 5, "[{b}]");
     }
 }
 

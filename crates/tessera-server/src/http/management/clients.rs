@@ -1,4 +1,6 @@
-//! `/api/v2/clients` (Auth0 "Clients"): list, create, get, update, delete, rotate-secret.
+//! `/api/v2/clients` (Auth0 "Clients"): list, create, get, update, delete, rotate-secret;
+//! `client_authentication_methods` enables credentials (see [`super::credentials`]) for
+//! `private_key_jwt`.
 //! Bodies use Auth0's field names; a secret is shown at creation and rotation only (it is
 //! stored as a keyed hash, DESIGN decision 2).
 
@@ -6,14 +8,25 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
-use tessera_core::model::auth0::ClientBody;
-use tessera_core::model::Client;
+use tessera_core::model::auth0::{ClientBody, CredentialRef};
+use tessera_core::model::{Client, NewCredential, TokenEndpointAuthMethod};
 
 use super::error::ApiError;
 use super::{parse_bool, ApiJson, ApiQuery, Caller, ListQuery};
 use crate::app::AppState;
 
 const NOT_FOUND: &str = "inexistent_client";
+
+/// Auth0: `client_authentication_methods` is shown only with `read:client_keys` or
+/// `read:client_credentials`.
+fn visible(caller: &Caller, mut v: Value) -> Value {
+    if !caller.has_any(super::credentials::READ) {
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("client_authentication_methods");
+        }
+    }
+    v
+}
 
 fn with_secret(c: &Client, secret: Option<&str>) -> Value {
     let mut v = c.auth0_json();
@@ -37,7 +50,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): Ap
         .filter(|_| !global)
         .filter(|c| first_party.is_none_or(|f| c.is_first_party == f))
         .filter(|c| app_types.as_ref().is_none_or(|t| t.contains(&c.app_type.as_str())))
-        .map(Client::auth0_json)
+        .map(|c| visible(&caller, c.auth0_json()))
         .collect();
     Ok(caller.ok(paging.page_of("clients", items)))
 }
@@ -52,19 +65,29 @@ pub async fn get(
     q.only(&[])?;
     let paging = q.paging()?;
     let c = state.deployment.registry.get_client(&id).await.map_err(|e| ApiError::from_core(e, NOT_FOUND))?;
-    Ok(caller.ok(paging.one(c.auth0_json())))
+    Ok(caller.ok(paging.one(visible(&caller, c.auth0_json()))))
 }
 
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<ClientBody>,
+    ApiJson(mut body): ApiJson<ClientBody>,
 ) -> Result<Response, ApiError> {
     caller.require(&["create:clients"])?;
     if body.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
         return Err(ApiError::invalid_body("Missing required property: name"));
     }
-    let created = state.deployment.registry.create_client(body.into_patch()?).await?;
+    let credentials = match body.take_method_credentials()? {
+        None => vec![],
+        Some(list) => {
+            // Auth0: configuring client_authentication_methods takes create:client_credentials.
+            caller.require(&["create:client_credentials"])?;
+            list.into_iter()
+                .map(|c| serde_json::from_value::<NewCredential>(c).map_err(ApiError::invalid_body))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    let created = state.deployment.registry.create_client_with_credentials(body.into_patch()?, credentials).await?;
     Ok(caller.respond(StatusCode::CREATED, with_secret(&created.client, created.client_secret.as_deref())))
 }
 
@@ -72,10 +95,23 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<ClientBody>,
+    ApiJson(mut body): ApiJson<ClientBody>,
 ) -> Result<Response, ApiError> {
     caller.require(&["update:clients"])?;
-    let patch = body.into_patch()?;
+    let credentials = body.take_method_credentials()?;
+    let mut patch = body.into_patch()?;
+    if let Some(list) = credentials {
+        // Auth0: configuring client_authentication_methods takes update:client_credentials.
+        caller.require(&["update:client_credentials"])?;
+        let ids: Vec<String> = list
+            .into_iter()
+            .map(|c| serde_json::from_value::<CredentialRef>(c).map(|r| r.id).map_err(ApiError::invalid_body))
+            .collect::<Result<_, _>>()?;
+        if !ids.is_empty() {
+            patch.token_endpoint_auth_method = Some(TokenEndpointAuthMethod::PrivateKeyJwt);
+        }
+        patch.private_key_jwt_credentials = Some(ids);
+    }
     let updated = state.deployment.registry.update_client(&id, patch).await.map_err(|e| ApiError::from_core(e, NOT_FOUND))?;
     Ok(caller.ok(with_secret(&updated.client, updated.client_secret.as_deref())))
 }

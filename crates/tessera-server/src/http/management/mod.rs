@@ -11,6 +11,7 @@
 mod client_grants;
 mod clients;
 mod connections;
+mod credentials;
 pub mod error;
 pub mod jobs;
 mod keys;
@@ -52,6 +53,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/clients", get(clients::list).post(clients::create))
         .route("/clients/{id}", get(clients::get).patch(clients::update).delete(clients::delete))
         .route("/clients/{id}/rotate-secret", post(clients::rotate_secret))
+        .route("/clients/{id}/credentials", get(credentials::list).post(credentials::create))
+        .route(
+            "/clients/{id}/credentials/{credential_id}",
+            get(credentials::get).patch(credentials::update).delete(credentials::delete),
+        )
         .route("/resource-servers", get(resource_servers::list).post(resource_servers::create))
         .route(
             "/resource-servers/{id}",
@@ -142,6 +148,11 @@ impl Caller {
         } else {
             Err(ApiError::insufficient_scope(any_of).with_quota(self.quota))
         }
+    }
+
+    /// Whether the token holds one of `any_of` (for fields shown only to some scopes).
+    pub fn has_any(&self, any_of: &[&str]) -> bool {
+        any_of.iter().any(|s| self.scope.contains(s))
     }
 
     /// The DPoP nonce and rate-limit headers every answer to this caller carries.

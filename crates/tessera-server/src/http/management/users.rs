@@ -7,6 +7,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tessera_core::model::{User, UserPatch};
+use tessera_core::store::UserFilter;
 
 use super::connections::DATABASE_CONNECTION;
 use super::error::ApiError;
@@ -124,20 +125,56 @@ async fn users_json(state: &AppState, users: &[User], paging: &super::Paging) ->
     Ok(out)
 }
 
-/// Auth0's `q` (Lucene syntax), the subset Tessera answers: `email:"…"` and `user_id:"…"`.
-fn parse_q(q: &str) -> Result<(&'static str, String), ApiError> {
-    let unsupported = || ApiError::invalid_query(format!("q {q:?} is not supported; use email:\"...\" or user_id:\"...\""));
-    let (field, value) = q.trim().split_once(':').ok_or_else(unsupported)?;
-    let value = value.trim();
-    let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
-    if value.is_empty() || value.contains('"') {
-        return Err(unsupported());
+/// The terms of Auth0's `q` (Lucene syntax) Tessera answers: `email:"…"`, `user_id:"…"`
+/// and `email_verified:true|false`, alone or joined by `AND` (every term must match).
+#[derive(Debug, Default, PartialEq)]
+struct UserQuery {
+    email: Option<String>,
+    user_id: Option<String>,
+    filter: UserFilter,
+}
+
+impl UserQuery {
+    fn matches(&self, u: &User) -> bool {
+        self.email.as_ref().is_none_or(|e| u.email.as_deref() == Some(e.as_str()))
+            && self.user_id.as_ref().is_none_or(|id| &u.user_id == id)
+            && self.filter.email_verified.is_none_or(|v| u.email_verified == v)
     }
-    match field.trim() {
-        "email" => Ok(("email", value.to_ascii_lowercase())),
-        "user_id" => Ok(("user_id", value.to_string())),
-        _ => Err(unsupported()),
+}
+
+fn parse_q(q: &str) -> Result<UserQuery, ApiError> {
+    let unsupported = || {
+        ApiError::invalid_query(format!(
+            "q {q:?} is not supported; use email:\"...\", user_id:\"...\" or email_verified:true|false, joined by AND"
+        ))
+    };
+    let mut out = UserQuery::default();
+    for term in q.trim().split(" AND ") {
+        let (field, value) = term.trim().split_once(':').ok_or_else(unsupported)?;
+        let value = value.trim();
+        let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+        if value.is_empty() || value.contains('"') {
+            return Err(unsupported());
+        }
+        // A field given twice is a contradiction or a repetition; neither is answered.
+        let taken = match field.trim() {
+            "email" => out.email.replace(value.to_ascii_lowercase()).is_some(),
+            "user_id" => out.user_id.replace(value.to_string()).is_some(),
+            "email_verified" => {
+                let v = match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(unsupported()),
+                };
+                out.filter.email_verified.replace(v).is_some()
+            }
+            _ => return Err(unsupported()),
+        };
+        if taken {
+            return Err(unsupported());
+        }
     }
+    Ok(out)
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Response, ApiError> {
@@ -153,33 +190,36 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): Ap
     if let Some(sort) = q.sort.as_deref().filter(|s| !matches!(*s, "created_at:1" | "created_at:-1")) {
         return Err(ApiError::invalid_query(format!("sort {sort:?} is not supported; use created_at:1 or created_at:-1")));
     }
-    let registry = &state.deployment.registry;
-    let store = registry.store();
-    if let Some(q) = q.q.as_deref() {
-        let (field, value) = parse_q(q)?;
-        let found = match field {
-            "email" => store.find_user_by_login(&value).await?.filter(|u| u.email.as_deref() == Some(value.as_str())),
-            _ => store.get_user(&value).await?,
+    let store = state.deployment.registry.store();
+    let query = q.q.as_deref().map(parse_q).transpose()?.unwrap_or_default();
+    // A term naming one user (email, user_id): look it up, then check the other terms.
+    if query.email.is_some() || query.user_id.is_some() {
+        let found = match (&query.user_id, &query.email) {
+            (Some(id), _) => store.get_user(id).await?,
+            (None, Some(email)) => store.find_user_by_login(email).await?,
+            (None, None) => None,
         };
-        let items = users_json(&state, &found.into_iter().collect::<Vec<_>>(), &paging).await?;
+        let found: Vec<User> = found.into_iter().filter(|u| query.matches(u)).collect();
+        let items = users_json(&state, &found, &paging).await?;
         let total = items.len();
         return Ok(caller.ok(paging.wrap("users", items, total)));
     }
-    let total = store.count_users().await?;
-    let mut users = registry.list_users(paging.per_page.max(1) as i64, paging.offset() as i64).await?;
+    let filter = query.filter;
+    let total = store.count_users_matching(&filter).await? as usize;
+    // Newest first: the same page read from the other end of the list.
+    let (offset, take) = if q.sort.as_deref() == Some("created_at:-1") {
+        (total.saturating_sub(paging.offset() + paging.per_page), total.saturating_sub(paging.offset()).min(paging.per_page))
+    } else {
+        (paging.offset(), paging.per_page)
+    };
+    let mut users =
+        if take == 0 { vec![] } else { store.list_users_matching(&filter, take.min(1000) as i64, offset as i64).await? };
+    users.truncate(take);
     if q.sort.as_deref() == Some("created_at:-1") {
-        // Newest first: read the page from the other end.
-        let from_end = (total as usize).saturating_sub(paging.offset() + paging.per_page);
-        let take = (total as usize).saturating_sub(paging.offset()).min(paging.per_page);
-        users = registry.list_users(take.max(1) as i64, from_end as i64).await?;
-        users.truncate(take);
         users.reverse();
     }
-    if paging.per_page == 0 {
-        users.clear();
-    }
     let items = users_json(&state, &users, &paging).await?;
-    Ok(caller.ok(paging.wrap("users", items, total as usize)))
+    Ok(caller.ok(paging.wrap("users", items, total)))
 }
 
 pub async fn by_email(
