@@ -255,6 +255,52 @@ pub async fn nodes_row(
     row
 }
 
+/// `b` against `a` at `connections`, measured in alternating runs (a, b, a, b, …), `pairs`
+/// of them, on one server: the capacity of shared cores drifts within minutes, so two
+/// scenarios measured minutes apart compare the machine as much as the code. Returns each
+/// pair's throughput ratio b/a and server-CPU-per-operation ratio a/b (both > 1 when `b`
+/// is the cheaper), sorted.
+pub async fn paired(
+    a: Scenario,
+    b: Scenario,
+    server: &Server,
+    flows: &Arc<Flows>,
+    connections: usize,
+    settings: &Settings,
+    pairs: usize,
+) -> Result<(Vec<f64>, Vec<f64>), String> {
+    let (pa, pb) = (Prepared::new(a, flows, connections).await?, Prepared::new(b, flows, connections).await?);
+    let nodes = std::slice::from_ref(server);
+    let expected = expected_rate(settings);
+    let (mut throughput, mut cpu) = (Vec::new(), Vec::new());
+    for _ in 0..pairs {
+        let ra = pa.run(nodes, plan(settings, connections, None), expected, settings.max_codes).await?;
+        progress(a, &ra);
+        let rb = pb.run(nodes, plan(settings, connections, None), expected, settings.max_codes).await?;
+        progress(b, &rb);
+        if ra.throughput > 0.0 && ra.errors == 0 && rb.errors == 0 {
+            throughput.push(rb.throughput / ra.throughput);
+        }
+        if let (Some(ca), Some(cb)) = (ra.server_cpu_us_per_op, rb.server_cpu_us_per_op) {
+            if cb > 0.0 {
+                cpu.push(ca / cb);
+            }
+        }
+    }
+    throughput.sort_by(f64::total_cmp);
+    cpu.sort_by(f64::total_cmp);
+    Ok((throughput, cpu))
+}
+
+/// The median of sorted values.
+pub fn median(sorted: &[f64]) -> Option<f64> {
+    match sorted.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(sorted[n / 2]),
+        n => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
 /// Sets the bound, ratio and checks of a measured scenario (again when the final bounds
 /// are known).
 pub fn apply_targets(r: &mut ScenarioResult, sign_rate: &BTreeMap<String, f64>, floor: Option<f64>) {
