@@ -29,6 +29,8 @@ const CLIENT_FIELDS: &[&str] = &[
     "allowed_logout_urls",
     "is_first_party",
     "jwks",
+    "jwks_uri",
+    "private_key_jwt_credentials",
     "rotation_type",
     "leeway",
     "token_lifetime",
@@ -39,6 +41,7 @@ const CLIENT_FIELDS: &[&str] = &[
     "require_pushed_authorization_requests",
     "web_origins",
     "allowed_origins",
+    "token_exchange_policy",
 ];
 const API_FIELDS: &[&str] =
     &["identifier", "name", "scopes", "signing_alg", "token_lifetime", "allow_offline_access", "require_dpop"];

@@ -57,6 +57,19 @@ pub async fn current_session(state: &AppState, headers: &HeaderMap) -> Result<Op
 
 /// The `Set-Cookie` value of a new session: cross-site over https, so that a SPA's silent
 /// authentication iframe carries it (see [`cookies`]).
+/// A new SSO session for `user_id`, as every login starts one (the browser's previous
+/// session ends): the cookie value to set and the stored session.
+pub async fn new_session(state: &AppState, headers: &HeaderMap, user_id: &str) -> Result<(String, Session), Error> {
+    let d = &state.deployment;
+    let now = state.now();
+    if let Some(old) = cookies::get(headers, cookies(state).session_name()) {
+        session::end(d.store.as_ref(), &d.keyring, &old, now).await?;
+    }
+    let (cookie, session) = session::start(user_id, now, &session_policy(state), &d.keyring);
+    d.store.insert_session(&session).await?;
+    Ok((cookie, session))
+}
+
 pub fn session_cookie(state: &AppState, value: &str) -> Option<HeaderValue> {
     let c = cookies(state);
     c.set_cross_site(c.session_name(), value, Some(state.deployment.config.sessions.absolute_lifetime))

@@ -13,9 +13,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tessera_core::authorize::{self, Params};
 use tessera_core::login::{self, Begin, LoginResult};
-use tessera_core::{routes, session, Error};
+use tessera_core::{routes, Error};
 
-use super::cookies;
 use super::error::HtmlError;
 use super::html::{self, escape, Page};
 use super::interaction::{self, form, issue_code, login_policy, open_txn, session_cookie, ClientIp, Txn};
@@ -138,12 +137,7 @@ pub async fn complete(
     let store = d.store.as_ref();
     let now = state.now();
     // A new session at every login; the one the browser had (if any) ends.
-    let c = interaction::cookies(state);
-    if let Some(old) = cookies::get(headers, c.session_name()) {
-        session::end(store, &d.keyring, &old, now).await?;
-    }
-    let (cookie, new_session) = session::start(&user.user_id, now, &interaction::session_policy(state), &d.keyring);
-    store.insert_session(&new_session).await.map_err(Error::from)?;
+    let (cookie, new_session) = interaction::new_session(state, headers, &user.user_id).await?;
     if !store.set_login_user(&txn.record.txn_hash, &user.user_id, now, now).await.map_err(Error::from)? {
         return Err(Error::invalid_request("this login page has expired; return to the application and try again").into());
     }

@@ -21,9 +21,8 @@ use tessera_core::crypto::ct_eq;
 use tessera_core::grants::passwordless_otp::find_or_create_user;
 use tessera_core::model::{GrantType, PASSWORDLESS_CONNECTION};
 use tessera_core::tickets::otp_key;
-use tessera_core::{routes, session, Error};
+use tessera_core::{routes, Error};
 
-use super::cookies;
 use super::error::HtmlError;
 use super::html;
 use super::interaction::{self, session_cookie};
@@ -82,12 +81,7 @@ async fn verify(state: &AppState, headers: &HeaderMap, query: &str) -> Result<Re
         .await;
 
     // A new SSO session, as every login starts one; the browser's previous one ends.
-    let store = d.store.as_ref();
-    if let Some(old) = cookies::get(headers, interaction::cookies(state).session_name()) {
-        session::end(store, &d.keyring, &old, now).await?;
-    }
-    let (cookie, new_session) = session::start(&user.user_id, now, &interaction::session_policy(state), &d.keyring);
-    store.insert_session(&new_session).await.map_err(Error::from)?;
+    let (cookie, _) = interaction::new_session(state, headers, &user.user_id).await?;
 
     // On to /authorize with every parameter but the link's own (client_id stays).
     let mut forward = url::form_urlencoded::Serializer::new(String::new());
