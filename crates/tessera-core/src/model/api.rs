@@ -77,6 +77,26 @@ pub struct ResourceServerPatch {
 }
 
 impl ResourceServer {
+    /// The API as Auth0's Management API shows it (Auth0 "Resource Servers" object): what
+    /// `GET /api/v2/resource-servers/{id}` answers and `tessera apis … --json` prints.
+    /// `is_system` marks the tenant's own Management API, `{issuer}api/v2/`.
+    pub fn auth0_json(&self, issuer: &str) -> serde_json::Value {
+        use serde_json::{json, Value};
+        json!({
+            "id": self.id,
+            "identifier": self.identifier,
+            "name": self.name,
+            "scopes": self.scopes,
+            "signing_alg": self.signing_alg.as_str(),
+            "token_lifetime": self.token_lifetime,
+            "token_lifetime_for_web": self.token_lifetime,
+            "allow_offline_access": self.allow_offline_access,
+            "skip_consent_for_verifiable_first_party_clients": true,
+            "proof_of_possession": if self.require_dpop { json!({"mechanism": "dpop", "required": true}) } else { Value::Null },
+            "is_system": self.identifier == crate::registry::management_audience(issuer),
+        })
+    }
+
     pub const DEFAULT_TOKEN_LIFETIME: i64 = 86_400;
 
     pub fn create(id: String, patch: ResourceServerPatch, now: i64) -> Result<Self, Error> {

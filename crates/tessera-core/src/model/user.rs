@@ -48,7 +48,7 @@ impl std::fmt::Debug for User {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     pub email: Option<String>,
@@ -66,6 +66,24 @@ fn non_empty(v: String) -> Option<String> {
 }
 
 impl User {
+    /// The user as Auth0's Management API shows it: its fields, its metadata and its one
+    /// identity in the database connection (what `GET /api/v2/users/{id}` answers and
+    /// `tessera users … --json` prints).
+    pub fn auth0_json(&self, user_metadata: serde_json::Value, app_metadata: serde_json::Value) -> serde_json::Value {
+        use serde_json::{json, Value};
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("user_metadata".into(), user_metadata);
+            obj.insert("app_metadata".into(), app_metadata);
+            let id = self.user_id.strip_prefix("auth0|").unwrap_or(&self.user_id);
+            obj.insert(
+                "identities".into(),
+                json!([{"connection": DATABASE_CONNECTION, "provider": "auth0", "user_id": id, "isSocial": false}]),
+            );
+        }
+        v
+    }
+
     pub fn create(user_id: String, patch: UserPatch, now: i64) -> Result<Self, Error> {
         let mut u = User {
             user_id,

@@ -94,6 +94,19 @@ pub struct RegistrationToken {
     pub remaining_uses: Option<i64>,
 }
 
+impl RegistrationToken {
+    /// The token's record (never its value), as `GET /api/v2/registration-tokens` answers
+    /// and `tessera registration token list --json` prints.
+    pub fn auth0_json(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "created_at": crate::model::rfc3339(self.created_at),
+            "expires_at": self.expires_at.map(crate::model::rfc3339),
+            "remaining_uses": self.remaining_uses,
+        })
+    }
+}
+
 impl std::fmt::Debug for RegistrationToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RegistrationToken")

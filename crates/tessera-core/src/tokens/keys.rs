@@ -221,6 +221,41 @@ fn aead_context(kid: &str) -> String {
 }
 
 impl SigningKeyRecord {
+    /// RFC 7638 thumbprint of the key's public JWK (Auth0's `thumbprint`), and the same
+    /// digest as colon-separated hex (Auth0's `fingerprint` format).
+    fn thumbprints(&self) -> (String, String) {
+        use base64::Engine;
+        let Ok(key) = PublicKey::from_jwk(&self.public_jwk) else { return (String::new(), String::new()) };
+        let t = key.thumbprint();
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&t).unwrap_or_default();
+        let hex: Vec<String> = raw.iter().map(|b| format!("{b:02X}")).collect();
+        (t, hex.join(":"))
+    }
+
+    /// The key in Auth0's shape (`current`/`next`/`previous`/`revoked` flags), as
+    /// `GET /api/v2/keys/signing` answers and `tessera keys list --json` prints. Tessera's
+    /// keys have no X.509 certificate: `cert` and `pkcs7` are empty and the public key is
+    /// in `jwk`.
+    pub fn auth0_json(&self) -> Value {
+        let (thumbprint, fingerprint) = self.thumbprints();
+        json!({
+            "kid": self.kid,
+            "cert": "",
+            "pkcs7": "",
+            "thumbprint": thumbprint,
+            "fingerprint": fingerprint,
+            "alg": self.alg.as_str(),
+            "current": self.state == KeyState::Current,
+            "next": self.state == KeyState::Next,
+            "previous": self.state == KeyState::Retired,
+            "revoked": self.state == KeyState::Revoked,
+            "current_since": self.activated_at.map(crate::model::rfc3339),
+            "current_until": self.retired_at.filter(|_| self.state == KeyState::Retired).map(crate::model::rfc3339),
+            "revoked_at": self.retired_at.filter(|_| self.state == KeyState::Revoked).map(crate::model::rfc3339),
+            "jwk": self.public_jwk,
+        })
+    }
+
     /// Generates a new key in `state`, its private part sealed under the keyring.
     pub fn generate(alg: SigningAlg, state: KeyState, keyring: &Keyring, now: i64) -> Result<Self, Error> {
         let der = generate_pkcs8(alg)?;

@@ -1,11 +1,12 @@
 //! `tessera apis create|list|show|update|delete`.
 
 use clap::{Args, Subcommand};
-use tessera_core::model::{ApiScope, ResourceServer, ResourceServerPatch, SigningAlg};
+use serde_json::Value;
+use tessera_core::model::{ApiScope, ResourceServerPatch, SigningAlg};
 
+use super::backend::Backend;
 use super::clients::parse_alg;
-use super::output::{fail, split_list, Output};
-use crate::bootstrap::Deployment;
+use super::output::{split_list, Output};
 
 #[derive(Debug, Subcommand)]
 pub enum ApisCommand {
@@ -88,42 +89,50 @@ impl ApiFields {
     }
 }
 
-fn human(a: &ResourceServer) -> String {
+/// The API document (Auth0's shape, `ResourceServer::auth0_json`) as text.
+fn human(a: &Value) -> String {
+    let scopes: Vec<&str> =
+        a["scopes"].as_array().map(|s| s.iter().filter_map(|s| s["value"].as_str()).collect()).unwrap_or_default();
     format!(
         "id:                   {}\nidentifier:           {}\nname:                 {}\nscopes:               {}\nsigning_alg:          {}\ntoken_lifetime:       {}\nallow_offline_access: {}",
-        a.id,
-        a.identifier,
-        a.name,
-        a.scopes.iter().map(|s| s.value.as_str()).collect::<Vec<_>>().join(" "),
-        a.signing_alg,
-        a.token_lifetime,
-        a.allow_offline_access
+        a["id"].as_str().unwrap_or_default(),
+        a["identifier"].as_str().unwrap_or_default(),
+        a["name"].as_str().unwrap_or_default(),
+        scopes.join(" "),
+        a["signing_alg"].as_str().unwrap_or_default(),
+        a["token_lifetime"],
+        a["allow_offline_access"]
     )
 }
 
-pub async fn run(d: &Deployment, out: &Output, cmd: ApisCommand) -> Result<(), String> {
-    let r = &d.registry;
+pub async fn run(b: &Backend, out: &Output, cmd: ApisCommand) -> Result<(), String> {
     match cmd {
         ApisCommand::Create(CreateArgs { identifier, fields }) => {
-            let api = r.create_api(fields.into_patch(Some(identifier))).await.map_err(fail)?;
+            let api = b.create_api(fields.into_patch(Some(identifier))).await?;
             out.show(&api, || human(&api));
         }
         ApisCommand::List => {
-            let apis = r.list_apis().await.map_err(fail)?;
+            let apis = b.list_apis().await?;
             out.show(&apis, || {
-                apis.iter().map(|a| format!("{}  {:<6} {}", a.id, a.signing_alg, a.identifier)).collect::<Vec<_>>().join("\n")
+                apis.iter()
+                    .map(|a| {
+                        let s = |f: &str| a[f].as_str().unwrap_or_default().to_string();
+                        format!("{}  {:<6} {}", s("id"), s("signing_alg"), s("identifier"))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
         }
         ApisCommand::Show { api } => {
-            let a = r.get_api(&api).await.map_err(fail)?;
+            let a = b.get_api(&api).await?;
             out.show(&a, || human(&a));
         }
         ApisCommand::Update { api, fields } => {
-            let a = r.update_api(&api, fields.into_patch(None)).await.map_err(fail)?;
+            let a = b.update_api(&api, fields.into_patch(None)).await?;
             out.show(&a, || human(&a));
         }
         ApisCommand::Delete { api } => {
-            r.delete_api(&api).await.map_err(fail)?;
+            b.delete_api(&api).await?;
             out.message(&format!("deleted API {api}"));
         }
     }

@@ -2,10 +2,10 @@
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
-use tessera_core::model::{AppType, Client, ClientPatch, RotationType, SigningAlg, TokenEndpointAuthMethod, TokenExchangePolicy};
+use tessera_core::model::{AppType, ClientPatch, RotationType, SigningAlg, TokenEndpointAuthMethod, TokenExchangePolicy};
 
-use super::output::{fail, split_list, Output};
-use crate::bootstrap::Deployment;
+use super::backend::Backend;
+use super::output::{split_list, Output};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
@@ -189,82 +189,85 @@ impl ClientFields {
     }
 }
 
-/// The client as JSON, with `client_secret` merged in when one was just issued.
-fn client_json(c: &Client, secret: Option<&str>) -> Value {
-    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
-    if let (Some(s), Some(obj)) = (secret, v.as_object_mut()) {
-        obj.insert("client_secret".into(), s.into());
+fn text(v: &Value, field: &str) -> String {
+    match &v[field] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
     }
-    v
 }
 
-fn human(c: &Client, secret: Option<&str>) -> String {
+fn words(v: &Value, field: &str) -> String {
+    v[field].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+}
+
+/// The client document (Auth0's shape, [`Client::auth0_json`]) as text; with the
+/// `client_secret` it carries when one was just issued.
+fn human(c: &Value) -> String {
+    let rt = &c["refresh_token"];
     let mut s = format!(
         "client_id:     {}\nname:          {}\napp_type:      {}\nauth method:   {}\ngrant types:   {}\ncallbacks:     {}\nlogout urls:   {}\nweb origins:   {}\ncors origins:  {}\nfirst party:   {}\nrefresh:       {} (leeway {}s, lifetime {}s, idle {}s)",
-        c.client_id,
-        c.name,
-        c.app_type.as_str(),
-        c.token_endpoint_auth_method.as_str(),
-        c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
-        c.callbacks.join(" "),
-        c.allowed_logout_urls.join(" "),
-        c.web_origins.join(" "),
-        c.allowed_origins.join(" "),
-        c.is_first_party,
-        c.refresh_token.rotation_type.as_str(),
-        c.refresh_token.leeway,
-        c.refresh_token.token_lifetime,
-        c.refresh_token.idle_token_lifetime,
+        text(c, "client_id"),
+        text(c, "name"),
+        text(c, "app_type"),
+        text(c, "token_endpoint_auth_method"),
+        words(c, "grant_types"),
+        words(c, "callbacks"),
+        words(c, "allowed_logout_urls"),
+        words(c, "web_origins"),
+        words(c, "allowed_origins"),
+        text(c, "is_first_party"),
+        text(rt, "rotation_type"),
+        text(rt, "leeway"),
+        text(rt, "token_lifetime"),
+        text(rt, "idle_token_lifetime"),
     );
-    match (&c.jwks, &c.jwks_uri) {
+    match (c.get("jwks").filter(|j| !j.is_null()), c["jwks_uri"].as_str()) {
         (Some(j), _) => {
             s.push_str(&format!("\nkeys:          inline ({} keys)", j.get("keys").and_then(Value::as_array).map_or(0, Vec::len)))
         }
         (None, Some(uri)) => s.push_str(&format!("\nkeys:          {uri}")),
         (None, None) => {}
     }
-    if let Some(p) = &c.token_exchange_policy {
-        s.push_str(&format!("\ntoken exchange: {}", serde_json::to_string(p).unwrap_or_default()));
+    if let Some(p) = c.get("token_exchange_policy").filter(|p| !p.is_null()) {
+        s.push_str(&format!("\ntoken exchange: {p}"));
     }
-    if let Some(secret) = secret {
+    if let Some(secret) = c["client_secret"].as_str() {
         s.push_str(&format!("\nclient_secret: {secret}\n(the secret is shown only now; store it safely)"));
     }
     s
 }
 
-pub async fn run(d: &Deployment, out: &Output, cmd: ClientsCommand) -> Result<(), String> {
-    let r = &d.registry;
+pub async fn run(b: &Backend, out: &Output, cmd: ClientsCommand) -> Result<(), String> {
     match cmd {
         ClientsCommand::Create(CreateArgs { name, fields }) => {
-            let created = r.create_client(fields.into_patch(Some(name))?).await.map_err(fail)?;
-            let secret = created.client_secret.as_deref();
-            out.show(&client_json(&created.client, secret), || human(&created.client, secret));
+            let c = b.create_client(fields.into_patch(Some(name))?).await?;
+            out.show(&c, || human(&c));
         }
         ClientsCommand::List => {
-            let clients = r.list_clients().await.map_err(fail)?;
+            let clients = b.list_clients().await?;
             out.show(&clients, || {
                 clients
                     .iter()
-                    .map(|c| format!("{}  {:<16} {}", c.client_id, c.app_type.as_str(), c.name))
+                    .map(|c| format!("{}  {:<16} {}", text(c, "client_id"), text(c, "app_type"), text(c, "name")))
                     .collect::<Vec<_>>()
                     .join("\n")
             });
         }
         ClientsCommand::Show { client_id } => {
-            let c = r.get_client(&client_id).await.map_err(fail)?;
-            out.show(&c, || human(&c, None));
+            let c = b.get_client(&client_id).await?;
+            out.show(&c, || human(&c));
         }
         ClientsCommand::Update { client_id, name, fields } => {
-            let updated = r.update_client(&client_id, fields.into_patch(name)?).await.map_err(fail)?;
-            let secret = updated.client_secret.as_deref();
-            out.show(&client_json(&updated.client, secret), || human(&updated.client, secret));
+            let c = b.update_client(&client_id, fields.into_patch(name)?).await?;
+            out.show(&c, || human(&c));
         }
         ClientsCommand::Delete { client_id } => {
-            r.delete_client(&client_id).await.map_err(fail)?;
+            b.delete_client(&client_id).await?;
             out.message(&format!("deleted client {client_id}"));
         }
         ClientsCommand::RotateSecret { client_id, overlap } => {
-            let secret = r.rotate_client_secret(&client_id, overlap).await.map_err(fail)?;
+            let secret = b.rotate_client_secret(&client_id, overlap).await?;
             out.show(&json!({"client_id": client_id, "client_secret": secret}), || {
                 format!("client_id:     {client_id}\nclient_secret: {secret}\n(the secret is shown only now; store it safely)")
             });

@@ -1,10 +1,10 @@
 //! `tessera grants create|list|show|update|delete`.
 
 use clap::Subcommand;
-use tessera_core::model::ClientGrant;
+use serde_json::Value;
 
-use super::output::{fail, split_list, Output};
-use crate::bootstrap::Deployment;
+use super::backend::Backend;
+use super::output::{split_list, Output};
 
 #[derive(Debug, Subcommand)]
 pub enum GrantsCommand {
@@ -38,38 +38,51 @@ pub enum GrantsCommand {
     },
 }
 
-fn human(g: &ClientGrant) -> String {
-    format!("id:        {}\nclient_id: {}\naudience:  {}\nscope:     {}", g.id, g.client_id, g.audience, g.scope.join(" "))
+fn scope(g: &Value) -> String {
+    g["scope"].as_array().map(|s| s.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")).unwrap_or_default()
 }
 
-pub async fn run(d: &Deployment, out: &Output, cmd: GrantsCommand) -> Result<(), String> {
-    let r = &d.registry;
+fn field<'a>(g: &'a Value, name: &str) -> &'a str {
+    g[name].as_str().unwrap_or_default()
+}
+
+fn human(g: &Value) -> String {
+    format!(
+        "id:        {}\nclient_id: {}\naudience:  {}\nscope:     {}",
+        field(g, "id"),
+        field(g, "client_id"),
+        field(g, "audience"),
+        scope(g)
+    )
+}
+
+pub async fn run(b: &Backend, out: &Output, cmd: GrantsCommand) -> Result<(), String> {
     match cmd {
         GrantsCommand::Create { client_id, audience, scopes } => {
             let scopes = split_list(&scopes);
-            let g = r.create_grant(&client_id, &audience, (!scopes.is_empty()).then_some(scopes)).await.map_err(fail)?;
+            let g = b.create_grant(&client_id, &audience, (!scopes.is_empty()).then_some(scopes)).await?;
             out.show(&g, || human(&g));
         }
         GrantsCommand::List { client_id } => {
-            let grants = r.list_grants(client_id.as_deref()).await.map_err(fail)?;
+            let grants = b.list_grants(client_id.as_deref()).await?;
             out.show(&grants, || {
                 grants
                     .iter()
-                    .map(|g| format!("{}  {}  {}  [{}]", g.id, g.client_id, g.audience, g.scope.join(" ")))
+                    .map(|g| format!("{}  {}  {}  [{}]", field(g, "id"), field(g, "client_id"), field(g, "audience"), scope(g)))
                     .collect::<Vec<_>>()
                     .join("\n")
             });
         }
         GrantsCommand::Show { id } => {
-            let g = r.get_grant(&id).await.map_err(fail)?;
+            let g = b.get_grant(&id).await?;
             out.show(&g, || human(&g));
         }
         GrantsCommand::Update { id, scopes } => {
-            let g = r.update_grant(&id, split_list(&scopes)).await.map_err(fail)?;
+            let g = b.update_grant(&id, split_list(&scopes)).await?;
             out.show(&g, || human(&g));
         }
         GrantsCommand::Delete { id } => {
-            r.delete_grant(&id).await.map_err(fail)?;
+            b.delete_grant(&id).await?;
             out.message(&format!("deleted client grant {id}"));
         }
     }

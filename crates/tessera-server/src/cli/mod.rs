@@ -7,13 +7,16 @@
 
 mod admin;
 mod apis;
+mod backend;
 mod backup;
+mod bodies;
 mod clients;
 mod grants;
 mod issuers;
 mod keys;
 mod output;
 mod registration;
+mod remote;
 mod tenant;
 mod users;
 
@@ -24,6 +27,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use tessera_core::clock::SystemClock;
 
+use self::backend::Backend;
 use crate::app::{shutdown_signal, Application};
 use crate::bootstrap::Deployment;
 use crate::config::{Config, Overrides, DEFAULT_TOML};
@@ -35,6 +39,8 @@ pub use output::{describe, Output};
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    #[command(flatten)]
+    pub remote: remote::RemoteArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -153,6 +159,22 @@ impl Command {
     }
 }
 
+impl Command {
+    /// What the command needs that only a local deployment has, for the refusal under
+    /// `--url` (`None`: the Management API carries it out).
+    fn local_only(&self) -> Option<&'static str> {
+        match self {
+            Self::Serve(_) => Some("serve runs a server on this machine"),
+            Self::Migrate => Some("migrate changes a local database"),
+            Self::Config(_) => Some("config describes this machine's configuration"),
+            Self::Backup(_) => Some("backup copies a local database"),
+            Self::Issuers(_) => Some("trusted issuers have no Management API yet"),
+            Self::Admin(_) => Some("admin bootstrap creates the first Management API credentials, which --url already needs"),
+            _ => None,
+        }
+    }
+}
+
 impl GlobalArgs {
     fn overrides(&self) -> Overrides {
         Overrides {
@@ -205,6 +227,9 @@ pub fn main() -> ExitCode {
 }
 
 pub async fn run(cli: Cli) -> Result<(), String> {
+    if cli.remote.url.is_some() {
+        return run_remote(cli).await;
+    }
     let mut over = cli.global.overrides();
     if let Command::Serve(s) = &cli.command {
         over.listen = s.listen.clone();
@@ -244,22 +269,46 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         command => {
             let d = Deployment::open(&config, Arc::new(SystemClock)).await?;
             let result = match command {
-                Command::Clients(c) => clients::run(&d, &out, c).await,
-                Command::Apis(c) => apis::run(&d, &out, c).await,
-                Command::Grants(c) => grants::run(&d, &out, c).await,
-                Command::Users(c) => users::run(&d, &out, c).await,
-                Command::Keys(c) => keys::run(&d, &out, c).await,
-                Command::Tenant(c) => tenant::run(&d, &out, c).await,
                 Command::Issuers(c) => issuers::run(&d, &out, c).await,
-                Command::Registration(c) => registration::run(&d, &out, c).await,
                 Command::Admin(c) => admin::run(&d, &out, c).await,
                 Command::Backup(b) => backup::run(&d, &out, b).await,
-                _ => Ok(()),
+                registry => {
+                    let b = Backend::Local(Box::new(d));
+                    let result = run_registry(&b, &out, registry).await;
+                    b.close().await;
+                    return result;
+                }
             };
             d.close().await;
             result
         }
     }
+}
+
+/// The registry commands, on either backend.
+async fn run_registry(b: &Backend, out: &Output, command: Command) -> Result<(), String> {
+    match command {
+        Command::Clients(c) => clients::run(b, out, c).await,
+        Command::Apis(c) => apis::run(b, out, c).await,
+        Command::Grants(c) => grants::run(b, out, c).await,
+        Command::Users(c) => users::run(b, out, c).await,
+        Command::Keys(c) => keys::run(b, out, c).await,
+        Command::Tenant(c) => tenant::run(b, out, c).await,
+        Command::Registration(c) => registration::run(b, out, c).await,
+        other => Err(format!("{other:?} is not a registry command")),
+    }
+}
+
+/// `--url`: the command is carried out by the server's Management API; nothing local is
+/// opened or created (no configuration file, data directory or database).
+async fn run_remote(cli: Cli) -> Result<(), String> {
+    if let Some(why) = cli.command.local_only() {
+        return Err(format!("this command is not available with --url: {why}"));
+    }
+    let out = Output::new(cli.global.json);
+    eprintln!("deployment: {} (Management API)", cli.remote.url.as_deref().unwrap_or_default());
+    let b = Backend::Remote(remote::Remote::connect(&cli.remote).await?);
+    run_registry(&b, &out, cli.command).await
 }
 
 async fn serve(config: Config, demo: bool) -> Result<(), String> {

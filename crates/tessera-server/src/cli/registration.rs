@@ -2,11 +2,9 @@
 //! client registration (RFC 7591 §3) when `registration.mode = "token"`. The token value is
 //! shown once, at creation; only its keyed hash is stored.
 
+use super::backend::Backend;
+use super::output::Output;
 use clap::Subcommand;
-use serde_json::json;
-
-use super::output::{fail, Output};
-use crate::bootstrap::Deployment;
 
 #[derive(Debug, Subcommand)]
 pub enum RegistrationCommand {
@@ -32,34 +30,30 @@ pub enum TokenCommand {
     },
 }
 
-pub async fn run(d: &Deployment, out: &Output, cmd: RegistrationCommand) -> Result<(), String> {
-    let r = &d.registry;
+pub async fn run(b: &Backend, out: &Output, cmd: RegistrationCommand) -> Result<(), String> {
     let RegistrationCommand::Token(cmd) = cmd;
     match cmd {
         TokenCommand::Create { expires_in, uses } => {
-            let (t, plain) = r.create_registration_token(expires_in, uses).await.map_err(fail)?;
-            let v = json!({"id": t.id, "token": plain, "expires_at": t.expires_at, "remaining_uses": t.remaining_uses});
-            out.show(&v, || format!("id:    {}\ntoken: {plain}", t.id));
+            let t = b.create_registration_token(expires_in, uses).await?;
+            out.show(&t, || {
+                format!("id:    {}\ntoken: {}", t["id"].as_str().unwrap_or_default(), t["token"].as_str().unwrap_or_default())
+            });
         }
         TokenCommand::List => {
-            let all = r.list_registration_tokens().await.map_err(fail)?;
-            let v: Vec<_> = all
-                .iter()
-                .map(|t| json!({"id": t.id, "created_at": t.created_at, "expires_at": t.expires_at, "remaining_uses": t.remaining_uses}))
-                .collect();
-            out.show(&v, || {
+            let all = b.list_registration_tokens().await?;
+            out.show(&all, || {
                 all.iter()
                     .map(|t| {
-                        let uses = t.remaining_uses.map_or("unlimited".to_string(), |u| u.to_string());
-                        let exp = t.expires_at.map_or("never".to_string(), |e| e.to_string());
-                        format!("{}  uses left: {uses}  expires: {exp}", t.id)
+                        let uses = t["remaining_uses"].as_i64().map_or("unlimited".to_string(), |u| u.to_string());
+                        let exp = t["expires_at"].as_str().unwrap_or("never");
+                        format!("{}  uses left: {uses}  expires: {exp}", t["id"].as_str().unwrap_or_default())
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
             });
         }
         TokenCommand::Delete { id } => {
-            r.delete_registration_token(&id).await.map_err(fail)?;
+            b.delete_registration_token(&id).await?;
             out.message(&format!("deleted registration token {id}"));
         }
     }

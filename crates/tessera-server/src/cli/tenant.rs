@@ -4,8 +4,8 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use super::output::{fail, Output};
-use crate::bootstrap::Deployment;
+use super::backend::Backend;
+use super::output::Output;
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
@@ -24,18 +24,16 @@ pub enum TenantCommand {
     },
 }
 
-pub async fn run(d: &Deployment, out: &Output, cmd: TenantCommand) -> Result<(), String> {
-    let r = &d.registry;
+pub async fn run(b: &Backend, out: &Output, cmd: TenantCommand) -> Result<(), String> {
     if let TenantCommand::Set { default_audience, disable_signup } = &cmd {
         if let Some(aud) = default_audience {
-            r.set_default_audience(Some(aud.as_str()).filter(|a| !a.is_empty())).await.map_err(fail)?;
+            b.set_default_audience(aud).await?;
         }
         if let Some(off) = disable_signup {
-            r.set_signup_disabled(*off).await.map_err(fail)?;
+            b.set_signup_disabled(*off).await?;
         }
     }
-    let aud = r.default_audience().await.map_err(fail)?;
-    let disabled = r.signup_disabled().await.map_err(fail)?;
+    let (aud, disabled) = b.tenant().await?;
     out.show(&json!({"default_audience": aud, "disable_signup": disabled}), || {
         format!("default_audience: {}\ndisable_signup: {disabled}", aud.as_deref().unwrap_or("-"))
     });

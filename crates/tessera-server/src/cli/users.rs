@@ -1,10 +1,11 @@
 //! `tessera users create|list|show|update|set-password|block|unblock|delete`.
 
 use clap::{Args, Subcommand};
-use tessera_core::model::{User, UserPatch};
+use serde_json::Value;
+use tessera_core::model::UserPatch;
 
-use super::output::{fail, read_stdin_line, Output};
-use crate::bootstrap::Deployment;
+use super::backend::Backend;
+use super::output::{read_stdin_line, Output};
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
@@ -101,53 +102,54 @@ impl UserFields {
     }
 }
 
-fn human(u: &User) -> String {
+fn field<'a>(u: &'a Value, name: &str) -> &'a str {
+    u[name].as_str().unwrap_or("-")
+}
+
+/// The user document (Auth0's shape, `User::auth0_json`) as text.
+fn human(u: &Value) -> String {
     format!(
         "user_id:        {}\nemail:          {}\nemail_verified: {}\nusername:       {}\nname:           {}\nblocked:        {}",
-        u.user_id,
-        u.email.as_deref().unwrap_or("-"),
-        u.email_verified,
-        u.username.as_deref().unwrap_or("-"),
-        u.name.as_deref().unwrap_or("-"),
-        u.blocked
+        field(u, "user_id"),
+        field(u, "email"),
+        u["email_verified"],
+        field(u, "username"),
+        field(u, "name"),
+        u["blocked"]
     )
 }
 
-pub async fn run(d: &Deployment, out: &Output, cmd: UsersCommand) -> Result<(), String> {
-    let r = &d.registry;
+pub async fn run(b: &Backend, out: &Output, cmd: UsersCommand) -> Result<(), String> {
     let user = match cmd {
         UsersCommand::Create { fields, password } => {
             let pw = password.get()?;
-            r.create_user(fields.into_patch(), pw.as_deref()).await.map_err(fail)?
+            b.create_user(fields.into_patch(), pw.as_deref()).await?
         }
         UsersCommand::List { limit, offset } => {
-            let users = r.list_users(limit, offset).await.map_err(fail)?;
+            let users = b.list_users(limit, offset).await?;
             out.show(&users, || {
                 users
                     .iter()
                     .map(|u| {
-                        format!(
-                            "{}  {}{}",
-                            u.user_id,
-                            u.email.as_deref().or(u.username.as_deref()).unwrap_or("-"),
-                            if u.blocked { "  (blocked)" } else { "" }
-                        )
+                        let login = u["email"].as_str().or(u["username"].as_str()).unwrap_or("-");
+                        let blocked = if u["blocked"].as_bool().unwrap_or(false) { "  (blocked)" } else { "" };
+                        format!("{}  {login}{blocked}", field(u, "user_id"))
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
             });
             return Ok(());
         }
-        UsersCommand::Show { user } => r.get_user(&user).await.map_err(fail)?,
-        UsersCommand::Update { user, fields } => r.update_user(&user, fields.into_patch()).await.map_err(fail)?,
+        UsersCommand::Show { user } => b.get_user(&user).await?,
+        UsersCommand::Update { user, fields } => b.update_user(&user, fields.into_patch()).await?,
         UsersCommand::SetPassword { user, password } => {
             let pw = password.get()?.ok_or("--password or --password-stdin is required")?;
-            r.set_password(&user, &pw).await.map_err(fail)?
+            b.set_password(&user, &pw).await?
         }
-        UsersCommand::Block { user } => r.set_blocked(&user, true).await.map_err(fail)?,
-        UsersCommand::Unblock { user } => r.set_blocked(&user, false).await.map_err(fail)?,
+        UsersCommand::Block { user } => b.set_blocked(&user, true).await?,
+        UsersCommand::Unblock { user } => b.set_blocked(&user, false).await?,
         UsersCommand::Delete { user } => {
-            r.delete_user(&user).await.map_err(fail)?;
+            b.delete_user(&user).await?;
             out.message(&format!("deleted user {user}"));
             return Ok(());
         }

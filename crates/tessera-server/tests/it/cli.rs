@@ -216,8 +216,7 @@ fn an_api_with_a_new_algorithm_gets_keys_for_it() {
     let cli = Cli::new(&data);
     cli.run(&["apis", "create", "--identifier", "urn:example:ec", "--signing-alg", "ES256"]).ok();
     let keys = cli.run(&["keys", "list", "--json"]).json();
-    let mut es: Vec<&str> =
-        keys.as_array().unwrap().iter().filter(|k| k["alg"] == "ES256").map(|k| k["state"].as_str().unwrap()).collect();
+    let mut es: Vec<&str> = keys.as_array().unwrap().iter().filter(|k| k["alg"] == "ES256").map(|k| state_of(k)).collect();
     es.sort();
     assert_eq!(es, ["current", "next"], "{keys}");
 }
@@ -285,8 +284,20 @@ fn keys_of(cli: &Cli, alg: &str) -> Vec<Value> {
     cli.run(&["keys", "list", "--json"]).json().as_array().unwrap().iter().filter(|k| k["alg"] == alg).cloned().collect()
 }
 
+/// A key's state from Auth0's flags (`keys list --json` prints the Management API's shape).
+fn state_of(k: &Value) -> &'static str {
+    let set: Vec<&str> = ["current", "next", "previous", "revoked"].into_iter().filter(|f| k[*f] == true).collect();
+    match set[..] {
+        ["current"] => "current",
+        ["next"] => "next",
+        ["previous"] => "retired",
+        ["revoked"] => "revoked",
+        _ => panic!("exactly one state flag in {k}"),
+    }
+}
+
 fn kid_with_state(keys: &[Value], state: &str) -> String {
-    let found: Vec<&Value> = keys.iter().filter(|k| k["state"] == state).collect();
+    let found: Vec<&Value> = keys.iter().filter(|k| state_of(k) == state).collect();
     assert_eq!(found.len(), 1, "exactly one {state} key in {keys:?}");
     str_of(found[0], "kid").to_string()
 }
@@ -306,20 +317,21 @@ fn keys_list_rotate_revoke() {
         let current = kid_with_state(&keys, "current");
         let next = kid_with_state(&keys, "next");
         for k in &keys {
-            assert_eq!(k["published_until"], Value::Null);
-            assert_eq!(k["retired_at"], Value::Null);
-            assert!(k["created_at"].as_str().is_some_and(|t| t.ends_with('Z')), "RFC 3339 time: {k}");
+            assert_eq!(k["current_until"], Value::Null);
+            assert_eq!(k["revoked_at"], Value::Null);
+            assert_eq!(k["jwk"]["kid"], k["kid"], "the public key: {k}");
         }
+        let current_key = key_by_kid(&keys, &current);
+        assert!(current_key["current_since"].as_str().is_some_and(|t| t.ends_with('Z')), "RFC 3339 time: {current_key}");
 
         let rotated = cli.run(&["keys", "rotate", "--alg", "RS256", "--json"]).json();
         assert_eq!(rotated, json!({"alg": "RS256", "current": next}), "[{backend}] next becomes current");
         let keys = keys_of(&cli, "RS256");
         assert_eq!(keys.len(), 3, "[{backend}] {keys:?}");
         let old = key_by_kid(&keys, &current);
-        assert_eq!(old["state"], "retired", "[{backend}] old current retired");
-        assert!(old["published_until"].is_string(), "[{backend}] retired key published until a time: {old}");
-        assert!(old["retired_at"].is_string(), "{old}");
-        assert!(old["published_until"].as_str() > old["retired_at"].as_str(), "published after retirement: {old}");
+        assert_eq!(state_of(old), "retired", "[{backend}] old current retired");
+        assert!(old["current_until"].is_string(), "[{backend}] retired at a time: {old}");
+        assert!(old["current_until"].as_str() >= old["current_since"].as_str(), "retired after activation: {old}");
         assert_eq!(kid_with_state(&keys, "current"), next);
         let new_next = kid_with_state(&keys, "next");
         assert!(new_next != current && new_next != next);
@@ -328,8 +340,8 @@ fn keys_list_rotate_revoke() {
         assert_eq!(revoked, json!({"kid": current, "revoked": true, "was": "retired"}), "[{backend}]");
         let keys = keys_of(&cli, "RS256");
         assert_eq!(keys.len(), 3, "[{backend}] revoking a retired key adds none");
-        assert_eq!(key_by_kid(&keys, &current)["state"], "revoked");
-        assert_eq!(key_by_kid(&keys, &current)["published_until"], Value::Null);
+        assert_eq!(state_of(key_by_kid(&keys, &current)), "revoked");
+        assert!(key_by_kid(&keys, &current)["revoked_at"].is_string(), "[{backend}] revoked at a time");
         let err = cli.run(&["keys", "revoke", &current]).err().to_string();
         assert!(err.contains("already revoked"), "[{backend}] {err}");
         cli.run(&["keys", "revoke", "no-such-kid"]).err();

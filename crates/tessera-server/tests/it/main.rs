@@ -13,6 +13,7 @@ mod browser;
 mod browser_dbconnections;
 mod browser_par_device;
 mod cli;
+mod cli_remote;
 mod client_auth_jwks_uri;
 mod client_auth_properties;
 mod client_metadata;

@@ -373,6 +373,17 @@ pub struct CliResult {
 }
 
 impl CliResult {
+    /// The outcome of `tessera <args>`, decoded.
+    pub fn new(args: &[&str], out: Output) -> Self {
+        Self {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            success: out.status.success(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// Asserts success and returns stdout.
     pub fn ok(&self) -> &str {
         assert!(self.success, "`tessera {}` failed ({:?}): {}", self.args.join(" "), self.code, self.stderr);
@@ -426,13 +437,6 @@ impl<'a> Cli<'a> {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let out = run_command(cmd, stdin);
-        CliResult {
-            args: args.iter().map(|s| s.to_string()).collect(),
-            success: out.status.success(),
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        CliResult::new(args, run_command(cmd, stdin))
     }
 }

@@ -3,48 +3,14 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use base64::Engine;
 use serde_json::{json, Value};
-use tessera_core::tokens::jose::PublicKey;
-use tessera_core::tokens::{KeyState, SigningKeyRecord};
+use tessera_core::tokens::SigningKeyRecord;
 
 use super::error::ApiError;
 use super::Caller;
 use crate::app::AppState;
 
 const NOT_FOUND: &str = "inexistent_key";
-
-/// RFC 7638 thumbprint of the key's public JWK (Auth0's `thumbprint`), and the same digest
-/// as colon-separated hex (Auth0's `fingerprint` format).
-fn thumbprints(k: &SigningKeyRecord) -> (String, String) {
-    let Ok(key) = PublicKey::from_jwk(&k.public_jwk) else { return (String::new(), String::new()) };
-    let t = key.thumbprint();
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&t).unwrap_or_default();
-    let hex: Vec<String> = raw.iter().map(|b| format!("{b:02X}")).collect();
-    (t, hex.join(":"))
-}
-
-/// The key in Auth0's shape (`current`/`next`/`previous`/`revoked` flags). Tessera's keys
-/// have no X.509 certificate: `cert` and `pkcs7` are empty and the public key is in `jwk`.
-fn key_json(k: &SigningKeyRecord) -> Value {
-    let (thumbprint, fingerprint) = thumbprints(k);
-    json!({
-        "kid": k.kid,
-        "cert": "",
-        "pkcs7": "",
-        "thumbprint": thumbprint,
-        "fingerprint": fingerprint,
-        "alg": k.alg.as_str(),
-        "current": k.state == KeyState::Current,
-        "next": k.state == KeyState::Next,
-        "previous": k.state == KeyState::Retired,
-        "revoked": k.state == KeyState::Revoked,
-        "current_since": k.activated_at.map(tessera_core::model::rfc3339),
-        "current_until": k.retired_at.filter(|_| k.state == KeyState::Retired).map(tessera_core::model::rfc3339),
-        "revoked_at": k.retired_at.filter(|_| k.state == KeyState::Revoked).map(tessera_core::model::rfc3339),
-        "jwk": k.public_jwk,
-    })
-}
 
 async fn reload(state: &AppState) {
     if let Err(e) = state.keys.reload(&state.deployment).await {
@@ -55,14 +21,14 @@ async fn reload(state: &AppState) {
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(&["read:signing_keys"])?;
     let keys = state.deployment.registry.list_keys().await?;
-    Ok(caller.ok(Value::Array(keys.iter().map(key_json).collect())))
+    Ok(caller.ok(Value::Array(keys.iter().map(SigningKeyRecord::auth0_json).collect())))
 }
 
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(kid): Path<String>) -> Result<Response, ApiError> {
     caller.require(&["read:signing_keys"])?;
     let keys = state.deployment.registry.list_keys().await?;
     let k = keys.iter().find(|k| k.kid == kid).ok_or_else(|| ApiError::not_found(NOT_FOUND, "The key does not exist"))?;
-    Ok(caller.ok(key_json(k)))
+    Ok(caller.ok(k.auth0_json()))
 }
 
 /// Auth0: promotes the next key to current for every algorithm in use and answers the new

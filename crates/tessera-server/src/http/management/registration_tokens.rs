@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tessera_core::registration::RegistrationToken;
 
 use super::error::ApiError;
@@ -26,15 +26,6 @@ pub struct TokenBody {
     uses: Option<i64>,
 }
 
-fn token_json(t: &RegistrationToken) -> Value {
-    json!({
-        "id": t.id,
-        "created_at": tessera_core::model::rfc3339(t.created_at),
-        "expires_at": t.expires_at.map(tessera_core::model::rfc3339),
-        "remaining_uses": t.remaining_uses,
-    })
-}
-
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -42,7 +33,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     caller.require(&["create:clients"])?;
     let (t, plain) = state.deployment.registry.create_registration_token(body.expires_in, body.uses).await?;
-    let mut v = token_json(&t);
+    let mut v = t.auth0_json();
     v["token"] = plain.into();
     Ok(caller.respond(StatusCode::CREATED, v))
 }
@@ -50,7 +41,7 @@ pub async fn create(
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(&["read:clients"])?;
     let all = state.deployment.registry.list_registration_tokens().await?;
-    Ok(caller.ok(Value::Array(all.iter().map(token_json).collect())))
+    Ok(caller.ok(Value::Array(all.iter().map(RegistrationToken::auth0_json).collect())))
 }
 
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {

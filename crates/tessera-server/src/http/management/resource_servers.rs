@@ -4,7 +4,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{json, Value};
 use tessera_core::model::auth0::ResourceServerBody;
 use tessera_core::model::ResourceServer;
 use tessera_core::registry::management_audience;
@@ -14,23 +13,6 @@ use super::{ApiJson, ApiQuery, Caller, ListQuery};
 use crate::app::AppState;
 
 const NOT_FOUND: &str = "inexistent_resource_server";
-
-/// The API in Auth0's shape.
-fn api_json(api: &ResourceServer, issuer: &str) -> Value {
-    json!({
-        "id": api.id,
-        "identifier": api.identifier,
-        "name": api.name,
-        "scopes": api.scopes,
-        "signing_alg": api.signing_alg.as_str(),
-        "token_lifetime": api.token_lifetime,
-        "token_lifetime_for_web": api.token_lifetime,
-        "allow_offline_access": api.allow_offline_access,
-        "skip_consent_for_verifiable_first_party_clients": true,
-        "proof_of_possession": if api.require_dpop { json!({"mechanism": "dpop", "required": true}) } else { Value::Null },
-        "is_system": api.identifier == management_audience(issuer),
-    })
-}
 
 /// Auth0 refuses changes to its own Management API.
 fn refuse_system(api: &ResourceServer, issuer: &str) -> Result<(), ApiError> {
@@ -52,7 +34,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): Ap
     let items = apis
         .iter()
         .filter(|a| q.identifiers.as_ref().is_none_or(|i| *i == a.identifier))
-        .map(|a| api_json(a, &state.issuer))
+        .map(|a| a.auth0_json(&state.issuer))
         .collect();
     Ok(caller.ok(paging.page_of("resource_servers", items)))
 }
@@ -60,7 +42,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): Ap
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.require(&["read:resource_servers"])?;
     let api = state.deployment.registry.get_api(&id).await.map_err(|e| ApiError::from_core(e, NOT_FOUND))?;
-    Ok(caller.ok(api_json(&api, &state.issuer)))
+    Ok(caller.ok(api.auth0_json(&state.issuer)))
 }
 
 pub async fn create(
@@ -73,7 +55,7 @@ pub async fn create(
         return Err(ApiError::invalid_body("Missing required property: identifier"));
     }
     let api = state.deployment.registry.create_api(body.into_patch()?).await?;
-    Ok(caller.respond(StatusCode::CREATED, api_json(&api, &state.issuer)))
+    Ok(caller.respond(StatusCode::CREATED, api.auth0_json(&state.issuer)))
 }
 
 pub async fn update(
@@ -90,7 +72,7 @@ pub async fn update(
         return Err(ApiError::invalid_body("identifier cannot be changed"));
     }
     let api = registry.update_api(&api.id, body.into_patch()?).await.map_err(|e| ApiError::from_core(e, NOT_FOUND))?;
-    Ok(caller.ok(api_json(&api, &state.issuer)))
+    Ok(caller.ok(api.auth0_json(&state.issuer)))
 }
 
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {

@@ -104,17 +104,7 @@ impl UserBody {
 pub(super) async fn user_json(state: &AppState, u: &User) -> Result<Value, ApiError> {
     let (user_metadata, app_metadata) =
         state.deployment.store.get_user_metadata(&u.user_id).await?.unwrap_or_else(|| (json!({}), json!({})));
-    let mut v = serde_json::to_value(u).unwrap_or(Value::Null);
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert("user_metadata".into(), user_metadata);
-        obj.insert("app_metadata".into(), app_metadata);
-        let id = u.user_id.strip_prefix("auth0|").unwrap_or(&u.user_id);
-        obj.insert(
-            "identities".into(),
-            json!([{"connection": DATABASE_CONNECTION, "provider": "auth0", "user_id": id, "isSocial": false}]),
-        );
-    }
-    Ok(v)
+    Ok(u.auth0_json(user_metadata, app_metadata))
 }
 
 async fn users_json(state: &AppState, users: &[User], paging: &super::Paging) -> Result<Vec<Value>, ApiError> {
