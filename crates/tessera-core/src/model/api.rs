@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::scope::is_scope_token;
 
 /// JWS algorithms Tessera signs with (RFC 7518 §3). Never `none`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum SigningAlg {
     RS256,
     PS256,
@@ -38,7 +38,7 @@ impl std::fmt::Display for SigningAlg {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiScope {
     pub value: String,
     #[serde(default)]

@@ -13,8 +13,9 @@ use super::{
 use crate::error::Error;
 
 /// Auth0's `jwt_configuration`; Tessera honours `alg` (the ID token's algorithm).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = JwtConfigurationBody)]
 struct JwtConfiguration {
     alg: Option<SigningAlg>,
     lifetime_in_seconds: Option<i64>,
@@ -22,8 +23,9 @@ struct JwtConfiguration {
 }
 
 /// Auth0's `refresh_token` object.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RefreshTokenBody)]
 struct RefreshToken {
     rotation_type: Option<RotationType>,
     expiration_type: Option<String>,
@@ -35,12 +37,13 @@ struct RefreshToken {
 }
 
 /// A client as Auth0's create and update endpoints take it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientBody {
     pub name: Option<String>,
     app_type: Option<AppType>,
     token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    #[schema(value_type = Option<Vec<super::GrantType>>)]
     grant_types: Option<Vec<String>>,
     callbacks: Option<Vec<String>>,
     allowed_logout_urls: Option<Vec<String>>,
@@ -56,8 +59,10 @@ pub struct ClientBody {
     require_proof_of_possession: Option<bool>,
     /// Tessera: DPoP server nonces for this client (`null` follows the deployment).
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<bool>)]
     dpop_nonce: Option<Option<bool>>,
     /// Tessera: the client's public JWK Set for `private_key_jwt`.
+    #[schema(value_type = Option<Object>)]
     jwks: Option<Value>,
     /// Tessera (RFC 7591 `jwks_uri`; Auth0 has no such field): the https URL of the
     /// client's JWK Set for `private_key_jwt`, instead of `jwks`.
@@ -66,28 +71,34 @@ pub struct ClientBody {
     require_pushed_authorization_requests: Option<bool>,
     /// Tessera: the RFC 8693 exchange policy (`null` removes it).
     #[serde(default, deserialize_with = "double_option_policy")]
+    #[schema(value_type = Option<TokenExchangePolicy>)]
     token_exchange_policy: Option<Option<TokenExchangePolicy>>,
     /// Auth0's `client_authentication_methods` (`null` clears it): the credentials enabled
     /// for `private_key_jwt`, given in full at creation and by id on update.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<AuthenticationMethods>)]
     client_authentication_methods: Option<Option<AuthenticationMethods>>,
 }
 
 /// Auth0's `client_authentication_methods`; Tessera has its `private_key_jwt` member.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AuthenticationMethodsBody)]
 struct AuthenticationMethods {
     private_key_jwt: Option<PrivateKeyJwtMethod>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PrivateKeyJwtMethod {
+    /// At creation each is a new credential (as `POST /clients/{id}/credentials` takes
+    /// it); on update each names an existing one by `id`.
+    #[schema(value_type = Vec<Object>)]
     credentials: Vec<Value>,
 }
 
 /// On update, Auth0 names credentials already created on the client by id.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialRef {
     pub id: String,
@@ -171,14 +182,15 @@ impl ClientBody {
 }
 
 /// Auth0's `proof_of_possession`: `{mechanism: "dpop", required}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ProofOfPossessionBody)]
 struct ProofOfPossession {
     mechanism: String,
     required: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceServerBody {
     pub identifier: Option<String>,
@@ -189,6 +201,7 @@ pub struct ResourceServerBody {
     allow_offline_access: Option<bool>,
     skip_consent_for_verifiable_first_party_clients: Option<bool>,
     #[serde(default, deserialize_with = "pop_option")]
+    #[schema(value_type = Option<ProofOfPossession>)]
     proof_of_possession: Option<Option<ProofOfPossession>>,
 }
 

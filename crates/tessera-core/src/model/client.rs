@@ -6,7 +6,7 @@ use super::{SigningAlg, TokenExchangePolicy};
 use crate::error::Error;
 use crate::redirect_uri;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AppType {
     Spa,
@@ -45,7 +45,7 @@ impl AppType {
 }
 
 /// RFC 7591 §2 `token_endpoint_auth_method` values Tessera implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenEndpointAuthMethod {
     None,
@@ -80,7 +80,7 @@ impl TokenEndpointAuthMethod {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum GrantType {
     #[serde(rename = "authorization_code")]
     AuthorizationCode,
@@ -144,7 +144,7 @@ impl GrantType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum RotationType {
     #[serde(rename = "rotating")]
     Rotating,

@@ -14,7 +14,7 @@ pub const PUBLIC_KEY: &str = "public_key";
 
 /// The algorithms a credential may be used with: Auth0's (RS256, RS384, PS256) and ES256,
 /// which Tessera's assertion verifier also supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 pub enum CredentialAlg {
     RS256,
     RS384,
@@ -60,7 +60,7 @@ pub struct ClientCredential {
 
 /// A credential as Auth0's create endpoint (and `client_authentication_methods` at client
 /// creation) takes it.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCredential {
     pub credential_type: Option<String>,

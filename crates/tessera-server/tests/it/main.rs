@@ -51,6 +51,7 @@ mod logout;
 mod management;
 mod management_credentials;
 mod management_jobs;
+mod management_openapi;
 mod model_protocol;
 mod oauth_fixture;
 mod par;

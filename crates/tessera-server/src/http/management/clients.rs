@@ -12,6 +12,7 @@ use tessera_core::model::auth0::{ClientBody, CredentialRef};
 use tessera_core::model::{Client, NewCredential, TokenEndpointAuthMethod};
 
 use super::error::ApiError;
+use super::openapi;
 use super::{parse_bool, ApiJson, ApiQuery, Caller, ListQuery};
 use crate::app::AppState;
 
@@ -36,6 +37,15 @@ fn with_secret(c: &Client, secret: Option<&str>) -> Value {
     v
 }
 
+#[utoipa::path(
+    get,
+    path = "/clients",
+    tag = "clients",
+    operation_id = "get_clients",
+    params(openapi::OffsetPaging, openapi::Totals, openapi::Fields, openapi::ClientFilters),
+    security(("bearer" = ["read:clients"])),
+    responses((status = 200, description = "The clients.", body = openapi::ClientsPage), openapi::Errors)
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Response, ApiError> {
     caller.require(&["read:clients"])?;
     q.only(&["app_type", "is_first_party", "is_global"])?;
@@ -55,6 +65,15 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): Ap
     Ok(caller.ok(paging.page_of("clients", items)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/clients/{id}",
+    tag = "clients",
+    operation_id = "get_client",
+    params(("id" = String, Path, description = "The client_id."), openapi::Fields),
+    security(("bearer" = ["read:clients"])),
+    responses((status = 200, description = "The client.", body = openapi::Client), openapi::ErrorsOne)
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,6 +87,16 @@ pub async fn get(
     Ok(caller.ok(paging.one(visible(&caller, c.auth0_json()))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/clients",
+    tag = "clients",
+    operation_id = "post_client",
+    summary = "Create a client (client_authentication_methods also takes create:client_credentials)",
+    request_body = ClientBody,
+    security(("bearer" = ["create:clients"])),
+    responses((status = 201, description = "The new client, with its secret when it has one.", body = openapi::Client), openapi::ErrorsCreate)
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -91,6 +120,17 @@ pub async fn create(
     Ok(caller.respond(StatusCode::CREATED, with_secret(&created.client, created.client_secret.as_deref())))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/clients/{id}",
+    tag = "clients",
+    operation_id = "patch_client",
+    summary = "Update a client (client_authentication_methods also takes update:client_credentials)",
+    params(("id" = String, Path, description = "The client_id.")),
+    request_body = ClientBody,
+    security(("bearer" = ["update:clients"])),
+    responses((status = 200, description = "The updated client.", body = openapi::Client), openapi::ErrorsUpdate)
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -116,6 +156,15 @@ pub async fn update(
     Ok(caller.ok(with_secret(&updated.client, updated.client_secret.as_deref())))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/clients/{id}",
+    tag = "clients",
+    operation_id = "delete_client",
+    params(("id" = String, Path, description = "The client_id.")),
+    security(("bearer" = ["delete:clients"])),
+    responses((status = 204, description = "Deleted."), openapi::ErrorsOne)
+)]
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.require(&["delete:clients"])?;
     state.deployment.registry.delete_client(&id).await.map_err(|e| ApiError::from_core(e, NOT_FOUND))?;
@@ -124,6 +173,15 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
 
 /// Auth0: `POST /clients/{id}/rotate-secret` answers the client with its new secret; the
 /// previous secret stops working at once.
+#[utoipa::path(
+    post,
+    path = "/clients/{id}/rotate-secret",
+    tag = "clients",
+    operation_id = "post_rotate_secret",
+    params(("id" = String, Path, description = "The client_id.")),
+    security(("bearer" = ["update:client_keys", "update:clients"])),
+    responses((status = 200, description = "The client with its new secret; the previous one stops working at once.", body = openapi::Client), openapi::ErrorsOne)
+)]
 pub async fn rotate_secret(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.require(&["update:client_keys", "update:clients"])?;
     let registry = &state.deployment.registry;

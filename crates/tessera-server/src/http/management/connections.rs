@@ -7,6 +7,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use super::openapi;
 use super::{ApiJson, ApiQuery, Caller, ListQuery};
 use crate::app::AppState;
 
@@ -31,6 +32,15 @@ async fn connection(state: &AppState) -> Result<Value, ApiError> {
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/connections",
+    tag = "connections",
+    operation_id = "get_connections",
+    params(openapi::OffsetPaging, openapi::Totals, openapi::CheckpointPaging, openapi::Fields, openapi::ConnectionFilters),
+    security(("bearer" = ["read:connections"])),
+    responses((status = 200, description = "The connections: the one database connection.", body = openapi::ConnectionsPage), openapi::Errors)
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Response, ApiError> {
     caller.require(&["read:connections"])?;
     q.only(&["checkpoint", "strategy", "name"])?;
@@ -40,6 +50,15 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): Ap
     Ok(caller.ok(paging.page_of("connections", all)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/connections/{id}",
+    tag = "connections",
+    operation_id = "get_connection",
+    params(("id" = String, Path, description = "The connection's id.")),
+    security(("bearer" = ["read:connections"])),
+    responses((status = 200, description = "The connection.", body = openapi::Connection), openapi::ErrorsOne)
+)]
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.require(&["read:connections"])?;
     if id != DATABASE_CONNECTION_ID {
@@ -48,19 +67,32 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
     Ok(caller.ok(connection(&state).await?))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ConnectionUpdate)]
 pub struct UpdateBody {
     options: Option<UpdateOptions>,
 }
 
-#[derive(serde::Deserialize)]
+/// Auth0's connection options; Tessera changes `disable_signup` and ignores the others.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = ConnectionOptionsUpdate)]
 pub struct UpdateOptions {
     disable_signup: Option<bool>,
 }
 
 /// Auth0 `PATCH /api/v2/connections/{id}`: `options.disable_signup` turns self-service
 /// sign-up (`/dbconnections/signup`, the hosted sign-up screen) off or on.
+#[utoipa::path(
+    patch,
+    path = "/connections/{id}",
+    tag = "connections",
+    operation_id = "patch_connection",
+    params(("id" = String, Path, description = "The connection's id.")),
+    request_body = UpdateBody,
+    security(("bearer" = ["update:connections"])),
+    responses((status = 200, description = "The updated connection.", body = openapi::Connection), openapi::ErrorsUpdate)
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,

@@ -12,6 +12,7 @@ use serde_json::Value;
 use tessera_core::model::{parse_expires_at, ClientCredential, NewCredential};
 
 use super::error::ApiError;
+use super::openapi;
 use super::{ApiJson, Caller};
 use crate::app::AppState;
 
@@ -26,12 +27,31 @@ async fn client_exists(state: &AppState, client_id: &str) -> Result<(), ApiError
     state.deployment.registry.get_client(client_id).await.map(|_| ()).map_err(|e| ApiError::from_core(e, NO_CLIENT))
 }
 
+#[utoipa::path(
+    get,
+    path = "/clients/{id}/credentials",
+    tag = "client-credentials",
+    operation_id = "get_credentials",
+    params(("id" = String, Path, description = "The client_id.")),
+    security(("bearer" = ["read:client_credentials", "read:client_keys"])),
+    responses((status = 200, description = "The client's credentials.", body = Vec<openapi::ClientCredential>), openapi::ErrorsOne)
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller, Path(client_id): Path<String>) -> Result<Response, ApiError> {
     caller.require(READ)?;
     let all = state.deployment.registry.list_credentials(&client_id).await.map_err(|e| ApiError::from_core(e, NO_CLIENT))?;
     Ok(caller.ok(Value::Array(all.iter().map(ClientCredential::auth0_json).collect())))
 }
 
+#[utoipa::path(
+    post,
+    path = "/clients/{id}/credentials",
+    tag = "client-credentials",
+    operation_id = "post_credentials",
+    params(("id" = String, Path, description = "The client_id.")),
+    request_body = NewCredential,
+    security(("bearer" = ["create:client_credentials"])),
+    responses((status = 201, description = "The new credential.", body = openapi::ClientCredential), openapi::ErrorsCreate)
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -46,6 +66,15 @@ pub async fn create(
     Ok(caller.respond(StatusCode::CREATED, created.auth0_json()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/clients/{id}/credentials/{credential_id}",
+    tag = "client-credentials",
+    operation_id = "get_credential",
+    params(("id" = String, Path, description = "The client_id."), ("credential_id" = String, Path, description = "The credential's id.")),
+    security(("bearer" = ["read:client_credentials", "read:client_keys"])),
+    responses((status = 200, description = "The credential.", body = openapi::ClientCredential), openapi::ErrorsOne)
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -58,10 +87,11 @@ pub async fn get(
 }
 
 /// Auth0's PATCH body: only `expires_at` can change (`null`: the credential never expires).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialPatch {
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     expires_at: Option<Option<String>>,
 }
 
@@ -70,6 +100,16 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     Option::<String>::deserialize(d).map(Some)
 }
 
+#[utoipa::path(
+    patch,
+    path = "/clients/{id}/credentials/{credential_id}",
+    tag = "client-credentials",
+    operation_id = "patch_credential",
+    params(("id" = String, Path, description = "The client_id."), ("credential_id" = String, Path, description = "The credential's id.")),
+    request_body = CredentialPatch,
+    security(("bearer" = ["update:client_credentials"])),
+    responses((status = 200, description = "The updated credential.", body = openapi::ClientCredential), openapi::ErrorsUpdate)
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -91,6 +131,15 @@ pub async fn update(
     Ok(caller.ok(c.auth0_json()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/clients/{id}/credentials/{credential_id}",
+    tag = "client-credentials",
+    operation_id = "delete_credential",
+    params(("id" = String, Path, description = "The client_id."), ("credential_id" = String, Path, description = "The credential's id.")),
+    security(("bearer" = ["delete:client_credentials"])),
+    responses((status = 204, description = "Deleted."), openapi::ErrorsOne)
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

@@ -12,6 +12,7 @@ use tessera_core::model::rfc3339;
 use tessera_core::store::{AuditQuery, AuditRecord};
 
 use super::error::ApiError;
+use super::openapi;
 use super::{parse_bool, ApiQuery, Caller, DEFAULT_PER_PAGE, MAX_PER_PAGE};
 use crate::app::AppState;
 
@@ -80,6 +81,15 @@ fn number(name: &str, v: &Option<String>, default: usize) -> Result<usize, ApiEr
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/logs",
+    tag = "logs",
+    operation_id = "get_logs",
+    params(openapi::OffsetPaging, openapi::Totals, openapi::LogCheckpoint, openapi::Fields, openapi::LogSearch),
+    security(("bearer" = ["read:logs"])),
+    responses((status = 200, description = "Log events: newest first for pages, oldest first after a checkpoint.", body = openapi::LogsPage), openapi::Errors)
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(lq): ApiQuery<LogQuery>) -> Result<Response, ApiError> {
     caller.require(&["read:logs"])?;
     let checkpoint = lq.from.is_some() || lq.take.is_some();
@@ -132,6 +142,15 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(lq): A
     Ok(caller.ok(json!({"start": query.offset, "limit": limit, "length": items.len(), "total": total, "logs": items})))
 }
 
+#[utoipa::path(
+    get,
+    path = "/logs/{id}",
+    tag = "logs",
+    operation_id = "get_log",
+    params(("id" = String, Path, description = "The log_id.")),
+    security(("bearer" = ["read:logs"])),
+    responses((status = 200, description = "The log event.", body = openapi::Log), openapi::ErrorsOne)
+)]
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.require(&["read:logs"])?;
     let missing = || ApiError::not_found("inexistent_log", "The log event does not exist");

@@ -16,6 +16,7 @@ pub mod error;
 pub mod jobs;
 mod keys;
 mod logs;
+pub mod openapi;
 pub mod rate_limit;
 mod refresh_tokens;
 mod registration_tokens;
@@ -29,13 +30,15 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tessera_core::registry::management_audience;
 use tessera_core::scope::Scope;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use self::error::ApiError;
 use super::bearer::{self, presented_token};
@@ -48,46 +51,49 @@ pub const BASE: &str = "/api/v2";
 /// Request bodies are small JSON documents; anything larger is refused with 413.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// Every operation of the API: `routes!` registers each handler at the path and method of
+/// its `#[utoipa::path]` annotation and adds the operation to the OpenAPI document, so the
+/// router and the document are one list (see [`openapi`]).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(clients::list, clients::create))
+        .routes(routes!(clients::get, clients::update, clients::delete))
+        .routes(routes!(clients::rotate_secret))
+        .routes(routes!(credentials::list, credentials::create))
+        .routes(routes!(credentials::get, credentials::update, credentials::delete))
+        .routes(routes!(resource_servers::list, resource_servers::create))
+        .routes(routes!(resource_servers::get, resource_servers::update, resource_servers::delete))
+        .routes(routes!(client_grants::list, client_grants::create))
+        .routes(routes!(client_grants::get, client_grants::update, client_grants::delete))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(users::by_email))
+        .routes(routes!(sessions::list_for_user, sessions::delete_for_user))
+        .routes(routes!(refresh_tokens::list_for_user, refresh_tokens::delete_for_user))
+        .routes(routes!(sessions::get, sessions::delete))
+        .routes(routes!(refresh_tokens::get, refresh_tokens::delete))
+        .routes(routes!(keys::list))
+        .routes(routes!(keys::rotate))
+        .routes(routes!(keys::get))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(tenant::get, tenant::update))
+        .routes(routes!(logs::list))
+        .routes(routes!(logs::get))
+        .routes(routes!(registration_tokens::list, registration_tokens::create))
+        .routes(routes!(registration_tokens::delete))
+        .routes(routes!(connections::list))
+        .routes(routes!(connections::get, connections::update))
+        .routes(routes!(jobs::create_import))
+        .routes(routes!(jobs::create_export))
+        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::errors))
+        .routes(routes!(jobs::download))
+        .routes(routes!(openapi::openapi_json))
+}
+
 pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/clients", get(clients::list).post(clients::create))
-        .route("/clients/{id}", get(clients::get).patch(clients::update).delete(clients::delete))
-        .route("/clients/{id}/rotate-secret", post(clients::rotate_secret))
-        .route("/clients/{id}/credentials", get(credentials::list).post(credentials::create))
-        .route(
-            "/clients/{id}/credentials/{credential_id}",
-            get(credentials::get).patch(credentials::update).delete(credentials::delete),
-        )
-        .route("/resource-servers", get(resource_servers::list).post(resource_servers::create))
-        .route(
-            "/resource-servers/{id}",
-            get(resource_servers::get).patch(resource_servers::update).delete(resource_servers::delete),
-        )
-        .route("/client-grants", get(client_grants::list).post(client_grants::create))
-        .route("/client-grants/{id}", get(client_grants::get).patch(client_grants::update).delete(client_grants::delete))
-        .route("/users", get(users::list).post(users::create))
-        .route("/users/{id}", get(users::get).patch(users::update).delete(users::delete))
-        .route("/users-by-email", get(users::by_email))
-        .route("/users/{id}/sessions", get(sessions::list_for_user).delete(sessions::delete_for_user))
-        .route("/users/{id}/refresh-tokens", get(refresh_tokens::list_for_user).delete(refresh_tokens::delete_for_user))
-        .route("/sessions/{id}", get(sessions::get).delete(sessions::delete))
-        .route("/refresh-tokens/{id}", get(refresh_tokens::get).delete(refresh_tokens::delete))
-        .route("/keys/signing", get(keys::list))
-        .route("/keys/signing/rotate", post(keys::rotate))
-        .route("/keys/signing/{kid}", get(keys::get))
-        .route("/keys/signing/{kid}/revoke", put(keys::revoke))
-        .route("/tenants/settings", get(tenant::get).patch(tenant::update))
-        .route("/logs", get(logs::list))
-        .route("/logs/{id}", get(logs::get))
-        .route("/registration-tokens", get(registration_tokens::list).post(registration_tokens::create))
-        .route("/registration-tokens/{id}", axum::routing::delete(registration_tokens::delete))
-        .route("/connections", get(connections::list))
-        .route("/connections/{id}", get(connections::get).patch(connections::update))
-        .route("/jobs/users-imports", post(jobs::create_import))
-        .route("/jobs/users-exports", post(jobs::create_export))
-        .route("/jobs/{id}", get(jobs::get))
-        .route("/jobs/{id}/errors", get(jobs::errors))
-        .route("/jobs/{id}/download", get(jobs::download))
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state, log_failures))

@@ -10,6 +10,7 @@ use tessera_core::model::rfc3339;
 use tessera_core::state::RefreshFamily;
 
 use super::error::ApiError;
+use super::openapi;
 use super::{user_exists, user_page, ApiQuery, Caller, ListQuery};
 use crate::app::AppState;
 
@@ -30,6 +31,15 @@ fn token_json(f: &RefreshFamily) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/{id}/refresh-tokens",
+    tag = "refresh-tokens",
+    operation_id = "get_user_refresh_tokens",
+    params(("id" = String, Path, description = "The user_id."), openapi::CheckpointPaging, openapi::Totals, openapi::Fields),
+    security(("bearer" = ["read:refresh_tokens"])),
+    responses((status = 200, description = "The user's live refresh tokens.", body = openapi::RefreshTokensPage), openapi::ErrorsOne)
+)]
 pub async fn list_for_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -41,6 +51,15 @@ pub async fn list_for_user(
     Ok(caller.ok(paging.page_of("tokens", families.iter().map(token_json).collect())))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/users/{id}/refresh-tokens",
+    tag = "refresh-tokens",
+    operation_id = "delete_user_refresh_tokens",
+    params(("id" = String, Path, description = "The user_id.")),
+    security(("bearer" = ["delete:refresh_tokens"])),
+    responses((status = 202, description = "Every refresh token of the user is revoked."), openapi::ErrorsOne)
+)]
 pub async fn delete_for_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -59,11 +78,29 @@ async fn live(state: &AppState, id: &str) -> Result<RefreshFamily, ApiError> {
         .ok_or_else(|| ApiError::not_found(NOT_FOUND, "The refresh token does not exist"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/refresh-tokens/{id}",
+    tag = "refresh-tokens",
+    operation_id = "get_refresh_token",
+    params(("id" = String, Path, description = "The refresh token's id.")),
+    security(("bearer" = ["read:refresh_tokens"])),
+    responses((status = 200, description = "The refresh token.", body = openapi::RefreshToken), openapi::ErrorsOne)
+)]
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.require(&["read:refresh_tokens"])?;
     Ok(caller.ok(token_json(&live(&state, &id).await?)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/refresh-tokens/{id}",
+    tag = "refresh-tokens",
+    operation_id = "delete_refresh_token",
+    params(("id" = String, Path, description = "The refresh token's id.")),
+    security(("bearer" = ["delete:refresh_tokens"])),
+    responses((status = 204, description = "Revoked, with the access tokens it issued."), openapi::ErrorsOne)
+)]
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.require(&["delete:refresh_tokens"])?;
     live(&state, &id).await?;

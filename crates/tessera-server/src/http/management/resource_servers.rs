@@ -9,6 +9,7 @@ use tessera_core::model::ResourceServer;
 use tessera_core::registry::management_audience;
 
 use super::error::ApiError;
+use super::openapi;
 use super::{ApiJson, ApiQuery, Caller, ListQuery};
 use crate::app::AppState;
 
@@ -26,6 +27,15 @@ fn refuse_system(api: &ResourceServer, issuer: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(
+    get,
+    path = "/resource-servers",
+    tag = "resource-servers",
+    operation_id = "get_resource_servers",
+    params(openapi::OffsetPaging, openapi::Totals, openapi::Fields, openapi::ApiFilters),
+    security(("bearer" = ["read:resource_servers"])),
+    responses((status = 200, description = "The APIs.", body = openapi::ResourceServersPage), openapi::Errors)
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Response, ApiError> {
     caller.require(&["read:resource_servers"])?;
     q.only(&["identifiers"])?;
@@ -39,12 +49,30 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): Ap
     Ok(caller.ok(paging.page_of("resource_servers", items)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/resource-servers/{id}",
+    tag = "resource-servers",
+    operation_id = "get_resource_server",
+    params(("id" = String, Path, description = "The API's id or identifier.")),
+    security(("bearer" = ["read:resource_servers"])),
+    responses((status = 200, description = "The API.", body = openapi::ResourceServer), openapi::ErrorsOne)
+)]
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.require(&["read:resource_servers"])?;
     let api = state.deployment.registry.get_api(&id).await.map_err(|e| ApiError::from_core(e, NOT_FOUND))?;
     Ok(caller.ok(api.auth0_json(&state.issuer)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/resource-servers",
+    tag = "resource-servers",
+    operation_id = "post_resource_server",
+    request_body = ResourceServerBody,
+    security(("bearer" = ["create:resource_servers"])),
+    responses((status = 201, description = "The new API.", body = openapi::ResourceServer), openapi::ErrorsCreate)
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -58,6 +86,16 @@ pub async fn create(
     Ok(caller.respond(StatusCode::CREATED, api.auth0_json(&state.issuer)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/resource-servers/{id}",
+    tag = "resource-servers",
+    operation_id = "patch_resource_server",
+    params(("id" = String, Path, description = "The API's id or identifier.")),
+    request_body = ResourceServerBody,
+    security(("bearer" = ["update:resource_servers"])),
+    responses((status = 200, description = "The updated API.", body = openapi::ResourceServer), openapi::ErrorsUpdate)
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -75,6 +113,15 @@ pub async fn update(
     Ok(caller.ok(api.auth0_json(&state.issuer)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/resource-servers/{id}",
+    tag = "resource-servers",
+    operation_id = "delete_resource_server",
+    params(("id" = String, Path, description = "The API's id or identifier.")),
+    security(("bearer" = ["delete:resource_servers"])),
+    responses((status = 204, description = "Deleted."), openapi::ErrorsOne)
+)]
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.require(&["delete:resource_servers"])?;
     let registry = &state.deployment.registry;

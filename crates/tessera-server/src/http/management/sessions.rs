@@ -9,6 +9,7 @@ use tessera_core::model::rfc3339;
 use tessera_core::state::Session;
 
 use super::error::ApiError;
+use super::openapi;
 use super::{user_exists, user_page, ApiQuery, Caller, ListQuery};
 use crate::app::AppState;
 
@@ -29,6 +30,15 @@ fn session_json(s: &Session) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/{id}/sessions",
+    tag = "sessions",
+    operation_id = "get_user_sessions",
+    params(("id" = String, Path, description = "The user_id."), openapi::CheckpointPaging, openapi::Totals, openapi::Fields),
+    security(("bearer" = ["read:sessions"])),
+    responses((status = 200, description = "The user's active sessions.", body = openapi::SessionsPage), openapi::ErrorsOne)
+)]
 pub async fn list_for_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -40,6 +50,15 @@ pub async fn list_for_user(
     Ok(caller.ok(paging.page_of("sessions", sessions.iter().map(session_json).collect())))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/users/{id}/sessions",
+    tag = "sessions",
+    operation_id = "delete_user_sessions",
+    params(("id" = String, Path, description = "The user_id.")),
+    security(("bearer" = ["delete:sessions"])),
+    responses((status = 202, description = "Every session of the user ends."), openapi::ErrorsOne)
+)]
 pub async fn delete_for_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,11 +76,29 @@ async fn active(state: &AppState, sid: &str) -> Result<Session, ApiError> {
     s.filter(|s| s.is_active(state.now())).ok_or_else(|| ApiError::not_found(NOT_FOUND, "The session does not exist"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}",
+    tag = "sessions",
+    operation_id = "get_session",
+    params(("id" = String, Path, description = "The session's id (sid).")),
+    security(("bearer" = ["read:sessions"])),
+    responses((status = 200, description = "The session.", body = openapi::Session), openapi::ErrorsOne)
+)]
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(sid): Path<String>) -> Result<Response, ApiError> {
     caller.require(&["read:sessions"])?;
     Ok(caller.ok(session_json(&active(&state, &sid).await?)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/sessions/{id}",
+    tag = "sessions",
+    operation_id = "delete_session",
+    params(("id" = String, Path, description = "The session's id (sid).")),
+    security(("bearer" = ["delete:sessions"])),
+    responses((status = 204, description = "The session ended."), openapi::ErrorsOne)
+)]
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(sid): Path<String>) -> Result<Response, ApiError> {
     caller.require(&["delete:sessions"])?;
     active(&state, &sid).await?;

@@ -7,11 +7,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
+use super::openapi;
 use super::{ApiJson, Caller};
 use crate::app::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TenantSettingsUpdate)]
 pub struct SettingsBody {
     /// Auth0's "Default Audience"; an empty string clears it.
     default_audience: Option<String>,
@@ -22,11 +24,28 @@ async fn settings(state: &AppState) -> Result<serde_json::Value, ApiError> {
     Ok(json!({"default_audience": aud.unwrap_or_default()}))
 }
 
+#[utoipa::path(
+    get,
+    path = "/tenants/settings",
+    tag = "tenants",
+    operation_id = "get_tenant_settings",
+    security(("bearer" = ["read:tenant_settings"])),
+    responses((status = 200, description = "The tenant settings.", body = openapi::TenantSettings), openapi::Errors)
+)]
 pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(&["read:tenant_settings"])?;
     Ok(caller.ok(settings(&state).await?))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/tenants/settings",
+    tag = "tenants",
+    operation_id = "patch_tenant_settings",
+    request_body = SettingsBody,
+    security(("bearer" = ["update:tenant_settings"])),
+    responses((status = 200, description = "The updated settings.", body = openapi::TenantSettings), openapi::ErrorsBody)
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,

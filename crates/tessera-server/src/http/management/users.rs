@@ -11,13 +11,14 @@ use tessera_core::store::UserFilter;
 
 use super::connections::DATABASE_CONNECTION;
 use super::error::ApiError;
+use super::openapi;
 use super::{ApiJson, ApiQuery, Caller, ListQuery};
 use crate::app::AppState;
 
 const NOT_FOUND: &str = "inexistent_user";
 
 /// A user as Auth0's create and update endpoints take it.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserBody {
     connection: Option<String>,
@@ -34,8 +35,10 @@ pub struct UserBody {
     blocked: Option<bool>,
     /// Auth0: profile data the user may change; on update, merged at the top level (a
     /// property set to null is removed).
+    #[schema(value_type = Option<Object>)]
     user_metadata: Option<Value>,
     /// Auth0: data the application controls, merged the same way.
+    #[schema(value_type = Option<Object>)]
     app_metadata: Option<Value>,
 }
 
@@ -167,6 +170,15 @@ fn parse_q(q: &str) -> Result<UserQuery, ApiError> {
     Ok(out)
 }
 
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    operation_id = "get_users",
+    params(openapi::OffsetPaging, openapi::Totals, openapi::Fields, openapi::UserSearch),
+    security(("bearer" = ["read:users"])),
+    responses((status = 200, description = "The users, oldest first unless sort=created_at:-1.", body = openapi::UsersPage), openapi::Errors)
+)]
 pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Response, ApiError> {
     caller.require(&["read:users"])?;
     q.only(&["q", "search_engine", "sort", "connection"])?;
@@ -212,6 +224,15 @@ pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(q): Ap
     Ok(caller.ok(paging.wrap("users", items, total)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/users-by-email",
+    tag = "users",
+    operation_id = "get_users_by_email",
+    params(openapi::ByEmail, openapi::Fields),
+    security(("bearer" = ["read:users"])),
+    responses((status = 200, description = "The users with this email (none or one).", body = Vec<openapi::User>), openapi::Errors)
+)]
 pub async fn by_email(
     State(state): State<AppState>,
     caller: Caller,
@@ -226,6 +247,15 @@ pub async fn by_email(
     Ok(caller.ok(Value::Array(users_json(&state, &found.into_iter().collect::<Vec<_>>(), &paging).await?)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "users",
+    operation_id = "get_user",
+    params(("id" = String, Path, description = "The user_id.")),
+    security(("bearer" = ["read:users", "read:users_app_metadata"])),
+    responses((status = 200, description = "The user.", body = openapi::User), openapi::ErrorsOne)
+)]
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.require(&["read:users", "read:users_app_metadata"])?;
     let u =
@@ -234,6 +264,15 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
 }
 
 /// Auth0: `connection` is required; 409 when the email (or username) is taken.
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    operation_id = "post_user",
+    request_body = UserBody,
+    security(("bearer" = ["create:users"])),
+    responses((status = 201, description = "The new user.", body = openapi::User), openapi::ErrorsCreate)
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -262,6 +301,17 @@ pub async fn create(
 
 /// Auth0: only the fields given change; a new password is set with the same policy as at
 /// sign-up; `blocked: true` also ends the user's refresh tokens.
+#[utoipa::path(
+    patch,
+    path = "/users/{id}",
+    tag = "users",
+    operation_id = "patch_user",
+    summary = "Update a user (update:users_app_metadata is enough for app_metadata alone)",
+    params(("id" = String, Path, description = "The user_id.")),
+    request_body = UserBody,
+    security(("bearer" = ["update:users", "update:users_app_metadata"])),
+    responses((status = 200, description = "The updated user.", body = openapi::User), openapi::ErrorsUpdate)
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -312,6 +362,15 @@ pub async fn update(
     Ok(caller.ok(user_json(&state, &user).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    tag = "users",
+    operation_id = "delete_user",
+    params(("id" = String, Path, description = "The user_id.")),
+    security(("bearer" = ["delete:users"])),
+    responses((status = 204, description = "Deleted."), openapi::ErrorsOne)
+)]
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.require(&["delete:users"])?;
     if state.deployment.store.get_user(&id).await?.is_none() {

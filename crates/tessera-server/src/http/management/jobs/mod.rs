@@ -23,6 +23,7 @@ use tessera_core::users_import::MAX_FILE_BYTES;
 
 use super::connections::{DATABASE_CONNECTION, DATABASE_CONNECTION_ID};
 use super::error::ApiError;
+use super::openapi;
 use super::{ApiJson, Caller};
 use crate::app::AppState;
 
@@ -64,6 +65,15 @@ fn multipart_bool(name: &str, v: &str) -> Result<bool, ApiError> {
 
 /// Auth0: `POST /api/v2/jobs/users-imports`, `multipart/form-data` with the `users` file
 /// and `connection_id` (both required), `upsert`, `external_id`, `send_completion_email`.
+#[utoipa::path(
+    post,
+    path = "/jobs/users-imports",
+    tag = "jobs",
+    operation_id = "post_users_imports",
+    request_body(content = openapi::UsersImportForm, content_type = "multipart/form-data"),
+    security(("bearer" = ["create:users"])),
+    responses((status = 201, description = "The import job, pending.", body = openapi::Job), openapi::ErrorsBody)
+)]
 pub async fn create_import(State(state): State<AppState>, caller: Caller, req: Request) -> Result<Response, ApiError> {
     caller.require(&["create:users"])?;
     let is_multipart = req
@@ -121,7 +131,7 @@ pub async fn create_import(State(state): State<AppState>, caller: Caller, req: R
 }
 
 /// One exported field: Auth0's `{name, export_as}`.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportField {
     pub name: String,
@@ -129,8 +139,9 @@ pub struct ExportField {
     pub export_as: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UsersExportRequest)]
 pub struct ExportBody {
     connection_id: Option<String>,
     format: Option<String>,
@@ -140,6 +151,15 @@ pub struct ExportBody {
 
 /// Auth0: `POST /api/v2/jobs/users-exports` with `connection_id`, `format` (`json`, which
 /// is newline-delimited JSON, or `csv`), `fields` and `limit`.
+#[utoipa::path(
+    post,
+    path = "/jobs/users-exports",
+    tag = "jobs",
+    operation_id = "post_users_exports",
+    request_body = ExportBody,
+    security(("bearer" = ["read:users"])),
+    responses((status = 201, description = "The export job, pending.", body = openapi::Job), openapi::ErrorsBody)
+)]
 pub async fn create_export(
     State(state): State<AppState>,
     caller: Caller,
@@ -176,6 +196,15 @@ async fn find(state: &AppState, id: &str) -> Result<Job, ApiError> {
     state.deployment.store.get_job(id).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND, "The job does not exist."))
 }
 
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}",
+    tag = "jobs",
+    operation_id = "get_job",
+    params(("id" = String, Path, description = "The job's id.")),
+    security(("bearer" = ["create:users", "read:users"])),
+    responses((status = 200, description = "The job.", body = openapi::Job), openapi::ErrorsOne)
+)]
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.require(&["create:users", "read:users"])?;
     let job = find(&state, &id).await?;
@@ -183,6 +212,15 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
 }
 
 /// Auth0: the users an import could not take, each with its errors; 204 when there are none.
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}/errors",
+    tag = "jobs",
+    operation_id = "get_job_errors",
+    params(("id" = String, Path, description = "The job's id.")),
+    security(("bearer" = ["create:users", "read:users"])),
+    responses((status = 200, description = "The users an import could not take.", body = Vec<openapi::JobError>), (status = 204, description = "No errors."), openapi::ErrorsOne)
+)]
 pub async fn errors(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.require(&["create:users", "read:users"])?;
     let job = find(&state, &id).await?;
@@ -202,6 +240,15 @@ pub struct DownloadQuery {
 
 /// An export's file, by the unguessable link in the job's `location` (no token: a download
 /// tool fetches it as it would Auth0's signed link). 404 once the link has expired.
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}/download",
+    tag = "jobs",
+    operation_id = "get_job_download",
+    params(("id" = String, Path, description = "The job's id."), openapi::DownloadLink),
+    security(()),
+    responses((status = 200, description = "The export file: newline-delimited JSON or CSV.", content((String = "application/x-ndjson"), (String = "text/csv"))), openapi::NotFoundOnly)
+)]
 pub async fn download(
     State(state): State<AppState>,
     Path(id): Path<String>,
