@@ -259,6 +259,35 @@ impl Flows {
         Ok(out)
     }
 
+    /// A Management API token of the bootstrap client (issue 18). The client was just
+    /// created by another process (the CLI), which a running node sees within a second, so
+    /// a refusal is retried for a few seconds.
+    pub async fn obtain_mgmt_token(&self) -> Result<String, String> {
+        let m = self.seed.mgmt.as_ref().ok_or("no management client (the management pass creates it)")?;
+        let body = form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &m.client_id),
+            ("client_secret", &m.client_secret),
+            ("audience", &m.audience),
+        ]);
+        let mut conn = Conn::open(self.addr).await?;
+        let mut last = String::new();
+        for _ in 0..20 {
+            match self.token(&mut conn, body.clone()).await {
+                Ok(v) => {
+                    return v
+                        .get("access_token")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .ok_or_else(|| "no access_token".into())
+                }
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        Err(format!("no management token: {last}"))
+    }
+
     /// An access token good for /userinfo (scope openid).
     pub async fn obtain_access_token(self: &Arc<Self>) -> Result<String, String> {
         let code = self.obtain_codes(1, SCOPE_LOGIN, 1).await?.pop().ok_or("no code")?;

@@ -56,6 +56,12 @@ pub struct Extra<'a> {
     pub authorization: Option<&'a str>,
 }
 
+/// A request body and the media type it is sent as.
+pub enum Body {
+    Form(Bytes),
+    Json(Bytes),
+}
+
 pub struct Conn {
     addr: SocketAddr,
     host: HeaderValue,
@@ -86,7 +92,7 @@ impl Conn {
 
     /// Sends one request and reads the whole response. A transport failure drops the
     /// connection; the next call reconnects.
-    pub async fn send(&mut self, method: Method, path: &str, extra: &Extra<'_>, form: Option<Bytes>) -> Result<Resp, String> {
+    pub async fn send(&mut self, method: Method, path: &str, extra: &Extra<'_>, body: Option<Body>) -> Result<Resp, String> {
         let mut builder = Request::builder().method(method).uri(path).header(HOST, self.host.clone());
         if let Some(c) = extra.cookie {
             builder = builder.header("cookie", c);
@@ -94,9 +100,13 @@ impl Conn {
         if let Some(a) = extra.authorization {
             builder = builder.header("authorization", a);
         }
-        let body = match form {
-            Some(b) => {
+        let body = match body {
+            Some(Body::Form(b)) => {
                 builder = builder.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+                b
+            }
+            Some(Body::Json(b)) => {
+                builder = builder.header(CONTENT_TYPE, "application/json");
                 b
             }
             None => Bytes::new(),
@@ -126,7 +136,11 @@ impl Conn {
     }
 
     pub async fn post_form(&mut self, path: &str, extra: &Extra<'_>, body: Bytes) -> Result<Resp, String> {
-        self.send(Method::POST, path, extra, Some(body)).await
+        self.send(Method::POST, path, extra, Some(Body::Form(body))).await
+    }
+
+    pub async fn post_json(&mut self, path: &str, extra: &Extra<'_>, body: Bytes) -> Result<Resp, String> {
+        self.send(Method::POST, path, extra, Some(Body::Json(body))).await
     }
 }
 

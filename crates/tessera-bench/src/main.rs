@@ -7,10 +7,10 @@
 //! - [`run`]: the whole benchmark, store by store (and `--nodes N` on PostgreSQL);
 //!   [`measure`]: one scenario's sweep, paced pass, targets and the nodes comparison; [`load`]: the load generator.
 //! - [`scenarios`]: what one operation of each scenario is; [`flows`]: the OAuth
-//!   conversations and prepared material; [`browser`]: the hosted-login walker;
+//!   conversations and prepared material; [`mgmt`]: the Management API requests; [`browser`]: the hosted-login walker;
 //!   [`http`]: one keep-alive connection.
 //! - [`server`]: the server process and its throw-away store; [`seed`]: CLI seeding;
-//!   [`growth`]: bulk pre-population; [`procstat`]: RSS and CPU from /proc.
+//!   [`growth`]: bulk pre-population (growth and management passes); [`procstat`]: RSS and CPU from /proc.
 //! - [`bounds`]: the raw signing rate; [`report`] (results, targets, JSON),
 //!   [`markdown`] and [`plot`]: the outputs.
 
@@ -22,6 +22,7 @@ mod http;
 mod load;
 mod markdown;
 mod measure;
+mod mgmt;
 mod plot;
 mod procstat;
 mod report;
@@ -88,6 +89,10 @@ struct Args {
     growth: bool,
     #[arg(long, default_value_t = 1_000_000)]
     growth_n: u64,
+    /// Users and audit-log entries the management pass loads before the `mgmt_*` scenarios
+    /// (default 1000000; 100000 with --quick; 0: no management pass).
+    #[arg(long)]
+    mgmt_n: Option<u64>,
     /// Most authorization codes prepared for one timed run.
     #[arg(long, default_value_t = 200_000)]
     max_codes: usize,
@@ -229,6 +234,7 @@ fn options(args: Args) -> Result<(run::Options, PathBuf), String> {
         client_threads: args.client_threads.max(1),
         sign_seconds: secs(args.sign_seconds, sign, "sign-seconds")?.as_secs_f64().max(0.1),
         growth_n: args.growth.then_some(args.growth_n),
+        mgmt_n: args.mgmt_n.unwrap_or(if args.quick { 100_000 } else { 1_000_000 }),
         tessera_bin: tessera_bin(args.tessera_bin)?,
         server_log_level: args.server_log_level,
         nodes: args.nodes,

@@ -1,7 +1,8 @@
 //! The whole benchmark: signing bounds, then for each store a fresh deployment seeded
-//! through the CLI, a first and a cold start, every scenario, idle memory, and optionally
+//! through the CLI, a first and a cold start, every scenario, idle memory, optionally
 //! the growth pass (bulk-load, restart, re-measure each scenario at its best connection
-//! count). The store is torn down whatever happens.
+//! count), and the management pass (bulk-load users and log entries, restart, measure the
+//! Management API scenarios). The store is torn down whatever happens.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,10 +13,10 @@ use tessera_core::model::SigningAlg;
 
 use crate::bounds;
 use crate::flows::Flows;
-use crate::growth::{self, Population};
+use crate::growth::{self, MgmtPopulation, Population};
 use crate::measure::{self, Prepared};
 use crate::procstat;
-use crate::report::{self, Check, Growth, GrowthRow, Nodes, Report, ScenarioResult, StoreResult};
+use crate::report::{self, Check, Growth, GrowthRow, MgmtLoad, Nodes, Report, ScenarioResult, StoreResult};
 use crate::scenarios::Scenario;
 use crate::seed::{self, API_RS256};
 use crate::server::{Server, Store, StoreKind, Tessera};
@@ -31,6 +32,8 @@ pub struct Options {
     pub client_threads: usize,
     pub sign_seconds: f64,
     pub growth_n: Option<u64>,
+    /// Users and audit-log entries the management pass loads (0: no management pass).
+    pub mgmt_n: u64,
     pub tessera_bin: PathBuf,
     pub server_log_level: String,
     /// `--nodes N`: on PostgreSQL, also every scenario spread over N nodes (1: no pass).
@@ -123,6 +126,7 @@ fn empty_result(kind: StoreKind) -> StoreResult {
         scenarios: Vec::new(),
         checks: Vec::new(),
         growth: None,
+        mgmt: None,
         nodes: None,
         error: None,
     }
@@ -161,7 +165,7 @@ async fn run_on(t: &Tessera, opts: &Options, settings: &measure::Settings, resul
     );
     let flows = Flows::new(server.addr, seed.clone());
 
-    for &scenario in &opts.scenarios {
+    for &scenario in opts.scenarios.iter().filter(|s| !s.management()) {
         let r = measure::scenario(scenario, result.store, &server, &flows, settings, result.http_floor).await;
         if scenario == Scenario::HttpFloor {
             result.http_floor = r.best.as_ref().map(|b| b.throughput);
@@ -246,14 +250,72 @@ async fn run_on(t: &Tessera, opts: &Options, settings: &measure::Settings, resul
             rows: Vec::new(),
         };
         eprintln!("  growth: loaded in {seconds:.0} s; ready in {:.1} ms", g.cold_start_ms);
-        let flows = Flows::new(server.addr, seed);
+        let flows = Flows::new(server.addr, seed.clone());
         for r in &result.scenarios {
             g.rows.push(growth_row(r, &server, &flows, settings).await);
         }
         result.growth = Some(g);
     }
+
+    let mgmt: Vec<Scenario> = opts.scenarios.iter().copied().filter(|s| s.management()).collect();
+    if !mgmt.is_empty() && opts.mgmt_n > 0 {
+        server.stop().await;
+        let (m, next) = mgmt_pass(t, opts, &seed, &mgmt, settings, result).await?;
+        server = next;
+        result.mgmt = Some(m);
+    }
     server.stop().await;
     Ok(())
+}
+
+/// Issue 18: load `--mgmt-n` users (on top of the growth pass's, if it ran) and as many
+/// audit-log entries into the stopped store, restart, bootstrap the Management API client
+/// for the server's issuer, and measure each management scenario (sweep and paced pass).
+/// Returns the load's figures and the running server.
+async fn mgmt_pass(
+    t: &Tessera,
+    opts: &Options,
+    seed: &seed::Seed,
+    scenarios: &[Scenario],
+    settings: &measure::Settings,
+    result: &mut StoreResult,
+) -> Result<(MgmtLoad, Server), String> {
+    let grown = opts.growth_n.unwrap_or(0);
+    let users = opts.mgmt_n.max(grown);
+    let hash = tessera_core::password::hash_password("growth-password").map_err(|e| format!("{e:?}"))?;
+    eprintln!("  management: loading {} users (to {users}) and {} log entries", users - grown, opts.mgmt_n);
+    let loaded = growth::populate_mgmt(
+        &t.store,
+        &MgmtPopulation { users_from: grown + 1, users, logs: opts.mgmt_n, client_id: &seed.web_client_id, password_hash: &hash },
+    )
+    .await?;
+    // One management client drives every connection: Auth0's per-client bucket (50/s by
+    // default) would answer most requests 429. The bucket stays on, as wide as no run reaches,
+    // so its cost is measured.
+    std::fs::write(t.store.dir.join("tessera.toml"), "[management]\nrate_limit = 100000\n")
+        .map_err(|e| format!("cannot write tessera.toml: {e}"))?;
+    let server = t.serve().await?;
+    eprintln!(
+        "  management: loaded in {:.0} s ({} users, {} log entries); ready in {:.1} ms",
+        loaded.seconds,
+        loaded.users,
+        loaded.log_entries,
+        server.ready_in.as_secs_f64() * 1000.0
+    );
+    let mut seed = seed.clone();
+    seed.mgmt = Some(seed::management(t, &format!("http://{}/", server.addr), users, loaded.max_log_id)?);
+    let flows = Flows::new(server.addr, seed);
+    for &scenario in scenarios {
+        let r = measure::scenario(scenario, result.store, &server, &flows, settings, result.http_floor).await;
+        result.scenarios.push(r);
+    }
+    let m = MgmtLoad {
+        users: loaded.users,
+        log_entries: loaded.log_entries,
+        populate_seconds: loaded.seconds,
+        cold_start_ms: server.ready_in.as_secs_f64() * 1000.0,
+    };
+    Ok((m, server))
 }
 
 /// `--nodes N` (issue 19): N-1 more nodes on the same database and master key, then each

@@ -43,6 +43,15 @@ pub enum Scenario {
     /// RFC 8693: a client exchanges an access token (RS256) for one at an RS256 API; to be
     /// held against client_credentials RS256 in the same run (issue 20: within 10 %).
     TokenExchange,
+    /// Issue 18, on a store loaded with `--mgmt-n` users and log entries ([`crate::mgmt`]):
+    /// `GET /api/v2/users`, a page of 50 with `include_totals`.
+    MgmtUsersPage,
+    /// `GET /api/v2/users?q=email:"…"`, a random loaded user.
+    MgmtUsersByEmail,
+    /// `POST /api/v2/clients`.
+    MgmtClientsCreate,
+    /// `GET /api/v2/logs`, offset pages and checkpoints alternately.
+    MgmtLogsPage,
 }
 
 impl From<Scenario> for &'static str {
@@ -52,7 +61,7 @@ impl From<Scenario> for &'static str {
 }
 
 impl Scenario {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 18] = [
         Self::HttpFloor,
         Self::Discovery,
         Self::Jwks,
@@ -67,6 +76,10 @@ impl Scenario {
         Self::ParAuthorize,
         Self::DevicePoll,
         Self::TokenExchange,
+        Self::MgmtUsersPage,
+        Self::MgmtUsersByEmail,
+        Self::MgmtClientsCreate,
+        Self::MgmtLogsPage,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,6 +99,10 @@ impl Scenario {
             Self::ParAuthorize => "par_authorize",
             Self::DevicePoll => "device_poll",
             Self::TokenExchange => "token_exchange_rs256",
+            Self::MgmtUsersPage => "mgmt_users_page",
+            Self::MgmtUsersByEmail => "mgmt_users_by_email",
+            Self::MgmtClientsCreate => "mgmt_clients_create",
+            Self::MgmtLogsPage => "mgmt_logs_page",
         }
     }
 
@@ -99,6 +116,22 @@ impl Scenario {
             self,
             Self::ClientCredentials(_) | Self::AuthorizationCode | Self::Refresh | Self::RefreshIdToken | Self::TokenExchange
         )
+    }
+
+    /// Management API scenarios: they run in the management pass, on the loaded store.
+    pub fn management(self) -> bool {
+        matches!(self, Self::MgmtUsersPage | Self::MgmtUsersByEmail | Self::MgmtClientsCreate | Self::MgmtLogsPage)
+    }
+
+    /// Scenarios with a paced pass at 80 % of the peak.
+    pub fn paced(self) -> bool {
+        self.issues_tokens() || self.management()
+    }
+
+    /// Issue 18's latency target covers the Management API's lists and searches; a client
+    /// creation is a durable write and is reported only.
+    pub fn mgmt_list_or_search(self) -> bool {
+        matches!(self, Self::MgmtUsersPage | Self::MgmtUsersByEmail | Self::MgmtLogsPage)
     }
 
     /// Whether each operation consumes a prepared authorization code.
@@ -199,6 +232,15 @@ pub async fn prepare(scenario: Scenario, flows: &Arc<Flows>, pools: &Pools, conn
                 }
             }
         }
+        s if s.management() => {
+            let has = pools.access_token.lock().map(|t| t.is_some()).unwrap_or(false);
+            if !has {
+                let token = flows.obtain_mgmt_token().await?;
+                if let Ok(mut t) = pools.access_token.lock() {
+                    *t = Some(format!("Bearer {token}"));
+                }
+            }
+        }
         _ => {}
     }
     Ok(())
@@ -229,6 +271,8 @@ pub struct Work {
     authorization: Option<String>,
     /// The refresh chain this connection is walking.
     chain: Option<String>,
+    /// Operations sent so far on this connection.
+    nth: u64,
 }
 
 impl Work {
@@ -253,11 +297,12 @@ impl Work {
             Scenario::ParAuthorize => pools.session_cookie.lock().ok().and_then(|t| t.clone()),
             _ => pools.access_token.lock().ok().and_then(|t| t.clone()),
         };
-        Self { scenario, flows: flows.clone(), pools: pools.clone(), body, authorization, chain: None }
+        Self { scenario, flows: flows.clone(), pools: pools.clone(), body, authorization, chain: None, nth: 0 }
     }
 
     pub async fn op(&mut self, conn: &mut Conn) -> Outcome {
         let none = Extra::default();
+        self.nth += 1;
         let result = match self.scenario {
             Scenario::HttpFloor => conn.get(routes::HEALTHZ, &none).await,
             Scenario::Discovery => conn.get(routes::OPENID_CONFIGURATION, &none).await,
@@ -295,6 +340,15 @@ impl Work {
                     Ok(_) => Outcome::Ok,
                     Err(e) => Outcome::Failed(e),
                 }
+            }
+            Scenario::MgmtUsersPage | Scenario::MgmtUsersByEmail | Scenario::MgmtClientsCreate | Scenario::MgmtLogsPage => {
+                let (Some(m), Some(bearer)) = (self.flows.seed.mgmt.as_ref(), self.authorization.as_deref()) else {
+                    return Outcome::Failed("no management client or token prepared".into());
+                };
+                return match crate::mgmt::op(self.scenario, m, conn, bearer, self.nth).await {
+                    Ok(()) => Outcome::Ok,
+                    Err(e) => Outcome::Failed(e),
+                };
             }
         };
         match result {

@@ -2,7 +2,8 @@
 //! same registry service as the management API): one API per signing algorithm, a
 //! machine-to-machine client granted all three (which may also exchange its RS256 tokens,
 //! RFC 8693), a first-party web client for the browser flows with rotating refresh tokens,
-//! a public device client (RFC 8628), and one user.
+//! a public device client (RFC 8628), and one user; for the management pass, the
+//! Management API's bootstrap client ([`management`]).
 
 use serde::Serialize;
 use serde_json::Value;
@@ -30,6 +31,39 @@ pub struct Seed {
     pub user_email: String,
     #[serde(skip)]
     pub user_password: String,
+    /// The Management API client and what the management pass loaded (issue 18).
+    pub mgmt: Option<Mgmt>,
+}
+
+/// `tessera admin bootstrap`'s client for one issuer, and the population the management
+/// scenarios pick from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mgmt {
+    pub client_id: String,
+    #[serde(skip)]
+    pub client_secret: String,
+    /// `{issuer}api/v2/`.
+    pub audience: String,
+    /// Bulk-loaded users `growth1@bench.test` … `growth{users}@bench.test`.
+    pub users: u64,
+    /// The highest audit-log id after the load (entries `1..=max_log_id` exist, less
+    /// any the server's retention purged).
+    pub max_log_id: i64,
+}
+
+/// `tessera admin bootstrap --issuer {issuer}`: the Management API of the issuer the
+/// running server answers as, and a client granted every management scope. The bootstrap
+/// is per issuer, and the benchmark's issuer is the server's listen address, so it runs
+/// once the server is up.
+pub fn management(t: &Tessera, issuer: &str, users: u64, max_log_id: i64) -> Result<Mgmt, String> {
+    let v = t.cli(&["admin", "bootstrap", "--issuer", issuer, "--rotate-secret"], None)?;
+    Ok(Mgmt {
+        client_id: field(&v, "client_id", "management client")?,
+        client_secret: field(&v, "client_secret", "management client")?,
+        audience: field(&v, "audience", "management client")?,
+        users,
+        max_log_id,
+    })
 }
 
 fn field(v: &Value, name: &str, what: &str) -> Result<String, String> {
@@ -118,5 +152,6 @@ pub fn seed(t: &Tessera) -> Result<Seed, String> {
         device_client_id: field(&device, "client_id", "device client")?,
         user_email: USER_EMAIL.to_string(),
         user_password: password,
+        mgmt: None,
     })
 }

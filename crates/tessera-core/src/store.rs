@@ -147,6 +147,9 @@ pub trait UserStore: Send + Sync {
     async fn count_users_matching(&self, filter: &UserFilter) -> StoreResult<i64>;
     /// A user's `(user_metadata, app_metadata)`; `None` when none was ever stored.
     async fn get_user_metadata(&self, user_id: &str) -> StoreResult<Option<(Value, Value)>>;
+    /// The metadata of each of `user_ids` that has any, in one read: a page of a user list
+    /// (at most a few hundred ids; each is one bound parameter).
+    async fn get_users_metadata(&self, user_ids: &[String]) -> StoreResult<Vec<(String, Value, Value)>>;
     /// Replaces both metadata objects; false when the user does not exist.
     async fn put_user_metadata(&self, user_id: &str, user_metadata: &Value, app_metadata: &Value) -> StoreResult<bool>;
     /// Replaces the user's password hash only if it is still `old` (one conditional

@@ -35,6 +35,7 @@ pub const SQLITE: &[Migration] = &[
     migration!(12, "0012_housekeeping", "sqlite"),
     migration!(13, "0013_client_jwks_uri", "sqlite"),
     migration!(14, "0014_client_credentials", "sqlite"),
+    migration!(15, "0015_user_listing", "sqlite"),
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -52,6 +53,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!(12, "0012_housekeeping", "postgres"),
     migration!(13, "0013_client_jwks_uri", "postgres"),
     migration!(14, "0014_client_credentials", "postgres"),
+    migration!(15, "0015_user_listing", "postgres"),
 ];
 
 pub fn for_backend(b: Backend) -> &'static [Migration] {

@@ -521,6 +521,21 @@ async fn users_are_filtered_by_email_verified_paged_and_counted() {
         assert_eq!(s.count_users_matching(&verified(true)).await.unwrap(), 3, "[{b}]");
         assert_eq!(s.count_users_matching(&verified(false)).await.unwrap(), 2, "[{b}]");
         assert_eq!(s.count_users_matching(&UserFilter::default()).await.unwrap(), 5, "[{b}]");
+
+        // The counts are kept, not computed: they follow a change of email_verified, an
+        // update that leaves it alone, a refused duplicate, and a delete.
+        let mut u1 = s.get_user("auth0|u1").await.unwrap().unwrap();
+        u1.email_verified = true;
+        assert!(s.update_user(&u1).await.unwrap());
+        u1.name = Some("renamed".into());
+        assert!(s.update_user(&u1).await.unwrap());
+        assert_eq!(s.count_users_matching(&verified(true)).await.unwrap(), 4, "[{b}] after verifying u1");
+        assert_eq!(s.count_users_matching(&verified(false)).await.unwrap(), 1, "[{b}] after verifying u1");
+        assert!(s.insert_user(&u1).await.is_err(), "[{b}] a duplicate is refused");
+        s.delete_user("auth0|u0").await.unwrap();
+        assert_eq!(s.count_users_matching(&verified(true)).await.unwrap(), 3, "[{b}] after a delete");
+        assert_eq!(s.count_users_matching(&UserFilter::default()).await.unwrap(), 4, "[{b}] after a delete");
+        assert_eq!(s.count_users().await.unwrap(), 4, "[{b}] count_users agrees");
     }
 }
 
@@ -535,6 +550,22 @@ async fn user_metadata_is_stored_replaced_and_removed_with_its_user() {
         assert_eq!(s.get_user_metadata("auth0|m").await.unwrap(), Some((json!({"a": 1}), json!({"plan": "pro"}))), "[{b}]");
         assert!(s.put_user_metadata("auth0|m", &json!({}), &json!({"n": {"deep": [1, 2]}})).await.unwrap(), "[{b}] replace");
         assert_eq!(s.get_user_metadata("auth0|m").await.unwrap(), Some((json!({}), json!({"n": {"deep": [1, 2]}}))), "[{b}]");
+        // A page's metadata in one read: only the users that have any, whatever the order.
+        s.insert_user(&user("auth0|m2", Some("m2@example.com"), None, NOW)).await.unwrap();
+        s.insert_user(&user("auth0|m3", Some("m3@example.com"), None, NOW)).await.unwrap();
+        assert!(s.put_user_metadata("auth0|m3", &json!({"x": true}), &json!({})).await.unwrap());
+        let ids = ["auth0|m3", "auth0|ghost", "auth0|m2", "auth0|m"].map(String::from);
+        let mut page = s.get_users_metadata(&ids).await.unwrap();
+        page.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            page,
+            vec![
+                ("auth0|m".to_string(), json!({}), json!({"n": {"deep": [1, 2]}})),
+                ("auth0|m3".to_string(), json!({"x": true}), json!({})),
+            ],
+            "[{b}] batch"
+        );
+        assert!(s.get_users_metadata(&[]).await.unwrap().is_empty(), "[{b}] no ids");
         assert!(s.delete_user("auth0|m").await.unwrap(), "[{b}]");
         assert_eq!(s.get_user_metadata("auth0|m").await.unwrap(), None, "[{b}] gone with the user");
     }
@@ -877,6 +908,9 @@ async fn concurrent_init_setting_agrees_on_one_value() {
 struct Schema {
     tables: BTreeMap<String, BTreeSet<String>>,
     indexes: BTreeSet<String>,
+    /// Triggers by name (their bodies are each backend's own: a trigger program on SQLite,
+    /// a PL/pgSQL function on PostgreSQL, which only PostgreSQL declares).
+    triggers: BTreeSet<String>,
     /// `ALTER TABLE t ADD COLUMN c`: (t, c).
     added_columns: BTreeSet<(String, String)>,
 }
@@ -967,6 +1001,10 @@ fn parse_schema(sql: &str) -> Schema {
             "INDEX" => {
                 schema.indexes.insert(name);
             }
+            "TRIGGER" => {
+                schema.triggers.insert(name);
+            }
+            "FUNCTION" => {}
             other => panic!("unexpected CREATE {other} in a migration: {stmt}"),
         }
     }
@@ -988,7 +1026,11 @@ fn sqlite_and_postgres_migrations_stay_in_step() {
     let mut all_tables = BTreeSet::new();
     for (lite, pg) in SQLITE.iter().zip(POSTGRES) {
         let (a, b) = (parse_schema(lite.sql), parse_schema(pg.sql));
-        assert!(!a.tables.is_empty() || !a.indexes.is_empty() || !a.added_columns.is_empty(), "{} creates something", lite.name);
+        assert!(
+            !a.tables.is_empty() || !a.indexes.is_empty() || !a.added_columns.is_empty() || !a.triggers.is_empty(),
+            "{} creates something",
+            lite.name
+        );
         assert_eq!(a.added_columns, b.added_columns, "{}: the same added columns on both", lite.name);
         assert_eq!(
             a.tables.keys().collect::<Vec<_>>(),
@@ -1000,6 +1042,7 @@ fn sqlite_and_postgres_migrations_stay_in_step() {
             assert_eq!(Some(cols), b.tables.get(table), "{}: table {table} has the same columns on both", lite.name);
         }
         assert_eq!(a.indexes, b.indexes, "{}: the same indexes on both", lite.name);
+        assert_eq!(a.triggers, b.triggers, "{}: the same triggers on both", lite.name);
         for t in a.tables.keys() {
             assert!(all_tables.insert(t.clone()), "table {t} created twice across migrations");
         }
