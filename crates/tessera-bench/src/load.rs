@@ -344,6 +344,7 @@ mod tests {
             device_client_id: String::new(),
             user_email: String::new(),
             user_password: String::new(),
+            mgmt: None,
         };
         let flows = Flows::new(addr, seed);
         let pools = Arc::new(Pools::default());

@@ -45,7 +45,7 @@ pub fn users_by_email(email: &str) -> String {
 /// Alternately an offset page (`page=K&per_page=50`, newest first) and a checkpoint
 /// (`from` a random log id, `take=50`, the entries after it).
 pub fn logs_page(rng: &mut impl Rng, m: &Mgmt, nth: u64) -> String {
-    if nth % 2 == 0 {
+    if nth.is_multiple_of(2) {
         format!("/api/v2/logs?page={}&per_page={PER_PAGE}", random_page(rng, m.max_log_id.max(0) as u64))
     } else {
         format!("/api/v2/logs?from={}&take={PER_PAGE}", rng.gen_range(0..m.max_log_id.max(1)))

@@ -141,12 +141,13 @@ async fn schemathesis_finds_no_server_error_and_nothing_the_document_contradicts
     for backend in backends() {
         let dir = TempDir::new("openapi");
         let (live, token) = live_with_token(backend, &dir).await;
-        // Key rotation runs last, on its own: rotations retire the key that signed the
-        // run's token, which must not decide what the other operations answer. (Excluding it
-        // did not stop the 401s noted below, so it is not their cause.)
-        let rotate = "post_signing_keys_rotate";
-        for (filter, ops, examples) in [("EXCLUDE_OPERATION_IDS", 50, "20"), ("INCLUDE_OPERATION_IDS", 1, "5")] {
-            let env = [("TOKEN", token.as_str()), ("MAX_EXAMPLES", examples), (filter, rotate)];
+        // Key rotation and revocation run last, on their own: schemathesis reuses values it
+        // saw in answers, so it revokes the very key (listed by GET /keys/signing) that signed
+        // the run's token, and every later request would be refused with 401 "signed by an
+        // unknown key", which is right, and would leave the other operations untested.
+        let last = "post_signing_keys_rotate,put_signing_key_revoke";
+        for (filter, ops, examples) in [("EXCLUDE_OPERATION_IDS", 50, "20"), ("INCLUDE_OPERATION_IDS", 2, "5")] {
+            let env = [("TOKEN", token.as_str()), ("MAX_EXAMPLES", examples), (filter, last)];
             let out = run(Runtime::Python, &live, "python/schemathesis_run.py", &env).await;
             let report = out["report"].as_str().unwrap_or_default();
             assert_eq!(out["openapi"], "3.1.0", "[{backend}] {out}");
@@ -156,11 +157,10 @@ async fn schemathesis_finds_no_server_error_and_nothing_the_document_contradicts
             eprintln!("[{backend}] schemathesis: {}", tested.trim());
             let counts: Vec<usize> = tested.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
             assert!(counts.first().is_some_and(|n| *n >= ops), "[{backend}] too few operations tested:\n{report}");
-            // Known gap (issue 18): partway through the first run the token starts getting
-            // 401 on about 20 operations (schemathesis warns "Authentication failed"); the cause
-            // is not found yet, so this is reported rather than asserted.
-            if report.contains("Authentication failed") {
-                eprintln!("[{backend}] schemathesis: the token stopped working partway (see its warnings)");
+            // The token was accepted throughout the first pass: no operation answered only 401
+            // (the last pass may revoke the token's own key).
+            if filter == "EXCLUDE_OPERATION_IDS" {
+                assert!(!report.contains("Authentication failed"), "[{backend}] the token stopped working:\n{report}");
             }
         }
     }

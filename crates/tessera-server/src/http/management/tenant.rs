@@ -53,7 +53,19 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     caller.require(&["update:tenant_settings"])?;
     if let Some(aud) = body.default_audience {
-        state.deployment.registry.set_default_audience(Some(aud.as_str()).filter(|a| !a.is_empty())).await?;
+        // The default audience must name a registered API; one that does not is a
+        // validation error of this body (400 invalid_body), not a missing resource (404).
+        state.deployment.registry.set_default_audience(Some(aud.as_str()).filter(|a| !a.is_empty())).await.map_err(|e| {
+            if e.code == tessera_core::ErrorCode::NotFound {
+                ApiError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    format!("Payload validation error: default_audience: {}", e.description()),
+                )
+            } else {
+                e.into()
+            }
+        })?;
     }
     Ok(caller.ok(settings(&state).await?))
 }
